@@ -6,8 +6,8 @@ package deps
 
 import (
 	_ "github.com/google/nftables"
-	_ "github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	_ "github.com/insomniacslk/dhcp/dhcpv4/client4"
+	_ "github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	_ "github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/mdlayher/ndp"
 	_ "github.com/prometheus/client_golang/prometheus/promhttp"
@@ -19,5 +19,3 @@ import (
 	_ "gopkg.in/yaml.v3"
 	_ "modernc.org/sqlite"
 )
-
-
