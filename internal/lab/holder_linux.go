@@ -147,7 +147,7 @@ func loUp() error {
 // late-starting server keeps one PID from the start.
 func runDelayed(args []string) error {
 	if len(args) < 2 {
-		return errors.New("usage: DELAY CMD...")
+		return errors.New("usage: DELAY CMD [ARG...]")
 	}
 	d, err := time.ParseDuration(args[0])
 	if err != nil {

@@ -129,6 +129,9 @@ func create(name string, s *Spec, log *slog.Logger) (*Lab, error) {
 	return l, nil
 }
 
+// testHookStep, when set (by tests), is called after each build step.
+var testHookStep func(step string)
+
 // builder holds the namespaces of a lab while Up builds it.
 type builder struct {
 	l    *Lab
@@ -168,6 +171,9 @@ func (b *builder) build(ctx context.Context) error {
 		t := time.Now()
 		if err := s.fn(); err != nil {
 			return fmt.Errorf("lab %s: %s: %w", b.l.name, s.what, err)
+		}
+		if testHookStep != nil {
+			testHookStep(s.what)
 		}
 		b.l.log.Info("lab: "+s.what+" ready", "lab", b.l.name, "took", time.Since(t).Round(time.Microsecond))
 	}
