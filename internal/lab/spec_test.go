@@ -67,7 +67,6 @@ func TestParseSpecDefaults(t *testing.T) {
 	}
 }
 
-
 func boolStr(b bool) string {
 	if b {
 		return "true"
