@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"strconv"
 	"time"
@@ -84,7 +85,9 @@ func (l *Lab) switchPath(seg string) string { return "/run/netns/" + switchNS(l.
 
 // Status describes a running lab; it encodes to JSON as `zoslab status --json` prints it.
 type Status struct {
-	Name     string          `json:"name"`
+	Name string `json:"name"`
+	// Registry is the URL the registry host serves (when the lab has a "registry" host).
+	Registry string          `json:"registry,omitempty"`
 	Segments []SegmentStatus `json:"segments"`
 	Routers  []RouterStatus  `json:"routers"`
 	Nodes    []NodeStatus    `json:"nodes"`
@@ -137,6 +140,9 @@ type NICStatus struct {
 func (l *Lab) Status() Status {
 	s := l.st.Spec
 	st := Status{Name: l.name}
+	if r := s.router("registry"); r != nil && len(r.Interfaces) > 0 && r.Interfaces[0].IPv4 != "" {
+		st.Registry = "https://" + netip.MustParsePrefix(r.Interfaces[0].IPv4).Addr().String() + ":8443"
+	}
 	for _, g := range s.Segments {
 		st.Segments = append(st.Segments, l.segmentStatus(g))
 	}

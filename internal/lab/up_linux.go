@@ -316,8 +316,10 @@ func (b *builder) nics() error {
 	return nil
 }
 
-// servers starts dnsmasq and radvd where the spec enables them.
+// servers starts dnsmasq and radvd where the spec enables them and waits until those
+// without a delay run.
 func (b *builder) servers() error {
+	var started []string
 	for i := range b.l.st.Spec.Segments {
 		g := &b.l.st.Spec.Segments[i]
 		if g.DHCP.Enabled {
@@ -325,11 +327,20 @@ func (b *builder) servers() error {
 			if err := b.l.startDHCP(g, g.DHCP.Delay); err != nil {
 				return err
 			}
+			if g.DHCP.Delay == 0 {
+				started = append(started, "dnsmasq-"+g.Name)
+			}
 		}
 		if g.RA.Enabled {
 			if err := b.l.startRA(g); err != nil {
 				return err
 			}
+			started = append(started, "radvd-"+g.Name)
+		}
+	}
+	for _, key := range started {
+		if err := b.l.waitServer(key); err != nil {
+			return err
 		}
 	}
 	return nil
