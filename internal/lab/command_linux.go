@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strconv"
 	"time"
+
+	"github.com/vishvananda/netlink"
 )
 
 // Command returns (not started) argv run inside a node (its network, mount, PID and UTS
@@ -134,6 +136,8 @@ type NICStatus struct {
 	MAC     string `json:"mac"`
 	Segment string `json:"segment"`
 	Carrier bool   `json:"carrier"`
+	// Addrs are the NIC's global addresses now (whatever the node's software set).
+	Addrs []string `json:"addrs,omitempty"`
 }
 
 // Status reports the lab's layout and whether its nodes run.
@@ -158,6 +162,9 @@ func (l *Lab) Status() Status {
 			Cmdline: n.Cmdline, StateDir: l.NodeDir(n.Name) + "/state"}
 		for _, c := range n.NICs {
 			ns.NICs = append(ns.NICs, NICStatus{Name: c.Name, MAC: c.MAC, Segment: c.Segment, Carrier: l.st.Carrier[n.Name+"/"+c.Name]})
+		}
+		if ns.Running {
+			l.liveAddrs(&ns)
 		}
 		st.Nodes = append(st.Nodes, ns)
 	}
@@ -193,3 +200,24 @@ func routerStatus(l *Lab, r Router, kind string) RouterStatus {
 
 // NodePID returns the PID (in the host's PID namespace) of a node's holder, 0 if none.
 func (l *Lab) NodePID(node string) int { return l.st.Holders[node] }
+
+// liveAddrs fills in the global addresses the node's NICs have right now.
+func (l *Lab) liveAddrs(ns *NodeStatus) {
+	n, err := l.openNode(ns.Name)
+	if err != nil {
+		return
+	}
+	defer n.close()
+	for i := range ns.NICs {
+		link, err := n.h.LinkByName(ns.NICs[i].Name)
+		if err != nil {
+			continue
+		}
+		addrs, _ := n.h.AddrList(link, netlink.FAMILY_ALL)
+		for _, a := range addrs {
+			if a.IP.IsGlobalUnicast() {
+				ns.NICs[i].Addrs = append(ns.NICs[i].Addrs, a.IPNet.String())
+			}
+		}
+	}
+}

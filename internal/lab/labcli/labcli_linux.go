@@ -332,6 +332,9 @@ func printMap(w io.Writer, st lab.Status) {
 			if !c.Carrier {
 				s += " (no carrier)"
 			}
+			if len(c.Addrs) > 0 {
+				s += " [" + strings.Join(c.Addrs, " ") + "]"
+			}
 			nics = append(nics, s)
 		}
 		run := "running"
