@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -134,13 +135,17 @@ func (l *Lab) waitServer(key string) error {
 		if _, err := os.Stat(base + ".pid"); err == nil {
 			return true
 		}
-		return !isServer(pid, l.name, key)
+		return isZombie(pid) // gone: its environment is unreadable while it execs
 	})
-	if err == nil && isServer(pid, l.name, key) {
+	if err == nil && !isZombie(pid) {
 		return nil
 	}
 	out, _ := os.ReadFile(base + ".out")
-	return fmt.Errorf("%s did not start: %s", key, strings.TrimSpace(string(out)))
+	log, _ := os.ReadFile(base + ".log")
+	if err == nil {
+		err = errors.New("exited")
+	}
+	return fmt.Errorf("%s did not start: %w: %s", key, err, lastLines(string(out)+string(log), 5))
 }
 
 // stopServer kills a lab server if it runs (checked by its marks) and waits for it.
@@ -207,4 +212,12 @@ func (l *Lab) SetDHCP(segment string, on bool, rangeCIDR string) error {
 		}
 	}
 	return l.save()
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "; ")
 }
