@@ -54,6 +54,24 @@ func TestUpStatusDown(t *testing.T) {
 	if _, code := zoslab(t, "exec", "farm2", "--name", name, "--", "false"); code != 1 {
 		t.Errorf("exec false: exit code %d, want 1", code)
 	}
+	if out, code := zoslab(t, "lease", "farm1", "eth0", "--name", name); code != 0 || !strings.Contains(out, "10.201.0.") || !strings.Contains(out, "router 10.201.0.1") {
+		t.Errorf("lease: %d %s", code, out)
+	}
+	if out, code := zoslab(t, "carrier", "farm3", "eth0", "down", "--name", name); code != 0 {
+		t.Errorf("carrier: %d %s", code, out)
+	}
+	if out, code := zoslab(t, "dhcp", "oob", "on", "--range", "10.201.0.16/28", "--name", name); code != 0 {
+		t.Errorf("dhcp: %d %s", code, out)
+	}
+	out.Reset()
+	Main([]string{"status", "--json", "--name", name}, &out, os.Stderr)
+	st = lab.Status{}
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Nodes[2].NICs[0].Carrier || st.Segments[1].DHCPRange != "10.201.0.16/28" || len(st.Nodes[0].NICs[0].Addrs) != 1 {
+		t.Errorf("status after carrier/dhcp/lease: %+v %+v %+v", st.Nodes[2].NICs[0], st.Segments[1], st.Nodes[0].NICs[0])
+	}
 	if out, code := zoslab(t, "down", "--name", name); code != 0 {
 		t.Fatalf("down: %d: %s", code, out)
 	}
