@@ -68,7 +68,7 @@ func labPIDs(name string) []int {
 }
 
 func hasNodeMarker(pid int, name string) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/root" + nodeMarker)
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/root" + NodeMarker)
 	return err == nil && strings.HasPrefix(string(b), name+" ") && !isZombie(pid)
 }
 
