@@ -404,11 +404,11 @@ func TestBoot(t *testing.T) {
 		t.Errorf("networkd does not run in the node: %s", out)
 	}
 
-	write("netinit", "exit 3\n")
+	write("netinit", "echo no gateway found >&2; exit 3\n")
 	bad := testkit.Name("lb")
 	_, err = Up(context.Background(), s, Options{Name: bad, BinDir: bin, Boot: true})
-	if err == nil || !strings.Contains(err.Error(), "netinit") {
-		t.Errorf("Up with a failing netinit: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "netinit") || !strings.Contains(err.Error(), "no gateway found") {
+		t.Errorf("Up with a failing netinit: %v, want the error with the end of its log", err)
 	}
 	assertGone(t, bad)
 }

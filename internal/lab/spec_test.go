@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -124,6 +125,17 @@ func TestSpecErrors(t *testing.T) {
 				t.Fatalf("error %q does not contain %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestTooManyNodes(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("segments: [{name: lan}]\nnodes:\n")
+	for i := range MaxNodes + 1 {
+		fmt.Fprintf(&b, "  - {name: n%d, nics: [{segment: lan}]}\n", i)
+	}
+	if _, err := ParseSpec([]byte(b.String())); err == nil || !strings.Contains(err.Error(), "nodes: 101 nodes, at most 100") {
+		t.Errorf("error %v", err)
 	}
 }
 

@@ -11,6 +11,10 @@ import (
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
 
+// MaxNodes bounds the nodes of one lab: 50 nodes use about 490 of the 1024 IPv6
+// neighbour entries the kernel allows machine-wide by default.
+const MaxNodes = 100
+
 // MaxNameLen bounds lab, segment, router, host and node names so that derived link names
 // ("r-<router>", "<node>-<i>") fit in 15 bytes.
 const MaxNameLen = 12
@@ -54,8 +58,8 @@ func (s *Spec) Validate() error {
 			return err
 		}
 	}
-	if len(s.Nodes) > 250 {
-		return fmt.Errorf("nodes: %d nodes, at most 250 (the neighbour tables are shared by all namespaces)", len(s.Nodes))
+	if len(s.Nodes) > MaxNodes {
+		return fmt.Errorf("nodes: %d nodes, at most %d (the kernel's neighbour table limits, net.ipv6.neigh.default.gc_thresh*, are shared by all namespaces)", len(s.Nodes), MaxNodes)
 	}
 	for i := range s.Nodes {
 		if err := s.Nodes[i].validate(fmt.Sprintf("nodes[%d]", i), i, segs, names); err != nil {
