@@ -215,6 +215,9 @@ func (p *Planner) rank(purpose string, ids []int) []int {
 }
 
 func (p *Planner) ids(idx []int) []string {
+	if len(idx) == 0 {
+		return nil
+	}
 	out := make([]string, len(idx))
 	for j, i := range idx {
 		out[j] = p.nodes[i].id
