@@ -21,9 +21,10 @@ import (
 type Failover struct {
 	// DownAfter is the handshake age past which a relay counts as down. WireGuard
 	// re-handshakes every 2 minutes while packets (keepalives included) flow, so it must
-	// be above 120 s plus a keepalive interval: DefaultDownAfter.
+	// be above 120 s plus a keepalive interval; 0 means DefaultDownAfter.
 	DownAfter time.Duration
-	// Hold is how long the primary must stay healthy before traffic moves back to it.
+	// Hold is how long the primary must stay healthy before traffic moves back to it;
+	// 0 means DefaultHold.
 	Hold time.Duration
 }
 
@@ -52,7 +53,10 @@ func (f Failover) Next(relays []string, st RelayState, handshakes map[string]tim
 		return RelayState{}
 	}
 	primary := relays[0]
-	if len(relays) < 2 || !slices.Contains(relays, st.Current) {
+	if len(relays) < 2 {
+		return RelayState{Current: primary}
+	}
+	if !slices.Contains(relays, st.Current) {
 		st = RelayState{Current: primary}
 	}
 	healthy := func(id string) bool {
@@ -71,7 +75,7 @@ func (f Failover) Next(relays []string, st RelayState, handshakes map[string]tim
 	if st.PrimaryUpSince.IsZero() || st.PrimaryUpSince.After(now) {
 		st.PrimaryUpSince = now
 	}
-	if now.Sub(st.PrimaryUpSince) >= f.Hold || !healthy(st.Current) {
+	if now.Sub(st.PrimaryUpSince) >= f.hold() || !healthy(st.Current) {
 		return RelayState{Current: primary}
 	}
 	return st
@@ -82,4 +86,11 @@ func (f Failover) downAfter() time.Duration {
 		return DefaultDownAfter
 	}
 	return f.DownAfter
+}
+
+func (f Failover) hold() time.Duration {
+	if f.Hold <= 0 {
+		return DefaultHold
+	}
+	return f.Hold
 }
