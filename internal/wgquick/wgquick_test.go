@@ -109,7 +109,7 @@ func TestParse(t *testing.T) {
 	ok := "[Interface]\nPrivateKey = " + key(1) + "\n"
 	tests := []struct {
 		name, text, err string
-		want       Config
+		want            Config
 	}{
 		{name: "minimal", text: ok, want: Config{Interface: Interface{PrivateKey: key(1)}}},
 		{name: "case, comments, blanks, ipv6 endpoint", text: "# hi\n[interface]\n privatekey=" + key(1) + " # inline\n\n[PEER]\nPublicKey = " + key(2) +
