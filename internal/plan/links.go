@@ -75,9 +75,9 @@ func (p *Planner) link(a, b *node) (link, bool) {
 }
 
 // sameLAN returns b's LAN address in the lowest private prefix a and b share behind the
-// same observed public address.
+// same observed public address (and the same router, when both know it).
 func sameLAN(a, b *node) (netip.AddrPort, bool) {
-	if !a.lanSrc.IsValid() || a.lanSrc != b.lanSrc {
+	if !a.lanSrc.IsValid() || a.lanSrc != b.lanSrc || (a.router != "" && b.router != "" && a.router != b.router) {
 		return netip.AddrPort{}, false
 	}
 	for _, x := range a.lanAddrs {

@@ -46,6 +46,7 @@ type node struct {
 	reach    [2]netip.Addr // lowest reachable endpoint per family, public nodes only
 	use      [2]bool       // the node can send over the family
 	lanSrc   netip.Addr
+	router   string
 	lanAddrs []netip.Prefix // sorted
 	class    class
 	relayed  bool // some other member is not a direct peer
@@ -130,7 +131,7 @@ func (p *Planner) loadMembers(ms []Member, sp *space) error {
 
 func newNode(m Member) node {
 	n := node{id: m.NodeID, name: cmp.Or(m.Name, m.NodeID), key: m.PublicKey, port: m.ListenPort,
-		subnet: m.Subnet, lanSrc: m.LAN.PublicSource}
+		subnet: m.Subnet, lanSrc: m.LAN.PublicSource, router: m.LAN.Router}
 	for _, e := range m.Endpoints {
 		f := fam(familyOf(e.Addr))
 		if f == 0 || globalV6(e.Addr) {

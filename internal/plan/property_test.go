@@ -38,6 +38,9 @@ func randomInput(r *rand.Rand, n int) Input {
 			lanNet := r.IntN(2)
 			a := netip.AddrFrom4([4]byte{192, 168, byte(lanNet), byte(i + 1)})
 			m.LAN = LAN{PublicSource: netip.AddrFrom4([4]byte{203, 0, 113, byte(nat + 1)}), Addresses: []netip.Prefix{netip.PrefixFrom(a, 24)}}
+			if r.IntN(3) > 0 { // NAT 0 is a carrier-grade NAT: homes with the same prefix, different routers
+				m.LAN.Router = fmt.Sprintf("router-%d-%d-%d", nat, lanNet, map[bool]int{true: r.IntN(2)}[nat == 0])
+			}
 			m.Endpoints = []Endpoint{{Addr: a}}
 			m.Hidden = r.IntN(4) == 0
 		}
@@ -212,7 +215,7 @@ func findPeer(peers []Peer, id string) (Peer, bool) {
 }
 
 func shareLAN(a, b LAN) bool {
-	if !a.PublicSource.IsValid() || a.PublicSource != b.PublicSource {
+	if !a.PublicSource.IsValid() || a.PublicSource != b.PublicSource || (a.Router != "" && b.Router != "" && a.Router != b.Router) {
 		return false
 	}
 	for _, x := range a.Addresses {

@@ -103,6 +103,10 @@ type LAN struct {
 	// Addresses are the node's private LAN addresses with their prefix length,
 	// e.g. 192.168.1.10/24.
 	Addresses []netip.Prefix `json:"addresses,omitempty"`
+	// Router optionally identifies the LAN's router (e.g. the MAC address of the default
+	// gateway). Behind a carrier-grade NAT, homes share a public source address and often
+	// a private prefix; when both members report a Router, it must match too.
+	Router string `json:"router,omitempty"`
 }
 
 // AccessPeer is a user's own device joining the network through a public access node.

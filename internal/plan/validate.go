@@ -100,6 +100,9 @@ func validateLAN(l LAN, field string) error {
 	if l.PublicSource.IsValid() && (l.PublicSource.Zone() != "" || l.PublicSource.Is4In6()) {
 		errs = append(errs, invalid(field+".public_source", "%s: no zones or IPv4-mapped IPv6", l.PublicSource))
 	}
+	if len(l.Router) > 64 {
+		errs = append(errs, invalid(field+".router", "longer than 64 characters"))
+	}
 	for i, p := range l.Addresses {
 		f := fmt.Sprintf("%s.addresses[%d]", field, i)
 		switch {
