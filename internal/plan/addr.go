@@ -1,8 +1,10 @@
 package plan
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"net/netip"
+	"slices"
 	"sort"
 )
 
@@ -85,15 +87,13 @@ func halves(p netip.Prefix) (netip.Prefix, netip.Prefix) {
 }
 
 // sortPrefixes sorts by address, then by length (shorter first).
-func sortPrefixes(ps []netip.Prefix) {
-	sort.Slice(ps, func(i, j int) bool { return lessPrefix(ps[i], ps[j]) })
-}
+func sortPrefixes(ps []netip.Prefix) { slices.SortFunc(ps, cmpPrefix) }
 
-func lessPrefix(a, b netip.Prefix) bool {
+func cmpPrefix(a, b netip.Prefix) int {
 	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c < 0
+		return c
 	}
-	return a.Bits() < b.Bits()
+	return cmp.Compare(a.Bits(), b.Bits())
 }
 
 // Remainder returns the smallest sorted set of prefixes that covers within minus every

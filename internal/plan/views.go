@@ -56,7 +56,12 @@ func (p *Planner) member(i int) MemberPlan {
 	if n.relayed && len(p.relays) > 0 {
 		mp.Relays = p.ids(p.relays)
 		mp.Relayed = p.relayedSet(n, mp.Peers)
-		mp.Peers = WithRelay(mp, mp.Relays[0])
+		for k := range mp.Peers {
+			if pe := &mp.Peers[k]; pe.NodeID == mp.Relays[0] {
+				pe.AllowedIPs = append(pe.AllowedIPs, mp.Relayed...)
+				sortPrefixes(pe.AllowedIPs)
+			}
+		}
 	}
 	return mp
 }
@@ -124,11 +129,4 @@ func WithRelay(mp MemberPlan, nodeID string) []Peer {
 		peers[i] = pe
 	}
 	return peers
-}
-
-func cmpPrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Bits(), b.Bits())
 }
