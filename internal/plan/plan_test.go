@@ -2,6 +2,7 @@ package plan
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -206,6 +207,11 @@ func TestPlanErrors(t *testing.T) {
 		{"loopback endpoint", func(in *Input) { in.Members[0].Endpoints[0].Addr = addr("127.0.0.1") }, ErrInvalid, "not a unicast address"},
 		{"reachable ULA", func(in *Input) { in.Members[0].Endpoints = []Endpoint{pub("fd00::1")} }, ErrInvalid, "not a global IPv6"},
 		{"public LAN address", func(in *Input) { in.Members[1].LAN.Addresses = pfxs("8.8.8.8/24") }, ErrInvalid, "lan.addresses[0]"},
+		{"too many LAN addresses", func(in *Input) {
+			for i := range MaxAddresses + 1 {
+				in.Members[1].LAN.Addresses = append(in.Members[1].LAN.Addresses, pfx(fmt.Sprintf("192.168.%d.1/24", i)))
+			}
+		}, ErrInvalid, "members[1].lan.addresses: 17 addresses, at most 16"},
 		{"subnet outside", func(in *Input) { in.Members[0].Subnet = pfx("10.2.0.0/24") }, ErrInvalid, "outside the range"},
 		{"subnet size", func(in *Input) { in.Members[0].Subnet = pfx("10.1.0.0/25") }, ErrInvalid, "must be an IPv4 /24"},
 		{"subnet twice", func(in *Input) { in.Members[0].Subnet, in.Members[1].Subnet = pfx("10.1.5.0/24"), pfx("10.1.5.0/24") }, ErrInvalid, "already used by member p"},

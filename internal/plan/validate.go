@@ -16,6 +16,10 @@ var ErrInvalid = errors.New("invalid network input")
 // what to add.
 var ErrImpossible = errors.New("impossible network")
 
+// MaxAddresses bounds a member's endpoint candidates and LAN addresses (each), so that
+// comparing two members' LAN facts stays cheap whatever the input.
+const MaxAddresses = 16
+
 var (
 	networkIDRe  = regexp.MustCompile(`^[a-z0-9]{1,11}$`)
 	nodeIDRe     = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
@@ -72,6 +76,9 @@ func validateMember(m Member, field string) error {
 	if m.ListenPort < 1 || m.ListenPort > 65535 {
 		errs = append(errs, invalid(field+".listen_port", "%d is not in 1-65535", m.ListenPort))
 	}
+	if len(m.Endpoints) > MaxAddresses {
+		errs = append(errs, invalid(field+".endpoints", "%d candidates, at most %d", len(m.Endpoints), MaxAddresses))
+	}
 	for i, e := range m.Endpoints {
 		errs = append(errs, validateEndpoint(e, fmt.Sprintf("%s.endpoints[%d]", field, i)))
 	}
@@ -99,6 +106,9 @@ func validateLAN(l LAN, field string) error {
 	var errs []error
 	if l.PublicSource.IsValid() && (l.PublicSource.Zone() != "" || l.PublicSource.Is4In6()) {
 		errs = append(errs, invalid(field+".public_source", "%s: no zones or IPv4-mapped IPv6", l.PublicSource))
+	}
+	if len(l.Addresses) > MaxAddresses {
+		errs = append(errs, invalid(field+".addresses", "%d addresses, at most %d", len(l.Addresses), MaxAddresses))
 	}
 	if len(l.Router) > 64 {
 		errs = append(errs, invalid(field+".router", "longer than 64 characters"))
