@@ -109,28 +109,43 @@ func (o *Options) restore(h *netlink.Handle, raised []string) {
 	}
 }
 
-// probeAll probes every candidate at once, each on its own raw socket, for one round.
+// probeGrace is how long the other probes may still answer once one NIC has a lease
+// with a gateway: enough for a server on another segment, without waiting a whole
+// round for a NIC whose segment has no DHCP at all.
+const probeGrace = 2 * time.Second
+
+// probeAll probes every candidate at once, each on its own raw socket, for at most one
+// round, ending probeGrace after the first lease with a gateway.
 func (o *Options) probeAll(ctx context.Context, names []string) []Probe {
 	ctx, cancel := context.WithTimeout(ctx, o.ProbeRound)
 	defer cancel()
 	probes := make([]Probe, len(names))
 	var wg sync.WaitGroup
+	var once sync.Once
 	for i, n := range names {
 		wg.Go(func() {
-			probes[i] = Probe{NIC: n}
-			c, err := dhcp.Open(o.NS, n, o.Log)
-			if err != nil {
-				probes[i].Err = err
-				return
-			}
-			defer c.Close()
-			if probes[i].Lease, err = c.Discover(ctx); err != nil {
-				probes[i].Err = fmt.Errorf("no DHCP lease within %v", o.ProbeRound)
+			probes[i] = o.probe(ctx, n)
+			if probes[i].Lease.HasGateway() {
+				once.Do(func() { time.AfterFunc(probeGrace, cancel) })
 			}
 		})
 	}
 	wg.Wait()
 	return probes
+}
+
+func (o *Options) probe(ctx context.Context, nic string) Probe {
+	p := Probe{NIC: nic}
+	c, err := dhcp.Open(o.NS, nic, o.Log)
+	if err != nil {
+		p.Err = err
+		return p
+	}
+	defer c.Close()
+	if p.Lease, err = c.Discover(ctx); err != nil {
+		p.Err = errors.New("no DHCP answer")
+	}
+	return p
 }
 
 // release gives back the leases of the NICs not chosen (best effort).
