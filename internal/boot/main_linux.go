@@ -39,7 +39,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (*flags, *flag.Fla
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.cmdline, "cmdline", "/proc/cmdline", "kernel command line file")
 	fs.StringVar(&f.runDir, "run-dir", "/run/zosnet", "directory for the lease, the result and the keeper's pid, lock and log")
-	fs.StringVar(&f.resolv, "resolv-conf", "/etc/resolv.conf", "where name servers are written (\"\" = nowhere)")
+	fs.StringVar(&f.resolv, "resolv-conf", defaultResolvConf(), "where name servers are written (\"\" = nowhere)")
 	fs.StringVar(&f.registry, "registry", "", "registry URL (overrides zosnet.registry=)")
 	fs.StringVar(&f.caFile, "ca-file", "", "PEM CA file for the registry's TLS certificate (overrides zosnet.ca=)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "give up after this long (0 = retry forever, as at boot)")
@@ -147,4 +147,13 @@ func writeJSON(path string, v any) error {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// defaultResolvConf is /etc/resolv.conf on a node, but $ZOSNET_STATE_DIR/resolv.conf
+// when that is set (lab nodes share the host's /etc and must never write it).
+func defaultResolvConf() string {
+	if d := os.Getenv("ZOSNET_STATE_DIR"); d != "" {
+		return filepath.Join(d, "resolv.conf")
+	}
+	return "/etc/resolv.conf"
 }
