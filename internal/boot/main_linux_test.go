@@ -17,12 +17,18 @@ import (
 	"github.com/zosnet/zosnet/internal/testkit"
 )
 
-// The test binary doubles as netinit (and its keeper) when this variable is set.
-const execEnv = "ZOSNET_TEST_EXEC_NETINIT"
+// The test binary doubles as netinit (and its keeper), as a registry stub and as a
+// node inspector, by this variable.
+const roleEnv = "ZOSNET_TEST_ROLE"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(execEnv) == "1" {
+	switch os.Getenv(roleEnv) {
+	case "netinit":
 		os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+	case "registry":
+		os.Exit(serveRegistry())
+	case "inspect":
+		os.Exit(inspect())
 	}
 	os.Exit(m.Run())
 }
@@ -35,7 +41,7 @@ func netinitCmd(t *testing.T, ns *netns.NS, args ...string) (code int, stdout, s
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), execEnv+"=1")
+	cmd.Env = append(os.Environ(), roleEnv+"=netinit")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := ns.Do(cmd.Start); err != nil {
