@@ -175,4 +175,3 @@ func TestLabDefaultFarm(t *testing.T) {
 		t.Errorf("home6 SLAAC address %v, want one in 2001:db8:600::/64", v.IPv6)
 	}
 }
-

@@ -131,4 +131,3 @@ func sameNetns(t *testing.T, pid int, ns *netns.NS) bool {
 	}
 	return st.Ino == ino
 }
-
