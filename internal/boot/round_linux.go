@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -70,7 +71,7 @@ func (o *Options) candidates(h *netlink.Handle, nics []NIC) (cands, raised []str
 		}
 		cands = append(cands, n.Name)
 	}
-	cands, noCarrier := o.waitCarrier(h, cands)
+	cands, noCarrier := o.waitCarrier(h, cands, raised)
 	for _, n := range noCarrier {
 		left = append(left, n+": no carrier")
 	}
@@ -78,18 +79,22 @@ func (o *Options) candidates(h *netlink.Handle, nics []NIC) (cands, raised []str
 	return cands, raised
 }
 
-func (o *Options) waitCarrier(h *netlink.Handle, names []string) (with, without []string) {
+// waitCarrier splits names by carrier. NICs this round just set up (raised) get up to
+// CarrierWait to show it (autonegotiation); NICs that were already up are not waited for.
+func (o *Options) waitCarrier(h *netlink.Handle, names, raised []string) (with, without []string) {
 	deadline := time.Now().Add(o.CarrierWait)
 	for {
 		with, without = nil, nil
+		waiting := false
 		for _, n := range names {
 			if hasCarrier(h, n) {
 				with = append(with, n)
-			} else {
-				without = append(without, n)
+				continue
 			}
+			without = append(without, n)
+			waiting = waiting || slices.Contains(raised, n)
 		}
-		if len(without) == 0 || time.Now().After(deadline) {
+		if !waiting || time.Now().After(deadline) {
 			return with, without
 		}
 		time.Sleep(50 * time.Millisecond)
