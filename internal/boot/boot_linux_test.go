@@ -49,7 +49,7 @@ func newFarm(t *testing.T, nics int) *farm {
 }
 
 // registry serves /v1/health on the farm side at addr (listening in the farm namespace).
-func (f *farm) registry(t *testing.T, addr string) *url.URL {
+func (f *farm) registry(t testing.TB, addr string) *url.URL {
 	t.Helper()
 	var ln net.Listener
 	if err := f.farm.Do(func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {

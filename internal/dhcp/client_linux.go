@@ -82,7 +82,9 @@ func (c *Client) Discover(ctx context.Context) (*Lease, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("dhcp discover on %s: %w (last: %v)", c.iface, err, last)
 		}
+		t0 := time.Now()
 		l, err := c.dora(ctx, retransmitAfter(try))
+		c.log.Debug("dora", "iface", c.iface, "try", try, "took", time.Since(t0), "err", err)
 		if err == nil {
 			return l, nil
 		}

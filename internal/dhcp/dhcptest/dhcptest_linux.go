@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,6 +136,10 @@ func StartDnsmasq(t testing.TB, ns *netns.NS, s Server) *Dnsmasq {
 	}
 	d := &Dnsmasq{cmd: cmd, Dir: dir, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(d.done) }()
+	ready := Eventually(10*time.Second, func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "log"))
+		return strings.Contains(string(b), "DHCP, sockets bound")
+	})
 	t.Cleanup(func() {
 		d.Stop()
 		if t.Failed() {
@@ -142,6 +147,9 @@ func StartDnsmasq(t testing.TB, ns *netns.NS, s Server) *Dnsmasq {
 			t.Logf("dnsmasq log (%s):\n%s", s.Iface, b)
 		}
 	})
+	if !ready {
+		t.Fatalf("dnsmasq on %s not ready within 10 s", s.Iface)
+	}
 	return d
 }
 
