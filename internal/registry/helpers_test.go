@@ -1,11 +1,15 @@
 package registry
 
 import (
+	"bufio"
 	"context"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,3 +121,20 @@ func mustOK(t testing.TB, err error) {
 
 const wgKey1 = "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE="
 const wgKey2 = "r1FJwTZZtgNRA0Me0kExYyZ8ZsfjmIpHRmtvO1CUhwI="
+
+// watchersMetric reads zosnet_registry_watchers from /metrics.
+func watchersMetric(t testing.TB, base string) int {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	mustOK(t, err)
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "zosnet_registry_watchers "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return int(n)
+		}
+	}
+	t.Fatal("no zosnet_registry_watchers metric")
+	return 0
+}

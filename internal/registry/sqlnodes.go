@@ -40,7 +40,7 @@ func (s *sqlStore) RegisterNode(ctx context.Context, actor string, r gridapi.Nod
 		return gridapi.Node{}, err
 	}
 	var id int64
-	err := s.write(ctx, func(tx *sql.Tx, _ int64) ([]int64, error) {
+	err := s.write(ctx, func(tx *sql.Tx, rev int64) ([]int64, error) {
 		var name string
 		var farm int64
 		err := tx.QueryRowContext(ctx, s.d.q("SELECT id, name, farm_id FROM nodes WHERE key = ?"), actor).Scan(&id, &name, &farm)
@@ -54,7 +54,7 @@ func (s *sqlStore) RegisterNode(ctx context.Context, actor string, r gridapi.Nod
 		if !errors.Is(err, sql.ErrNoRows) {
 			return nil, err
 		}
-		return nil, s.insertNode(ctx, tx, actor, r, src, &id)
+		return nil, s.insertNode(ctx, tx, actor, r, src, rev, &id)
 	})
 	if err != nil {
 		return gridapi.Node{}, err
@@ -62,7 +62,9 @@ func (s *sqlStore) RegisterNode(ctx context.Context, actor string, r gridapi.Nod
 	return s.Node(ctx, itoa(id))
 }
 
-func (s *sqlStore) insertNode(ctx context.Context, tx *sql.Tx, actor string, r gridapi.NodeRegister, src string, id *int64) error {
+// insertNode adds a node whose desired state starts at rev (so a first watch with
+// revision 0 answers at once).
+func (s *sqlStore) insertNode(ctx context.Context, tx *sql.Tx, actor string, r gridapi.NodeRegister, src string, rev int64, id *int64) error {
 	var n int
 	if err := tx.QueryRowContext(ctx, s.d.q("SELECT COUNT(*) FROM farms WHERE id = ?"), r.FarmID).Scan(&n); err != nil {
 		return err
@@ -78,8 +80,8 @@ func (s *sqlStore) insertNode(ctx context.Context, tx *sql.Tx, actor string, r g
 	}
 	now := nowNano()
 	facts := mustJSON(gridapi.NodeFacts{NICs: []gridapi.NIC{}, Endpoints: []gridapi.Endpoint{}, WGPorts: []int{}, Version: r.Version})
-	return tx.QueryRowContext(ctx, s.d.q(`INSERT INTO nodes (name, farm_id, key, registered, last_seen, source_addr, facts)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`), r.Name, r.FarmID, actor, now, now, src, facts).Scan(id)
+	return tx.QueryRowContext(ctx, s.d.q(`INSERT INTO nodes (name, farm_id, key, registered, last_seen, source_addr, facts, desired_rev)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`), r.Name, r.FarmID, actor, now, now, src, facts, rev).Scan(id)
 }
 
 // Nodes implements Store.
