@@ -88,6 +88,7 @@ type NodeFacts struct {
 // NIC is one network interface of a node.
 type NIC struct {
 	Name   string   `json:"name"`
+	Kind   string   `json:"kind,omitempty"` // netlink link type: device, bridge, veth, ...
 	MAC    string   `json:"mac"`
 	Up     bool     `json:"up"`
 	Addrs  []string `json:"addrs"` // CIDR, e.g. 192.168.1.5/24

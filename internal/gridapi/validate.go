@@ -123,6 +123,9 @@ func (n *NIC) validate(field string) error {
 	if n.Name == "" || len(n.Name) > 15 {
 		return fieldErr(field+".name", "must be 1 to 15 characters")
 	}
+	if len(n.Kind) > 32 {
+		return fieldErr(field+".kind", "longer than 32 characters")
+	}
 	if n.MAC != "" {
 		if _, err := net.ParseMAC(n.MAC); err != nil {
 			return fieldErr(field+".mac", "not a MAC address: %q", n.MAC)
