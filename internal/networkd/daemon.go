@@ -57,7 +57,7 @@ type Daemon struct {
 	keys   map[string][]byte // private keys by NR id (raw 32 bytes)
 	status map[string]nrStatus
 	hints  map[string]map[string]string // NR id → peer key → endpoint learned from a hidden peer
-	ownNS  []*netns.NS // namespaces opened by New, closed by Close
+	ownNS  []*netns.NS                  // namespaces opened by New, closed by Close
 }
 
 type nrStatus struct {

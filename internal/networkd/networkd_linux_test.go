@@ -40,7 +40,7 @@ func meshPair(t *testing.T, a, b *node, id string) (localapi.NR, localapi.NR) {
 	}
 	// b (hidden) knows a's endpoint and keeps the NAT open; a has no endpoint for b.
 	nb, err = b.cl.PutNR(bg, spec(id, "10.1.2.0/24", resource.Peer{PublicKey: na.Status.PublicKey,
-		Endpoint: netip.AddrPortFrom(netip.MustParseAddr("10.99.0.1"), na.Status.ListenPort).String(),
+		Endpoint:   netip.AddrPortFrom(netip.MustParseAddr("10.99.0.1"), na.Status.ListenPort).String(),
 		AllowedIPs: []netip.Prefix{pfx("10.1.1.0/24")}, PersistentKeepalive: 25}))
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +93,9 @@ func TestDaemonAPI(t *testing.T) {
 	checkMetrics(t, a)
 }
 
-func itoa(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):] }
+func itoa(p uint16) string {
+	return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):]
+}
 
 func checkErrors(t *testing.T, a *node, na localapi.NR) {
 	t.Helper()
