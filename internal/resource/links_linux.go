@@ -143,7 +143,6 @@ func ensureGateway(ns *netns.NS, s Spec, n Names) error {
 	return nil
 }
 
-
 func toIPNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
