@@ -124,7 +124,9 @@ func (d *DMZ) transit(ns *netns.NS) error {
 	if err != nil {
 		return fmt.Errorf("find %s in ndmz: %w", InnerLink, err)
 	}
-	if err := d.Host.Do(func() error { return writeSysctls(map[string]string{"net/ipv6/conf/" + HostLink + "/disable_ipv6": "1"}) }); err != nil {
+	if err := d.Host.Do(func() error {
+		return writeSysctls(map[string]string{"net/ipv6/conf/" + HostLink + "/disable_ipv6": "1"})
+	}); err != nil {
 		return err
 	}
 	if err := addrUp(h, hl, netip.PrefixFrom(HostAddr, Transit.Bits())); err != nil {
@@ -164,7 +166,9 @@ func (d *DMZ) publicLeg(ns *netns.NS) error {
 			return fmt.Errorf("attach %s to %s: %w", PubPort, d.PubBridge, err)
 		}
 	}
-	if err := d.Host.Do(func() error { return writeSysctls(map[string]string{"net/ipv6/conf/" + PubPort + "/disable_ipv6": "1"}) }); err != nil {
+	if err := d.Host.Do(func() error {
+		return writeSysctls(map[string]string{"net/ipv6/conf/" + PubPort + "/disable_ipv6": "1"})
+	}); err != nil {
 		return err
 	}
 	if err := h.LinkSetUp(port); err != nil {

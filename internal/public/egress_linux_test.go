@@ -17,8 +17,8 @@ var (
 	registry6 = netip.MustParseAddr("2001:db8::10")
 )
 
-func oneNR(id, subnet string) resource.Spec {
-	return resource.Spec{NetworkID: id, IPRange: pfx("10.0.0.0/8"), Subnet: pfx(subnet), ListenPort: 3001}
+func oneNR(id, subnet string, port uint16) resource.Spec {
+	return resource.Spec{NetworkID: id, IPRange: pfx("10.0.0.0/8"), Subnet: pfx(subnet), ListenPort: port}
 }
 
 // TestEgressUplinksAndHidden: on a farm node with two NICs, one with one NIC and two
@@ -43,7 +43,7 @@ func TestEgressUplinksAndHidden(t *testing.T) {
 	} {
 		t.Run(tt.node, func(t *testing.T) {
 			n := bootNode(t, l, tt.node)
-			_, wns := n.nr(t, oneNR("net1", "10.1.1.0/24"), "w1")
+			_, wns := n.nr(t, oneNR("net1", "10.1.1.0/24", 3001), "w1")
 			took := pollPing(t, wns, registry4, 10*time.Second)
 			t.Logf("%s: IPv4 egress after %s", tt.node, took)
 			dmz := openNS(t, filepath.Join(n.dir, ndmz.NS))
