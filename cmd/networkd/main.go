@@ -28,6 +28,7 @@ func main() {
 	flag.StringVar(&kind, "wireguard", "auto", "WireGuard implementation: auto, kernel or userspace")
 	flag.UintVar(&pmin, "port-min", 3000, "lowest WireGuard listen port the node allocates")
 	flag.UintVar(&pmax, "port-max", 3999, "highest WireGuard listen port the node allocates")
+	flag.BoolVar(&cfg.Uplinks, "uplinks", true, "run the public side: br-pub, ndmz, the farmer's public config")
 	flag.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	flag.Parse()
 	var lv slog.Level

@@ -86,6 +86,9 @@ func (d *Daemon) PutNR(ctx context.Context, s resource.Spec) (localapi.NR, error
 	if err := d.putNR(s); err != nil {
 		return localapi.NR{}, err
 	}
+	if err := d.applyUplinks(ctx); err != nil {
+		d.log.Warn("open the new NR's port", "err", err)
+	}
 	return d.GetNR(s.NetworkID)
 }
 

@@ -39,6 +39,9 @@ type Config struct {
 	SockNS           *netns.NS
 	WGKind           wg.Kind // wg.Auto probes
 	PortMin, PortMax uint16  // listen port range (0 = 3000..3999)
+	// Uplinks runs the node's public side (br-pub, ndmz, the farmer's public config,
+	// see uplinks_linux.go); off in tests of the NR machinery alone.
+	Uplinks bool
 	Log              *slog.Logger
 }
 
@@ -58,6 +61,7 @@ type Daemon struct {
 	status map[string]nrStatus
 	hints  map[string]map[string]string // NR id → peer key → endpoint learned from a hidden peer
 	ownNS  []*netns.NS                  // namespaces opened by New, closed by Close
+	pub    *pubSide                     // nil unless cfg.Uplinks
 }
 
 type nrStatus struct {

@@ -28,6 +28,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		d.log.Warn("initial reconcile had errors; retrying on resync", "err", err)
 	}
 	d.log.Info("state re-applied", "nrs", len(d.ListNRs()), "took", time.Since(start))
+	d.startUplinks(ctx)
 	sock := d.cfg.Socket
 	if sock == "" {
 		sock = localapi.DefaultSocket
