@@ -171,6 +171,18 @@ type NRReport struct {
 	State      string    `json:"state"`     // one of NRStates
 	LastError  string    `json:"last_error,omitempty"`
 	Updated    time.Time `json:"updated"` // set by the registry
+	// Relay is the node id of the relay this node currently sends relayed traffic
+	// through ("" when it needs none or uses the primary).
+	Relay string `json:"relay,omitempty"`
+	// Seen says, per other member, when a probe sent over the overlay from this node's
+	// subnet to the member's got its last answer (packets really crossed).
+	Seen []PeerSeen `json:"seen,omitempty"`
+}
+
+// PeerSeen is one member's latest answered overlay probe, as a node reports it.
+type PeerSeen struct {
+	NodeID    int64     `json:"node_id"`
+	LastReply time.Time `json:"last_reply"`
 }
 
 // NRStates are the states a network resource can report.

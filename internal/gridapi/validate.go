@@ -317,5 +317,16 @@ func (r *NRReport) Validate() error {
 	if len(r.LastError) > 1024 {
 		return fieldErr("last_error", "longer than 1024 characters")
 	}
+	if len(r.Relay) > 20 {
+		return fieldErr("relay", "longer than 20 characters")
+	}
+	if len(r.Seen) > MaxMembers {
+		return fieldErr("seen", "%d entries, at most %d", len(r.Seen), MaxMembers)
+	}
+	for i, p := range r.Seen {
+		if p.NodeID <= 0 {
+			return fieldErr(fmt.Sprintf("seen[%d].node_id", i), "%d is not a node id", p.NodeID)
+		}
+	}
 	return nil
 }

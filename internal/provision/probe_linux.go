@@ -1,0 +1,144 @@
+package provision
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/zosnet/zosnet/internal/netns"
+)
+
+// prober sends ICMP echo requests from a network resource's gateway address (inside
+// its n-<id> namespace) to every other member's gateway over the overlay and records
+// when each answered: the proof that packets really crossed, for `network status` and
+// for relay failover. Safe for concurrent use; Close stops it.
+type prober struct {
+	conn *net.IPConn
+	id   uint16
+
+	mu      sync.Mutex
+	seq     uint16
+	targets map[netip.Addr]int64 // gateway → node id
+	last    map[int64]time.Time  // node id → last reply
+}
+
+// openProber opens a raw ICMP socket bound to src in the namespace at nsPath.
+func openProber(nsPath string, src netip.Addr, id uint16) (*prober, error) {
+	ns, err := netns.Open(nsPath)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	var conn *net.IPConn
+	err = ns.Do(func() error {
+		var lerr error
+		conn, lerr = net.ListenIP("ip4:icmp", &net.IPAddr{IP: src.AsSlice()})
+		return lerr
+	})
+	if err != nil {
+		return nil, fmt.Errorf("probe socket in %s: %w", nsPath, err)
+	}
+	p := &prober{conn: conn, id: id, targets: map[netip.Addr]int64{}, last: map[int64]time.Time{}}
+	go p.read()
+	return p, nil
+}
+
+// setTargets replaces the probed members (gateway address → node id).
+func (p *prober) setTargets(t map[netip.Addr]int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.targets = t
+	for id := range p.last {
+		found := false
+		for _, n := range t {
+			found = found || n == id
+		}
+		if !found {
+			delete(p.last, id)
+		}
+	}
+}
+
+// send sends one echo request to every target.
+func (p *prober) send() {
+	p.mu.Lock()
+	p.seq++
+	seq := p.seq
+	var dsts []netip.Addr
+	for a := range p.targets {
+		dsts = append(dsts, a)
+	}
+	p.mu.Unlock()
+	msg := echo(p.id, seq)
+	for _, a := range dsts {
+		p.conn.WriteToIP(msg, &net.IPAddr{IP: a.AsSlice()})
+	}
+}
+
+// seen returns the last reply time per node id.
+func (p *prober) seen() map[int64]time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[int64]time.Time, len(p.last))
+	for k, v := range p.last {
+		out[k] = v
+	}
+	return out
+}
+
+func (p *prober) read() {
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := p.conn.ReadFromIP(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		if n < 8 || buf[0] != 0 || binary.BigEndian.Uint16(buf[4:]) != p.id {
+			continue // not an echo reply to us
+		}
+		a, ok := netip.AddrFromSlice(from.IP)
+		if !ok {
+			continue
+		}
+		p.mu.Lock()
+		if node, ok := p.targets[a.Unmap()]; ok {
+			p.last[node] = time.Now()
+		}
+		p.mu.Unlock()
+	}
+}
+
+// Close stops the prober.
+func (p *prober) Close() { p.conn.Close() }
+
+// echo builds an ICMP echo request with its checksum.
+func echo(id, seq uint16) []byte {
+	b := make([]byte, 16)
+	b[0] = 8 // echo request
+	binary.BigEndian.PutUint16(b[4:], id)
+	binary.BigEndian.PutUint16(b[6:], seq)
+	copy(b[8:], "zosprobe")
+	binary.BigEndian.PutUint16(b[2:], checksum(b))
+	return b
+}
+
+func checksum(b []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return ^uint16(s)
+}

@@ -1,0 +1,271 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/netip"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/zosnet/zosnet/internal/gridapi"
+	"github.com/zosnet/zosnet/internal/localapi"
+	"github.com/zosnet/zosnet/internal/plan"
+	"github.com/zosnet/zosnet/internal/public"
+	"github.com/zosnet/zosnet/internal/resource"
+)
+
+// applyPublic hands a changed public config to networkd and makes its addresses
+// endpoint candidates in the node's facts.
+func (p *Provisioner) applyPublic(ctx context.Context, pc *gridapi.PublicConfig) {
+	if p.pubDone && reflect.DeepEqual(pc, p.public) {
+		return
+	}
+	cfg, err := PublicConfig(pc)
+	if err == nil {
+		err = p.cfg.Networkd.SetPublicConfig(ctx, cfg)
+	}
+	if err != nil {
+		p.log.Warn("public config", "err", err)
+		return
+	}
+	p.cfg.Agent.SetPublicConfig(pc)
+	p.public, p.pubDone = pc, true
+	p.log.Info("public config applied", "config", pc)
+}
+
+// PublicConfig converts the registry's public config to networkd's (nil stays nil).
+func PublicConfig(pc *gridapi.PublicConfig) (*public.Config, error) {
+	if pc == nil {
+		return nil, nil
+	}
+	c := &public.Config{Domain: pc.Domain}
+	var errs []error
+	parse := func(field, s string, f func(string) error) {
+		if s != "" {
+			if err := f(s); err != nil {
+				errs = append(errs, fmt.Errorf("public config %s %q: %w", field, s, err))
+			}
+		}
+	}
+	parse("ipv4", pc.IPv4, func(s string) (err error) { c.IPv4, err = netip.ParsePrefix(s); return })
+	parse("gw4", pc.GW4, func(s string) (err error) { c.GW4, err = netip.ParseAddr(s); return })
+	parse("ipv6", pc.IPv6, func(s string) (err error) { c.IPv6, err = netip.ParsePrefix(s); return })
+	parse("gw6", pc.GW6, func(s string) (err error) { c.GW6, err = netip.ParseAddr(s); return })
+	return c, errors.Join(errs...)
+}
+
+// syncNetwork plans the node's view of one network and makes its network resource match.
+func (p *Provisioner) syncNetwork(ctx context.Context, n gridapi.DesiredNetwork) error {
+	st := p.nets[n.ID]
+	if st == nil {
+		st = &netState{}
+		p.nets[n.ID] = st
+	}
+	self, ok := selfOf(n, p.node)
+	if !ok {
+		return fmt.Errorf("node %d is not in the member list", p.node)
+	}
+	cur, err := p.ensureNR(ctx, n, self)
+	if err != nil {
+		return err
+	}
+	spec, mp, perr := p.planSpec(n, st, cur)
+	state, lastErr := "up", ""
+	if perr != nil {
+		state, lastErr = "error", perr.Error()
+	} else if !reflect.DeepEqual(normalize(spec), normalize(cur.Spec)) {
+		if cur, err = p.cfg.Networkd.PutNR(ctx, spec); err != nil {
+			state, lastErr = "error", err.Error()
+		} else {
+			p.log.Info("network resource updated", "network", n.ID, "peers", len(spec.Peers), "relay", st.relay.Current)
+		}
+	}
+	if cur.Status.State == localapi.StateError && lastErr == "" {
+		state, lastErr = "error", cur.Status.LastError
+	}
+	p.probe(n, st, cur, mp)
+	return p.report(ctx, n, st, cur, state, lastErr)
+}
+
+func selfOf(n gridapi.DesiredNetwork, node int64) (gridapi.PeerFacts, bool) {
+	for _, m := range n.Peers {
+		if m.NodeID == node {
+			return m, true
+		}
+	}
+	return gridapi.PeerFacts{}, false
+}
+
+// ensureNR returns the node's network resource, creating it without peers (to get a
+// key and a port to report) or moving it to a new subnet first when needed.
+func (p *Provisioner) ensureNR(ctx context.Context, n gridapi.DesiredNetwork, self gridapi.PeerFacts) (localapi.NR, error) {
+	cur, err := p.cfg.Networkd.GetNR(ctx, n.ID)
+	if err == nil || !localapi.IsNotFound(err) {
+		return cur, err
+	}
+	rng, err := netip.ParsePrefix(n.IPRange)
+	if err != nil {
+		return cur, fmt.Errorf("ip_range %q: %w", n.IPRange, err)
+	}
+	sub, err := netip.ParsePrefix(self.Subnet)
+	if err != nil {
+		return cur, fmt.Errorf("subnet %q: %w", self.Subnet, err)
+	}
+	cur, err = p.cfg.Networkd.PutNR(ctx, resource.Spec{NetworkID: n.ID, IPRange: rng, Subnet: sub, Peers: []resource.Peer{}})
+	if err == nil {
+		p.log.Info("network resource created", "network", n.ID, "subnet", sub, "port", cur.Status.ListenPort)
+	}
+	return cur, err
+}
+
+// planSpec computes the spec the node's NR must have, relay failover included.
+func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur localapi.NR) (resource.Spec, plan.MemberPlan, error) {
+	in, err := Input(n, Self{NodeID: p.node, PublicKey: cur.Status.PublicKey, ListenPort: int(cur.Status.ListenPort)})
+	if err != nil {
+		return resource.Spec{}, plan.MemberPlan{}, err
+	}
+	pl, err := plan.New(in)
+	if err != nil {
+		return resource.Spec{}, plan.MemberPlan{}, err
+	}
+	mp, err := pl.Member(strconv.FormatInt(p.node, 10))
+	if err != nil {
+		return resource.Spec{}, mp, err
+	}
+	peers := mp.Peers
+	if len(mp.Relays) > 0 {
+		seen := map[string]time.Time{}
+		if st.probe != nil {
+			for id, t := range st.probe.seen() {
+				seen[strconv.FormatInt(id, 10)] = t
+			}
+		}
+		fo := plan.Failover{DownAfter: p.cfg.DownAfter, Hold: p.cfg.Hold}
+		next := fo.Next(mp.Relays, st.relay, seen, time.Now())
+		if next.Current != st.relay.Current {
+			p.log.Warn("relay failover", "network", n.ID, "from", relayName(mp.Relays, st.relay.Current), "to", relayName(mp.Relays, next.Current))
+		}
+		st.relay = next
+		peers = plan.WithRelay(mp, relayName(mp.Relays, st.relay.Current))
+	}
+	return Spec(mp, in.Network.Range, n.ID, peers, int(cur.Status.ListenPort)), mp, nil
+}
+
+func relayName(relays []string, current string) string {
+	if current == "" && len(relays) > 0 {
+		return relays[0]
+	}
+	return current
+}
+
+// normalize makes two specs comparable (JSON round trip: nil and empty agree).
+func normalize(s resource.Spec) string {
+	for i := range s.Peers {
+		if len(s.Peers[i].AllowedIPs) == 0 {
+			s.Peers[i].AllowedIPs = nil
+		}
+	}
+	if len(s.Peers) == 0 {
+		s.Peers = nil
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// probe (re)starts the NR's prober and points it at every other member's gateway.
+func (p *Provisioner) probe(n gridapi.DesiredNetwork, st *netState, cur localapi.NR, mp plan.MemberPlan) {
+	src := cur.Spec.Gateway()
+	if st.probe == nil || st.probeSrc != src.String() {
+		if st.probe != nil {
+			st.probe.Close()
+			st.probe = nil
+		}
+		h := fnv.New32a()
+		h.Write([]byte(n.ID))
+		pr, err := openProber(filepath.Join(p.cfg.NetnsDir, resource.NamesOf(n.ID).NS), src, uint16(h.Sum32()))
+		if err != nil {
+			p.log.Warn("overlay probe", "network", n.ID, "err", err)
+			return
+		}
+		st.probe, st.probeSrc = pr, src.String()
+	}
+	targets := map[netip.Addr]int64{}
+	for _, m := range n.Peers {
+		if m.NodeID == p.node {
+			continue
+		}
+		if sub, err := netip.ParsePrefix(m.Subnet); err == nil {
+			targets[Gateway(sub)] = m.NodeID
+		}
+	}
+	st.probe.setTargets(targets)
+	st.probe.send()
+}
+
+// report sends the NR's report when it differs from the last one, or every 15 s so that
+// probe times stay fresh.
+func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *netState, cur localapi.NR, state, lastErr string) error {
+	r := gridapi.NRReport{PublicKey: cur.Status.PublicKey, ListenPort: int(cur.Status.ListenPort), State: state,
+		LastError: lastErr, Relay: st.relay.Current, Endpoints: []string{}}
+	if self, ok := selfOf(n, p.node); ok {
+		for _, e := range self.Facts.Endpoints {
+			if a, err := netip.ParseAddr(e.IP); err == nil && Reachable(e) {
+				r.Endpoints = append(r.Endpoints, netip.AddrPortFrom(a, cur.Status.ListenPort).String())
+			}
+		}
+	}
+	var fresh []int64
+	if st.probe != nil {
+		for id, t := range st.probe.seen() {
+			r.Seen = append(r.Seen, gridapi.PeerSeen{NodeID: id, LastReply: t.UTC()})
+			if time.Since(t) < p.cfg.Fresh {
+				fresh = append(fresh, id)
+			}
+		}
+	}
+	slices.SortFunc(r.Seen, func(a, b gridapi.PeerSeen) int { return int(a.NodeID - b.NodeID) })
+	slices.Sort(fresh)
+	digest := fmt.Sprint(r.PublicKey, r.ListenPort, r.State, r.LastError, r.Relay, r.Endpoints, fresh)
+	if digest == st.report && time.Since(st.reportedAt) < 15*time.Second {
+		return nil
+	}
+	if err := p.cfg.Registry.ReportNR(ctx, p.node, n.ID, r); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	st.report, st.reportedAt = digest, time.Now()
+	return nil
+}
+
+// removeOthers deletes the network resources of networks the node is no longer in.
+func (p *Provisioner) removeOthers(ctx context.Context, want map[string]bool) {
+	nrs, err := p.cfg.Networkd.ListNRs(ctx)
+	if err != nil {
+		p.log.Warn("list network resources", "err", err)
+		return
+	}
+	for _, nr := range nrs {
+		id := nr.Spec.NetworkID
+		if want[id] {
+			continue
+		}
+		if err := p.cfg.Networkd.DeleteNR(ctx, id); err != nil {
+			p.log.Warn("remove network resource", "network", id, "err", err)
+			continue
+		}
+		p.log.Info("network resource removed", "network", id)
+	}
+	for id, st := range p.nets {
+		if !want[id] {
+			if st.probe != nil {
+				st.probe.Close()
+			}
+			delete(p.nets, id)
+		}
+	}
+}
