@@ -33,7 +33,11 @@ import (
 var oneShot = map[string]bool{"netinit": true}
 
 func (l *Lab) boot(ctx context.Context, o Options) error {
-	if err := l.bootRegistry(o); err != nil {
+	if l.gridOn(o) {
+		if err := l.bootGrid(ctx, o); err != nil {
+			return err
+		}
+	} else if err := l.bootRegistry(o); err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
@@ -46,7 +50,10 @@ func (l *Lab) boot(ctx context.Context, o Options) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil || !l.gridOn(o) {
+		return err
+	}
+	return l.publicConfigs(ctx, o)
 }
 
 func (l *Lab) bootNode(ctx context.Context, o Options, n Node) error {

@@ -25,7 +25,7 @@ func (l *Lab) Command(ctx context.Context, node string, argv ...string) (*exec.C
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, "nsenter", append(append(args, "--"), argv...)...)
-	cmd.Env = append(cleanEnv(), envLab+"="+l.name)
+	cmd.Env = append(append(cleanEnv(), envLab+"="+l.name), l.userEnv(node)...)
 	return cmd, nil
 }
 
