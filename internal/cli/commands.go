@@ -10,6 +10,6 @@ func rootCommands() []*Command {
 		{Name: "key", Summary: "your ed25519 identity keys", Sub: keyCommands()},
 		{Name: "profile", Summary: "registry profiles (URL, CA, key) in the config file", Sub: profileCommands()},
 		{Name: "farm", Summary: "farms in the registry", Sub: farmCommands()},
-		{Name: "network", Summary: "your networks in the registry", Sub: networkCommands()},
+		{Name: "network", Summary: "your networks in the registry", Sub: append(networkCommands(), meshCommands()...)},
 	}
 }

@@ -45,7 +45,12 @@ func (l *Lab) userEnv(node string) []string {
 	if node != UserHost {
 		return nil
 	}
-	return []string{"ZOSNET_CONFIG_DIR=" + filepath.Join(l.gridDir(), "user")}
+	env := []string{"ZOSNET_CONFIG_DIR=" + filepath.Join(l.gridDir(), "user")}
+	if exe, err := os.Executable(); err == nil {
+		// zosnet next to zoslab (bin/) comes first, so `zoslab exec user -- zosnet ...` works
+		env = append(env, "PATH="+filepath.Dir(exe)+":"+os.Getenv("PATH"))
+	}
+	return env
 }
 
 // bootGrid makes the CA, starts the registry, hands the CA to the nodes, creates the

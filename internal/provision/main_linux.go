@@ -116,4 +116,3 @@ func envOr(k, d string) string {
 	}
 	return d
 }
-

@@ -63,11 +63,13 @@ type Provisioner struct {
 
 // netState is what the loop keeps per network between passes.
 type netState struct {
-	relay      plan.RelayState
-	probe      *prober
-	probeSrc   string
-	report     string // digest of the last report sent
-	reportedAt time.Time
+	relay       plan.RelayState
+	relays      []string  // the planned relays relay refers to
+	relaysSince time.Time // when relays last changed
+	probe       *prober
+	probeSrc    string
+	report      string // digest of the last report sent
+	reportedAt  time.Time
 }
 
 // New returns a Provisioner for cfg.

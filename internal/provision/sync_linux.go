@@ -140,21 +140,36 @@ func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur local
 	}
 	peers := mp.Peers
 	if len(mp.Relays) > 0 {
-		seen := map[string]time.Time{}
-		if st.probe != nil {
-			for id, t := range st.probe.seen() {
-				seen[strconv.FormatInt(id, 10)] = t
-			}
-		}
-		fo := plan.Failover{DownAfter: p.cfg.DownAfter, Hold: p.cfg.Hold}
-		next := fo.Next(mp.Relays, st.relay, seen, time.Now())
-		if next.Current != st.relay.Current {
-			p.log.Warn("relay failover", "network", n.ID, "from", relayName(mp.Relays, st.relay.Current), "to", relayName(mp.Relays, next.Current))
-		}
-		st.relay = next
+		p.failover(n.ID, st, mp.Relays)
 		peers = plan.WithRelay(mp, relayName(mp.Relays, st.relay.Current))
 	}
 	return Spec(mp, in.Network.Range, n.ID, peers, int(cur.Status.ListenPort)), mp, nil
+}
+
+// failover moves the relayed set between the planned relays (plan.Failover) on the
+// evidence of the overlay probes. A new relay list starts on the primary, and for
+// DownAfter nothing moves: at start no relay has answered yet, and the members must
+// not pick different relays by the order their first handshakes happen to finish in.
+func (p *Provisioner) failover(netID string, st *netState, relays []string) {
+	now := time.Now()
+	if !slices.Equal(relays, st.relays) {
+		st.relays, st.relaysSince, st.relay = slices.Clone(relays), now, plan.RelayState{}
+	}
+	if now.Sub(st.relaysSince) < p.cfg.DownAfter {
+		return
+	}
+	seen := map[string]time.Time{}
+	if st.probe != nil {
+		for id, t := range st.probe.seen() {
+			seen[strconv.FormatInt(id, 10)] = t
+		}
+	}
+	fo := plan.Failover{DownAfter: p.cfg.DownAfter, Hold: p.cfg.Hold}
+	next := fo.Next(relays, st.relay, seen, now)
+	if from, to := relayName(relays, st.relay.Current), relayName(relays, next.Current); from != to {
+		p.log.Warn("relay failover", "network", netID, "from", from, "to", to)
+	}
+	st.relay = next
 }
 
 func relayName(relays []string, current string) string {

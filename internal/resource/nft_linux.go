@@ -15,7 +15,9 @@ const NFTTable = "zosnet-nr"
 
 // ensureNFT rebuilds the NR's table in one batch (add, delete, add again, fill), so
 // the swap is atomic and re-running it is idempotent. Forwarding policy: workloads on
-// the bridge may go anywhere; from the tunnel only to the bridge; replies always.
+// the bridge may go anywhere; from the tunnel to the bridge, and from the tunnel back
+// into it (a relay member forwards between its WireGuard peers, issue 7: WireGuard's
+// allowed IPs already pin every source to a member); replies always.
 func ensureNFT(ns *netns.NS, n Names) error {
 	c, err := nftables.New(nftables.WithNetNSFd(ns.Fd()))
 	if err != nil {
@@ -32,6 +34,7 @@ func ensureNFT(ns *netns.NS, n Names) error {
 	c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: ctEstablished()})
 	c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: ifAccept(n.Bridge, "")})
 	c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: ifAccept(n.WG, n.Bridge)})
+	c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: ifAccept(n.WG, n.WG)})
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables table %s in %s: %w", NFTTable, n.NS, err)
 	}

@@ -1,0 +1,219 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/zosnet/zosnet/internal/gridapi"
+	"github.com/zosnet/zosnet/internal/plan"
+	"github.com/zosnet/zosnet/internal/provision"
+	"github.com/zosnet/zosnet/internal/wgquick"
+)
+
+// Fresh is how recent an answered overlay probe must be for `network status` to call a
+// pair reachable.
+const Fresh = 30 * time.Second
+
+// meshCommands are `zosnet network add-node|remove-node|access add|status`.
+func meshCommands() []*Command {
+	var device, out string
+	var wait time.Duration
+	return []*Command{
+		gridCommand("add-node", "add member nodes to a network you own", "NAME|ID NODE[,NODE...]", true, nil,
+			func(ctx context.Context, env *Env, g *grid, args []string) error {
+				return g.changeMembers(ctx, env, args, true)
+			}),
+		gridCommand("remove-node", "remove member nodes from a network you own", "NAME|ID NODE[,NODE...]", true, nil,
+			func(ctx context.Context, env *Env, g *grid, args []string) error {
+				return g.changeMembers(ctx, env, args, false)
+			}),
+		{Name: "access", Summary: "external devices (wg-quick) in your networks", Sub: []*Command{
+			gridCommand("add", "add a device and write its wg-quick file", "NAME|ID --device NAME [--out FILE] [--wait 60s]", true,
+				func(fs *flag.FlagSet) {
+					fs.StringVar(&device, "device", "", "the device's name, e.g. laptop")
+					fs.StringVar(&out, "out", "", "wg-quick file to write (default ./NETWORK-DEVICE.conf)")
+					fs.DurationVar(&wait, "wait", time.Minute, "how long to wait for the access node")
+				},
+				func(ctx context.Context, env *Env, g *grid, args []string) error {
+					if err := needArgs(args, 1, "NAME|ID"); err != nil {
+						return err
+					}
+					return g.accessAdd(ctx, env, args[0], device, out, wait)
+				}),
+		}},
+		gridCommand("status", "members, pairs, paths and reachability of a network", "NAME|ID", false, nil,
+			func(ctx context.Context, env *Env, g *grid, args []string) error {
+				if err := needArgs(args, 1, "NAME|ID"); err != nil {
+					return err
+				}
+				st, err := g.status(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return env.Print(st, func(w io.Writer) { printStatus(w, st) })
+			}),
+	}
+}
+
+// changeMembers adds or removes members with the network's revision (no lost updates).
+func (g *grid) changeMembers(ctx context.Context, env *Env, args []string, add bool) error {
+	if err := needArgs(args, 2, "NAME|ID NODE[,NODE...]"); err != nil {
+		return err
+	}
+	n, err := g.network(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	ids, err := g.resolveNodes(ctx, args[1])
+	if err != nil {
+		return err
+	}
+	spec := specOf(n)
+	for _, id := range ids {
+		has := slices.Contains(spec.Members, id)
+		switch {
+		case add && has:
+			return fmt.Errorf("%w: node %d is already a member of %s", ErrUsage, id, n.Name)
+		case !add && !has:
+			return fmt.Errorf("%w: node %d is not a member of %s", ErrUsage, id, n.Name)
+		case add:
+			spec.Members = append(spec.Members, id)
+		default:
+			spec.Members = slices.DeleteFunc(spec.Members, func(m int64) bool { return m == id })
+		}
+	}
+	n, err = g.c.UpdateNetwork(ctx, n.ID, spec)
+	if err != nil {
+		return fmt.Errorf("network %s: %w", args[0], err)
+	}
+	return env.Print(n, func(w io.Writer) { networkDetail(w, n) })
+}
+
+// specOf is the spec that recreates n as it is.
+func specOf(n gridapi.Network) gridapi.NetworkSpec {
+	s := gridapi.NetworkSpec{Name: n.Name, IPRange: n.IPRange, SubnetSize: n.SubnetSize, Revision: n.Revision, Members: []int64{}}
+	for _, m := range n.Members {
+		s.Members = append(s.Members, m.NodeID)
+	}
+	for _, a := range n.AccessPeers {
+		s.AccessPeers = append(s.AccessPeers, gridapi.AccessPeerSpec{Name: a.Name, PublicKey: a.PublicKey})
+	}
+	return s
+}
+
+// accessAdd makes the device's key here, registers its public key, waits until the
+// access node has reported, and writes the wg-quick file (0600).
+func (g *grid) accessAdd(ctx context.Context, env *Env, netName, device, out string, wait time.Duration) error {
+	if err := gridapi.ValidName("--device", device); err != nil {
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	n, err := g.network(ctx, netName)
+	if err != nil {
+		return err
+	}
+	key, err := wgtypes.GeneratePrivateKey()
+	if err != nil {
+		return err
+	}
+	spec := specOf(n)
+	spec.AccessPeers = append(spec.AccessPeers, gridapi.AccessPeerSpec{Name: device, PublicKey: key.PublicKey().String()})
+	if n, err = g.c.UpdateNetwork(ctx, n.ID, spec); err != nil {
+		return fmt.Errorf("network %s: access add: %w", netName, err)
+	}
+	if out == "" {
+		out = n.Name + "-" + device + ".conf"
+	}
+	d, err := g.waitDevice(ctx, n, device, wait)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("access add: %w", err)
+	}
+	err = errors.Join(wgquick.RenderDevice(f, n.ID, d, key.String(), 0), f.Close())
+	if err != nil {
+		os.Remove(out)
+		return fmt.Errorf("access add: %s: %w", out, err)
+	}
+	res := map[string]any{"network": n.ID, "device": device, "address": d.Address, "access_node": d.AccessNode, "file": out}
+	return env.Print(res, func(w io.Writer) {
+		fmt.Fprintf(w, "device %s of network %s: address %s via node %s\nwg-quick file: %s (bring it up with `wg-quick up %s`)\n",
+			device, n.Name, d.Address, d.AccessNode, out, out)
+	})
+}
+
+func (g *grid) waitDevice(ctx context.Context, n gridapi.Network, device string, wait time.Duration) (plan.DevicePlan, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		dn, err := g.desiredNetwork(ctx, n)
+		var d plan.DevicePlan
+		if err == nil {
+			var p *plan.Planner
+			if p, err = planner(dn); err == nil {
+				d, err = p.Device(device)
+			}
+		}
+		if err == nil && d.Peer.Endpoint.IsValid() {
+			return d, nil
+		}
+		if time.Now().After(deadline) {
+			return d, fmt.Errorf("access add: no access node ready after %s: %v", wait, err)
+		}
+		select {
+		case <-ctx.Done():
+			return d, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// desiredNetwork reads the network with every member's facts and reports (the view a
+// member node gets).
+func (g *grid) desiredNetwork(ctx context.Context, n gridapi.Network) (gridapi.DesiredNetwork, error) {
+	if len(n.Members) == 0 {
+		return gridapi.DesiredNetwork{Network: n}, nil
+	}
+	d, err := g.c.Desired(ctx, n.Members[0].NodeID, 0, time.Second)
+	if err != nil {
+		return gridapi.DesiredNetwork{}, fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	for _, dn := range d.Networks {
+		if dn.ID == n.ID {
+			return dn, nil
+		}
+	}
+	return gridapi.DesiredNetwork{}, fmt.Errorf("network %s: not in its member's view yet", n.Name)
+}
+
+func planner(dn gridapi.DesiredNetwork) (*plan.Planner, error) {
+	in, err := provision.Input(dn, provision.Self{})
+	if err != nil {
+		return nil, err
+	}
+	return plan.New(in)
+}
+
+// idName maps node ids to names.
+func idName(dn gridapi.DesiredNetwork) func(string) string {
+	names := map[string]string{}
+	for _, p := range dn.Peers {
+		names[strconv.FormatInt(p.NodeID, 10)] = p.Name
+	}
+	return func(id string) string {
+		if n, ok := names[id]; ok {
+			return n
+		}
+		return id
+	}
+}
+
