@@ -216,4 +216,3 @@ func idName(dn gridapi.DesiredNetwork) func(string) string {
 		return id
 	}
 }
-

@@ -42,7 +42,7 @@ type Config struct {
 	// Uplinks runs the node's public side (br-pub, ndmz, the farmer's public config,
 	// see uplinks_linux.go); off in tests of the NR machinery alone.
 	Uplinks bool
-	Log              *slog.Logger
+	Log     *slog.Logger
 }
 
 // Daemon is a running networkd.
