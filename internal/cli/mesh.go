@@ -132,10 +132,11 @@ func (g *grid) accessAdd(ctx context.Context, env *Env, netName, device, out str
 	if out == "" {
 		out = n.Name + "-" + device + ".conf"
 	}
-	d, err := g.waitDevice(ctx, n, device, wait)
+	d, dn, err := g.waitDevice(ctx, n, device, wait)
 	if err != nil {
 		return err
 	}
+	d.AccessNode = idName(dn)(d.AccessNode)
 	f, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("access add: %w", err)
@@ -152,7 +153,7 @@ func (g *grid) accessAdd(ctx context.Context, env *Env, netName, device, out str
 	})
 }
 
-func (g *grid) waitDevice(ctx context.Context, n gridapi.Network, device string, wait time.Duration) (plan.DevicePlan, error) {
+func (g *grid) waitDevice(ctx context.Context, n gridapi.Network, device string, wait time.Duration) (plan.DevicePlan, gridapi.DesiredNetwork, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		dn, err := g.desiredNetwork(ctx, n)
@@ -164,14 +165,14 @@ func (g *grid) waitDevice(ctx context.Context, n gridapi.Network, device string,
 			}
 		}
 		if err == nil && d.Peer.Endpoint.IsValid() {
-			return d, nil
+			return d, dn, nil
 		}
 		if time.Now().After(deadline) {
-			return d, fmt.Errorf("access add: no access node ready after %s: %v", wait, err)
+			return d, dn, fmt.Errorf("access add: no access node ready after %s: %v", wait, err)
 		}
 		select {
 		case <-ctx.Done():
-			return d, ctx.Err()
+			return d, dn, ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
 	}

@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zosnet/zosnet/internal/lab"
+	"github.com/zosnet/zosnet/internal/testkit"
+)
+
+// buildBins builds the real binaries a booted lab runs into a temporary directory.
+func buildBins(t testing.TB) string {
+	t.Helper()
+	root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		t.Fatalf("module root: %v", err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/netinit", "./cmd/networkd", "./cmd/provisiond", "./cmd/registry", "./cmd/zosnet")
+	cmd.Dir = strings.TrimSpace(string(root))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// upMesh brings the default farm up booted (registry, netinit, networkd, provisiond)
+// and takes it down at cleanup, device tunnel included.
+func upMesh(t testing.TB) *Mesh {
+	t.Helper()
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	bin := buildBins(t)
+	name := testkit.Name("me")
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	m := &Mesh{BinDir: bin}
+	t.Cleanup(func() {
+		if m.Lab != nil {
+			m.Run(ctx, lab.UserHost, "wg-quick", "down", filepath.Join(lab.StateRoot, name, "grid", "user", "wz"+name+".conf"))
+			if t.Failed() {
+				dumpLogs(t, name)
+			}
+		}
+		if err := lab.Down(ctx, name); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+		os.Remove("/run/wireguard/wz" + name + ".sock")
+	})
+	l, err := lab.Up(ctx, lab.DefaultSpec(), lab.Options{Name: name, BinDir: bin, Boot: true, Log: log})
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	m.Lab = l
+	return m
+}
+
+func dumpLogs(t testing.TB, name string) {
+	logs, _ := filepath.Glob(filepath.Join(lab.StateRoot, name, "nodes", "*", "state", "log", "provisiond.log"))
+	for _, p := range logs {
+		b, _ := os.ReadFile(p)
+		if len(b) > 3000 {
+			b = b[len(b)-3000:]
+		}
+		t.Logf("%s (tail):\n%s", p, b)
+	}
+}
+
+// nftCounter installs table inet e2e in a namespace with one counting rule (match is
+// nft syntax) in a forward chain, and returns a function that reads the packet count.
+func nftCounter(t *testing.T, m *Mesh, where string, inNS string, match string) func() int {
+	t.Helper()
+	ctx := context.Background()
+	rules := fmt.Sprintf("table inet e2e {\n chain count {\n type filter hook forward priority -10; policy accept;\n %s counter\n }\n}\n", match)
+	argv := []string{"nft", "-f", "-"}
+	list := []string{"nft", "list", "table", "inet", "e2e"}
+	if inNS != "" {
+		argv = append([]string{"ip", "netns", "exec", inNS}, argv...)
+		list = append([]string{"ip", "netns", "exec", inNS}, list...)
+	}
+	cmd, err := m.Lab.Command(ctx, where, argv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: nft: %v: %s", where, err, out)
+	}
+	re := regexp.MustCompile(`counter packets (\d+)`)
+	return func() int {
+		out, err := m.Run(ctx, where, list...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mm := re.FindSubmatch(out)
+		if mm == nil {
+			t.Fatalf("%s: no counter in %s", where, out)
+		}
+		n, _ := strconv.Atoi(string(mm[1]))
+		return n
+	}
+}
+
+// stopService sends SIGTERM to a lab node's service (found by its lab and node
+// environment and its name), by pid.
+func stopService(t testing.TB, labName, node, svc string) {
+	t.Helper()
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		comm, err := os.ReadFile(d + "/comm")
+		if err != nil || strings.TrimSpace(string(comm)) != svc {
+			continue
+		}
+		env, err := os.ReadFile(d + "/environ")
+		if err != nil {
+			continue
+		}
+		vars := strings.Split(string(env), "\x00")
+		if !contains(vars, "ZOSLAB_LAB="+labName) || !contains(vars, "ZOSNET_NODE="+node) {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(d))
+		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+			t.Fatalf("stop %s on %s (pid %d): %v", svc, node, pid, err)
+		}
+		return
+	}
+	t.Fatalf("no %s running on %s", svc, node)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// since formats a duration for logs.
+func since(t time.Time) time.Duration { return time.Since(t).Round(10 * time.Millisecond) }

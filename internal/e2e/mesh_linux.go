@@ -1,0 +1,269 @@
+// Package e2e drives the whole zosnet stack in a zoslab lab: the user's CLI on the
+// `user` host, the registry, and netinit → networkd → provisiond on every node. Mesh
+// holds the steps the demo (`zoslab demo`) and the end-to-end tests share: create a
+// network, attach a workload on each member, ping every pair over the overlay, bring an
+// external device in with wg-quick. Every command runs inside a lab namespace; nothing
+// is sent from the host's own namespace.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zosnet/zosnet/internal/cli"
+	"github.com/zosnet/zosnet/internal/gridapi"
+	"github.com/zosnet/zosnet/internal/lab"
+	"github.com/zosnet/zosnet/internal/localapi"
+)
+
+// Mesh runs mesh steps in a booted lab. Methods are safe for concurrent use.
+type Mesh struct {
+	Lab    *lab.Lab
+	BinDir string // holds zosnet
+}
+
+// Run runs argv in a lab namespace (node, router or host) and returns its stdout; the
+// error carries its stderr.
+func (m *Mesh) Run(ctx context.Context, where string, argv ...string) ([]byte, error) {
+	cmd, err := m.Lab.Command(ctx, where, argv...)
+	if err != nil {
+		return nil, err
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return out.Bytes(), fmt.Errorf("%s: %s: %w: %s", where, strings.Join(argv, " "), err, strings.TrimSpace(errb.String()))
+	}
+	return out.Bytes(), nil
+}
+
+// Zosnet runs `zosnet --json ARGS` on the user host (the user's profile) and decodes
+// its output into v (nil: ignored).
+func (m *Mesh) Zosnet(ctx context.Context, v any, args ...string) error {
+	out, err := m.Run(ctx, lab.UserHost, append(append([]string{m.zosnet()}, args...), "--json")...)
+	if err != nil || v == nil {
+		return err
+	}
+	return json.Unmarshal(out, v)
+}
+
+func (m *Mesh) zosnet() string { return filepath.Join(m.BinDir, "zosnet") }
+
+// CreateNetwork creates network name over nodes with the user's key.
+func (m *Mesh) CreateNetwork(ctx context.Context, name, rng string, nodes []string) (gridapi.Network, error) {
+	var n gridapi.Network
+	err := m.Zosnet(ctx, &n, "network", "create", name, "--range", rng, "--nodes", strings.Join(nodes, ","))
+	return n, err
+}
+
+// Status is `zosnet network status`.
+func (m *Mesh) Status(ctx context.Context, network string) (cli.NetworkStatus, error) {
+	var st cli.NetworkStatus
+	err := m.Zosnet(ctx, &st, "network", "status", network)
+	return st, err
+}
+
+// WaitUp polls the network's status until every member reports state up (and the plan
+// is complete), or timeout.
+func (m *Mesh) WaitUp(ctx context.Context, network string, members int, timeout time.Duration) (cli.NetworkStatus, error) {
+	var st cli.NetworkStatus
+	err := poll(ctx, timeout, func() error {
+		var err error
+		if st, err = m.Status(ctx, network); err != nil {
+			return err
+		}
+		if st.PlanError != "" {
+			return fmt.Errorf("no plan yet: %s", st.PlanError)
+		}
+		up := 0
+		for _, mb := range st.Members {
+			if mb.State == "up" {
+				up++
+			}
+		}
+		if up != members || len(st.Members) != members {
+			return fmt.Errorf("%d of %d members up", up, members)
+		}
+		return nil
+	})
+	return st, err
+}
+
+// Workload is a workload attached on a node.
+type Workload struct {
+	Node string
+	localapi.Workload
+}
+
+// AddWorkloads attaches workload "wl-<node>" to the network on each node (in parallel).
+func (m *Mesh) AddWorkloads(ctx context.Context, networkID string, nodes []string) ([]Workload, error) {
+	out := make([]Workload, len(nodes))
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := m.Run(ctx, n, m.zosnet(), "node", "workload", "add", networkID, "wl-"+n, "--json")
+			if err == nil {
+				err = json.Unmarshal(b, &out[i].Workload)
+			}
+			out[i].Node, errs[i] = n, err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Ping pings to from workload w over the overlay: tries packets 200 ms apart, success
+// when any answers.
+func (m *Mesh) Ping(ctx context.Context, w Workload, to netip.Addr, tries int) error {
+	_, err := m.Run(ctx, w.Node, "ip", "netns", "exec", w.Netns, "ping", "-n", "-q", "-c", fmt.Sprint(tries), "-i", "0.2", "-W", "1", to.String())
+	return err
+}
+
+// Cell is one entry of the reachability matrix.
+type Cell struct {
+	From, To string
+	OK       bool
+	Err      error
+}
+
+// Matrix pings every ordered pair of workloads (a few pairs at a time) and returns the
+// results in from-major order.
+func (m *Mesh) Matrix(ctx context.Context, ws []Workload, tries int) []Cell {
+	return m.matrixOf(ctx, ws, tries, func(string, string) bool { return true })
+}
+
+// matrixOf pings the pairs want selects; the others are returned not OK and not pinged.
+func (m *Mesh) matrixOf(ctx context.Context, ws []Workload, tries int, want func(from, to string) bool) []Cell {
+	var cells []Cell
+	for _, a := range ws {
+		for _, b := range ws {
+			if a.Node != b.Node {
+				cells = append(cells, Cell{From: a.Node, To: b.Node})
+			}
+		}
+	}
+	byNode := map[string]Workload{}
+	for _, w := range ws {
+		byNode[w.Node] = w
+	}
+	sem := make(chan struct{}, 6)
+	var wg sync.WaitGroup
+	for i := range cells {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c := &cells[i]
+			if !want(c.From, c.To) {
+				return
+			}
+			c.Err = m.Ping(ctx, byNode[c.From], byNode[c.To].IPv4.Addr(), tries)
+			c.OK = c.Err == nil
+		}()
+	}
+	wg.Wait()
+	return cells
+}
+
+// WaitMatrix pings every pair until each has answered at least once (a pair that
+// answered is not pinged again), or timeout; it returns the cells and the time each
+// round ended. Every OK cell is proof that packets crossed the overlay both ways.
+func (m *Mesh) WaitMatrix(ctx context.Context, ws []Workload, timeout time.Duration) ([]Cell, error) {
+	var cells []Cell
+	done := map[[2]string]bool{}
+	err := poll(ctx, timeout, func() error {
+		round := m.matrixOf(ctx, ws, 3, func(from, to string) bool { return !done[[2]string{from, to}] })
+		var bad []string
+		cells = cells[:0]
+		for _, c := range round {
+			k := [2]string{c.From, c.To}
+			if c.OK || done[k] {
+				done[k], c.OK, c.Err = true, true, nil
+			} else {
+				bad = append(bad, c.From+"→"+c.To)
+			}
+			cells = append(cells, c)
+		}
+		if len(bad) > 0 {
+			return fmt.Errorf("%d pairs do not answer: %s", len(bad), strings.Join(bad, " "))
+		}
+		return nil
+	})
+	return cells, err
+}
+
+// Device is an external device brought in with wg-quick on the user host.
+type Device struct {
+	Name, File, Iface string
+	Address           netip.Addr
+	AccessNode        string
+}
+
+// AddDevice adds access device name to the network, writes its wg-quick file into the
+// user's config dir and brings it up on the user host with wg-quick and wireguard-go
+// (the interface is named after the lab, so two labs never share a UAPI socket).
+func (m *Mesh) AddDevice(ctx context.Context, network, name string) (Device, error) {
+	d := Device{Name: name, Iface: "wz" + m.Lab.Name()}
+	d.File = filepath.Join(lab.StateRoot, m.Lab.Name(), "grid", "user", d.Iface+".conf")
+	var res struct {
+		Address    netip.Addr `json:"address"`
+		AccessNode string     `json:"access_node"`
+	}
+	if err := m.Zosnet(ctx, &res, "network", "access", "add", network, "--device", name, "--out", d.File); err != nil {
+		return d, err
+	}
+	d.Address, d.AccessNode = res.Address, res.AccessNode
+	_, err := m.Run(ctx, lab.UserHost, "env", "WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go", "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1",
+		"wg-quick", "up", d.File)
+	return d, err
+}
+
+// DevicePing pings to from the user host (through the device's tunnel).
+func (m *Mesh) DevicePing(ctx context.Context, to netip.Addr, tries int) error {
+	_, err := m.Run(ctx, lab.UserHost, "ping", "-n", "-q", "-c", fmt.Sprint(tries), "-i", "0.2", "-W", "1", to.String())
+	return err
+}
+
+// poll calls f until it succeeds or timeout passes; it returns f's last error.
+func poll(ctx context.Context, timeout time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s: %w", timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// Names returns the node names of a lab spec in order.
+func Names(s *lab.Spec) []string {
+	var out []string
+	for _, n := range s.Nodes {
+		out = append(out, n.Name)
+	}
+	return slices.Clip(out)
+}

@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zosnet/zosnet/internal/lab"
+	"github.com/zosnet/zosnet/internal/plan"
+	"github.com/zosnet/zosnet/internal/resource"
+)
+
+// TestMesh runs issue 7's lab scenarios on one booted default farm, in order (the relay
+// failover last: it stops a node's networkd).
+func TestMesh(t *testing.T) {
+	m := upMesh(t)
+	ctx := context.Background()
+	nodes := Names(lab.DefaultSpec())
+	start := time.Now()
+	n, err := m.CreateNetwork(ctx, "e2e", "10.100.0.0/16", nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.WaitUp(ctx, n.ID, len(nodes), 90*time.Second)
+	if err != nil {
+		t.Fatalf("network %s did not come up: %v", n.ID, err)
+	}
+	ws, err := m.AddWorkloads(ctx, n.ID, nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl := map[string]Workload{}
+	for _, w := range ws {
+		wl[w.Node] = w
+	}
+	relay, second := st.Relays[0], st.Relays[1]
+
+	t.Run("all pairs", func(t *testing.T) {
+		if _, err := m.WaitMatrix(ctx, ws, 60*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("all %d pairs answer %s after create", len(nodes)*(len(nodes)-1), since(start))
+		// status says so too, from the probes the nodes report
+		err := poll(ctx, 45*time.Second, func() error {
+			st, err := m.Status(ctx, n.ID)
+			if err != nil {
+				return err
+			}
+			for _, p := range st.Pairs {
+				if !p.Reachable {
+					return fmt.Errorf("status: %s→%s not reachable", p.From, p.To)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("paths in status", func(t *testing.T) {
+		st, err := m.Status(ctx, n.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]plan.PairStatus{
+			"home1→home2": {Path: plan.PathSameLAN},
+			"home1→home6": {Path: plan.PathRelayed, Via: relay},
+			"home1→farm1": {Path: plan.PathDirect},
+			"farm1→farm2": {Path: plan.PathDirect},
+		}
+		for _, p := range st.Pairs {
+			if w, ok := want[p.From+"→"+p.To]; ok && (w.Path != p.Path || w.Via != p.Via) {
+				t.Errorf("%s→%s: path %s via %q, want %s via %q", p.From, p.To, p.Path, p.Via, w.Path, w.Via)
+			}
+		}
+	})
+
+	t.Run("home1 and home2 talk over their LAN", func(t *testing.T) {
+		// big packets leaving the home LAN through its router are counted there
+		count := nftCounter(t, m, "homegw", "", `iifname "home" meta length > 1000`)
+		before := count()
+		if err := m.bigPings(ctx, wl["home1"], wl["home2"], 20); err != nil {
+			t.Fatal(err)
+		}
+		if got := count() - before; got != 0 {
+			t.Errorf("%d big packets of home1↔home2 went through homegw; want 0 (direct over the LAN)", got)
+		}
+		// contrast: the same pings to farm3 (relayed) do leave through homegw
+		before = count()
+		if err := m.bigPings(ctx, wl["home1"], wl["farm3"], 20); err != nil {
+			t.Fatal(err)
+		}
+		if got := count() - before; got < 20 {
+			t.Errorf("only %d big packets of home1→farm3 went through homegw; the counter does not see the path", got)
+		}
+	})
+
+	t.Run("home1 and home6 go through the relay", func(t *testing.T) {
+		ns := resource.NamesOf(n.ID)
+		match := fmt.Sprintf(`iifname %q oifname %q meta length > 1000`, ns.WG, ns.WG)
+		atRelay := nftCounter(t, m, relay, ns.NS, match)
+		atOther := nftCounter(t, m, second, ns.NS, match)
+		r0, o0 := atRelay(), atOther()
+		if err := m.bigPings(ctx, wl["home1"], wl["home6"], 20); err != nil {
+			t.Fatal(err)
+		}
+		if got := atRelay() - r0; got < 40 {
+			t.Errorf("relay %s forwarded %d big packets between home1 and home6, want ≥ 40 (20 requests + 20 replies)", relay, got)
+		}
+		if got := atOther() - o0; got != 0 {
+			t.Errorf("second relay %s forwarded %d big packets, want 0", second, got)
+		}
+	})
+
+	t.Run("add and remove a member under traffic", func(t *testing.T) {
+		// farm1↔home1 and home1↔home2 keep pinging while farm3 leaves and comes back
+		type res struct {
+			out string
+			err error
+		}
+		pairs := [][2]string{{"home1", "farm1"}, {"home2", "home1"}}
+		done := make(chan res, len(pairs))
+		for _, p := range pairs {
+			go func() {
+				out, err := m.Run(ctx, p[0], "ip", "netns", "exec", wl[p[0]].Netns, "ping", "-n", "-q", "-c", "150", "-i", "0.05", "-W", "1", wl[p[1]].IPv4.Addr().String())
+				done <- res{p[0] + "→" + p[1] + ": " + lastLine(string(out)), err}
+			}()
+		}
+		if err := m.Zosnet(ctx, nil, "network", "remove-node", n.ID, "farm3"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.WaitUp(ctx, n.ID, len(nodes)-1, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Zosnet(ctx, nil, "network", "add-node", n.ID, "farm3"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.WaitUp(ctx, n.ID, len(nodes), 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		for range pairs {
+			r := <-done
+			t.Log(r.out)
+			if r.err != nil || !strings.Contains(r.out, " 0% packet loss") {
+				t.Errorf("traffic between other members lost packets: %s (%v)", r.out, r.err)
+			}
+		}
+		w, err := m.AddWorkloads(ctx, n.ID, []string{"farm3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wl["farm3"] = w[0]
+		if err := poll(ctx, 30*time.Second, func() error { return m.Ping(ctx, wl["farm3"], wl["home6"].IPv4.Addr(), 3) }); err != nil {
+			t.Errorf("farm3 back in the network: %v", err)
+		}
+	})
+
+	t.Run("external device reaches a hidden node", func(t *testing.T) {
+		d, err := m.AddDevice(ctx, n.ID, "laptop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range []string{"home1", "home6"} {
+			if err := poll(ctx, 30*time.Second, func() error { return m.DevicePing(ctx, wl[h].IPv4.Addr(), 3) }); err != nil {
+				t.Errorf("device %s (%s via %s) → %s workload: %v", d.Name, d.Address, d.AccessNode, h, err)
+			}
+		}
+	})
+
+	t.Run("relay failover", func(t *testing.T) {
+		t0 := time.Now()
+		stopService(t, m.Lab.Name(), relay, "networkd")
+		// the hidden pairs move to the second relay by themselves
+		err := poll(ctx, 60*time.Second, func() error {
+			if err := m.Ping(ctx, wl["home1"], wl["home6"].IPv4.Addr(), 2); err != nil {
+				return err
+			}
+			return m.Ping(ctx, wl["farm3"], wl["home2"].IPv4.Addr(), 2)
+		})
+		if err != nil {
+			t.Fatalf("hidden pairs did not recover through %s: %v", second, err)
+		}
+		t.Logf("hidden pairs recovered through %s %s after %s's networkd stopped", second, since(t0), relay)
+		st, err := m.Status(ctx, n.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mb := range st.Members {
+			if mb.Hidden && mb.Name != relay && mb.Relay != second {
+				t.Errorf("member %s reports relay %q, want %s", mb.Name, mb.Relay, second)
+			}
+		}
+	})
+}
+
+// bigPings sends count 1200-byte pings from a to b over the overlay (all must answer).
+func (m *Mesh) bigPings(ctx context.Context, a, b Workload, count int) error {
+	_, err := m.Run(ctx, a.Node, "ip", "netns", "exec", a.Netns, "ping", "-n", "-q", "-s", "1200", "-c", fmt.Sprint(count), "-i", "0.05", "-W", "1", b.IPv4.Addr().String())
+	return err
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "packet loss") {
+			return lines[i]
+		}
+	}
+	return lines[len(lines)-1]
+}
