@@ -47,7 +47,7 @@ func upMesh(t testing.TB) *Mesh {
 	m := &Mesh{BinDir: bin}
 	t.Cleanup(func() {
 		if m.Lab != nil {
-			m.Run(ctx, lab.UserHost, "wg-quick", "down", filepath.Join(lab.StateRoot, name, "grid", "user", "wz"+name+".conf"))
+			m.RemoveDevice(ctx)
 			if t.Failed() {
 				dumpLogs(t, name)
 			}

@@ -103,7 +103,7 @@ type Workload struct {
 	localapi.Workload
 }
 
-// AddWorkloads attaches workload "wl-<node>" to the network on each node (in parallel).
+// AddWorkloads attaches workload "<network id>-<node>" to the network on each node (in parallel).
 func (m *Mesh) AddWorkloads(ctx context.Context, networkID string, nodes []string) ([]Workload, error) {
 	out := make([]Workload, len(nodes))
 	errs := make([]error, len(nodes))
@@ -112,7 +112,7 @@ func (m *Mesh) AddWorkloads(ctx context.Context, networkID string, nodes []strin
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b, err := m.Run(ctx, n, m.zosnet(), "node", "workload", "add", networkID, "wl-"+n, "--json")
+			b, err := m.Run(ctx, n, m.zosnet(), "node", "workload", "add", networkID, networkID+"-"+n, "--json")
 			if err == nil {
 				err = json.Unmarshal(b, &out[i].Workload)
 			}
@@ -232,6 +232,12 @@ func (m *Mesh) AddDevice(ctx context.Context, network, name string) (Device, err
 	_, err := m.Run(ctx, lab.UserHost, "env", "WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go", "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1",
 		"wg-quick", "up", d.File)
 	return d, err
+}
+
+// RemoveDevice takes the device's tunnel down again (wg-quick down), if it is up.
+func (m *Mesh) RemoveDevice(ctx context.Context) {
+	iface := "wz" + m.Lab.Name()
+	m.Run(ctx, lab.UserHost, "wg-quick", "down", filepath.Join(lab.StateRoot, m.Lab.Name(), "grid", "user", iface+".conf"))
 }
 
 // DevicePing pings to from the user host (through the device's tunnel).

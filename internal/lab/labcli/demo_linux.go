@@ -11,13 +11,19 @@ import (
 )
 
 func demoCmd() *command {
-	var stay bool
+	var stay, classes bool
 	return &command{
-		name: "demo", usage: "[--stay]", summary: "bring the default farm up, print its map, check its connectivity classes",
-		flags: func(fs *flag.FlagSet) { fs.BoolVar(&stay, "stay", false, "leave the lab up afterwards") },
+		name: "demo", usage: "[--stay] [--classes]", summary: "the whole OS on the default farm: an encrypted network over every node, all-pairs pings, a laptop joining with wg-quick (--classes: the bare farm's connectivity classes instead)",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&stay, "stay", false, "leave the lab up afterwards")
+			fs.BoolVar(&classes, "classes", false, "check the bare farm's connectivity classes (no node services)")
+		},
 		run: func(ctx context.Context, e *env, args []string) (err error) {
 			if len(args) != 0 {
 				return fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
+			}
+			if !classes {
+				return meshDemo(ctx, e, stay)
 			}
 			t := time.Now()
 			l, err := lab.Up(ctx, lab.DefaultSpec(), lab.Options{Name: e.name, Log: e.log})

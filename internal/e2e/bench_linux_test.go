@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zosnet/zosnet/internal/lab"
+)
+
+// BenchmarkConverge measures, on the booted default farm, the time from `zosnet network
+// create` over all six nodes to every pair of workloads answering pings (the network
+// is deleted after each run). Run with -benchtime=Nx; s/op-median is the median.
+func BenchmarkConverge(b *testing.B) {
+	m := upMesh(b)
+	ctx := context.Background()
+	nodes := Names(lab.DefaultSpec())
+	var runs []time.Duration
+	for i := 0; b.Loop(); i++ {
+		t0 := time.Now()
+		n, err := m.CreateNetwork(ctx, fmt.Sprintf("bench%d", i), fmt.Sprintf("10.%d.0.0/16", 110+i%100), nodes)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.WaitUp(ctx, n.ID, len(nodes), 90*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		ws, err := m.AddWorkloads(ctx, n.ID, nodes)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.WaitMatrix(ctx, ws, 90*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		runs = append(runs, time.Since(t0))
+		b.StopTimer()
+		if err := m.Zosnet(ctx, nil, "network", "delete", n.ID); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(median(runs).Seconds(), "s/op-median")
+	b.Logf("create → all pairs green: %v", runs)
+}
+
+// BenchmarkFailover measures the time from stopping the relay node's networkd to the
+// hidden pairs answering through the second relay; networkd is then restarted and the
+// members move back before the next run.
+func BenchmarkFailover(b *testing.B) {
+	m := upMesh(b)
+	ctx := context.Background()
+	nodes := Names(lab.DefaultSpec())
+	n, err := m.CreateNetwork(ctx, "failover", "10.100.0.0/16", nodes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := m.WaitUp(ctx, n.ID, len(nodes), 90*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ws, err := m.AddWorkloads(ctx, n.ID, nodes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	wl := map[string]Workload{}
+	for _, w := range ws {
+		wl[w.Node] = w
+	}
+	if _, err := m.WaitMatrix(ctx, ws, 90*time.Second); err != nil {
+		b.Fatal(err)
+	}
+	relay := st.Relays[0]
+	hidden := func() error { return m.Ping(ctx, wl["home1"], wl["home6"].IPv4.Addr(), 2) }
+	var runs []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		stopService(b, m.Lab.Name(), relay, "networkd")
+		if err := poll(ctx, 90*time.Second, hidden); err != nil {
+			b.Fatal(err)
+		}
+		runs = append(runs, time.Since(t0))
+		b.StopTimer()
+		startNetworkd(b, m, relay)
+		if err := poll(ctx, 90*time.Second, func() error {
+			st, err := m.Status(ctx, n.ID)
+			if err != nil {
+				return err
+			}
+			for _, mb := range st.Members {
+				if mb.Hidden && mb.Relay != relay {
+					return fmt.Errorf("%s still on %s", mb.Name, mb.Relay)
+				}
+			}
+			return hidden()
+		}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(median(runs).Seconds(), "s/op-median")
+	b.Logf("relay failover: %v", runs)
+}
+
+// startNetworkd starts networkd again on a lab node the way zoslab boots it.
+func startNetworkd(b testing.TB, m *Mesh, node string) {
+	cmd, err := m.Lab.Command(context.Background(), node, filepath.Join(m.BinDir, "networkd"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Env = append(cmd.Env, "ZOSNET_NODE="+node, "ZOSNET_STATE_DIR="+lab.NodeStateDir)
+	log, err := os.OpenFile(filepath.Join(m.Lab.NodeDir(node), "state", "log", "networkd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer log.Close()
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	go cmd.Wait()
+}
+
+func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}

@@ -1,0 +1,203 @@
+package labcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/zosnet/zosnet/internal/cli"
+	"github.com/zosnet/zosnet/internal/e2e"
+	"github.com/zosnet/zosnet/internal/lab"
+)
+
+// meshDemo is `zoslab demo` (issue 7): the default farm booted with the whole OS, a user
+// network over all six nodes, a workload on each, the all-pairs ping matrix with the
+// path of each pair, and the user's laptop joining with wg-quick and pinging a
+// workload on a hidden node.
+func meshDemo(ctx context.Context, e *env, stay bool) (err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	bin := filepath.Dir(exe)
+	for _, b := range []string{"registry", "netinit", "networkd", "provisiond", "zosnet"} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			return fmt.Errorf("demo: %s is missing next to zoslab (run `make demo`, which builds bin/): %w", b, err)
+		}
+	}
+	w := e.out
+	say(w, "Bringing up the farm of the 0-OS network document in namespaces on this machine: a",
+		"registry and a user on the internet, a farm with two public nodes (farm1, farm2) and a",
+		"node behind the farm's NAT (farm3), two nodes behind a home NAT (home1, home2) and one",
+		"behind a dual-stack home router that firewalls inbound IPv6 (home6). Every node boots",
+		"netinit, then networkd, then provisiond, which registers it with the registry.")
+	t := time.Now()
+	l, err := lab.Up(ctx, lab.DefaultSpec(), lab.Options{Name: e.name, Log: e.log, Boot: true})
+	if err != nil {
+		return err
+	}
+	m := &e2e.Mesh{Lab: l, BinDir: bin}
+	if !stay {
+		defer func() {
+			m.RemoveDevice(context.Background())
+			derr := lab.Down(context.Background(), e.name)
+			if derr == nil {
+				fmt.Fprintf(w, "\nlab %s down: nothing is left running\n", e.name)
+			}
+			err = errors.Join(err, derr)
+		}()
+	}
+	fmt.Fprintf(w, "farm up and booted as lab %q in %s\n\n", e.name, time.Since(t).Round(time.Millisecond))
+	if err := demoSteps(ctx, w, m); err != nil {
+		return err
+	}
+	if stay {
+		fmt.Fprintf(w, "\nlab %s stays up: zoslab exec --name %s user -- zosnet network status demo; zoslab down --name %s\n", e.name, e.name, e.name)
+	}
+	return nil
+}
+
+func demoSteps(ctx context.Context, w io.Writer, m *e2e.Mesh) error {
+	nodes := e2e.Names(lab.DefaultSpec())
+	out, _ := m.Run(ctx, lab.UserHost, "zosnet", "node", "list")
+	say(w, "The nodes as the registry knows them (`zoslab exec user -- zosnet node list`); the",
+		"farmer gave farm1 and farm2 public addresses, the others are hidden:")
+	indent(w, out)
+	say(w, "", "The user creates one network over all six nodes:",
+		"  zosnet network create demo --range 10.100.0.0/16 --nodes "+strings.Join(nodes, ","))
+	t := time.Now()
+	n, err := m.CreateNetwork(ctx, "demo", "10.100.0.0/16", nodes)
+	if err != nil {
+		return err
+	}
+	if _, err := m.WaitUp(ctx, n.ID, len(nodes), 90*time.Second); err != nil {
+		return err
+	}
+	ws, err := m.AddWorkloads(ctx, n.ID, nodes)
+	if err != nil {
+		return err
+	}
+	cells, err := m.WaitMatrix(ctx, ws, 90*time.Second)
+	fmt.Fprintf(w, "\nEach node planned its own WireGuard peers from the registry's facts; with a workload on each\n"+
+		"node, every workload pinged every other one over the overlay (%s after create):\n\n", time.Since(t).Round(100*time.Millisecond))
+	st, serr := m.Status(ctx, n.ID)
+	printMatrix(w, nodes, cells, st)
+	if err != nil {
+		return err
+	}
+	if serr != nil {
+		return serr
+	}
+	explainPaths(w, st)
+	return demoDevice(ctx, w, m, n.ID, ws)
+}
+
+func demoDevice(ctx context.Context, w io.Writer, m *e2e.Mesh, netID string, ws []e2e.Workload) error {
+	say(w, "", "Now the user's laptop (the `user` host) joins: `zosnet network access add demo --device laptop`",
+		"makes a WireGuard key on the laptop, registers only its public key, and writes a wg-quick file;",
+		"Debian's wg-quick brings it up with wireguard-go.")
+	d, err := m.AddDevice(ctx, netID, "laptop")
+	if err != nil {
+		return err
+	}
+	b, _ := os.ReadFile(d.File)
+	indent(w, redact(b))
+	var target e2e.Workload
+	for _, x := range ws {
+		if x.Node == "home1" {
+			target = x
+		}
+	}
+	t := time.Now()
+	var perr error
+	for time.Since(t) < 30*time.Second {
+		if perr = m.DevicePing(ctx, target.IPv4.Addr(), 3); perr == nil {
+			break
+		}
+	}
+	if perr != nil {
+		return fmt.Errorf("laptop → home1's workload %s: %w", target.IPv4.Addr(), perr)
+	}
+	fmt.Fprintf(w, "\nThe laptop (%s) pings the workload on hidden node home1 (%s) through %s: OK.\n", d.Address, target.IPv4.Addr(), d.AccessNode)
+	say(w, "Nothing in home1 accepts connections from the internet: home1 dialed out to the public nodes,",
+		"and the laptop's packets reach it through the access node over those encrypted tunnels.")
+	return nil
+}
+
+func printMatrix(w io.Writer, nodes []string, cells []e2e.Cell, st cli.NetworkStatus) {
+	ok := map[[2]string]bool{}
+	for _, c := range cells {
+		ok[[2]string{c.From, c.To}] = c.OK
+	}
+	fmt.Fprintf(w, "  %-8s", "from\\to")
+	for _, n := range nodes {
+		fmt.Fprintf(w, "%-8s", n)
+	}
+	fmt.Fprintln(w)
+	for _, a := range nodes {
+		fmt.Fprintf(w, "  %-8s", a)
+		for _, b := range nodes {
+			mark := "  -"
+			if a != b {
+				mark = "  FAIL"
+				if ok[[2]string{a, b}] {
+					mark = "  ok"
+				}
+			}
+			fmt.Fprintf(w, "%-8s", mark)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "\n  path of each pair (from `zosnet network status demo`):")
+	for _, p := range st.Pairs {
+		via := ""
+		if p.Via != "" {
+			via = " via " + p.Via
+		}
+		fmt.Fprintf(w, "    %-6s → %-6s %s%s\n", p.From, p.To, p.Path, via)
+	}
+}
+
+func explainPaths(w io.Writer, st cli.NetworkStatus) {
+	relays := strings.Join(st.Relays, " (then ")
+	if len(st.Relays) > 1 {
+		relays += " for failover)"
+	}
+	say(w, "", "What the paths mean:",
+		"  direct    the two nodes are WireGuard peers; at least one of them is public, the hidden one dials",
+		"            out and keeps its NAT/firewall open with a keepalive every 25 s;",
+		"  same-lan  home1 and home2 sit behind the same home router: they peer directly over their LAN",
+		"            addresses, so their traffic never leaves the home (0-OS today sends it via a public node);",
+		"  relayed   two hidden nodes on different LANs cannot reach each other, so a public node forwards",
+		"            between them: relay "+relays+". If the relay stops answering, the hidden nodes move",
+		"            to the second relay by themselves, and back when it returns.")
+}
+
+func say(w io.Writer, lines ...string) {
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+}
+
+func indent(w io.Writer, b []byte) {
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		fmt.Fprintln(w, "    "+l)
+	}
+}
+
+// redact hides the private key when printing the wg-quick file.
+func redact(b []byte) []byte {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "PrivateKey") {
+			l = "PrivateKey = (kept in the file, mode 0600)"
+		}
+		out = append(out, l)
+	}
+	return []byte(strings.Join(out, "\n"))
+}
