@@ -42,13 +42,15 @@ func TestRouterRules(t *testing.T) {
 	}
 }
 
-// TestFirewallOffReaches is the contrast of the home6 class: without the inbound IPv6
-// firewall the internet reaches home6, so the firewall is what blocks it.
+// TestFirewallOffReaches is the contrast of the hidden-node classes: without the inbound
+// firewalls the internet reaches home6 over IPv6, and home1 when routed at homegw, so
+// the firewalls are what block them.
 func TestFirewallOffReaches(t *testing.T) {
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
 	s := DefaultSpec()
 	s.router("home6gw").Firewall.Inbound6 = false
+	s.router("homegw").Firewall.Inbound4 = false
 	l := upLab(t, s, Options{})
 	ctx := context.Background()
 	a, err := l.SLAAC(ctx, "home6", "eth0", 15*time.Second)
@@ -56,6 +58,16 @@ func TestFirewallOffReaches(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := l.Ping(ctx, "user", a.Addr(), 5*time.Second); err != nil {
-		t.Fatalf("without firewall: %v", err)
+		t.Errorf("without IPv6 firewall: %v", err)
+	}
+	h, _, err := l.Lease(ctx, "home1", "eth0", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = l.WithRoute("user", h.Masked().String(), "198.51.100.3", func() error {
+		return l.Ping(ctx, "user", h.Addr(), 5*time.Second)
+	})
+	if err != nil {
+		t.Errorf("without IPv4 firewall, routed at homegw: %v", err)
 	}
 }
