@@ -95,7 +95,7 @@ func TestUpStatusOpenDown(t *testing.T) {
 		t.Errorf("opened lab status: %+v", got.Nodes)
 	}
 	// Every router and host can be entered by name.
-	for _, r := range []string{"internet", "farmgw", "homegw", "home6gw", "registry", "user"} {
+	for _, r := range []string{"internet", "farmgw", "homegw", "home6gw", "registry", "user", "farmer"} {
 		if out := run(t, o, r, "cat", "/proc/sys/net/ipv4/ip_forward"); strings.TrimSpace(out) == "" {
 			t.Errorf("%s: no output", r)
 		}

@@ -19,7 +19,8 @@ import (
 const envServer = "ZOSLAB_SERVER"
 
 // dnsmasqConf renders the segment's dnsmasq config: DHCP only (port=0), no ping before
-// offering (it livelocks many clients), authoritative, every path explicit.
+// offering unless the spec asks (it livelocks many clients), authoritative, every path
+// explicit.
 func (l *Lab) dnsmasqConf(g *Segment) (string, error) {
 	rng := g.DHCP.Range
 	if r, ok := l.st.DHCPRange[g.Name]; ok {
@@ -37,13 +38,16 @@ func (l *Lab) dnsmasqConf(g *Segment) (string, error) {
 		router = "dhcp-option=option:router," + gw.String() + "\n"
 	}
 	base := filepath.Join(l.dir, "servers", "dnsmasq-"+g.Name)
+	ping := "no-ping\n"
+	if g.DHCP.Ping {
+		ping = ""
+	}
 	return fmt.Sprintf(`interface=%s
 bind-interfaces
 port=0
 no-resolv
 no-hosts
-no-ping
-dhcp-authoritative
+%sdhcp-authoritative
 dhcp-range=%s,%s,%d.%d.%d.%d,1h
 %sdhcp-leasefile=%s.leases
 pid-file=%s.pid
@@ -51,7 +55,7 @@ user=root
 group=root
 log-dhcp
 log-facility=%s.log
-`, g.Name, first, last, mask[0], mask[1], mask[2], mask[3], router, base, base, base), nil
+`, g.Name, ping, first, last, mask[0], mask[1], mask[2], mask[3], router, base, base, base), nil
 }
 
 // radvdConf renders the segment's radvd config: the prefix for SLAAC, short intervals.
