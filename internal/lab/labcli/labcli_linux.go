@@ -117,12 +117,14 @@ func commands() []*command {
 func upCmd() *command {
 	var spec, binDir string
 	var noBoot bool
+	var bootTimeout time.Duration
 	return &command{
-		name: "up", usage: "[--spec FILE] [--no-boot] [--bin-dir DIR]", summary: "build the lab (default farm) and boot its nodes",
+		name: "up", usage: "[--spec FILE] [--no-boot] [--bin-dir DIR] [--boot-timeout D]", summary: "build the lab (default farm) and boot its nodes",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&spec, "spec", "", "lab spec (YAML); default: the default farm")
 			fs.BoolVar(&noBoot, "no-boot", false, "do not start node services")
 			fs.StringVar(&binDir, "bin-dir", "", "where node service binaries are (default: zoslab's directory)")
+			fs.DurationVar(&bootTimeout, "boot-timeout", 2*time.Minute, "how long netinit may take on a node")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
@@ -136,7 +138,7 @@ func upCmd() *command {
 				}
 			}
 			t := time.Now()
-			l, err := lab.Up(ctx, s, lab.Options{Name: e.name, BinDir: binDir, Boot: !noBoot, Log: e.log})
+			l, err := lab.Up(ctx, s, lab.Options{Name: e.name, BinDir: binDir, Boot: !noBoot, BootTimeout: bootTimeout, Log: e.log})
 			if err != nil {
 				return err
 			}
