@@ -73,7 +73,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "zoslab — a 0-OS farm made of namespaces on this machine (run as root)")
 	fmt.Fprintln(w, "\ncommands (each takes --name NAME, default \"lab\"):")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %-40s %s\n", c.name, c.usage, c.summary)
+		fmt.Fprintf(w, "  %-8s %-52s %s\n", c.name, c.usage, c.summary)
 	}
 }
 
