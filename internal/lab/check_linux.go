@@ -163,7 +163,7 @@ func (l *Lab) pingOnce(ctx context.Context, node string, addr netip.Addr, count 
 	if _, err := l.openNodeCheck(node); err != nil {
 		return err
 	}
-	cmd, err := l.Command(ctx, node, "ping", "-n", "-q", "-c", fmt.Sprint(count), "-i", "0.2", "-W", "1", addr.String())
+	cmd, err := l.Command(ctx, node, tool("ping"), "-n", "-q", "-c", fmt.Sprint(count), "-i", "0.2", "-W", "1", addr.String())
 	if err != nil {
 		return err
 	}

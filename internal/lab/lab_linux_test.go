@@ -147,7 +147,7 @@ func TestNodeIsolation(t *testing.T) {
 		if !strings.Contains(got, nics) {
 			t.Errorf("%s: /sys/class/net is not the node's: %q", node, got)
 		}
-		run(t, l, node, "ip", "netns", "add", "ndmz")
+		run(t, l, node, tool("ip"), "netns", "add", "ndmz")
 		run(t, l, node, "sh", "-c", "echo hello > "+NodeStateDir+"/probe")
 		b, err := os.ReadFile(filepath.Join(l.NodeDir(node), "state", "probe"))
 		if err != nil || string(b) != "hello\n" {
@@ -344,7 +344,7 @@ func TestNetinitSpec(t *testing.T) {
 		if err := l.SetDHCP("norouter", false, ""); err != nil {
 			t.Fatal(err)
 		}
-		run(t, l, "n1", "ip", "addr", "flush", "dev", "eth1")
+		run(t, l, "n1", tool("ip"), "addr", "flush", "dev", "eth1")
 		if _, _, err := l.Lease(ctx, "n1", "eth1", 2*time.Second); err == nil {
 			t.Error("lease with the server off")
 		}
@@ -400,7 +400,7 @@ func TestBoot(t *testing.T) {
 	}); err != nil {
 		t.Errorf("networkd log: %v", err)
 	}
-	if out := run(t, l, "n1", "ps", "-eo", "comm"); !strings.Contains(out, "sleep") {
+	if out := run(t, l, "n1", tool("ps"), "-eo", "comm"); !strings.Contains(out, "sleep") {
 		t.Errorf("networkd does not run in the node: %s", out)
 	}
 

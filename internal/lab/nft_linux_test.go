@@ -27,17 +27,17 @@ func TestRouterRules(t *testing.T) {
 			`meta nfproto ipv4 iifname "inet" drop`, `meta nfproto ipv6 iifname "inet" drop`}},
 	}
 	for _, c := range cases {
-		out := run(t, l, c.router, "nft", "list", "ruleset")
+		out := run(t, l, c.router, tool("nft"), "list", "ruleset")
 		for _, w := range c.want {
 			if !strings.Contains(out, w) {
 				t.Errorf("%s: ruleset lacks %q:\n%s", c.router, w, out)
 			}
 		}
 	}
-	if out := run(t, l, "farmgw", "nft", "list", "ruleset"); strings.Contains(out, "drop") {
+	if out := run(t, l, "farmgw", tool("nft"), "list", "ruleset"); strings.Contains(out, "drop") {
 		t.Errorf("farmgw filters, the PUBLIC segment must not be firewalled:\n%s", out)
 	}
-	if out := run(t, l, "internet", "nft", "list", "ruleset"); strings.TrimSpace(out) != "" {
+	if out := run(t, l, "internet", tool("nft"), "list", "ruleset"); strings.TrimSpace(out) != "" {
 		t.Errorf("internet has rules:\n%s", out)
 	}
 }

@@ -86,7 +86,7 @@ func (l *Lab) startDHCP(g *Segment, delay time.Duration) error {
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return fmt.Errorf("segment %s: write dnsmasq config: %w", g.Name, err)
 	}
-	return l.startServer(key, g.Gateway, delay, "dnsmasq", "-k", "-C", path)
+	return l.startServer(key, g.Gateway, delay, tool("dnsmasq"), "-k", "-C", path)
 }
 
 // startRA writes the segment's radvd config and starts it in the gateway's namespace.
@@ -96,7 +96,7 @@ func (l *Lab) startRA(g *Segment) error {
 	if err := os.WriteFile(base+".conf", []byte(radvdConf(g)), 0o644); err != nil {
 		return fmt.Errorf("segment %s: write radvd config: %w", g.Name, err)
 	}
-	return l.startServer(key, g.Gateway, 0, "radvd", "-n", "-C", base+".conf", "-p", base+".pid", "-m", "logfile", "-l", base+".log")
+	return l.startServer(key, g.Gateway, 0, tool("radvd"), "-n", "-C", base+".conf", "-p", base+".pid", "-m", "logfile", "-l", base+".log")
 }
 
 // startServer runs argv in the named router's namespace as a lab server that outlives
@@ -113,7 +113,7 @@ func (l *Lab) startServer(key, router string, delay time.Duration, argv ...strin
 		env = append(env, envReexec+"=delay")
 	}
 	args = append(args, argv...)
-	cmd := exec.Command("nsenter", args...)
+	cmd := exec.Command(tool("nsenter"), args...)
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	out, err := os.OpenFile(filepath.Join(l.dir, "servers", key+".out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
