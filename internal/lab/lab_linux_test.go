@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -433,5 +434,59 @@ func TestCommandRefusesUnknown(t *testing.T) {
 	}
 	if _, err := Open("nosuch"); err == nil {
 		t.Error("Open of a lab that is not up succeeded")
+	}
+}
+
+// TestReboot: a rebooted node comes back with the same NICs and state directory, and
+// without anything its software made; its boot services run again.
+func TestReboot(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "netinit"), []byte("#!/bin/sh\necho boot >> /var/lib/zosnet/boots\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseSpec([]byte(miniSpec + "    boot: [netinit]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{BinDir: bin, Boot: true}
+	l := upLab(t, s, o)
+	ctx := context.Background()
+	if _, _, err := l.Lease(ctx, "n1", "eth0", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	run(t, l, "n1", tool("ip"), "netns", "add", "ndmz")
+	before := l.NodePID("n1")
+	if err := l.Reboot(ctx, "n1", o); err != nil {
+		t.Fatal(err)
+	}
+	if l.NodePID("n1") == before {
+		t.Error("same holder after reboot")
+	}
+	b, _ := os.ReadFile(filepath.Join(l.NodeDir("n1"), "state", "boots"))
+	if string(b) != "boot\nboot\n" {
+		t.Errorf("boots file %q: state dir lost or netinit not run again", b)
+	}
+	out := run(t, l, "n1", "sh", "-c", "ls /run/netns 2>/dev/null; cat /sys/class/net/eth0/address /sys/class/net/eth1/address")
+	if strings.Contains(out, "ndmz") || out != "02:5a:4c:00:01:00\n02:5a:4c:00:01:01\n" {
+		t.Errorf("after reboot: %q (want no ndmz, the NICs' MACs)", out)
+	}
+	sw, err := openNSH("switch", l.switchPath("lan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.close()
+	if p, err := sw.h.LinkByName(nodePort("n1", 1)); err != nil || p.Attrs().Flags&net.FlagUp != 0 {
+		t.Errorf("eth1's switch port after reboot: %v (want it down: no carrier)", err)
+	}
+	if st := l.Status(); len(st.Nodes[0].NICs[0].Addrs) != 0 || !st.Nodes[0].Running {
+		t.Errorf("after reboot: %+v", st.Nodes[0])
+	}
+	if _, _, err := l.Lease(ctx, "n1", "eth0", 10*time.Second); err != nil {
+		t.Fatalf("lease after reboot: %v", err)
+	}
+	if o2, err := Open(l.Name()); err != nil || o2.NodePID("n1") != l.NodePID("n1") {
+		t.Errorf("state after reboot: %v", err)
 	}
 }

@@ -110,7 +110,7 @@ func (c *command) exec(ctx context.Context, e *env, args []string) error {
 
 func commands() []*command {
 	return []*command{
-		upCmd(), downCmd(), statusCmd(), execCmd(), shellCmd(), demoCmd(), leaseCmd(), carrierCmd(), dhcpCmd(),
+		upCmd(), downCmd(), statusCmd(), execCmd(), shellCmd(), demoCmd(), leaseCmd(), carrierCmd(), dhcpCmd(), rebootCmd(),
 	}
 }
 
@@ -279,6 +279,28 @@ func dhcpCmd() *command {
 				return err
 			}
 			return l.SetDHCP(args[0], args[1] == "on", rng)
+		},
+	}
+}
+
+func rebootCmd() *command {
+	var binDir string
+	var noBoot bool
+	return &command{
+		name: "reboot", usage: "NODE [--no-boot] [--bin-dir DIR]", summary: "power-cycle a node (state dir kept) and boot it again",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&noBoot, "no-boot", false, "do not start node services")
+			fs.StringVar(&binDir, "bin-dir", "", "where node service binaries are (default: zoslab's directory)")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("%w: need NODE", errUsage)
+			}
+			l, err := lab.Open(e.name)
+			if err != nil {
+				return err
+			}
+			return l.Reboot(ctx, args[0], lab.Options{BinDir: binDir, Boot: !noBoot, Log: e.log})
 		},
 	}
 }
