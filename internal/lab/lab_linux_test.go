@@ -105,6 +105,18 @@ func TestUpStatusOpenDown(t *testing.T) {
 		t.Errorf("second Up with the same name: %v, want 'already up'", err)
 	}
 	assertHostRoute(t, "198.51.100.0/24", true)
+
+	stale := testkit.Name("lb")
+	if _, err := netns.Create("", stale+"-farmgw"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netns.Delete("", stale+"-farmgw") })
+	if _, err := Up(context.Background(), nil, Options{Name: stale}); err == nil || !strings.Contains(err.Error(), "earlier lab") {
+		t.Errorf("Up over a stale namespace: %v, want 'earlier lab'", err)
+	}
+	if _, err := os.Stat(labDir(stale)); err == nil {
+		t.Error("refused Up left its state dir")
+	}
 }
 
 func assertHostRoute(t *testing.T, prefix string, want bool) {
