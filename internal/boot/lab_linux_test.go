@@ -51,6 +51,7 @@ type nodeView struct {
 	IPv4    []string `json:"ipv4"`
 	IPv6    []string `json:"ipv6"` // global ones
 	Gateway string   `json:"gateway"`
+	Keeper  bool     `json:"keeper"` // the lease keeper of /run/zosnet is alive
 }
 
 // inspect prints the calling namespace's zos bridge as JSON (run inside a lab node).
@@ -80,12 +81,16 @@ func inspect() int {
 			v.Gateway = gw.String()
 		}
 	}
+	if pid := readPID("/run/zosnet/" + KeeperPID); pid > 0 {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+		v.Keeper = err == nil
+	}
 	json.NewEncoder(os.Stdout).Encode(v)
 	return 0
 }
 
 // labBinDir makes a BinDir whose netinit and registry are this test binary in a role.
-func labBinDir(t *testing.T) string {
+func labBinDir(t testing.TB) string {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -159,9 +164,9 @@ func TestLabDefaultFarm(t *testing.T) {
 	}
 	for node, w := range want {
 		v := view(t, l, node)
-		if !v.Bridge || len(v.Ports) != 1 || v.Ports[0] != w.nic || len(v.IPv4) != 1 || v.Gateway != w.gw ||
+		if !v.Bridge || len(v.Ports) != 1 || v.Ports[0] != w.nic || len(v.IPv4) != 1 || v.Gateway != w.gw || !v.Keeper ||
 			!netip.MustParsePrefix(w.net).Contains(netip.MustParsePrefix(v.IPv4[0]).Addr()) {
-			t.Errorf("node %s: zos %+v, want port %s, an address in %s, gateway %s", node, v, w.nic, w.net, w.gw)
+			t.Errorf("node %s: zos %+v, want port %s, an address in %s, gateway %s, a live keeper", node, v, w.nic, w.net, w.gw)
 		}
 	}
 	deadline := time.Now().Add(20 * time.Second)
