@@ -172,12 +172,13 @@ func TestStaticWithoutDHCP(t *testing.T) {
 	}
 }
 
-// TestLateServer: the DHCP server starts late (60 s, as in the issue; 5 s with -short);
+// TestLateServer: the DHCP server starts late (10 s here, across a probe round and a
+// backoff; TestLabIssueCases does the issue's 60 s in the lab; 5 s with -short);
 // netinit keeps retrying and comes up once it does.
 func TestLateServer(t *testing.T) {
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
-	delay := 60 * time.Second
+	delay := 10 * time.Second
 	if testing.Short() {
 		delay = 5 * time.Second
 	}
