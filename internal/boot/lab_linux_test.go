@@ -51,7 +51,8 @@ type nodeView struct {
 	IPv4    []string `json:"ipv4"`
 	IPv6    []string `json:"ipv6"` // global ones
 	Gateway string   `json:"gateway"`
-	Keeper  bool     `json:"keeper"` // the lease keeper of /run/zosnet is alive
+	Keeper  bool     `json:"keeper"`  // the lease keeper of /run/zosnet is alive
+	Carrier bool     `json:"carrier"` // zos has carrier
 }
 
 // inspect prints the calling namespace's zos bridge as JSON (run inside a lab node).
@@ -60,6 +61,7 @@ func inspect() int {
 	br, err := netlink.LinkByName(Bridge)
 	if err == nil {
 		v.Bridge = br.Type() == "bridge"
+		v.Carrier = br.Attrs().RawFlags&unix.IFF_LOWER_UP != 0
 		links, _ := netlink.LinkList()
 		for _, l := range links {
 			if l.Attrs().MasterIndex == br.Attrs().Index {
