@@ -113,6 +113,7 @@ func TestThreeNICs(t *testing.T) {
 	dhcptest.StartDnsmasq(t, f.farm, dhcptest.Server{Iface: "f2", Range: "10.2.0.100,10.2.0.150", NoRouter: true})
 	dhcptest.SetUp(t, f.farm, "f3", false)
 	reg := f.registry(t, "10.1.0.1:8080")
+	dhcptest.AddAddr(t, f.node, "eth1", "192.0.2.77/24") // left from an earlier boot: moves to nowhere
 	o := Options{NS: f.node, Cmdline: cmdline.Config{Registry: reg}}
 	res, err := run(t, o, 40*time.Second)
 	if err != nil {
