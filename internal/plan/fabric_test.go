@@ -31,7 +31,8 @@ type lanAddr struct {
 // host is one machine on the fabric.
 type host struct {
 	name    string
-	port    uint16
+	port    uint16        // listen port: on open outside addresses and on the LAN
+	natPort uint16        // source port on a closed outside address (0: port)
 	outside [2]netip.Addr // per family: the address others see (own or its NAT's)
 	open    [2]bool       // inbound accepted without a prior outbound packet
 	lanID   string
@@ -81,6 +82,9 @@ func (f *fabric) send(h *host, dst netip.AddrPort, b []byte) {
 			return // no route for this family
 		}
 		src = netip.AddrPortFrom(out, h.port)
+		if f := fam(familyOf(dst.Addr())); !h.open[f] && h.natPort != 0 {
+			src = netip.AddrPortFrom(out, h.natPort)
+		}
 		f.conns[[2]netip.AddrPort{src, dst}] = true
 		f.outside[src] = h // the mapping exists; the firewall below decides who may use it
 		to = f.outside[dst]
@@ -112,7 +116,7 @@ func (f *fabric) count(a, b *host) int {
 }
 
 func (f *fabric) owner(ap netip.AddrPort, h *host) bool {
-	if ap.Port() != h.port {
+	if ap.Port() != h.port && ap.Port() != h.natPort {
 		return false
 	}
 	return ap.Addr() == h.outside[0] || ap.Addr() == h.outside[1] || (h.lanID != "" && ap.Addr() == h.lanPfx.Addr())
