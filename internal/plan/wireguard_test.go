@@ -275,13 +275,13 @@ func TestPlanOverWireGuard(t *testing.T) {
 	for _, a := range names {
 		for _, b := range names {
 			for _, v6 := range []bool{false, true} {
-				if a != b && !l.reach(a, b, v6, 15*time.Second) {
+				if a != b && !l.reach(a, b, v6, 30*time.Second) {
 					t.Fatalf("%s → %s (ipv6 %v): not delivered", a, b, v6)
 				}
 			}
 		}
 	}
-	if !l.reach("laptop", "home6", false, 15*time.Second) || !l.reach("home1", "laptop", false, 15*time.Second) {
+	if !l.reach("laptop", "home6", false, 30*time.Second) || !l.reach("home1", "laptop", false, 30*time.Second) {
 		t.Fatal("laptop ↔ hidden members: not delivered")
 	}
 	h1, h2 := l.nodes["home1"].h, l.nodes["home2"].h
@@ -316,7 +316,7 @@ func TestPlanOverWireGuard(t *testing.T) {
 		}
 	}
 	for _, p := range [][2]string{{"home1", "home6"}, {"home6", "home2"}, {"farm3", "home1"}, {"home6", "farm3"}} {
-		if !l.reach(p[0], p[1], false, 15*time.Second) {
+		if !l.reach(p[0], p[1], false, 30*time.Second) {
 			t.Fatalf("%s → %s: not delivered after failover", p[0], p[1])
 		}
 		if !r2.saw(r2.relayed, l.addrOf(p[0], false), l.addrOf(p[1], false)) {
@@ -422,7 +422,7 @@ func TestRandomPlansOverWireGuard(t *testing.T) {
 						if a == b || (v6 && (l.isDevice(a) || l.isDevice(b))) || (l.isDevice(a) && l.isDevice(b)) {
 							continue
 						}
-						if !l.reach(a, b, v6, 15*time.Second) {
+						if !l.reach(a, b, v6, 30*time.Second) {
 							t.Fatalf("%s → %s (ipv6 %v): not delivered\ninput: %+v", a, b, v6, in)
 						}
 					}
