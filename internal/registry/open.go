@@ -39,7 +39,11 @@ func OpenSQLite(ctx context.Context, path string, log *slog.Logger) (Store, erro
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	s := &sqlStore{db: db, d: &sqliteDialect, log: log}
-	if err := migrate(ctx, db, s.d); err != nil {
+	err = migrate(ctx, db, s.d)
+	if err == nil {
+		err = s.prepare(ctx)
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -55,7 +59,11 @@ func OpenPostgres(ctx context.Context, dsn string, log *slog.Logger) (Store, err
 	}
 	db.SetMaxOpenConns(32)
 	s := &sqlStore{db: db, d: &postgresDialect, log: log}
-	if err := migrate(ctx, db, s.d); err != nil {
+	err = migrate(ctx, db, s.d)
+	if err == nil {
+		err = s.prepare(ctx)
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}

@@ -177,9 +177,9 @@ func (s *sqlStore) SetFacts(ctx context.Context, actor string, node int64, f gri
 	})
 }
 
-// Heartbeat implements Store: one UPDATE, no new revision.
+// Heartbeat implements Store: one prepared UPDATE, no new revision.
 func (s *sqlStore) Heartbeat(ctx context.Context, actor string, node int64, src string) error {
-	res, err := s.db.ExecContext(ctx, s.d.q("UPDATE nodes SET last_seen = ? WHERE id = ? AND key = ?"), nowNano(), node, actor)
+	res, err := s.heartbeat.ExecContext(ctx, nowNano(), node, actor)
 	if err != nil {
 		return err
 	}

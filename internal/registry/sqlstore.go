@@ -26,6 +26,8 @@ type sqlStore struct {
 	subs map[int]func(Change)
 	next int
 
+	heartbeat *sql.Stmt // prepared: the hottest statement
+
 	stopListen context.CancelFunc
 	listenDone chan struct{}
 }
@@ -63,7 +65,20 @@ func (s *sqlStore) Close() error {
 		s.stopListen()
 		<-s.listenDone
 	}
+	if s.heartbeat != nil {
+		s.heartbeat.Close()
+	}
 	return s.db.Close()
+}
+
+// prepare prepares the hot statements (after migrations).
+func (s *sqlStore) prepare(ctx context.Context) error {
+	var err error
+	s.heartbeat, err = s.db.PrepareContext(ctx, s.d.q("UPDATE nodes SET last_seen = ? WHERE id = ? AND key = ?"))
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	return nil
 }
 
 func (s *sqlStore) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
