@@ -1,0 +1,69 @@
+package resource
+
+import (
+	"fmt"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+
+	"github.com/zosnet/zosnet/internal/netns"
+)
+
+// NFTTable is the nftables table (family inet) every NR namespace owns.
+const NFTTable = "zosnet-nr"
+
+// ensureNFT rebuilds the NR's table in one batch (add, delete, add again, fill), so
+// the swap is atomic and re-running it is idempotent. Forwarding policy: workloads on
+// the bridge may go anywhere; from the tunnel only to the bridge; replies always.
+func ensureNFT(ns *netns.NS, n Names) error {
+	c, err := nftables.New(nftables.WithNetNSFd(ns.Fd()))
+	if err != nil {
+		return fmt.Errorf("nftables in %s: %w", n.NS, err)
+	}
+	defer c.CloseLasting()
+	t := &nftables.Table{Name: NFTTable, Family: nftables.TableFamilyINet}
+	c.AddTable(t)
+	c.DelTable(t)
+	c.AddTable(t)
+	drop := nftables.ChainPolicyDrop
+	fwd := c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &drop})
+	c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: ctEstablished()})
+	c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: ifAccept(n.Bridge, "")})
+	c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: ifAccept(n.WG, n.Bridge)})
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables table %s in %s: %w", NFTTable, n.NS, err)
+	}
+	return nil
+}
+
+func ctEstablished() []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED),
+			Xor:  binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{0, 0, 0, 0}},
+		&expr.Verdict{Kind: expr.VerdictAccept},
+	}
+}
+
+// ifAccept accepts packets coming in on iif and, when oif is set, going out on oif.
+func ifAccept(iif, oif string) []expr.Any {
+	e := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(iif)},
+	}
+	if oif != "" {
+		e = append(e, &expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(oif)})
+	}
+	return append(e, &expr.Verdict{Kind: expr.VerdictAccept})
+}
+
+func ifname(n string) []byte {
+	b := make([]byte, 16)
+	copy(b, n)
+	return b
+}
