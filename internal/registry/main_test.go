@@ -64,3 +64,19 @@ func TestServeTLS(t *testing.T) {
 		t.Fatal("shutdown hung")
 	}
 }
+
+func TestEnvDefaults(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("ZOSNET_DB", "")
+	t.Setenv("ZOSNET_LISTEN", "198.51.100.10:8443")
+	t.Setenv("ZOSNET_STATE_DIR", dir)
+	o := envDefaults()
+	if o.DB != filepath.Join(dir, "grid.db") || o.Listen != "198.51.100.10:8443" || o.TLSCert != "" {
+		t.Fatalf("without certificates: %+v", o)
+	}
+	mustOK(t, InitCA(filepath.Join(dir, "ca"), "t"))
+	mustOK(t, IssueServerCert(filepath.Join(dir, "ca"), []string{"198.51.100.10"}, filepath.Join(dir, "tls", "server.crt"), filepath.Join(dir, "tls", "server.key")))
+	if o = envDefaults(); o.TLSCert != filepath.Join(dir, "tls", "server.crt") || o.TLSKey != filepath.Join(dir, "tls", "server.key") {
+		t.Fatalf("with certificates: %+v", o)
+	}
+}
