@@ -152,8 +152,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) int {
 	}
 	var actor string
 	if rt.signed {
-		if actor, err = s.ver.Verify(r, body); err != nil {
-			return writeErr(w, &Error{Status: http.StatusUnauthorized, Msg: err.Error()})
+		if actor, err = s.verify(r, body); err != nil {
+			return writeErr(w, err)
 		}
 	}
 	v, code, err := rt.h(r, actor, body)
@@ -171,6 +171,29 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) int {
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 	return code
+}
+
+// verify checks the signature, freshness and replays (in this process, and through the
+// store for registries sharing a database).
+func (s *Server) verify(r *http.Request, body []byte) (string, error) {
+	actor, err := s.ver.Verify(r, body)
+	if err != nil {
+		return "", &Error{Status: http.StatusUnauthorized, Msg: err.Error()}
+	}
+	g, ok := s.store.(interface {
+		markSeen(ctx context.Context, sig string, until time.Time) (bool, error)
+	})
+	if !ok {
+		return actor, nil
+	}
+	fresh, err := g.markSeen(r.Context(), r.Header.Get(identity.HeaderSignature), time.Now().Add(3*identity.DefaultWindow))
+	if err != nil {
+		return "", err
+	}
+	if !fresh {
+		return "", &Error{Status: http.StatusUnauthorized, Msg: identity.ErrReplay.Error() + " (seen by another registry instance)"}
+	}
+	return actor, nil
 }
 
 func writeErr(w http.ResponseWriter, err error) int {
