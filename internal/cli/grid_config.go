@@ -38,10 +38,22 @@ type Config struct {
 	Profiles map[string]Profile `yaml:"profiles,omitempty"`
 }
 
-// ConfigDir returns the zosnet configuration directory.
+// labConfigRoot is zoslab's state root (lab.StateRoot): `zoslab up` writes the CLI
+// config of its `user` host to <root>/<lab>/zosnet.
+const labConfigRoot = "/run/zoslab"
+
+// ConfigDir returns the zosnet configuration directory: $ZOSNET_CONFIG_DIR; in a zoslab
+// host ($ZOSLAB_LAB set) the lab's CLI config when it exists; $XDG_CONFIG_HOME/zosnet;
+// ~/.config/zosnet.
 func ConfigDir() (string, error) {
 	if d := os.Getenv("ZOSNET_CONFIG_DIR"); d != "" {
 		return d, nil
+	}
+	if lab := os.Getenv("ZOSLAB_LAB"); lab != "" && !strings.ContainsAny(lab, "/.") {
+		d := filepath.Join(labConfigRoot, lab, "zosnet")
+		if _, err := os.Stat(filepath.Join(d, "config.yaml")); err == nil {
+			return d, nil
+		}
 	}
 	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
 		return filepath.Join(d, "zosnet"), nil

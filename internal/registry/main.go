@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/zosnet/zosnet/internal/registry/ca"
 	"io"
 	"log/slog"
 	"net"
@@ -163,16 +164,16 @@ func caMain(args []string, stdout, stderr io.Writer) error {
 	}
 	switch args[0] {
 	case "init":
-		if err := InitCA(*dir, *name); err != nil {
+		if err := ca.Init(*dir, *name); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "CA created; trust bundle: %s/%s\n", *dir, CACertFile)
+		fmt.Fprintf(stdout, "CA created; trust bundle: %s/%s\n", *dir, ca.CertFile)
 		return nil
 	case "issue":
 		if *out == "" {
 			return errors.New("usage: --out is required")
 		}
-		if err := IssueServerCert(*dir, strings.Split(*hosts, ","), *out+".crt", *out+".key"); err != nil {
+		if err := ca.IssueServer(*dir, strings.Split(*hosts, ","), *out+".crt", *out+".key"); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "certificate %s.crt, key %s.key\n", *out, *out)
