@@ -230,7 +230,7 @@ func TestWatcher(t *testing.T) {
 	}
 	got := make(chan gridapi.Desired, 10)
 	fails := 1
-	w := &Watcher{Client: nodeC, NodeID: n.ID, Timeout: 5 * time.Second, MinBackoff: 10 * time.Millisecond,
+	w := &Watcher{Client: nodeC, NodeID: n.ID, Timeout: 5 * time.Second, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 		Apply: func(_ context.Context, d gridapi.Desired) error {
 			if d.PublicConfig != nil && fails > 0 {
 				fails--
@@ -262,5 +262,27 @@ func TestWatcher(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("watcher never applied the public config")
+	}
+	// registry down: nothing is applied (the data plane stays as it is); back up: the
+	// next change arrives
+	reg.stop()
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case d := <-got:
+		t.Fatalf("applied while the registry was down: %+v", d)
+	default:
+	}
+	reg.start()
+	pc.GW4 = "198.51.100.2"
+	if _, err := farmer.SetPublicConfig(ctx, n.ID, pc); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-got:
+		if d.PublicConfig == nil || d.PublicConfig.GW4 != "198.51.100.2" {
+			t.Fatalf("after the outage: %+v", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("watcher did not recover after the registry came back")
 	}
 }
