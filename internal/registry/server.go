@@ -4,11 +4,25 @@
 // gridapi (which documents the contract) and in openapi.yaml (served at
 // /v1/openapi.yaml).
 //
-// Storage is a Store: SQLite (embedded default, WAL) or PostgreSQL (several registry
-// instances may share one database; changes reach every instance's watchers through
-// LISTEN/NOTIFY). Every write is signed (package identity) and checked for freshness,
-// replays and ownership. Requests are limited in size and rate per client address.
-// GET /v1/health and /metrics (Prometheus) are served too.
+// Storage is a Store: SQLite (embedded default, WAL; one registry process per file) or
+// PostgreSQL (several registry instances may share one database: writers serialize on
+// the revision counter row, changes reach every instance's watchers through
+// LISTEN/NOTIFY, and request signatures are recorded in the database so a request
+// accepted by one instance is a replay for the others). Every write is signed
+// (package identity) and checked for freshness (±60 s), replays and ownership. Requests
+// are limited in size (1 MiB) and rate (token bucket per client address). GET
+// /v1/health and /metrics (Prometheus) are served too.
+//
+// Running it (cmd/registry, see Main):
+//
+//	registry ca init --dir ./ca                                   # the deployment's CA
+//	registry ca issue --dir ./ca --host 198.51.100.10 --out ./tls/server
+//	registry --db ./grid.db --tls-cert ./tls/server.crt --tls-key ./tls/server.key
+//	registry --db postgres://user@host/grid --insecure-http --listen 127.0.0.1:8080
+//
+// Without flags it reads ZOSNET_LISTEN, ZOSNET_DB and ZOSNET_STATE_DIR (database
+// grid.db and TLS files tls/server.{crt,key} there), which is how zoslab starts it.
+// Plain HTTP is served only with --insecure-http.
 package registry
 
 import (
