@@ -38,6 +38,7 @@ func OpenSQLite(ctx context.Context, path string, log *slog.Logger) (Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	db.SetMaxIdleConns(16) // each new connection re-runs the pragmas
 	s := &sqlStore{db: db, d: &sqliteDialect, log: log}
 	err = migrate(ctx, db, s.d)
 	if err == nil {
@@ -58,6 +59,7 @@ func OpenPostgres(ctx context.Context, dsn string, log *slog.Logger) (Store, err
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32) // the default (2) reconnects, i.e. forks a backend, on every burst of watches
 	s := &sqlStore{db: db, d: &postgresDialect, log: log}
 	err = migrate(ctx, db, s.d)
 	if err == nil {
