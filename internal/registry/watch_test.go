@@ -172,7 +172,7 @@ func TestTwoInstances(t *testing.T) {
 	dsn := newPGDatabase(t)
 	st1, st2 := openStore(t, dsn), openStore(t, dsn)
 	w := newWorld(t, st1)
-	hs2 := serve(t, st2, Config{})
+	hs2 := serve(t, st2, Config{Rate: 1e6, Burst: 1e6})
 	ctx := context.Background()
 	node2 := &gridapi.Client{Base: hs2.URL, Key: w.nodeB.Key}
 	user2 := &gridapi.Client{Base: hs2.URL, Key: w.userK}
