@@ -111,6 +111,20 @@ func TestGridCommands(t *testing.T) {
 	if out := zosnet(t, "network", "list", "--profile", "farmer"); strings.Contains(out, "net1") {
 		t.Fatalf("farmer's network list shows the user's network: %s", out)
 	}
+	var edited gridapi.Network
+	mustJSON(t, zosnet(t, "network", "rm-node", "net1", "home1", "--json"), &edited)
+	if len(edited.Members) != 1 || edited.Members[0].Subnet != net.Members[0].Subnet {
+		t.Fatalf("rm-node: %+v", edited)
+	}
+	mustJSON(t, zosnet(t, "network", "add-node", "net1", "home1", "--json"), &edited)
+	mustJSON(t, zosnet(t, "network", "add-peer", "net1", "phone=r1FJwTZZtgNRA0Me0kExYyZ8ZsfjmIpHRmtvO1CUhwI=", "--json"), &edited)
+	mustJSON(t, zosnet(t, "network", "rm-peer", "net1", "laptop", "--json"), &edited)
+	if len(edited.Members) != 2 || len(edited.AccessPeers) != 1 || edited.AccessPeers[0].Name != "phone" {
+		t.Fatalf("after edits: %+v", edited)
+	}
+	if e := zosnetFails(t, "network", "add-node", "net1", "nosuchnode"); !strings.Contains(e, "nosuchnode") {
+		t.Fatalf("unknown node: %s", e)
+	}
 	zosnet(t, "network", "delete", "net1")
 	if out := zosnet(t, "network", "list", "--all"); strings.Contains(out, "net1") {
 		t.Fatalf("deleted network still listed: %s", out)

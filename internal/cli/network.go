@@ -17,7 +17,7 @@ func networkCommands() []*Command {
 	var size int
 	var peers multiFlag
 	var all bool
-	return []*Command{
+	return append([]*Command{
 		gridCommand("create", "create a network owned by your key", "NAME --range CIDR [--nodes ID|NAME,...] [--subnet-size 24] [--peer NAME=WGKEY]...", true,
 			func(fs *flag.FlagSet) {
 				fs.StringVar(&rng, "range", "", "IPv4 range of the network (CIDR)")
@@ -89,8 +89,10 @@ func networkCommands() []*Command {
 					}
 				})
 			}),
-	}
+	}, networkEditCommands()...)
 }
+
+func asAPIError(err error, e **gridapi.APIError) bool { return errors.As(err, e) }
 
 // network finds a network by id, else by name among your networks.
 func (g *grid) network(ctx context.Context, idOrName string) (gridapi.Network, error) {
