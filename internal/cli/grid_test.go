@@ -102,7 +102,8 @@ func TestGridCommands(t *testing.T) {
 	if e := zosnetFails(t, "network", "create", "net2", "--range", "10.1.0.0/33"); !strings.Contains(e, "ip_range") {
 		t.Fatalf("bad range error must name the field: %s", e)
 	}
-	if out := zosnet(t, "network", "show", "net1"); !strings.Contains(out, net.ID) || !strings.Contains(out, "10.1.1.0/24") {
+	if out := zosnet(t, "network", "show", "net1"); !strings.Contains(out, net.ID) || !strings.Contains(out, "10.1.1.0/24") ||
+		!strings.Contains(out, "home1") || !strings.Contains(out, "waiting") {
 		t.Fatalf("network show by name: %s", out)
 	}
 	if out := zosnet(t, "network", "list"); !strings.Contains(out, "net1") {

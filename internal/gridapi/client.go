@@ -245,3 +245,9 @@ func (c *Client) Network(ctx context.Context, id string) (Network, error) {
 	var out Network
 	return out, c.do(ctx, http.MethodGet, "/v1/networks/"+url.PathEscape(id), nil, &out)
 }
+
+// NetworkStatus returns a network with every member's facts and network-resource report.
+func (c *Client) NetworkStatus(ctx context.Context, id string) (DesiredNetwork, error) {
+	var out DesiredNetwork
+	return out, c.do(ctx, http.MethodGet, "/v1/networks/"+url.PathEscape(id)+"/status", nil, &out)
+}

@@ -141,6 +141,7 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/networks", true, s.createNetwork},
 		{"GET", "/v1/networks", false, s.listNetworks},
 		{"GET", "/v1/networks/{network}", false, s.getNetwork},
+		{"GET", "/v1/networks/{network}/status", false, s.networkStatus},
 		{"PUT", "/v1/networks/{network}", true, s.updateNetwork},
 		{"DELETE", "/v1/networks/{network}", true, s.deleteNetwork},
 	}
