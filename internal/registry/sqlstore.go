@@ -75,7 +75,7 @@ func (s *sqlStore) Close() error {
 // prepare prepares the hot statements (after migrations).
 func (s *sqlStore) prepare(ctx context.Context) error {
 	var err error
-	s.heartbeat, err = s.db.PrepareContext(ctx, s.d.q("UPDATE nodes SET last_seen = ? WHERE id = ? AND key = ?"))
+	s.heartbeat, err = s.db.PrepareContext(ctx, s.d.q("UPDATE nodes SET last_seen = ? WHERE id = ? AND key = ? AND source_addr = ?"))
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
