@@ -63,10 +63,10 @@ func HTTPClient(caFile string) (*http.Client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &http.Client{Transport: tr, Timeout: 90 * time.Second}, nil
+	return &http.Client{Transport: tr, Timeout: 150 * time.Second}, nil // above the longest long-poll (120 s)
 }
 
-var defaultHTTP = &http.Client{Timeout: 90 * time.Second}
+var defaultHTTP = &http.Client{Timeout: 150 * time.Second}
 
 func (c *Client) httpc() *http.Client {
 	if c.HTTP != nil {

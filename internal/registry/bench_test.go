@@ -53,11 +53,14 @@ func BenchmarkHeartbeat(b *testing.B) {
 }
 
 // BenchmarkWatchLatency: 1,000 simulated nodes long-poll their desired state over
-// loopback; each iteration changes a network of 10 of them and measures the time until
-// all 10 watches have answered (ns/op is that latency; p50/p99 reported).
+// loopback; each iteration changes a network of 10 (or 100) of them and measures the
+// time until all its members' watches have answered (ns/op is that latency; p50/p99
+// reported).
 func BenchmarkWatchLatency(b *testing.B) {
 	for _, be := range backends {
-		b.Run(be.name, func(b *testing.B) { benchWatch(b, be.open(b), 1000, 10) })
+		for _, members := range []int{10, 100} {
+			b.Run(fmt.Sprintf("%s/members=%d", be.name, members), func(b *testing.B) { benchWatch(b, be.open(b), 1000, members) })
+		}
 	}
 }
 
