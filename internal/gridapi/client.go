@@ -23,7 +23,7 @@ import (
 // the server's 401). Safe for concurrent use.
 type Client struct {
 	Base string       // e.g. https://198.51.100.2:8443
-	HTTP *http.Client // nil means a default client with a 60 s timeout
+	HTTP *http.Client // nil means a default client with a 150 s timeout
 	Key  *identity.Key
 }
 
@@ -47,8 +47,8 @@ func IsStatus(err error, status int) bool {
 	return errors.As(err, &e) && e.Status == status
 }
 
-// HTTPClient returns an HTTP client that trusts the CA bundle in caFile (PEM) in
-// addition to nothing else; caFile "" uses the system roots.
+// HTTPClient returns an HTTP client that trusts only the CAs in caFile (PEM), or the
+// system roots when caFile is "".
 func HTTPClient(caFile string) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
