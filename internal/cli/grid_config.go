@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -78,10 +80,21 @@ func loadConfig() (Config, string, error) {
 	if err != nil {
 		return c, dir, fmt.Errorf("read config: %w", err)
 	}
-	if err := yaml.Unmarshal(b, &c); err != nil {
+	if c, err = parseConfig(b); err != nil {
 		return c, dir, fmt.Errorf("config %s: %w", filepath.Join(dir, "config.yaml"), err)
 	}
 	return c, dir, nil
+}
+
+// parseConfig decodes config.yaml strictly (unknown keys are errors).
+func parseConfig(b []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, err
+	}
+	return c, nil
 }
 
 func saveConfig(dir string, c Config) error {

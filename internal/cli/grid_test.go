@@ -145,3 +145,22 @@ func mustJSON(t *testing.T, s string, v any) {
 		t.Fatalf("%v: %s", err, s)
 	}
 }
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte("current: user\nprofiles:\n  user: {registry: https://198.51.100.10:8443, ca: /x/ca.crt, key: user}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := parseConfig(b)
+		if err == nil && c.Profiles != nil {
+			_ = c.Profiles[c.Current]
+		}
+	})
+}
+
+func TestParseConfigStrict(t *testing.T) {
+	if _, err := parseConfig([]byte("profiles:\n  u: {registy: x}\n")); err == nil {
+		t.Fatal("a misspelled key must be an error")
+	}
+	if c, err := parseConfig(nil); err != nil || c.Current != "" {
+		t.Fatalf("empty config: %+v %v", c, err)
+	}
+}

@@ -201,3 +201,16 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseKey(f *testing.F) {
+	f.Add([]byte("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := ParseKey(b)
+		if err != nil {
+			return
+		}
+		if _, err := ParseID(k.ID()); err != nil {
+			t.Fatalf("parsed key has a bad id: %v", err)
+		}
+	})
+}
