@@ -64,7 +64,7 @@ func startPostgres() (func(), error) {
 	}
 	cred := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(pgBin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+	initdb := exec.Command(filepath.Join(pgBin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
 	initdb.SysProcAttr, initdb.Dir = cred, dir
 	if out, err := initdb.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
