@@ -31,6 +31,7 @@ type node struct {
 	done   chan error
 	cl     *localapi.Client
 	proc   *exec.Cmd
+	resync time.Duration // 0 = 200 ms
 }
 
 func (n *node) stateDir() string { return filepath.Join(n.dir, "state") }
@@ -53,8 +54,12 @@ func newNode(t *testing.T) *node {
 }
 
 func (n *node) config() networkd.Config {
+	resync := n.resync
+	if resync == 0 {
+		resync = 200 * time.Millisecond
+	}
 	return networkd.Config{StateDir: n.stateDir(), Socket: n.socket(), NetnsDir: n.netnsDir(),
-		Resync: 200 * time.Millisecond, Host: n.host, WGKind: wg.Userspace, PortMin: 4000, PortMax: 4099}
+		Resync: resync, Host: n.host, WGKind: wg.Userspace, PortMin: 4000, PortMax: 4099}
 }
 
 // start runs the daemon in-process and waits for its socket.

@@ -2,8 +2,10 @@ package resource_test
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -30,18 +32,23 @@ type node struct {
 	key  wgtypes.Key
 }
 
-func netnsDir(t *testing.T) string {
+func netnsDir(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "netns")
 	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) }) // runs after the namespaces are gone
 	return dir
 }
 
-func newNode(t *testing.T) *node {
+func newNode(t *testing.T) *node { return newNodeB(t) }
+
+func newNodeB(t testing.TB) *node {
 	t.Helper()
 	n := &node{host: testkit.NewNS(t), dir: netnsDir(t)}
 	n.app = &resource.Applier{Host: n.host, SockNS: n.host, NetnsDir: n.dir, WGKind: wg.Userspace}
 	n.att = &workload.Attacher{Host: n.host, NetnsDir: n.dir}
+	if os.Getenv("ZOSNET_TEST_DEBUG") != "" {
+		n.app.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	t.Cleanup(func() {
 		n.app.Close()
 		if err := n.app.GC(nil); err != nil {
