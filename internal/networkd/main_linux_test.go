@@ -46,7 +46,7 @@ func runDaemon(dir string) int {
 }
 
 // startProc runs networkd as a separate process in the node's host namespace.
-func (n *node) startProc(t *testing.T) {
+func (n *node) startProc(t testing.TB) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -63,7 +63,7 @@ func (n *node) startProc(t *testing.T) {
 }
 
 // kill sends SIGKILL to the networkd process and reaps it.
-func (n *node) kill(t *testing.T) {
+func (n *node) kill(t testing.TB) {
 	t.Helper()
 	if n.proc == nil {
 		return
@@ -74,7 +74,7 @@ func (n *node) kill(t *testing.T) {
 }
 
 // term stops the networkd process gracefully.
-func (n *node) term(t *testing.T) {
+func (n *node) term(t testing.TB) {
 	t.Helper()
 	if n.proc == nil {
 		return

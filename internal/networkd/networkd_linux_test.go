@@ -23,7 +23,7 @@ var bg = context.Background()
 // meshPair creates network id on a (10.1.1.0/24, public at 10.99.0.1) and b
 // (10.1.2.0/24, hidden: a has no endpoint for it), both peered, and returns the NRs.
 // a learns b's key first, so b's first handshake (sent at once: keepalive) finds a ready.
-func meshPair(t *testing.T, a, b *node, id string) (localapi.NR, localapi.NR) {
+func meshPair(t testing.TB, a, b *node, id string) (localapi.NR, localapi.NR) {
 	t.Helper()
 	nb, err := b.cl.PutNR(bg, spec(id, "10.1.2.0/24"))
 	if err != nil {
@@ -48,7 +48,7 @@ func meshPair(t *testing.T, a, b *node, id string) (localapi.NR, localapi.NR) {
 	return na, nb
 }
 
-func addWL(t *testing.T, n *node, id, name string) localapi.Workload {
+func addWL(t testing.TB, n *node, id, name string) localapi.Workload {
 	t.Helper()
 	w, err := n.cl.AddWorkload(bg, workload.Spec{Name: name, NetworkID: id})
 	if err != nil {
