@@ -1,0 +1,151 @@
+package lab
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Spec describes a whole lab: L2 segments, routers and hosts (plain network namespaces)
+// and nodes (holder processes with private mounts). It is read from YAML with LoadSpec or
+// ParseSpec, or is the default farm (DefaultSpec). A Spec returned by them is valid and
+// has every default filled in; treat it as read-only once a lab runs on it.
+type Spec struct {
+	Segments []Segment `yaml:"segments" json:"segments"`
+	Routers  []Router  `yaml:"routers" json:"routers"`
+	Hosts    []Router  `yaml:"hosts" json:"hosts"`
+	Nodes    []Node    `yaml:"nodes" json:"nodes"`
+}
+
+// Segment is an L2 segment: a bridge in its own switch namespace.
+type Segment struct {
+	Name string `yaml:"name" json:"name"`
+	// MTU of the bridge and of every link on the segment (default 1500).
+	MTU int `yaml:"mtu" json:"mtu"`
+	// IPv4 and IPv6 are the segment's prefixes (either may be empty).
+	IPv4 string `yaml:"ipv4" json:"ipv4,omitempty"`
+	IPv6 string `yaml:"ipv6" json:"ipv6,omitempty"`
+	// Gateway names the router that serves DHCP and RA on the segment; its address on
+	// the segment is the DHCP router option. Required when DHCP or RA is enabled.
+	Gateway string `yaml:"gateway" json:"gateway,omitempty"`
+	DHCP    DHCP   `yaml:"dhcp" json:"dhcp"`
+	RA      RA     `yaml:"ra" json:"ra"`
+}
+
+// DHCP configures the segment's dnsmasq.
+type DHCP struct {
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Router: send the gateway as DHCP router option (default true).
+	Router *bool `yaml:"router" json:"router,omitempty"`
+	// Range is "FIRST-LAST" or a CIDR inside the segment's IPv4 prefix (default: .100-.199
+	// of a /24, else the second half of the prefix).
+	Range string `yaml:"range" json:"range,omitempty"`
+	// Delay starts the server this long after the lab is up (a late-starting server).
+	Delay time.Duration `yaml:"delay" json:"delay,omitempty"`
+}
+
+// RA configures the segment's radvd.
+type RA struct {
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Prefix announced for SLAAC (default: the segment's IPv6 prefix, must be a /64).
+	Prefix string `yaml:"prefix" json:"prefix,omitempty"`
+}
+
+// Router is a router or (in Spec.Hosts) a host: a named network namespace with one
+// interface per segment it is on.
+type Router struct {
+	Name       string      `yaml:"name" json:"name"`
+	Interfaces []Interface `yaml:"interfaces" json:"interfaces"`
+	Routes     []Route     `yaml:"routes" json:"routes,omitempty"`
+	// Forwarding enables IPv4/IPv6 forwarding (default true for routers, false for hosts).
+	Forwarding *bool    `yaml:"forwarding" json:"forwarding,omitempty"`
+	NAT        NAT      `yaml:"nat" json:"nat"`
+	Firewall   Firewall `yaml:"firewall" json:"firewall"`
+}
+
+// Interface attaches a router or host to a segment. The link is named after the segment.
+type Interface struct {
+	Segment string `yaml:"segment" json:"segment"`
+	IPv4    string `yaml:"ipv4" json:"ipv4,omitempty"` // address/len inside the segment's prefix
+	IPv6    string `yaml:"ipv6" json:"ipv6,omitempty"`
+}
+
+// Route is a static route; To is a prefix or "default", Via an address on a segment.
+type Route struct {
+	To  string `yaml:"to" json:"to"`
+	Via string `yaml:"via" json:"via"`
+}
+
+// NAT modes.
+const (
+	NATNone        = "none"
+	NATMasquerade  = "masquerade"
+	NATFullyRandom = "masquerade-fully-random"
+)
+
+// NAT masquerades IPv4 from the listed segments out of the Out segment's interface.
+// masquerade keeps source ports (easy NAT); masquerade-fully-random picks a new port per
+// destination (hard, symmetric NAT).
+type NAT struct {
+	Mode     string   `yaml:"mode" json:"mode"`
+	Out      string   `yaml:"out" json:"out,omitempty"`
+	Segments []string `yaml:"segments" json:"segments,omitempty"`
+}
+
+// Firewall drops new connections coming in from the Out segment towards the router's
+// other segments (stateful: replies to outgoing connections pass), per address family.
+type Firewall struct {
+	Out      string `yaml:"out" json:"out,omitempty"`
+	Inbound4 bool   `yaml:"inbound4" json:"inbound4"`
+	Inbound6 bool   `yaml:"inbound6" json:"inbound6"`
+}
+
+// Node is a simulated 0-OS machine.
+type Node struct {
+	Name string `yaml:"name" json:"name"`
+	NICs []NIC  `yaml:"nics" json:"nics"`
+	// Cmdline is what the node's processes read from /proc/cmdline.
+	Cmdline string `yaml:"cmdline" json:"cmdline"`
+	// Boot lists the services started at boot, in order (see boot_linux.go).
+	Boot []string `yaml:"boot" json:"boot,omitempty"`
+}
+
+// NIC is one network card of a node: a veth whose other end is a port of the segment.
+type NIC struct {
+	Segment string `yaml:"segment" json:"segment"`
+	Name    string `yaml:"name" json:"name"` // default eth<i>
+	MAC     string `yaml:"mac" json:"mac"`   // default 02:5a:4c:<node index, 2 bytes>:<nic index>
+	// Carrier false leaves the switch port down: the NIC sees no carrier.
+	Carrier *bool `yaml:"carrier" json:"carrier,omitempty"`
+}
+
+// LoadSpec reads and validates a YAML spec file.
+func LoadSpec(path string) (*Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read lab spec: %w", err)
+	}
+	s, err := ParseSpec(b)
+	if err != nil {
+		return nil, fmt.Errorf("lab spec %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ParseSpec parses and validates a YAML spec, filling in defaults. Unknown fields are
+// errors; every error names the field path and the reason.
+func ParseSpec(b []byte) (*Spec, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var s Spec
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
