@@ -29,6 +29,12 @@ func runDaemon(dir string) int {
 	n := &node{dir: dir}
 	cfg := n.config()
 	cfg.Host = nil // the namespace nsenter put us in
+	if d := os.Getenv("ZOSNET_TEST_NETNS_DIR"); d != "" {
+		cfg.NetnsDir = d // a lab node's own /run/netns
+	}
+	if os.Getenv("ZOSNET_TEST_RESYNC") != "" {
+		cfg.Resync = 2 * time.Second
+	}
 	cfg.WGKind = wg.Userspace
 	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
