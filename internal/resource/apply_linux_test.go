@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -351,5 +353,51 @@ func TestGCOnlyOurs(t *testing.T) {
 	}
 	if ids, _ := a.app.Existing(); len(ids) != 1 || ids[0] != "net2" {
 		t.Fatalf("after gc: %v", ids)
+	}
+}
+
+// The NR's nftables table, read back with `nft list` as the oracle, and restored when
+// deleted behind our back.
+func TestNFTablesOracle(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	a, b := newNode(t), newNode(t)
+	sa, _ := pair(a, b)
+	a.apply(t, sa)
+	path := filepath.Join(a.dir, "n-net1")
+	list := func() string {
+		out, err := exec.Command("nsenter", "--net="+path, "nft", "list", "table", "inet", resource.NFTTable).CombinedOutput()
+		if err != nil {
+			return ""
+		}
+		return string(out)
+	}
+	got := list()
+	for _, want := range []string{"type filter hook forward priority filter; policy drop;",
+		"ct state established,related accept", `iifname "b-net1" accept`,
+		`iifname "w-net1" oifname "b-net1" accept`, `iifname "w-net1" oifname "w-net1" accept`} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("nft list lacks %q:\n%s", want, got)
+		}
+	}
+	ns, err := netns.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	c, err := nftables.New(nftables.WithNetNSFd(ns.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DelTable(&nftables.Table{Name: resource.NFTTable, Family: nftables.TableFamilyINet})
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if list() != "" {
+		t.Fatal("table still listed after delete")
+	}
+	a.apply(t, sa)
+	if list() != got {
+		t.Fatalf("table not restored as before:\n%s", list())
 	}
 }
