@@ -7,10 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/zosnet/zosnet/internal/lab"
 	"github.com/zosnet/zosnet/internal/localapi"
@@ -178,6 +181,8 @@ func TestLabTwoNodesAndHiddenPeer(t *testing.T) {
 		}
 	}
 
+	peerUpdatesUnderPing(t, l, f1, s1, w["w1"].IPv4.Addr())
+
 	// kill -9 farm1's networkd: its userspace tunnel dies with it; a restart re-applies
 	// the persisted state (same key and port), and traffic flows again.
 	killTree(f1.cmd)
@@ -193,6 +198,32 @@ func TestLabTwoNodesAndHiddenPeer(t *testing.T) {
 	}
 	if !strings.Contains(again.Status.WGKind, "userspace") {
 		t.Errorf("wg kind %q", again.Status.WGKind)
+	}
+}
+
+// peerUpdatesUnderPing pings farm1's workload from farm2's while farm1's NR gets
+// peer-only updates (a peer added and removed ten times): no packet may be lost.
+func peerUpdatesUnderPing(t *testing.T, l *lab.Lab, f1 *labNode, base resource.Spec, dst netip.Addr) {
+	t.Helper()
+	cmd, err := l.Command(bg, "farm2", "nsenter", "--net=/run/netns/wl-w2", "ping", "-n", "-q", "-i", "0.02", "-c", "150", "-W", "1", dst.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		s := base
+		k, _ := wgtypes.GeneratePrivateKey()
+		s.Peers = append(slices.Clone(base.Peers), resource.Peer{PublicKey: k.PublicKey().String(),
+			Endpoint: "10.201.0.250:4000", AllowedIPs: []netip.Prefix{pfx(fmt.Sprintf("10.1.%d.0/24", 20+i))}})
+		put(t, f1, s)
+		put(t, f1, base)
+	}
+	if err := cmd.Wait(); err != nil || !strings.Contains(out.String(), " 0% packet loss") {
+		t.Fatalf("ping during peer-only updates: %v\n%s", err, out.String())
 	}
 }
 

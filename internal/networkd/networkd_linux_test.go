@@ -91,6 +91,27 @@ func TestDaemonAPI(t *testing.T) {
 	}
 	checkErrors(t, a, na)
 	checkMetrics(t, a)
+	checkPortChange(t, a, got)
+}
+
+// Changing an NR's port frees the old one (another NR can take it) and keeps the key.
+func checkPortChange(t *testing.T, a *node, nr localapi.NR) {
+	t.Helper()
+	old := nr.Status.ListenPort
+	s := nr.Spec
+	s.ListenPort = 4077
+	moved, err := a.cl.PutNR(bg, s)
+	if err != nil || moved.Status.ListenPort != 4077 || moved.Status.PublicKey != nr.Status.PublicKey {
+		t.Fatalf("port change: %+v %v", moved.Status, err)
+	}
+	other := spec("net5", "10.1.1.0/24")
+	other.ListenPort = old
+	if _, err := a.cl.PutNR(bg, other); err != nil {
+		t.Fatalf("old port %d not released: %v", old, err)
+	}
+	if err := a.cl.DeleteNR(bg, "net5"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func itoa(p uint16) string {
