@@ -197,21 +197,26 @@ func iperf(b *testing.B, cliNS, srvNS string, dst netip.Addr) float64 {
 	for {
 		out, err := exec.Command("nsenter", "--net="+cliNS, "iperf3", "-c", dst.String(), "-p", "5201", "-t", "3", "-J").Output()
 		if err == nil {
-			var r struct {
-				End struct {
-					SumReceived struct {
-						BitsPerSecond float64 `json:"bits_per_second"`
-					} `json:"sum_received"`
-				} `json:"end"`
-			}
-			if err := json.Unmarshal(out, &r); err != nil {
-				b.Fatal(err)
-			}
-			return r.End.SumReceived.BitsPerSecond / 1e9
+			return gbits(b, out)
 		}
 		if time.Now().After(deadline) {
 			b.Fatalf("iperf3 to %s: %v: %s", dst, err, out)
 		}
 		time.Sleep(50 * time.Millisecond) // the server is starting; bounded by the deadline
 	}
+}
+
+// gbits reads the received throughput from iperf3's JSON report.
+func gbits(b *testing.B, out []byte) float64 {
+	var r struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		b.Fatalf("iperf3 report: %v", err)
+	}
+	return r.End.SumReceived.BitsPerSecond / 1e9
 }

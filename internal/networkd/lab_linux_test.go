@@ -32,7 +32,7 @@ type labNode struct {
 	oob  netip.Addr
 }
 
-func upLab(t *testing.T) *lab.Lab {
+func upLab(t testing.TB) *lab.Lab {
 	t.Helper()
 	name := testkit.Name("nd")
 	l, err := lab.Up(bg, lab.DefaultSpec(), lab.Options{Name: name})
@@ -49,20 +49,21 @@ func upLab(t *testing.T) *lab.Lab {
 
 // startLabNode gives the node's OOB NIC a DHCP lease (netinit's job, done by the lab's
 // plain client here) and starts networkd in the node.
-func startLabNode(t *testing.T, l *lab.Lab, name string) *labNode {
+func startLabNode(t testing.TB, l *lab.Lab, name string) *labNode {
 	t.Helper()
 	a, _, err := l.Lease(bg, name, "eth0", 20*time.Second)
 	if err != nil {
 		t.Fatalf("%s: lease: %v", name, err)
 	}
 	n := &labNode{name: name, dir: filepath.Join(t.TempDir(), name), oob: a.Addr()}
+	os.Chmod(filepath.Dir(n.dir), 0o755)
 	os.MkdirAll(n.dir, 0o755)
 	n.cl = localapi.NewClient(filepath.Join(n.dir, "nd.sock"))
 	n.start(t, l)
 	return n
 }
 
-func (n *labNode) start(t *testing.T, l *lab.Lab) {
+func (n *labNode) start(t testing.TB, l *lab.Lab) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -103,7 +104,7 @@ func wlPing(l *lab.Lab, node, wl string, dst netip.Addr) error {
 	return nil
 }
 
-func pollWLPing(t *testing.T, l *lab.Lab, node, wl string, dst netip.Addr, within time.Duration) {
+func pollWLPing(t testing.TB, l *lab.Lab, node, wl string, dst netip.Addr, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -117,7 +118,7 @@ func pollWLPing(t *testing.T, l *lab.Lab, node, wl string, dst netip.Addr, withi
 	}
 }
 
-func put(t *testing.T, n *labNode, s resource.Spec) localapi.NR {
+func put(t testing.TB, n *labNode, s resource.Spec) localapi.NR {
 	t.Helper()
 	nr, err := n.cl.PutNR(bg, s)
 	if err != nil {
@@ -203,7 +204,7 @@ func TestLabTwoNodesAndHiddenPeer(t *testing.T) {
 
 // peerUpdatesUnderPing pings farm1's workload from farm2's while farm1's NR gets
 // peer-only updates (a peer added and removed ten times): no packet may be lost.
-func peerUpdatesUnderPing(t *testing.T, l *lab.Lab, f1 *labNode, base resource.Spec, dst netip.Addr) {
+func peerUpdatesUnderPing(t testing.TB, l *lab.Lab, f1 *labNode, base resource.Spec, dst netip.Addr) {
 	t.Helper()
 	cmd, err := l.Command(bg, "farm2", "nsenter", "--net=/run/netns/wl-w2", "ping", "-n", "-q", "-i", "0.02", "-c", "150", "-W", "1", dst.String())
 	if err != nil {
@@ -237,4 +238,61 @@ func killTree(cmd *exec.Cmd) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
+}
+
+// BenchmarkLabThroughput measures TCP throughput (iperf3, one stream, 3 s)
+// workload→workload across farm1 and farm2 of a lab (over the OOB segment), in the same
+// run as a bare wireguard-go tunnel between two namespaces and a bare veth.
+func BenchmarkLabThroughput(b *testing.B) {
+	testkit.RequireRoot(b)
+	for i := 0; i < b.N; i++ {
+		veth, bare := bareVeth(b), bareWG(b)
+		l := upLab(b)
+		f1, f2 := startLabNode(b, l, "farm1"), startLabNode(b, l, "farm2")
+		s1, s2 := spec("bench", "10.1.1.0/24"), spec("bench", "10.1.2.0/24")
+		n1, n2 := put(b, f1, s1), put(b, f2, s2)
+		s1.Peers = []resource.Peer{{PublicKey: n2.Status.PublicKey, Endpoint: endpoint(f2, n2), AllowedIPs: []netip.Prefix{pfx("10.1.2.0/24")}}}
+		s2.Peers = []resource.Peer{{PublicKey: n1.Status.PublicKey, Endpoint: endpoint(f1, n1), AllowedIPs: []netip.Prefix{pfx("10.1.1.0/24")}}}
+		put(b, f1, s1)
+		put(b, f2, s2)
+		w1, err1 := f1.cl.AddWorkload(bg, workload.Spec{Name: "w1", NetworkID: "bench"})
+		_, err2 := f2.cl.AddWorkload(bg, workload.Spec{Name: "w2", NetworkID: "bench"})
+		if err1 != nil || err2 != nil {
+			b.Fatal(err1, err2)
+		}
+		pollWLPing(b, l, "farm2", "wl-w2", w1.IPv4.Addr(), 10*time.Second)
+		nr := labIperf(b, l, w1.IPv4.Addr())
+		b.ReportMetric(veth, "Gbit/s-veth")
+		b.ReportMetric(bare, "Gbit/s-bare-wg")
+		b.ReportMetric(nr, "Gbit/s-lab-nr")
+		b.ReportMetric(nr/bare, "ratio-nr/bare-wg")
+		b.ReportMetric(nr/veth, "ratio-nr/veth")
+	}
+}
+
+// labIperf serves iperf3 in farm1's workload and runs the client in farm2's.
+func labIperf(b *testing.B, l *lab.Lab, dst netip.Addr) float64 {
+	srv, err := l.Command(bg, "farm1", "nsenter", "--net=/run/netns/wl-w1", "iperf3", "-s", "-1", "-p", "5201")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { killTree(srv) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		cli, err := l.Command(bg, "farm2", "nsenter", "--net=/run/netns/wl-w2", "iperf3", "-c", dst.String(), "-p", "5201", "-t", "3", "-J")
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, err := cli.Output()
+		if err == nil {
+			return gbits(b, out)
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("iperf3 in the lab: %v: %s", err, out)
+		}
+		time.Sleep(50 * time.Millisecond) // the server is starting; bounded by the deadline
+	}
 }

@@ -2,11 +2,14 @@ package networkd_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -132,6 +135,15 @@ func checkErrors(t *testing.T, a *node, na localapi.NR) {
 	if _, err := a.cl.GetNR(bg, "nope"); !errors.Is(err, localapi.ErrNotFound) {
 		t.Fatalf("missing nr: %v", err)
 	}
+	if _, err := os.Stat(filepath.Join(a.stateDir(), "keys", "nr-nope.key")); err == nil {
+		t.Fatal("reading a missing NR made a key for it")
+	}
+	keys, _ := os.ReadDir(filepath.Join(a.stateDir(), "keys"))
+	for _, k := range keys {
+		if st, _ := k.Info(); st.Mode().Perm() != 0o600 {
+			t.Fatalf("key %s has mode %v, want 0600", k.Name(), st.Mode())
+		}
+	}
 	if _, err := a.cl.AddWorkload(bg, workload.Spec{Name: "x", NetworkID: "nope"}); !errors.Is(err, localapi.ErrNotFound) {
 		t.Fatalf("workload on missing nr: %v", err)
 	}
@@ -143,17 +155,33 @@ func checkErrors(t *testing.T, a *node, na localapi.NR) {
 	}
 }
 
-func checkMetrics(t *testing.T, a *node) {
+func rawGet(t *testing.T, a *node, path string) []byte {
 	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", a.socket())
 	}}}
-	resp, err := hc.Get("http://networkd/metrics")
+	resp, err := hc.Get("http://networkd" + path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	return b
+}
+
+func checkMetrics(t *testing.T, a *node) {
+	t.Helper()
+	b := rawGet(t, a, "/metrics")
+	raw, err := os.ReadFile(filepath.Join(a.stateDir(), "keys", "nr-net1.key"))
+	if err != nil || len(raw) != 32 {
+		t.Fatalf("key file: %v (%d bytes)", err, len(raw))
+	}
+	priv := base64.StdEncoding.EncodeToString(raw)
+	for _, p := range []string{"/v1/nrs", "/v1/nrs/net1", "/v1/status", "/metrics"} {
+		if strings.Contains(string(rawGet(t, a, p)), priv) || strings.Contains(string(rawGet(t, a, p)), hex.EncodeToString(raw)) {
+			t.Fatalf("%s reveals the private key", p)
+		}
+	}
 	for _, want := range []string{`zosnet_nr_up{nr="net1"} 1`, "zosnet_wg_peer_receive_bytes_total{", "zosnet_nr_apply_seconds_count", "zosnet_workloads 1"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %q", want)
