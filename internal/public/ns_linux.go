@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
@@ -54,6 +55,7 @@ func configureNS(host, ns *netns.NS, c Config) error {
 	if err := ns.Do(func() error {
 		return sysctls(map[string]string{"net/ipv4/ip_forward": "0", "net/ipv6/conf/all/forwarding": "0",
 			"net/ipv4/conf/all/rp_filter": "1", "net/ipv6/conf/default/accept_dad": "0",
+			"net/ipv4/conf/all/promote_secondaries": "1", "net/ipv4/conf/default/promote_secondaries": "1",
 			"net/ipv6/conf/default/accept_ra": "0"})
 	}); err != nil {
 		return err
@@ -66,7 +68,34 @@ func configureNS(host, ns *netns.NS, c Config) error {
 	}); err != nil {
 		return err
 	}
-	return address(ns, c)
+	if err := address(ns, c); err != nil {
+		return err
+	}
+	if slaac == "1" {
+		waitSLAAC(ns, 3*time.Second)
+	}
+	return nil
+}
+
+// waitSLAAC waits up to timeout for an IPv6 default route learned from an RA in ns, so
+// that sockets moved there next can handshake at once (else WireGuard retries only
+// after 5 s). Without one (no RA on the segment) it just returns.
+func waitSLAAC(ns *netns.NS, timeout time.Duration) {
+	h, err := handle(ns)
+	if err != nil {
+		return
+	}
+	defer h.Close()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		rs, _ := h.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Protocol: unix.RTPROT_RA}, netlink.RT_FILTER_PROTOCOL)
+		for _, r := range rs {
+			if r.Dst == nil || r.Dst.IP.IsUnspecified() {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func ensureLeg(host, ns *netns.NS) error {
