@@ -6,6 +6,6 @@ package cli
 func rootCommands() []*Command {
 	return []*Command{
 		{Name: "node", Summary: "this node (local networkd API) and the grid's nodes (registry)",
-			Sub: append(nodeLocalCommands(), nodeGridCommands()...)},
+			Sub: append(append(nodeLocalCommands(), nodeUplinkCommands()...), nodeGridCommands()...)},
 	}
 }

@@ -39,7 +39,9 @@ type Config struct {
 	SockNS           *netns.NS
 	WGKind           wg.Kind // wg.Auto probes
 	PortMin, PortMax uint16  // listen port range (0 = 3000..3999)
-	Log              *slog.Logger
+	// Uplinks: UplinksAuto (""), UplinksOn or UplinksOff; see uplink.go (issue 5).
+	Uplinks string
+	Log     *slog.Logger
 }
 
 // Daemon is a running networkd.
@@ -57,6 +59,7 @@ type Daemon struct {
 	keys   map[string][]byte // private keys by NR id (raw 32 bytes)
 	status map[string]nrStatus
 	ownNS  []*netns.NS // namespaces opened by New, closed by Close
+	up     *uplinks    // issue 5: ndmz, br-pub, public namespace (uplink.go)
 }
 
 type nrStatus struct {
@@ -95,6 +98,10 @@ func New(cfg Config) (*Daemon, error) {
 		d.Close()
 		return nil, err
 	}
+	if err := d.newUplinks(); err != nil {
+		d.Close()
+		return nil, err
+	}
 	d.met = newMetrics(d)
 	return d, nil
 }
@@ -117,6 +124,7 @@ func (d *Daemon) openNamespaces() error {
 // Close stops the userspace WireGuard devices (their links go away with them) and
 // releases the daemon's namespace handles. Kernel state stays for the next start.
 func (d *Daemon) Close() {
+	d.closeUplinks()
 	if d.app != nil {
 		d.app.Close()
 	}
@@ -147,7 +155,7 @@ func (d *Daemon) Reconcile(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	start := time.Now()
-	var errs []error
+	errs := []error{d.uplinksBefore(ctx)}
 	for _, id := range d.state.nrIDs() {
 		errs = append(errs, d.applyLocked(d.state.NRs[id]))
 	}
@@ -156,7 +164,7 @@ func (d *Daemon) Reconcile(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, d.app.GC(d.state.wantNRs()), d.gcWorkloads())
+	errs = append(errs, d.app.GC(d.state.wantNRs()), d.gcWorkloads(), d.uplinksAfter())
 	err := errors.Join(errs...)
 	d.met.reconciled(time.Since(start), err)
 	if err != nil {
@@ -172,6 +180,9 @@ func (d *Daemon) applyLocked(s resource.Spec) error {
 	}
 	start := time.Now()
 	err = d.app.Apply(s, key)
+	if err == nil {
+		err = d.uplinkAfterApply(s.NetworkID)
+	}
 	d.met.applied(time.Since(start), err)
 	if err != nil {
 		d.status[s.NetworkID] = nrStatus{state: "error", lastErr: err.Error()}

@@ -35,18 +35,23 @@ func handle(ns *netns.NS) (*netlink.Handle, error) {
 
 // ensureNS makes namespace public match c and returns it open (the caller closes).
 func ensureNS(host *netns.NS, dir string, c Config) (*netns.NS, error) {
+	existed := false
+	if old, err := netns.OpenNamed(dir, NS); err == nil {
+		old.Close()
+		existed = true
+	}
 	ns, err := netns.Create(dir, NS)
 	if err != nil {
 		return nil, err
 	}
-	if err := configureNS(host, ns, c); err != nil {
+	if err := configureNS(host, ns, c, !existed); err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("public namespace: %w", err)
 	}
 	return ns, nil
 }
 
-func configureNS(host, ns *netns.NS, c Config) error {
+func configureNS(host, ns *netns.NS, c Config, fresh bool) error {
 	slaac := "0"
 	if !c.IPv6.IsValid() {
 		slaac = "1"
@@ -71,7 +76,7 @@ func configureNS(host, ns *netns.NS, c Config) error {
 	if err := address(ns, c); err != nil {
 		return err
 	}
-	if slaac == "1" {
+	if slaac == "1" && fresh {
 		waitSLAAC(ns, 3*time.Second)
 	}
 	return nil
