@@ -58,8 +58,9 @@ type Daemon struct {
 	state  State
 	keys   map[string][]byte // private keys by NR id (raw 32 bytes)
 	status map[string]nrStatus
-	ownNS  []*netns.NS // namespaces opened by New, closed by Close
-	up     *uplinks    // issue 5: ndmz, br-pub, public namespace (uplink.go)
+	hints  map[string]map[string]string // NR id → peer key → endpoint learned from a hidden peer
+	ownNS  []*netns.NS                  // namespaces opened by New, closed by Close
+	up     *uplinks                     // issue 5: ndmz, br-pub, public namespace (uplink.go)
 }
 
 type nrStatus struct {
@@ -79,7 +80,8 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.PortMin == 0 {
 		cfg.PortMin, cfg.PortMax = 3000, 3999
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Log, keys: map[string][]byte{}, status: map[string]nrStatus{}}
+	d := &Daemon{cfg: cfg, log: cfg.Log, keys: map[string][]byte{}, status: map[string]nrStatus{},
+		hints: map[string]map[string]string{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -126,6 +128,11 @@ func (d *Daemon) openNamespaces() error {
 func (d *Daemon) Close() {
 	d.closeUplinks()
 	if d.app != nil {
+		d.mu.Lock()
+		if err := d.learnEndpoints(); err != nil {
+			d.log.Warn("remember learned endpoints", "err", err)
+		}
+		d.mu.Unlock()
 		d.app.Close()
 	}
 	for _, ns := range d.ownNS {
@@ -164,7 +171,7 @@ func (d *Daemon) Reconcile(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, d.app.GC(d.state.wantNRs()), d.gcWorkloads(), d.uplinksAfter())
+	errs = append(errs, d.app.GC(d.state.wantNRs()), d.gcWorkloads(), d.learnEndpoints(), d.uplinksAfter())
 	err := errors.Join(errs...)
 	d.met.reconciled(time.Since(start), err)
 	if err != nil {
@@ -179,7 +186,7 @@ func (d *Daemon) applyLocked(s resource.Spec) error {
 		return err
 	}
 	start := time.Now()
-	err = d.app.Apply(s, key)
+	err = d.app.Apply(d.withHints(s), key)
 	if err == nil {
 		err = d.uplinkAfterApply(s.NetworkID)
 	}

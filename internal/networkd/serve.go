@@ -54,9 +54,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		}()
 	}
 	d.log.Info("networkd serving", "socket", sock, "metrics", d.cfg.MetricsAddr)
-	ctx, cancel := context.WithCancel(ctx)
+	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
+	go func() { d.Run(rctx); close(done) }()
 	defer func() { cancel(); <-done }() // the resync must end before Close
 	select {
 	case <-ctx.Done():

@@ -86,7 +86,7 @@ func (d *Daemon) load() error {
 		return fmt.Errorf("state file %s: %w", stateFile, err)
 	}
 	d.ports = ports
-	return nil
+	return d.loadHints()
 }
 
 func (d *Daemon) persist() error { return d.store.WriteJSON(stateFile, &d.state) }

@@ -100,7 +100,7 @@ func (a *Applier) Apply(s Spec, key wgtypes.Key) (err error) {
 }
 
 func (a *Applier) apply(s Spec, key wgtypes.Key, n Names) error {
-	ns, err := netns.Create(a.NetnsDir, n.NS)
+	ns, err := CreateNS(a.NetnsDir, n.NS)
 	if err != nil {
 		return fmt.Errorf("nr %s: namespace: %w", s.NetworkID, err)
 	}

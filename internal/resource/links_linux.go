@@ -1,6 +1,7 @@
 package resource
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -189,4 +190,20 @@ func pruneRoutes(h *netlink.Handle, want map[netip.Prefix]bool) error {
 		}
 	}
 	return nil
+}
+
+// CreateNS is netns.Create that first clears a stale entry: a file left without its
+// bind mount by a crash between the two steps of a create (netns.Create would keep
+// failing on it).
+func CreateNS(dir, name string) (*netns.NS, error) {
+	ns, err := netns.OpenNamed(dir, name)
+	if err == nil {
+		return ns, nil
+	}
+	if !errors.Is(err, netns.ErrNotExist) {
+		if err := netns.Delete(dir, name); err != nil {
+			return nil, fmt.Errorf("clear stale netns %s: %w", name, err)
+		}
+	}
+	return netns.Create(dir, name)
 }

@@ -70,7 +70,7 @@ func (a *Attacher) ensureTap(h *netlink.Handle, info Info, br netlink.Link) (net
 }
 
 func (a *Attacher) ensureNetns(h *netlink.Handle, info Info, br netlink.Link) (netlink.Link, error) {
-	ns, err := netns.Create(a.NetnsDir, info.Netns)
+	ns, err := resource.CreateNS(a.NetnsDir, info.Netns)
 	if err != nil {
 		return nil, err
 	}
