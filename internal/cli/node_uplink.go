@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -21,15 +20,9 @@ func nodeUplinkCommands() []*Command {
 	}
 }
 
+// The local public-config values, set from public_config.go's flags.
 var pcIPv4, pcGW4, pcIPv6, pcGW6, pcDomain string
 
-func pcFlags(fs *flag.FlagSet) {
-	fs.StringVar(&pcIPv4, "ipv4", "", "public IPv4 address with prefix length, e.g. 203.0.113.10/24")
-	fs.StringVar(&pcGW4, "gw4", "", "IPv4 gateway")
-	fs.StringVar(&pcIPv6, "ipv6", "", "static public IPv6 address with prefix length (empty: SLAAC)")
-	fs.StringVar(&pcGW6, "gw6", "", "IPv6 gateway")
-	fs.StringVar(&pcDomain, "domain", "", "DNS name of the node's public address")
-}
 
 // parsePublicConfig turns the flags into a validated config; errors name the flag.
 func parsePublicConfig(ipv4, gw4, ipv6, gw6, domain string) (public.Config, error) {
