@@ -11,7 +11,8 @@
 //     reached over one family only), IPv6 when both can use global IPv6;
 //   - hidden members peer only with public members (keepalive [Keepalive] seconds), and
 //     directly with hidden members behind the same NAT/LAN (same registry-observed public
-//     source address and a shared private prefix), over their LAN addresses;
+//     source address and a shared private prefix), over their LAN addresses (the one
+//     with the lower node id dials, so their first handshakes never cross);
 //   - every other pair (two hidden members on different LANs, or two public members
 //     without a common family) is relayed by one public member chosen deterministically
 //     for the whole network ([Plan.Relays][0]); a second one is planned for failover

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -176,26 +177,42 @@ func newMesh(t *testing.T, in Input, hosts []*host) *meshLab {
 		t.Fatal(err)
 	}
 	l := &meshLab{f: newFabric(), in: in, pl: pl, nodes: map[string]*wgNode{}}
-	confs := map[string]string{}
+	peers := map[string][]Peer{}
 	owned := map[string][]netip.Prefix{}
 	for _, h := range hosts {
 		l.f.add(h)
-		k := keys[h.name]
 		if m, ok := findMember(pl, h.name); ok {
-			confs[h.name], owned[h.name] = uapi(&k, m.ListenPort, true, m.Peers, nil), []netip.Prefix{m.Subnet, m.ULA}
+			peers[h.name], owned[h.name] = m.Peers, []netip.Prefix{m.Subnet, m.ULA}
 		} else {
 			d := findDevice(pl, h.name)
-			confs[h.name], owned[h.name] = uapi(&k, int(h.port), true, []Peer{d.Peer}, nil), []netip.Prefix{netip.PrefixFrom(d.Address, 32)}
+			peers[h.name], owned[h.name] = []Peer{d.Peer}, []netip.Prefix{netip.PrefixFrom(d.Address, 32)}
 		}
 	}
-	// Configure every device before any comes up (DESIGN.md: else a first handshake
-	// can meet a peer without its keys, and is retried only after 5 s).
+	// Configure and bring up every device before any sends (DESIGN.md: a first
+	// handshake that finds its peer not up yet is retried only after 5 s), then turn
+	// the keepalives on, which makes the dialing side send its first handshake.
 	for _, h := range hosts {
-		l.nodes[h.name] = l.start(t, h, confs[h.name], owned[h.name])
+		k := keys[h.name]
+		quiet := slices.Clone(peers[h.name])
+		for i := range quiet {
+			quiet[i].Keepalive = 0
+		}
+		l.nodes[h.name] = l.start(t, h, uapi(&k, int(h.port), true, quiet, nil), owned[h.name])
 	}
 	for _, h := range hosts {
 		if err := l.nodes[h.name].dev.Up(); err != nil {
 			t.Fatalf("%s: up: %v", h.name, err)
+		}
+	}
+	for _, h := range hosts {
+		var b strings.Builder
+		for _, pe := range peers[h.name] {
+			if pe.Keepalive > 0 {
+				fmt.Fprintf(&b, "public_key=%s\nupdate_only=true\npersistent_keepalive_interval=%d\n", hexKey(pe.PublicKey), pe.Keepalive)
+			}
+		}
+		if err := l.nodes[h.name].dev.IpcSet(b.String()); err != nil {
+			t.Fatalf("%s: keepalives: %v", h.name, err)
 		}
 	}
 	return l
