@@ -23,7 +23,6 @@ func nodeUplinkCommands() []*Command {
 // The local public-config values, set from public_config.go's flags.
 var pcIPv4, pcGW4, pcIPv6, pcGW6, pcDomain string
 
-
 // parsePublicConfig turns the flags into a validated config; errors name the flag.
 func parsePublicConfig(ipv4, gw4, ipv6, gw6, domain string) (public.Config, error) {
 	c := public.Config{Domain: domain}
