@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"time"
 
@@ -23,19 +22,13 @@ import (
 // pair reachable.
 const Fresh = 30 * time.Second
 
-// meshCommands are `zosnet network add-node|remove-node|access add|status`.
+// meshCommands are `zosnet network remove-node|access add|status` (add-node and rm-node
+// are in network_edit.go).
 func meshCommands() []*Command {
 	var device, out string
 	var wait time.Duration
 	return []*Command{
-		gridCommand("add-node", "add member nodes to a network you own", "NAME|ID NODE[,NODE...]", true, nil,
-			func(ctx context.Context, env *Env, g *grid, args []string) error {
-				return g.changeMembers(ctx, env, args, true)
-			}),
-		gridCommand("remove-node", "remove member nodes from a network you own", "NAME|ID NODE[,NODE...]", true, nil,
-			func(ctx context.Context, env *Env, g *grid, args []string) error {
-				return g.changeMembers(ctx, env, args, false)
-			}),
+		removeNodeAlias(),
 		{Name: "access", Summary: "external devices (wg-quick) in your networks", Sub: []*Command{
 			gridCommand("add", "add a device and write its wg-quick file", "NAME|ID --device NAME [--out FILE] [--wait 60s]", true,
 				func(fs *flag.FlagSet) {
@@ -64,50 +57,16 @@ func meshCommands() []*Command {
 	}
 }
 
-// changeMembers adds or removes members with the network's revision (no lost updates).
-func (g *grid) changeMembers(ctx context.Context, env *Env, args []string, add bool) error {
-	if err := needArgs(args, 2, "NAME|ID NODE[,NODE...]"); err != nil {
-		return err
-	}
-	n, err := g.network(ctx, args[0])
-	if err != nil {
-		return err
-	}
-	ids, err := g.resolveNodes(ctx, args[1])
-	if err != nil {
-		return err
-	}
-	spec := specOf(n)
-	for _, id := range ids {
-		has := slices.Contains(spec.Members, id)
-		switch {
-		case add && has:
-			return fmt.Errorf("%w: node %d is already a member of %s", ErrUsage, id, n.Name)
-		case !add && !has:
-			return fmt.Errorf("%w: node %d is not a member of %s", ErrUsage, id, n.Name)
-		case add:
-			spec.Members = append(spec.Members, id)
-		default:
-			spec.Members = slices.DeleteFunc(spec.Members, func(m int64) bool { return m == id })
+// removeNodeAlias is `network remove-node`, the issue's name for `network rm-node`.
+func removeNodeAlias() *Command {
+	for _, c := range networkEditCommands() {
+		if c.Name == "rm-node" {
+			alias := *c
+			alias.Name, alias.Summary = "remove-node", c.Summary+" (= rm-node)"
+			return &alias
 		}
 	}
-	n, err = g.c.UpdateNetwork(ctx, n.ID, spec)
-	if err != nil {
-		return fmt.Errorf("network %s: %w", args[0], err)
-	}
-	return env.Print(n, func(w io.Writer) { networkDetail(w, n) })
-}
-
-// specOf is the spec that recreates n as it is.
-func specOf(n gridapi.Network) gridapi.NetworkSpec {
-	s := gridapi.NetworkSpec{Name: n.Name, IPRange: n.IPRange, SubnetSize: n.SubnetSize, Revision: n.Revision, Members: []int64{}}
-	for _, m := range n.Members {
-		s.Members = append(s.Members, m.NodeID)
-	}
-	for _, a := range n.AccessPeers {
-		s.AccessPeers = append(s.AccessPeers, gridapi.AccessPeerSpec{Name: a.Name, PublicKey: a.PublicKey})
-	}
-	return s
+	panic("cli: no rm-node command")
 }
 
 // accessAdd makes the device's key here, registers its public key, waits until the
@@ -124,9 +83,11 @@ func (g *grid) accessAdd(ctx context.Context, env *Env, netName, device, out str
 	if err != nil {
 		return err
 	}
-	spec := specOf(n)
-	spec.AccessPeers = append(spec.AccessPeers, gridapi.AccessPeerSpec{Name: device, PublicKey: key.PublicKey().String()})
-	if n, err = g.c.UpdateNetwork(ctx, n.ID, spec); err != nil {
+	n, err = g.editNetwork(ctx, n.ID, func(s *gridapi.NetworkSpec) error {
+		s.AccessPeers = append(s.AccessPeers, gridapi.AccessPeerSpec{Name: device, PublicKey: key.PublicKey().String()})
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("network %s: access add: %w", netName, err)
 	}
 	if out == "" {

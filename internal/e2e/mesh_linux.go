@@ -220,7 +220,7 @@ type Device struct {
 // (the interface is named after the lab, so two labs never share a UAPI socket).
 func (m *Mesh) AddDevice(ctx context.Context, network, name string) (Device, error) {
 	d := Device{Name: name, Iface: "wz" + m.Lab.Name()}
-	d.File = filepath.Join(lab.StateRoot, m.Lab.Name(), "grid", "user", d.Iface+".conf")
+	d.File = filepath.Join(lab.StateRoot, m.Lab.Name(), "zosnet", d.Iface+".conf")
 	var res struct {
 		Address    netip.Addr `json:"address"`
 		AccessNode string     `json:"access_node"`
@@ -237,7 +237,7 @@ func (m *Mesh) AddDevice(ctx context.Context, network, name string) (Device, err
 // RemoveDevice takes the device's tunnel down again (wg-quick down), if it is up.
 func (m *Mesh) RemoveDevice(ctx context.Context) {
 	iface := "wz" + m.Lab.Name()
-	m.Run(ctx, lab.UserHost, "wg-quick", "down", filepath.Join(lab.StateRoot, m.Lab.Name(), "grid", "user", iface+".conf"))
+	m.Run(ctx, lab.UserHost, "wg-quick", "down", filepath.Join(lab.StateRoot, m.Lab.Name(), "zosnet", iface+".conf"))
 }
 
 // DevicePing pings to from the user host (through the device's tunnel).

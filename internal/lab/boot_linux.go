@@ -33,11 +33,13 @@ import (
 var oneShot = map[string]bool{"netinit": true}
 
 func (l *Lab) boot(ctx context.Context, o Options) error {
-	if l.gridOn(o) {
-		if err := l.bootGrid(ctx, o); err != nil {
-			return err
-		}
-	} else if err := l.bootRegistry(o); err != nil {
+	if err := l.prepareGrid(o); err != nil { // grid_linux.go
+		return err
+	}
+	if err := l.bootRegistry(o); err != nil {
+		return err
+	}
+	if err := l.setupGrid(ctx, o); err != nil { // grid_linux.go
 		return err
 	}
 	var wg sync.WaitGroup
@@ -50,10 +52,10 @@ func (l *Lab) boot(ctx context.Context, o Options) error {
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil || !l.gridOn(o) {
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	return l.publicConfigs(ctx, o)
+	return l.meshSetup(ctx, o) // mesh_linux.go
 }
 
 func (l *Lab) bootNode(ctx context.Context, o Options, n Node) error {

@@ -1,183 +1,169 @@
 package lab
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
+	"strings"
 	"time"
+
+	"github.com/zosnet/zosnet/internal/cmdline"
+	"github.com/zosnet/zosnet/internal/registry/ca"
 )
 
-// The grid of a booted lab (issues 6 and 7): the registry host serves HTTPS with a
-// certificate of a CA the lab makes (<lab dir>/grid/ca); every node trusts it
-// (<state dir>/ca.crt, which provisiond reads), and so does the `user` host, which holds
-// two zosnet CLI profiles in <lab dir>/grid/user (ZOSNET_CONFIG_DIR for commands run
-// there): "farmer" (owns farm 1, the farmer_id on the nodes' command line) and "user"
-// (the current profile). After the nodes boot, the farmer gives farm1 and farm2 public
-// configs (203.0.113.10+ and 2001:db8:100::10+ on the PUBLIC segment), which makes them
-// the network's public members.
+// The grid of a booted lab (issue 6), kept in this file apart from the rest of the lab.
+//
+// Before the registry starts (prepareGrid), when BinDir has `registry`:
+//   - the lab's CA is made in <lab dir>/registry/ca (package registry/ca, as `registry ca
+//     init|issue` does) with a server certificate for the registry host's addresses in
+//     <lab dir>/registry/tls/, which the registry picks up from its ZOSNET_STATE_DIR;
+//   - the CA bundle is copied to every node's state dir as registry-ca.crt (what the
+//     node agent trusts when zosnet.ca= is not given) and to <lab dir>/zosnet/ca.crt.
+//
+// After it started (setupGrid), when BinDir also has `zosnet` and the lab a `user` host,
+// zosnet runs in the user host with ZOSNET_CONFIG_DIR=<lab dir>/zosnet (the config
+// `zoslab exec user -- zosnet ...` finds through ZOSLAB_LAB) to: wait for the registry,
+// create the keys and profiles "farmer" and "user" (current), and create the farm whose
+// id the nodes have as farmer_id= on their command line.
 
-// UserHost is the host that holds the CLI profiles.
-const UserHost = "user"
+// GridFarm is the name of the farm setupGrid creates.
+const GridFarm = "labfarm"
 
-// gridOn reports whether the lab runs a grid: a registry host and both binaries.
-func (l *Lab) gridOn(o Options) bool {
+func (l *Lab) registryURL() (string, []string, bool) {
 	r := l.st.Spec.router("registry")
-	if r == nil || len(r.Interfaces) == 0 || r.Interfaces[0].IPv4 == "" || l.st.Spec.router(UserHost) == nil {
-		return false
+	if r == nil || len(r.Interfaces) == 0 || r.Interfaces[0].IPv4 == "" {
+		return "", nil, false
 	}
-	for _, b := range []string{"registry", "zosnet"} {
-		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
-			return false
+	var hosts []string
+	for _, a := range []string{r.Interfaces[0].IPv4, r.Interfaces[0].IPv6} {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			hosts = append(hosts, p.Addr().String())
 		}
 	}
-	return true
+	return "https://" + hosts[0] + ":8443", hosts, true
 }
 
-func (l *Lab) gridDir() string { return filepath.Join(l.dir, "grid") }
-
-// userEnv is the environment of commands run on the user host.
-func (l *Lab) userEnv(node string) []string {
-	if node != UserHost {
+func (l *Lab) prepareGrid(o Options) error {
+	_, hosts, ok := l.registryURL()
+	if _, err := os.Stat(filepath.Join(o.BinDir, "registry")); err != nil || !ok {
 		return nil
 	}
-	env := []string{"ZOSNET_CONFIG_DIR=" + filepath.Join(l.gridDir(), "user")}
-	if exe, err := os.Executable(); err == nil {
-		// zosnet next to zoslab (bin/) comes first, so `zoslab exec user -- zosnet ...` works
-		env = append(env, "PATH="+filepath.Dir(exe)+":"+os.Getenv("PATH"))
+	dir := filepath.Join(l.dir, "registry")
+	caDir := filepath.Join(dir, "ca")
+	if err := ca.Init(caDir, "zoslab "+l.name+" CA"); err != nil {
+		return fmt.Errorf("grid: %w", err)
 	}
-	return env
-}
-
-// bootGrid makes the CA, starts the registry, hands the CA to the nodes, creates the
-// farmer and user profiles and the farm. It runs before the nodes boot.
-func (l *Lab) bootGrid(ctx context.Context, o Options) error {
-	r := l.st.Spec.router("registry")
-	addr := netip.MustParsePrefix(r.Interfaces[0].IPv4).Addr().String()
-	url := "https://" + addr + ":8443"
-	dir, reg := l.gridDir(), filepath.Join(o.BinDir, "registry")
-	ca := filepath.Join(dir, "ca")
-	if err := l.run(ctx, "", reg, "ca", "init", "--dir", ca); err != nil {
-		return err
+	if err := ca.IssueServer(caDir, hosts, filepath.Join(dir, "tls", "server.crt"), filepath.Join(dir, "tls", "server.key")); err != nil {
+		return fmt.Errorf("grid: %w", err)
 	}
-	if err := l.run(ctx, "", reg, "ca", "issue", "--dir", ca, "--host", addr, "--out", filepath.Join(dir, "server")); err != nil {
-		return err
-	}
-	caFile := filepath.Join(ca, "ca.crt")
-	pem, err := os.ReadFile(caFile)
+	pem, err := os.ReadFile(filepath.Join(caDir, ca.CertFile))
 	if err != nil {
 		return fmt.Errorf("grid: %w", err)
 	}
+	dsts := []string{filepath.Join(l.dir, "zosnet", "ca.crt")}
 	for _, n := range l.st.Spec.Nodes {
-		if err := os.WriteFile(filepath.Join(l.NodeDir(n.Name), "state", "ca.crt"), pem, 0o644); err != nil {
-			return fmt.Errorf("grid: node %s: %w", n.Name, err)
+		dsts = append(dsts, filepath.Join(l.NodeDir(n.Name), "state", "registry-ca.crt"))
+	}
+	for _, d := range dsts {
+		if err := os.MkdirAll(filepath.Dir(d), 0o700); err != nil {
+			return fmt.Errorf("grid: %w", err)
+		}
+		if err := os.WriteFile(d, pem, 0o644); err != nil {
+			return fmt.Errorf("grid: CA bundle: %w", err)
 		}
 	}
-	if err := l.startRegistry(o, reg, addr); err != nil {
-		return err
+	return nil
+}
+
+// GridCommand returns (not started) `zosnet args...` run in the lab's user host with the
+// lab's CLI config.
+func (l *Lab) GridCommand(ctx context.Context, binDir string, args ...string) (*exec.Cmd, error) {
+	cmd, err := l.Command(ctx, "user", append([]string{filepath.Join(binDir, "zosnet")}, args...)...)
+	if err != nil {
+		return nil, err
 	}
-	z := filepath.Join(o.BinDir, "zosnet")
-	for _, argv := range [][]string{
-		{z, "key", "create", "farmer"}, {z, "key", "create", "user"},
-		{z, "profile", "set", "farmer", "--registry", url, "--ca", caFile, "--key", "farmer"},
-		{z, "profile", "set", "user", "--registry", url, "--ca", caFile, "--key", "user", "--use"},
-	} {
-		if err := l.run(ctx, UserHost, argv...); err != nil {
+	cmd.Env = append(cmd.Env, "ZOSNET_CONFIG_DIR="+filepath.Join(l.dir, "zosnet"))
+	return cmd, nil
+}
+
+func (l *Lab) zosnet(ctx context.Context, binDir string, args ...string) ([]byte, error) {
+	cmd, err := l.GridCommand(ctx, binDir, args...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
+		}
+		return out, fmt.Errorf("grid: zosnet %s: %w", strings.Join(args, " "), err)
+	}
+	return out, nil
+}
+
+func (l *Lab) setupGrid(ctx context.Context, o Options) error {
+	url, _, ok := l.registryURL()
+	_, errR := os.Stat(filepath.Join(o.BinDir, "registry"))
+	_, errZ := os.Stat(filepath.Join(o.BinDir, "zosnet"))
+	if !ok || errR != nil || errZ != nil || l.st.Spec.router("user") == nil {
+		o.Log.Debug("grid: no registry, zosnet or user host: no grid identities")
+		return nil
+	}
+	bundle := filepath.Join(l.dir, "zosnet", ca.CertFile)
+	steps := [][]string{
+		{"key", "create", "farmer"}, {"key", "create", "user"},
+		{"profile", "set", "farmer", "--registry", url, "--ca", bundle, "--key", "farmer"},
+		{"profile", "set", "user", "--registry", url, "--ca", bundle, "--key", "user", "--use"},
+	}
+	for _, s := range steps {
+		if _, err := l.zosnet(ctx, o.BinDir, s...); err != nil {
 			return err
 		}
 	}
-	if err := l.retry(ctx, 20*time.Second, UserHost, z, "farm", "list"); err != nil {
-		return fmt.Errorf("grid: registry at %s did not answer: %w", url, err)
-	}
-	if err := l.run(ctx, UserHost, z, "farm", "create", "--profile", "farmer", "farm1"); err != nil {
+	if err := l.waitRegistry(ctx, o.BinDir); err != nil {
 		return err
 	}
-	o.Log.Info("boot: grid ready", "registry", url, "farm", "farm1")
-	return nil
+	return l.createFarm(ctx, o)
 }
 
-func (l *Lab) startRegistry(o Options, bin, addr string) error {
-	dir := l.gridDir()
-	cmd, err := l.Command(context.Background(), "registry", bin, "--db", filepath.Join(dir, "grid.db"),
-		"--listen", addr+":8443", "--tls-cert", filepath.Join(dir, "server.crt"), "--tls-key", filepath.Join(dir, "server.key"))
-	if err != nil {
-		return err
-	}
-	log, err := os.OpenFile(filepath.Join(dir, "registry.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("registry: log: %w", err)
-	}
-	defer log.Close()
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("registry: start: %w", err)
-	}
-	go cmd.Wait()
-	o.Log.Info("boot: started registry", "listen", addr+":8443")
-	return nil
-}
-
-// publicConfigs has the farmer set farm1's and farm2's public configs once they are
-// registered (nodes register as soon as provisiond runs).
-func (l *Lab) publicConfigs(ctx context.Context, o Options) error {
-	z := filepath.Join(o.BinDir, "zosnet")
-	for i, n := range []string{"farm1", "farm2"} {
-		if l.st.Spec.node(n) == nil {
-			continue
-		}
-		if err := l.retry(ctx, 60*time.Second, UserHost, z, "node", "show", n); err != nil {
-			return fmt.Errorf("grid: node %s did not register: %w", n, err)
-		}
-		err := l.run(ctx, UserHost, z, "node", "public-config", "set", "--profile", "farmer", n,
-			"--ipv4", fmt.Sprintf("203.0.113.%d/24", 10+i), "--gw4", "203.0.113.1",
-			"--ipv6", fmt.Sprintf("2001:db8:100::%x/64", 0x10+i), "--gw6", "2001:db8:100::1")
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// run runs argv on the host (where == "") or in a lab namespace and fails with its output.
-func (l *Lab) run(ctx context.Context, where string, argv ...string) error {
-	var out bytes.Buffer
-	cmd, err := l.gridCmd(ctx, where, argv)
-	if err != nil {
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("grid: %v: %w: %s", argv[1:], err, bytes.TrimSpace(out.Bytes()))
-	}
-	return nil
-}
-
-// retry runs argv until it succeeds or timeout passes.
-func (l *Lab) retry(ctx context.Context, timeout time.Duration, where string, argv ...string) error {
-	deadline := time.Now().Add(timeout)
+func (l *Lab) waitRegistry(ctx context.Context, binDir string) error {
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		err := l.run(ctx, where, argv...)
-		if err == nil || time.Now().After(deadline) {
-			return err
+		_, err := l.zosnet(ctx, binDir, "farm", "list")
+		if err == nil {
+			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(300 * time.Millisecond):
+		if time.Now().After(deadline) {
+			return fmt.Errorf("grid: registry not answering after 30 s (see %s): %w", filepath.Join(l.dir, "registry", "registry.log"), err)
 		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-func (l *Lab) gridCmd(ctx context.Context, where string, argv []string) (*exec.Cmd, error) {
-	if where == "" {
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Env = append(cleanEnv(), envLab+"="+l.name)
-		return cmd, nil
+// createFarm creates the farm as the farmer and checks it got the id the nodes boot with.
+func (l *Lab) createFarm(ctx context.Context, o Options) error {
+	out, err := l.zosnet(ctx, o.BinDir, "farm", "create", GridFarm, "--profile", "farmer", "--json")
+	if err != nil {
+		return err
 	}
-	return l.Command(ctx, where, argv...)
+	var f struct {
+		ID uint64 `json:"id"`
+	}
+	if err := json.Unmarshal(out, &f); err != nil {
+		return fmt.Errorf("grid: farm create: %w", err)
+	}
+	for _, n := range l.st.Spec.Nodes {
+		c, err := cmdline.Parse(n.Cmdline)
+		if err == nil && c.FarmerID != 0 && c.FarmerID != f.ID {
+			return fmt.Errorf("grid: node %s boots with farmer_id=%d but the lab's farm got id %d", n.Name, c.FarmerID, f.ID)
+		}
+	}
+	o.Log.Info("grid: farm and identities ready", "farm", f.ID, "config", filepath.Join(l.dir, "zosnet"))
+	return nil
 }

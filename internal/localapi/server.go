@@ -57,7 +57,6 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("DELETE /v1/workloads/{name}", s.root(func(w http.ResponseWriter, r *http.Request) {
 		reply(w, struct{}{}, s.B.RemoveWorkload(r.Context(), r.PathValue("name")))
 	}))
-	s.publicRoutes(m)
 	for p, h := range s.Extra {
 		m.Handle(p, h)
 	}

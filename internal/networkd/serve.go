@@ -28,7 +28,6 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		d.log.Warn("initial reconcile had errors; retrying on resync", "err", err)
 	}
 	d.log.Info("state re-applied", "nrs", len(d.ListNRs()), "took", time.Since(start))
-	d.startUplinks(ctx)
 	sock := d.cfg.Socket
 	if sock == "" {
 		sock = localapi.DefaultSocket
@@ -38,6 +37,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return err
 	}
 	srv := &localapi.Server{B: d, Log: d.log, Extra: map[string]http.Handler{"GET /metrics": d.MetricsHandler()}}
+	d.addUplinkRoutes(srv)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ctx, l) }()
 	if d.cfg.MetricsAddr != "" {

@@ -27,8 +27,12 @@ func (p *Provisioner) applyPublic(ctx context.Context, pc *gridapi.PublicConfig)
 		return
 	}
 	cfg, err := PublicConfig(pc)
-	if err == nil {
-		err = p.cfg.Networkd.SetPublicConfig(ctx, cfg)
+	switch {
+	case err != nil:
+	case cfg == nil:
+		err = p.cfg.Networkd.UnsetPublicConfig(ctx)
+	default:
+		err = p.cfg.Networkd.SetPublicConfig(ctx, *cfg)
 	}
 	if err != nil {
 		p.log.Warn("public config", "err", err)

@@ -1,0 +1,77 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// The mesh part of a booted lab (issue 7), apart from the rest of the lab: once the
+// nodes run, the farmer gives farm1 and farm2 public configs on the PUBLIC segment
+// (203.0.113.10+ with gateway .1, 2001:db8:100::10+ with gateway ::1), which makes them
+// the public members of users' networks (every other node is hidden). And zosnet next
+// to zoslab is on the PATH of everything run in the lab, so
+// `zoslab exec user -- zosnet node list` just works.
+
+// UserHost is the host that holds the lab's CLI profiles ("farmer", "user").
+const UserHost = "user"
+
+// PublicNodes are the nodes the lab's farmer gives public configs, in order.
+var PublicNodes = []string{"farm1", "farm2"}
+
+// meshSetup sets the public configs of PublicNodes once they are registered. It runs
+// after the nodes booted, when the grid is on (BinDir has registry and zosnet).
+func (l *Lab) meshSetup(ctx context.Context, o Options) error {
+	for _, b := range []string{"registry", "zosnet", "provisiond"} {
+		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
+			return nil
+		}
+	}
+	if l.st.Spec.router("user") == nil {
+		return nil
+	}
+	for i, n := range PublicNodes {
+		if l.st.Spec.node(n) == nil {
+			continue
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			_, err := l.zosnet(ctx, o.BinDir, "node", "show", n)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("mesh: node %s did not register: %w", n, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		_, err := l.zosnet(ctx, o.BinDir, "node", "public-config", "set", n, "--profile", "farmer",
+			"--ipv4", fmt.Sprintf("203.0.113.%d/24", 10+i), "--gw4", "203.0.113.1",
+			"--ipv6", fmt.Sprintf("2001:db8:100::%x/64", 0x10+i), "--gw6", "2001:db8:100::1")
+		if err != nil {
+			return fmt.Errorf("mesh: %w", err)
+		}
+	}
+	o.Log.Info("mesh: public configs set", "nodes", PublicNodes)
+	return nil
+}
+
+// pathEnv puts the directory of the running zoslab (bin/, where zosnet is) first on the
+// PATH of commands run in the lab.
+func pathEnv() []string {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	dir := filepath.Dir(exe)
+	if _, err := os.Stat(filepath.Join(dir, "zosnet")); err != nil {
+		return nil
+	}
+	return []string{"PATH=" + dir + ":" + os.Getenv("PATH")}
+}
