@@ -22,7 +22,9 @@ const (
 // behind a firewalling home router.
 func lab() gridapi.DesiredNetwork {
 	nic := func(name string, addrs ...string) gridapi.NIC { return gridapi.NIC{Name: name, Addrs: addrs} }
-	nr := func(k string) *gridapi.NRReport { return &gridapi.NRReport{PublicKey: k, ListenPort: 3000, State: "up"} }
+	nr := func(k string) *gridapi.NRReport {
+		return &gridapi.NRReport{PublicKey: k, ListenPort: 3000, State: "up"}
+	}
 	return gridapi.DesiredNetwork{
 		Network: gridapi.Network{ID: "net1", IPRange: "10.100.0.0/16", SubnetSize: 24,
 			AccessPeers: []gridapi.AccessPeer{{Name: "laptop", PublicKey: kd, Address: "10.100.255.2/32"}}},
