@@ -153,13 +153,32 @@ func printMatrix(w io.Writer, nodes []string, cells []e2e.Cell, st cli.NetworkSt
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w, "\n  path of each pair (from `zosnet network status demo`):")
+	path := map[[2]string]string{}
 	for _, p := range st.Pairs {
-		via := ""
-		if p.Via != "" {
-			via = " via " + p.Via
+		path[[2]string{p.From, p.To}] = string(p.Path)
+		if p.Path == "same-lan" {
+			path[[2]string{p.From, p.To}] = "lan"
 		}
-		fmt.Fprintf(w, "    %-6s → %-6s %s%s\n", p.From, p.To, p.Path, via)
+		if p.Via != "" {
+			path[[2]string{p.From, p.To}] = "via " + p.Via
+		}
+	}
+	fmt.Fprintln(w, "\n  the path of each pair (`zosnet network status demo`):")
+	fmt.Fprintf(w, "  %-8s", "from\\to")
+	for _, n := range nodes {
+		fmt.Fprintf(w, "%-11s", n)
+	}
+	fmt.Fprintln(w)
+	for _, a := range nodes {
+		fmt.Fprintf(w, "  %-8s", a)
+		for _, b := range nodes {
+			c := "-"
+			if a != b {
+				c = path[[2]string{a, b}]
+			}
+			fmt.Fprintf(w, "%-11s", c)
+		}
+		fmt.Fprintln(w)
 	}
 }
 
