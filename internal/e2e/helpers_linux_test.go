@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -112,7 +113,8 @@ func nftCounter(t *testing.T, m *Mesh, where string, inNS string, match string) 
 }
 
 // stopService sends SIGTERM to a lab node's service (found by its lab and node
-// environment and its name), by pid.
+// environment and its name), by pid; node "" matches a lab process on no node (the
+// registry).
 func stopService(t testing.TB, labName, node, svc string) {
 	t.Helper()
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
@@ -126,7 +128,8 @@ func stopService(t testing.TB, labName, node, svc string) {
 			continue
 		}
 		vars := strings.Split(string(env), "\x00")
-		if !contains(vars, "ZOSLAB_LAB="+labName) || !contains(vars, "ZOSNET_NODE="+node) {
+		onNode := slices.ContainsFunc(vars, func(v string) bool { return strings.HasPrefix(v, "ZOSNET_NODE=") })
+		if !contains(vars, "ZOSLAB_LAB="+labName) || (node != "" && !contains(vars, "ZOSNET_NODE="+node)) || (node == "" && onNode) {
 			continue
 		}
 		pid, _ := strconv.Atoi(filepath.Base(d))

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -198,6 +200,37 @@ func TestMesh(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("registry down leaves the data plane alone", func(t *testing.T) {
+		logs := nrUpdates(t, m.Lab.Name(), nodes)
+		stopService(t, m.Lab.Name(), "", "registry")
+		// several provisiond passes and watch retries while the registry is gone
+		deadline := time.Now().Add(8 * time.Second)
+		for time.Now().Before(deadline) {
+			if err := m.Ping(ctx, wl["home1"], wl["home2"].IPv4.Addr(), 3); err != nil {
+				t.Fatalf("home1→home2 while the registry is down: %v", err)
+			}
+			if err := m.Ping(ctx, wl["farm3"], wl["home1"].IPv4.Addr(), 3); err != nil {
+				t.Fatalf("farm3→home1 (relayed) while the registry is down: %v", err)
+			}
+		}
+		if after := nrUpdates(t, m.Lab.Name(), nodes); after != logs {
+			t.Errorf("network resources changed while the registry was down (%d updates before, %d after)", logs, after)
+		}
+	})
+}
+
+// nrUpdates counts the NR changes provisiond logged on all nodes.
+func nrUpdates(t *testing.T, labName string, nodes []string) int {
+	n := 0
+	for _, node := range nodes {
+		b, err := os.ReadFile(filepath.Join(lab.StateRoot, labName, "nodes", node, "state", "log", "provisiond.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += strings.Count(string(b), "network resource updated") + strings.Count(string(b), "network resource removed") + strings.Count(string(b), "network resource created")
+	}
+	return n
 }
 
 // bigPings sends count 1200-byte pings from a to b over the overlay and returns how
