@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,8 +59,46 @@ func (l *Lab) meshSetup(ctx context.Context, o Options) error {
 			return fmt.Errorf("mesh: %w", err)
 		}
 	}
-	o.Log.Info("mesh: public configs set", "nodes", PublicNodes)
+	// Up returns once the nodes applied them (provisiond reports the public-config
+	// endpoints after networkd applied the config), so no network resource is created
+	// while networkd is still moving its WireGuard sockets to the public namespace.
+	for _, n := range PublicNodes {
+		if l.st.Spec.node(n) == nil {
+			continue
+		}
+		if err := l.waitPublic(ctx, o, n); err != nil {
+			return err
+		}
+	}
+	o.Log.Info("mesh: public configs applied", "nodes", PublicNodes)
 	return nil
+}
+
+func (l *Lab) waitPublic(ctx context.Context, o Options, node string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, err := l.zosnet(ctx, o.BinDir, "node", "show", node, "--json")
+		var nd struct {
+			Facts struct {
+				Endpoints []struct{ Reason string } `json:"endpoints"`
+			} `json:"facts"`
+		}
+		if err == nil && json.Unmarshal(out, &nd) == nil {
+			for _, e := range nd.Facts.Endpoints {
+				if e.Reason == "public-config" {
+					return nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("mesh: node %s did not apply its public config within 60s", node)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // pathEnv puts the directory of the running zoslab (bin/, where zosnet is) first on the

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net/http"
+	"time"
 
 	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/nodeagent"
@@ -44,12 +46,24 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	node.Client.HTTP.Timeout = 0 // long-polls carry their own deadline
+	keepAlive(node.Client.HTTP)
 	cfg.Registry = node.Client
 	if cfg.Agent, err = node.NewAgent(ctx); err != nil {
 		return err
 	}
 	return New(cfg).Run(ctx)
+}
+
+// keepAlive makes requests on a dead connection fail fast: the node's addresses and
+// routes change under provisiond while networkd sets up its uplinks, and a registry
+// connection that silently died would otherwise hang every request (the agent's
+// heartbeats included) until the client's 150 s timeout. HTTP/2 pings find a dead
+// connection within 15 s; no request outlives 60 s (long-polls take 30 s).
+func keepAlive(hc *http.Client) {
+	if tr, ok := hc.Transport.(*http.Transport); ok {
+		tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: 10 * time.Second, PingTimeout: 5 * time.Second}
+	}
+	hc.Timeout = 60 * time.Second
 }
 
 // wgPorts lists the listen ports of the node's network resources (for the facts).
