@@ -27,6 +27,7 @@ type sqlStore struct {
 	next int
 
 	heartbeat *sql.Stmt // prepared: the hottest statement
+	cache     netCache  // desired networks, see desiredNetwork
 	lastPurge time.Time // of seen_signatures; guarded by mu
 
 	stopListen context.CancelFunc
