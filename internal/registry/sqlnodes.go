@@ -190,7 +190,9 @@ func (s *sqlStore) SetFacts(ctx context.Context, actor string, node int64, f gri
 // unchanged; a new source address (the node moved or its NAT changed) is a change for
 // the node's peers, written like facts.
 func (s *sqlStore) Heartbeat(ctx context.Context, actor string, node int64, src string) error {
+	unlock := s.lockWrites()
 	res, err := s.heartbeat.ExecContext(ctx, nowNano(), node, actor, src)
+	unlock()
 	if err != nil {
 		return err
 	}
