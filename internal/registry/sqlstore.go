@@ -30,7 +30,7 @@ type sqlStore struct {
 	cache     netCache  // desired networks, see desiredNetwork
 	// wmu serializes this process's writes on SQLite (one writer at a time anyway):
 	// waiting on a mutex beats SQLite's busy-retry sleeps under load.
-	wmu sync.Mutex
+	wmu       sync.Mutex
 	lastPurge time.Time // of seen_signatures; guarded by mu
 
 	stopListen context.CancelFunc
