@@ -142,3 +142,37 @@ func (n *Node) NewWatcher(ctx context.Context, apply func(context.Context, grida
 	}
 	return &Watcher{Client: n.Client, NodeID: nd.ID, Apply: apply, Log: n.opts.Log}, nil
 }
+
+// Start is networkd's one call: it loads the node (LoadNode) and runs its Agent in the
+// background until ctx ends, logging a registration the registry refuses for good. It
+// fails only when the node cannot be set up (command line, key, CA bundle).
+func Start(ctx context.Context, o NodeOptions) (*Agent, error) {
+	n, err := LoadNode(o)
+	if err != nil {
+		return nil, err
+	}
+	a, err := n.NewAgent(ctx)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := a.Run(ctx); err != nil {
+			n.opts.Log.Error("nodeagent: the registry refused this node", "err", err)
+		}
+	}()
+	return a, nil
+}
+
+// Watch is provisiond's one call: it loads the node, registers it and calls apply with
+// every new desired state until ctx ends.
+func Watch(ctx context.Context, o NodeOptions, apply func(context.Context, gridapi.Desired) error) error {
+	n, err := LoadNode(o)
+	if err != nil {
+		return err
+	}
+	w, err := n.NewWatcher(ctx, apply)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
+}
