@@ -110,7 +110,7 @@ func (n *Node) NewAgent(ctx context.Context) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	facts := &NetlinkFacts{Version: n.opts.Version, WGPorts: n.opts.WGPorts}
+	facts := &NetlinkFacts{Version: n.opts.Version, WGPorts: n.opts.WGPorts, Skip: InternalLink}
 	return New(Config{Client: n.Client, FarmID: n.FarmID, Name: n.Name, Version: n.opts.Version,
 		Facts: facts, Changes: changes, Log: n.opts.Log}), nil
 }
