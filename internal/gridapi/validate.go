@@ -14,6 +14,7 @@ type FieldError struct {
 	Reason string
 }
 
+// Error implements error as "field: reason".
 func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
 
 func fieldErr(field, format string, a ...any) error {
