@@ -1,5 +1,236 @@
 package cli
 
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/zosnet/zosnet/internal/localapi"
+	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/workload"
+)
+
+// socketFlag is --socket, the networkd API socket, on every node-local command.
+var socketFlag = localapi.DefaultSocket
+
+func withSocket(more func(fs *flag.FlagSet)) func(fs *flag.FlagSet) {
+	return func(fs *flag.FlagSet) {
+		fs.StringVar(&socketFlag, "socket", localapi.DefaultSocket, "networkd API socket")
+		if more != nil {
+			more(fs)
+		}
+	}
+}
+
+func client() *localapi.Client { return localapi.NewClient(socketFlag) }
+
 // nodeLocalCommands are the `zosnet node ...` commands that talk to the local networkd
-// over its unix socket (nr, wg, workload, status, public-config).
-func nodeLocalCommands() []*Command { return nil }
+// over its unix socket: nr list|show, wg show, workload add|rm|list.
+func nodeLocalCommands() []*Command {
+	return []*Command{
+		{Name: "nr", Summary: "network resources on this node", Sub: []*Command{
+			{Name: "list", Summary: "list network resources", Flags: withSocket(nil), Run: nrList},
+			{Name: "show", Summary: "show one network resource", Usage: "NETWORK_ID", Flags: withSocket(nil), Run: nrShow},
+			{Name: "apply", Summary: "create or update a network resource from a JSON spec (- = stdin)", Usage: "FILE",
+				Flags: withSocket(nil), Run: nrApply},
+			{Name: "rm", Summary: "remove a network resource and its workloads", Usage: "NETWORK_ID", Flags: withSocket(nil), Run: nrRm},
+		}},
+		{Name: "wg", Summary: "WireGuard links on this node", Sub: []*Command{
+			{Name: "show", Summary: "show WireGuard links like `wg show`", Usage: "[NETWORK_ID]", Flags: withSocket(nil), Run: wgShow},
+		}},
+		{Name: "workload", Summary: "workloads attached to network resources", Sub: []*Command{
+			{Name: "add", Summary: "attach a workload (prints its addresses)", Usage: "NETWORK_ID NAME [--tap]",
+				Flags: withSocket(func(fs *flag.FlagSet) { fs.BoolVar(&tapFlag, "tap", false, "a tap for a VM instead of a namespace") }),
+				Run:   workloadAdd},
+			{Name: "rm", Summary: "detach a workload", Usage: "NAME", Flags: withSocket(nil), Run: workloadRm},
+			{Name: "list", Summary: "list workloads and their addresses", Flags: withSocket(nil), Run: workloadList},
+		}},
+	}
+}
+
+var tapFlag bool
+
+func nrList(ctx context.Context, env *Env, args []string) error {
+	if len(args) != 0 {
+		return fmt.Errorf("%w: nr list takes no arguments", ErrUsage)
+	}
+	nrs, err := client().ListNRs(ctx)
+	if err != nil {
+		return fmt.Errorf("list network resources: %w", err)
+	}
+	return env.Print(nrs, func(w io.Writer) {
+		fmt.Fprintln(w, "NETWORK\tSUBNET\tSUBNET6\tPORT\tPEERS\tSTATE\tERROR")
+		for _, nr := range nrs {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", nr.Spec.NetworkID, nr.Spec.Subnet, nr.Status.Subnet6,
+				nr.Status.ListenPort, len(nr.Spec.Peers), nr.Status.State, nr.Status.LastError)
+		}
+	})
+}
+
+func nrShow(ctx context.Context, env *Env, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("%w: nr show NETWORK_ID", ErrUsage)
+	}
+	nr, err := client().GetNR(ctx, args[0])
+	if err != nil {
+		return fmt.Errorf("show network resource %s: %w", args[0], err)
+	}
+	return env.Print(nr, func(w io.Writer) {
+		s, st := nr.Spec, nr.Status
+		fmt.Fprintf(w, "network:\t%s\nrange:\t%s\nsubnet:\t%s\nsubnet6:\t%s\n", s.NetworkID, s.IPRange, s.Subnet, st.Subnet6)
+		fmt.Fprintf(w, "public key:\t%s\nlisten port:\t%d\nwireguard:\t%s\nstate:\t%s\n", st.PublicKey, st.ListenPort, st.WGKind, st.State)
+		if st.LastError != "" {
+			fmt.Fprintf(w, "last error:\t%s\n", st.LastError)
+		}
+		printPeers(w, st.Peers)
+	})
+}
+
+func nrApply(ctx context.Context, env *Env, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("%w: nr apply FILE (or - for stdin)", ErrUsage)
+	}
+	var b []byte
+	var err error
+	if args[0] == "-" {
+		b, err = io.ReadAll(os.Stdin)
+	} else {
+		b, err = os.ReadFile(args[0])
+	}
+	if err != nil {
+		return fmt.Errorf("read spec: %w", err)
+	}
+	var s resource.Spec
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return fmt.Errorf("spec %s: %w", args[0], err)
+	}
+	nr, err := client().PutNR(ctx, s)
+	if err != nil {
+		return fmt.Errorf("apply network resource %s: %w", s.NetworkID, err)
+	}
+	return env.Print(nr, func(w io.Writer) {
+		fmt.Fprintf(w, "network:\t%s\npublic key:\t%s\nlisten port:\t%d\nstate:\t%s\n", nr.Spec.NetworkID,
+			nr.Status.PublicKey, nr.Status.ListenPort, nr.Status.State)
+	})
+}
+
+func nrRm(ctx context.Context, env *Env, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("%w: nr rm NETWORK_ID", ErrUsage)
+	}
+	if err := client().DeleteNR(ctx, args[0]); err != nil {
+		return fmt.Errorf("remove network resource %s: %w", args[0], err)
+	}
+	return env.Print(map[string]string{"removed": args[0]}, func(w io.Writer) { fmt.Fprintf(w, "removed %s\n", args[0]) })
+}
+
+func printPeers(w io.Writer, peers []localapi.PeerStatus) {
+	for _, p := range peers {
+		fmt.Fprintf(w, "\npeer:\t%s\n", p.PublicKey)
+		if p.Endpoint != "" {
+			fmt.Fprintf(w, "  endpoint:\t%s\n", p.Endpoint)
+		}
+		fmt.Fprintf(w, "  allowed ips:\t%s\n", strings.Join(p.AllowedIPs, ", "))
+		if p.LatestHandshake != nil {
+			fmt.Fprintf(w, "  latest handshake:\t%s ago\n", time.Since(*p.LatestHandshake).Round(time.Second))
+		}
+		fmt.Fprintf(w, "  transfer:\t%d B received, %d B sent\n", p.RxBytes, p.TxBytes)
+	}
+}
+
+func wgShow(ctx context.Context, env *Env, args []string) error {
+	if len(args) > 1 {
+		return fmt.Errorf("%w: wg show [NETWORK_ID]", ErrUsage)
+	}
+	nrs, err := client().ListNRs(ctx)
+	if err != nil {
+		return fmt.Errorf("read wireguard links: %w", err)
+	}
+	if len(args) == 1 {
+		nrs = filterNR(nrs, args[0])
+		if len(nrs) == 0 {
+			return fmt.Errorf("wg show %s: %w", args[0], localapi.ErrNotFound)
+		}
+	}
+	type link struct {
+		Interface  string                `json:"interface"`
+		PublicKey  string                `json:"public_key"`
+		ListenPort uint16                `json:"listen_port"`
+		Kind       string                `json:"kind"`
+		Peers      []localapi.PeerStatus `json:"peers"`
+	}
+	links := make([]link, 0, len(nrs))
+	for _, nr := range nrs {
+		links = append(links, link{"w-" + nr.Spec.NetworkID, nr.Status.PublicKey, nr.Status.ListenPort, nr.Status.WGKind, nr.Status.Peers})
+	}
+	return env.Print(links, func(w io.Writer) {
+		for i, l := range links {
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintf(w, "interface:\t%s (%s)\n  public key:\t%s\n  listening port:\t%d\n", l.Interface, l.Kind, l.PublicKey, l.ListenPort)
+			printPeers(w, l.Peers)
+		}
+	})
+}
+
+func filterNR(nrs []localapi.NR, id string) []localapi.NR {
+	for _, nr := range nrs {
+		if nr.Spec.NetworkID == id {
+			return []localapi.NR{nr}
+		}
+	}
+	return nil
+}
+
+func workloadAdd(ctx context.Context, env *Env, args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("%w: workload add NETWORK_ID NAME [--tap]", ErrUsage)
+	}
+	s := workload.Spec{NetworkID: args[0], Name: args[1], Kind: workload.KindNetns}
+	if tapFlag {
+		s.Kind = workload.KindTap
+	}
+	info, err := client().AddWorkload(ctx, s)
+	if err != nil {
+		return fmt.Errorf("add workload %s: %w", args[1], err)
+	}
+	return env.Print(info, func(w io.Writer) { printWorkloads(w, []localapi.Workload{info}) })
+}
+
+func workloadRm(ctx context.Context, env *Env, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("%w: workload rm NAME", ErrUsage)
+	}
+	if err := client().RemoveWorkload(ctx, args[0]); err != nil {
+		return fmt.Errorf("remove workload %s: %w", args[0], err)
+	}
+	return env.Print(map[string]string{"removed": args[0]}, func(w io.Writer) { fmt.Fprintf(w, "removed %s\n", args[0]) })
+}
+
+func workloadList(ctx context.Context, env *Env, args []string) error {
+	ws, err := client().ListWorkloads(ctx)
+	if err != nil {
+		return fmt.Errorf("list workloads: %w", err)
+	}
+	return env.Print(ws, func(w io.Writer) { printWorkloads(w, ws) })
+}
+
+func printWorkloads(w io.Writer, ws []localapi.Workload) {
+	fmt.Fprintln(w, "NAME\tNETWORK\tKIND\tIPV4\tIPV6\tGATEWAY\tMAC\tNETNS/TAP")
+	for _, x := range ws {
+		where := x.Netns
+		if x.Kind == workload.KindTap {
+			where = x.Tap
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.NetworkID, x.Kind, x.IPv4, x.IPv6, x.Gateway, x.MAC, where)
+	}
+}

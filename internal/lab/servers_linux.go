@@ -1,12 +1,15 @@
 package lab
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -16,7 +19,8 @@ import (
 const envServer = "ZOSLAB_SERVER"
 
 // dnsmasqConf renders the segment's dnsmasq config: DHCP only (port=0), no ping before
-// offering (it livelocks many clients), authoritative, every path explicit.
+// offering unless the spec asks (it livelocks many clients), authoritative, every path
+// explicit.
 func (l *Lab) dnsmasqConf(g *Segment) (string, error) {
 	rng := g.DHCP.Range
 	if r, ok := l.st.DHCPRange[g.Name]; ok {
@@ -34,13 +38,16 @@ func (l *Lab) dnsmasqConf(g *Segment) (string, error) {
 		router = "dhcp-option=option:router," + gw.String() + "\n"
 	}
 	base := filepath.Join(l.dir, "servers", "dnsmasq-"+g.Name)
+	ping := "no-ping\n"
+	if g.DHCP.Ping {
+		ping = ""
+	}
 	return fmt.Sprintf(`interface=%s
 bind-interfaces
 port=0
 no-resolv
 no-hosts
-no-ping
-dhcp-authoritative
+%sdhcp-authoritative
 dhcp-range=%s,%s,%d.%d.%d.%d,1h
 %sdhcp-leasefile=%s.leases
 pid-file=%s.pid
@@ -48,7 +55,7 @@ user=root
 group=root
 log-dhcp
 log-facility=%s.log
-`, g.Name, first, last, mask[0], mask[1], mask[2], mask[3], router, base, base, base), nil
+`, g.Name, ping, first, last, mask[0], mask[1], mask[2], mask[3], router, base, base, base), nil
 }
 
 // radvdConf renders the segment's radvd config: the prefix for SLAAC, short intervals.
@@ -75,10 +82,11 @@ func (l *Lab) startDHCP(g *Segment, delay time.Duration) error {
 	}
 	key := "dnsmasq-" + g.Name
 	path := filepath.Join(l.dir, "servers", key+".conf")
+	os.Remove(filepath.Join(l.dir, "servers", key+".pid"))
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return fmt.Errorf("segment %s: write dnsmasq config: %w", g.Name, err)
 	}
-	return l.startServer(key, g.Gateway, delay, "dnsmasq", "-k", "-C", path)
+	return l.startServer(key, g.Gateway, delay, tool("dnsmasq"), "-k", "-C", path)
 }
 
 // startRA writes the segment's radvd config and starts it in the gateway's namespace.
@@ -88,7 +96,7 @@ func (l *Lab) startRA(g *Segment) error {
 	if err := os.WriteFile(base+".conf", []byte(radvdConf(g)), 0o644); err != nil {
 		return fmt.Errorf("segment %s: write radvd config: %w", g.Name, err)
 	}
-	return l.startServer(key, g.Gateway, 0, "radvd", "-n", "-C", base+".conf", "-p", base+".pid", "-m", "logfile", "-l", base+".log")
+	return l.startServer(key, g.Gateway, 0, tool("radvd"), "-n", "-C", base+".conf", "-p", base+".pid", "-m", "logfile", "-l", base+".log")
 }
 
 // startServer runs argv in the named router's namespace as a lab server that outlives
@@ -105,7 +113,7 @@ func (l *Lab) startServer(key, router string, delay time.Duration, argv ...strin
 		env = append(env, envReexec+"=delay")
 	}
 	args = append(args, argv...)
-	cmd := exec.Command("nsenter", args...)
+	cmd := exec.Command(tool("nsenter"), args...)
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	out, err := os.OpenFile(filepath.Join(l.dir, "servers", key+".out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -120,6 +128,28 @@ func (l *Lab) startServer(key, router string, delay time.Duration, argv ...strin
 	go cmd.Wait()
 	l.st.Servers[key] = cmd.Process.Pid
 	return nil
+}
+
+// waitServer waits until a server started without delay has written its pid file (so
+// it parsed its config and bound its sockets), or fails with its output if it exited.
+func (l *Lab) waitServer(key string) error {
+	pid := l.st.Servers[key]
+	base := filepath.Join(l.dir, "servers", key)
+	err := poll(context.Background(), 5*time.Second, func() bool {
+		if _, err := os.Stat(base + ".pid"); err == nil {
+			return true
+		}
+		return isZombie(pid) // gone: its environment is unreadable while it execs
+	})
+	if err == nil && !isZombie(pid) {
+		return nil
+	}
+	out, _ := os.ReadFile(base + ".out")
+	log, _ := os.ReadFile(base + ".log")
+	if err == nil {
+		err = errors.New("exited")
+	}
+	return fmt.Errorf("%s did not start: %w: %s", key, err, lastLines(string(out)+string(log), 5))
 }
 
 // stopServer kills a lab server if it runs (checked by its marks) and waits for it.
@@ -181,6 +211,17 @@ func (l *Lab) SetDHCP(segment string, on bool, rangeCIDR string) error {
 		if err := l.startDHCP(g, 0); err != nil {
 			return fmt.Errorf("set dhcp: %w", err)
 		}
+		if err := l.waitServer("dnsmasq-" + segment); err != nil {
+			return fmt.Errorf("set dhcp: %w", err)
+		}
 	}
 	return l.save()
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "; ")
 }

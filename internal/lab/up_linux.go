@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,6 +109,10 @@ func create(name string, s *Spec, log *slog.Logger) (*Lab, error) {
 		}
 		return nil, fmt.Errorf("lab %s: %w", name, err)
 	}
+	if err := checkStale(name); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	l := &Lab{name: name, dir: dir, log: log, st: &state{
 		Name: name, Spec: s, Holders: map[string]int{}, Servers: map[string]int{},
 		DHCPOn: map[string]bool{}, DHCPRange: map[string]string{}, Carrier: map[string]bool{},
@@ -127,6 +132,23 @@ func create(name string, s *Spec, log *slog.Logger) (*Lab, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// testHookStep, when set (by tests), is called after each build step.
+var testHookStep func(step string)
+
+// checkStale refuses a lab name whose namespaces are left from an earlier lab.
+func checkStale(name string) error {
+	all, err := netns.List("")
+	if err != nil {
+		return err
+	}
+	for _, n := range all {
+		if strings.HasPrefix(n, name+"-") {
+			return fmt.Errorf("lab %s: namespace %s of an earlier lab of that name is left: run `zoslab down --name %s` first", name, n, name)
+		}
+	}
+	return nil
 }
 
 // builder holds the namespaces of a lab while Up builds it.
@@ -168,6 +190,9 @@ func (b *builder) build(ctx context.Context) error {
 		t := time.Now()
 		if err := s.fn(); err != nil {
 			return fmt.Errorf("lab %s: %s: %w", b.l.name, s.what, err)
+		}
+		if testHookStep != nil {
+			testHookStep(s.what)
 		}
 		b.l.log.Info("lab: "+s.what+" ready", "lab", b.l.name, "took", time.Since(t).Round(time.Microsecond))
 	}
@@ -310,8 +335,10 @@ func (b *builder) nics() error {
 	return nil
 }
 
-// servers starts dnsmasq and radvd where the spec enables them.
+// servers starts dnsmasq and radvd where the spec enables them and waits until those
+// without a delay run.
 func (b *builder) servers() error {
+	var started []string
 	for i := range b.l.st.Spec.Segments {
 		g := &b.l.st.Spec.Segments[i]
 		if g.DHCP.Enabled {
@@ -319,11 +346,20 @@ func (b *builder) servers() error {
 			if err := b.l.startDHCP(g, g.DHCP.Delay); err != nil {
 				return err
 			}
+			if g.DHCP.Delay == 0 {
+				started = append(started, "dnsmasq-"+g.Name)
+			}
 		}
 		if g.RA.Enabled {
 			if err := b.l.startRA(g); err != nil {
 				return err
 			}
+			started = append(started, "radvd-"+g.Name)
+		}
+	}
+	for _, key := range started {
+		if err := b.l.waitServer(key); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -1,0 +1,83 @@
+package firewall
+
+import (
+	"net"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/testkit"
+)
+
+// nftList returns `nft list ruleset` inside ns (the oracle).
+func nftList(t *testing.T, ns *netns.NS) string {
+	t.Helper()
+	var out []byte
+	err := ns.Do(func() error {
+		var err error
+		out, err = exec.Command("nft", "list", "ruleset").CombinedOutput()
+		return err
+	})
+	if err != nil {
+		t.Fatalf("nft list ruleset: %v: %s", err, out)
+	}
+	return string(out)
+}
+
+func wantLines(t *testing.T, got string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("ruleset lacks %q:\n%s", w, got)
+		}
+	}
+}
+
+func TestTablesRenderAndReapply(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	ns := testkit.NewNS(t)
+	mac, _ := net.ParseMAC("02:00:00:00:00:07")
+	apply := func() {
+		t.Helper()
+		for _, err := range []error{
+			ApplyHost(ns, Host{WGPorts: []uint16{3001, 3000, 3001}, NDMZLink: "ndmz-h", NDMZNet: netip.MustParsePrefix("100.126.0.0/30")}),
+			ApplyNDMZ(ns, NDMZ{UplinkPrefix: "u-", Egress: []string{"to-host", "pub6"}}),
+			ApplySocket(ns, []uint16{3002}),
+			ApplyUplink(ns, "u-net1"),
+			ApplyAntiSpoof(ns, []Port{{Iface: "c-w1", MAC: mac, IPv4: netip.MustParseAddr("10.1.1.2"), IPv6: netip.MustParseAddr("fd00::2")}}),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	apply()
+	first := nftList(t, ns)
+	wantLines(t, first,
+		"table inet zosnet-host", "udp dport 3000 accept", "udp dport 3001 accept", "udp dport 68 accept",
+		`iifname "ndmz-h" oifname != "ndmz-h" accept`, `ip saddr 100.126.0.0/30 oifname != "ndmz-h" masquerade`,
+		"icmpv6 type nd-router-advert accept",
+		`iifname "u-*" oifname "to-host" masquerade`, `iifname "u-*" oifname "pub6" accept`,
+		"table inet zosnet-socket", "udp dport 3002 accept",
+		`iifname "u-net1" drop`, `oifname "u-net1" masquerade`,
+		"table bridge zosnet-antispoof", `iifname "c-w1" ether saddr != 02:00:00:00:00:07 drop`,
+		`iifname "c-w1" ip saddr != 10.1.1.2 drop`, `iifname "c-w1" ip6 saddr fd00::2 accept`)
+	if n := strings.Count(first, "udp dport 3001"); n != 1 {
+		t.Errorf("port 3001 rendered %d times, want once", n)
+	}
+	apply()
+	if again := nftList(t, ns); again != first {
+		t.Errorf("re-apply changed the ruleset:\n%s\nvs\n%s", first, again)
+	}
+	for _, name := range []string{HostTable, NDMZTable, SocketTable, UplinkTable, AntiSpoofTable, AntiSpoofTable} {
+		if err := Remove(ns, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rest := strings.TrimSpace(nftList(t, ns)); rest != "" {
+		t.Errorf("tables left after Remove:\n%s", rest)
+	}
+}

@@ -1,0 +1,133 @@
+package localapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/workload"
+)
+
+// Client talks to networkd over its unix socket. Safe for concurrent use.
+type Client struct {
+	socket string
+	hc     *http.Client
+}
+
+// NewClient returns a client for the socket at path ("" = DefaultSocket).
+func NewClient(path string) *Client {
+	if path == "" {
+		path = DefaultSocket
+	}
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}
+	return &Client{socket: path, hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+}
+
+// APIError is an error answer; it wraps the sentinel matching its HTTP status.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+// Unwrap maps the status back to the package's sentinels.
+func (e *APIError) Unwrap() error {
+	switch e.Status {
+	case http.StatusNotFound:
+		return ErrNotFound
+	case http.StatusBadRequest:
+		return ErrInvalid
+	case http.StatusConflict:
+		return ErrConflict
+	case http.StatusForbidden:
+		return ErrForbidden
+	}
+	return nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://networkd"+path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("networkd at %s: %w (is networkd running? use --socket)", c.socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var eb errorBody
+		json.NewDecoder(resp.Body).Decode(&eb)
+		return &APIError{Status: resp.StatusCode, Message: eb.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode networkd answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// Status returns the node summary.
+func (c *Client) Status(ctx context.Context) (st Status, err error) {
+	return st, c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
+}
+
+// ListNRs returns every network resource, sorted by id.
+func (c *Client) ListNRs(ctx context.Context) (nrs []NR, err error) {
+	return nrs, c.do(ctx, http.MethodGet, "/v1/nrs", nil, &nrs)
+}
+
+// GetNR returns one network resource (ErrNotFound if absent).
+func (c *Client) GetNR(ctx context.Context, id string) (nr NR, err error) {
+	return nr, c.do(ctx, http.MethodGet, "/v1/nrs/"+url.PathEscape(id), nil, &nr)
+}
+
+// PutNR creates or updates a network resource and returns it as applied.
+func (c *Client) PutNR(ctx context.Context, s resource.Spec) (nr NR, err error) {
+	return nr, c.do(ctx, http.MethodPut, "/v1/nrs/"+url.PathEscape(s.NetworkID), s, &nr)
+}
+
+// DeleteNR removes a network resource; a missing one is success.
+func (c *Client) DeleteNR(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/nrs/"+url.PathEscape(id), nil, nil)
+}
+
+// ListWorkloads returns every attached workload.
+func (c *Client) ListWorkloads(ctx context.Context) (ws []Workload, err error) {
+	return ws, c.do(ctx, http.MethodGet, "/v1/workloads", nil, &ws)
+}
+
+// AddWorkload attaches a workload (idempotent) and returns its addresses.
+func (c *Client) AddWorkload(ctx context.Context, s workload.Spec) (w Workload, err error) {
+	return w, c.do(ctx, http.MethodPut, "/v1/workloads/"+url.PathEscape(s.Name), s, &w)
+}
+
+// RemoveWorkload detaches a workload; a missing one is success.
+func (c *Client) RemoveWorkload(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/workloads/"+url.PathEscape(name), nil, nil)
+}
+
+// IsNotFound reports whether err is a not-found answer.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -1,0 +1,236 @@
+package public
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/resource"
+)
+
+// Kernel object names of the public side (host namespace unless said otherwise).
+const (
+	Bridge  = "br-pub"
+	Zos     = "zos"     // netinit's management bridge
+	ZosPort = "zos-pub" // veth end in zos (one-NIC nodes)
+	PubPort = "pub-zos" // its peer in br-pub
+)
+
+// Uplink says what br-pub is uplinked to.
+type Uplink struct {
+	Mode   string `json:"mode"` // "nic" or "zos"
+	NIC    string `json:"nic,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// notNIC are link names that are never a physical public NIC.
+func notNIC(name string) bool {
+	for _, p := range []string{"b-", "v-", "c-", "t-", "ndmz-", "pub-", "zos", "br-", "lo"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// ensureBridge makes br-pub: NIC mode when a NIC already is a port or one is found by
+// probing, else a veth to zos.
+func ensureBridge(ctx context.Context, host *netns.NS, probe time.Duration, quiet map[string]time.Time) (Uplink, error) {
+	h, err := handle(host)
+	if err != nil {
+		return Uplink{}, err
+	}
+	defer h.Close()
+	br, err := resource.EnsureLink(h, &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: Bridge}})
+	if err != nil {
+		return Uplink{}, err
+	}
+	up, err := pickNIC(ctx, h, host, br, probe, quiet)
+	if err != nil {
+		return Uplink{}, err
+	}
+	if up.Mode == "nic" {
+		err = nicMode(h, host, br, up.NIC)
+	} else {
+		err = zosMode(h, host, br)
+	}
+	if err != nil {
+		return Uplink{}, err
+	}
+	if err := h.LinkSetUp(br); err != nil {
+		return Uplink{}, fmt.Errorf("set %s up: %w", Bridge, err)
+	}
+	return up, nil
+}
+
+// reprobe is how long a NIC that heard no RA is left alone before it is probed again.
+const reprobe = 5 * time.Minute
+
+// pickNIC: a NIC already on br-pub wins; else the first (by name) candidate NIC that
+// hears an RA; else zos. quiet remembers NICs that heard none (not re-probed for
+// reprobe, so a resync does not wait on them every time).
+func pickNIC(ctx context.Context, h *netlink.Handle, host *netns.NS, br netlink.Link, probe time.Duration, quiet map[string]time.Time) (Uplink, error) {
+	links, err := h.LinkList()
+	if err != nil {
+		return Uplink{}, fmt.Errorf("list host links: %w", err)
+	}
+	sort.Slice(links, func(i, j int) bool { return links[i].Attrs().Name < links[j].Attrs().Name })
+	var cands []netlink.Link
+	for _, l := range links {
+		at := l.Attrs()
+		if notNIC(at.Name) || (l.Type() != "device" && l.Type() != "veth") {
+			continue
+		}
+		if at.MasterIndex == br.Attrs().Index {
+			return Uplink{Mode: "nic", NIC: at.Name, Reason: "already br-pub's uplink"}, nil
+		}
+		if at.MasterIndex == 0 {
+			cands = append(cands, l)
+		}
+	}
+	for _, l := range cands {
+		name := l.Attrs().Name
+		if t, ok := quiet[name]; ok && time.Since(t) < reprobe {
+			continue
+		}
+		if ok, why := hearsRA(ctx, h, host, l, probe); ok {
+			delete(quiet, name)
+			return Uplink{Mode: "nic", NIC: name, Reason: why}, nil
+		}
+		quiet[name] = time.Now()
+	}
+	return Uplink{Mode: "zos", Reason: fmt.Sprintf("no free NIC with carrier hears a router advertisement (%d probed)", len(cands))}, nil
+}
+
+// hearsRA brings l up with RA acceptance but no autoconfiguration and waits up to
+// timeout for a route the kernel learned from an RA on it.
+func hearsRA(ctx context.Context, h *netlink.Handle, host *netns.NS, l netlink.Link, timeout time.Duration) (bool, string) {
+	name := l.Attrs().Name
+	c := "net/ipv6/conf/" + name + "/"
+	if err := host.Do(func() error {
+		return sysctls(map[string]string{c + "disable_ipv6": "0", c + "accept_ra": "2", c + "autoconf": "0", c + "accept_dad": "0"})
+	}); err != nil {
+		return false, err.Error()
+	}
+	if err := h.LinkSetUp(l); err != nil {
+		return false, err.Error()
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		if fresh, err := h.LinkByIndex(l.Attrs().Index); err == nil && fresh.Attrs().OperState == netlink.OperUp {
+			rs, _ := h.RouteList(fresh, netlink.FAMILY_V6)
+			for _, r := range rs {
+				if r.Protocol == unix.RTPROT_RA {
+					return true, "hears router advertisements on " + name
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false, "no router advertisement on " + name
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func nicMode(h *netlink.Handle, host *netns.NS, br netlink.Link, nic string) error {
+	if l, err := h.LinkByName(PubPort); err == nil { // leave zos mode
+		if err := h.LinkDel(l); err != nil {
+			return fmt.Errorf("delete %s: %w", PubPort, err)
+		}
+	}
+	l, err := h.LinkByName(nic)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", nic, err)
+	}
+	if l.Attrs().MasterIndex != br.Attrs().Index {
+		if err := h.LinkSetMaster(l, br); err != nil {
+			return fmt.Errorf("attach %s to %s: %w", nic, Bridge, err)
+		}
+	}
+	if !sameMAC(br.Attrs().HardwareAddr, l.Attrs().HardwareAddr) {
+		if err := h.LinkSetHardwareAddr(br, l.Attrs().HardwareAddr); err != nil {
+			return fmt.Errorf("set %s mac: %w", Bridge, err)
+		}
+	}
+	if err := h.LinkSetUp(l); err != nil {
+		return fmt.Errorf("set %s up: %w", nic, err)
+	}
+	b, n := "net/ipv6/conf/"+Bridge+"/", "net/ipv6/conf/"+nic+"/"
+	return host.Do(func() error {
+		return sysctls(map[string]string{n + "disable_ipv6": "1", b + "disable_ipv6": "0", b + "accept_ra": "2",
+			b + "autoconf": "1", b + "accept_dad": "0"})
+	})
+}
+
+func zosMode(h *netlink.Handle, host *netns.NS, br netlink.Link) error {
+	zos, err := h.LinkByName(Zos)
+	if err != nil {
+		return fmt.Errorf("find bridge %s (made by netinit): %w", Zos, err)
+	}
+	if err := host.Do(func() error {
+		return sysctls(map[string]string{"net/ipv6/conf/" + Bridge + "/disable_ipv6": "1"})
+	}); err != nil {
+		return err
+	}
+	if _, err := h.LinkByName(PubPort); err != nil {
+		if half, err := h.LinkByName(ZosPort); err == nil {
+			if err := h.LinkDel(half); err != nil {
+				return fmt.Errorf("delete half veth %s: %w", ZosPort, err)
+			}
+		}
+	}
+	v, err := resource.EnsureLink(h, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: PubPort, MTU: zos.Attrs().MTU}, PeerName: ZosPort})
+	if err != nil {
+		return err
+	}
+	for _, x := range []struct {
+		l      netlink.Link
+		master netlink.Link
+	}{{v, br}, {nil, zos}} {
+		if x.l == nil {
+			if x.l, err = h.LinkByName(ZosPort); err != nil {
+				return fmt.Errorf("find %s: %w", ZosPort, err)
+			}
+		}
+		if err := host.Do(func() error {
+			return sysctls(map[string]string{"net/ipv6/conf/" + x.l.Attrs().Name + "/disable_ipv6": "1"})
+		}); err != nil {
+			return err
+		}
+		if x.l.Attrs().MasterIndex != x.master.Attrs().Index {
+			if err := h.LinkSetMaster(x.l, x.master); err != nil {
+				return fmt.Errorf("attach %s to %s: %w", x.l.Attrs().Name, x.master.Attrs().Name, err)
+			}
+		}
+		if err := h.LinkSetUp(x.l); err != nil {
+			return fmt.Errorf("set %s up: %w", x.l.Attrs().Name, err)
+		}
+	}
+	return nil
+}
+
+func sameMAC(a, b net.HardwareAddr) bool { return a.String() == b.String() }
+
+func sysctls(kv map[string]string) error {
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := os.WriteFile("/proc/sys/"+k, []byte(kv[k]), 0o644); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", strings.ReplaceAll(k, "/", "."), kv[k], err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+// Package public is the node's public side: the bridge br-pub and the farmer's public
+// config, which builds the `public` namespace where the WireGuard sockets then live.
+//
+// br-pub is uplinked to the second NIC when one is plugged and hears router
+// advertisements of a global IPv6 prefix (the farm's PUBLIC segment), else to `zos`
+// through a veth pair (zos-pub in zos ↔ pub-zos in br-pub). With its own NIC, br-pub
+// takes a SLAAC address in the host namespace: that is the node's IPv6 endpoint until
+// the farmer sets a public config. A chosen NIC stays (no re-probe while enslaved).
+//
+// A public config (static IPv4 and/or IPv6 with gateways, optional domain) creates
+// namespace `public` with one leg on br-pub (pub-h ↔ public) carrying those addresses
+// and default routes; without a static IPv6 it takes one by SLAAC. Setting, changing
+// and removing it never needs a reboot: Uplinks.Apply moves every NR's WireGuard socket
+// between the host and `public` (resource.Applier.SetSockNS); a changed config only
+// re-addresses the leg (sockets bound to the wildcard address stay).
+//
+// Uplinks ties br-pub, ndmz, the firewall tables and the socket namespace together
+// and reports the node's uplinks and endpoints. Its methods serialize on one lock and
+// are idempotent.
+package public
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+)
+
+// ErrInvalid marks a refused public config; the message names the field and reason.
+var ErrInvalid = errors.New("invalid public config")
+
+// Config is the farmer's public config of one node.
+type Config struct {
+	// IPv4 is the node's public IPv4 address with its prefix length ("" = none).
+	IPv4 netip.Prefix `json:"ipv4,omitzero"`
+	// GW4 is the IPv4 gateway, inside IPv4 (required with IPv4).
+	GW4 netip.Addr `json:"gw4,omitzero"`
+	// IPv6 is a static public IPv6 address with prefix length ("" = SLAAC).
+	IPv6 netip.Prefix `json:"ipv6,omitzero"`
+	// GW6 is the IPv6 gateway: inside IPv6 or link-local (required with IPv6).
+	GW6 netip.Addr `json:"gw6,omitzero"`
+	// Domain is an optional DNS name of the node's public address.
+	Domain string `json:"domain,omitempty"`
+}
+
+var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...))
+}
+
+// Validate checks every field and returns the first problem, naming the field.
+func (c *Config) Validate() error {
+	if !c.IPv4.IsValid() && !c.IPv6.IsValid() {
+		return invalid("ipv4", "set ipv4 and/or ipv6")
+	}
+	if err := checkAddr("ipv4", "gw4", c.IPv4, c.GW4, true); err != nil {
+		return err
+	}
+	if err := checkAddr("ipv6", "gw6", c.IPv6, c.GW6, false); err != nil {
+		return err
+	}
+	if c.Domain != "" && (len(c.Domain) > 253 || !domainRE.MatchString(c.Domain)) {
+		return invalid("domain", "%q is not a lower-case DNS name", c.Domain)
+	}
+	return nil
+}
+
+func checkAddr(field, gwField string, p netip.Prefix, gw netip.Addr, v4 bool) error {
+	if !p.IsValid() {
+		if gw.IsValid() {
+			return invalid(gwField, "set without %s", field)
+		}
+		return nil
+	}
+	a := p.Addr()
+	switch {
+	case a.Is4() != v4 || a.Is4In6():
+		return invalid(field, "%s is not an %s address", p, map[bool]string{true: "IPv4", false: "IPv6"}[v4])
+	case !a.IsGlobalUnicast() || a.IsPrivate():
+		return invalid(field, "%s is not a public unicast address", a)
+	case v4 && (p.Bits() < 8 || p.Bits() > 31), !v4 && (p.Bits() < 48 || p.Bits() > 127):
+		return invalid(field, "prefix length /%d is out of range", p.Bits())
+	case p.Masked().Addr() == a:
+		return invalid(field, "%s is the network address of its prefix", a)
+	case !gw.IsValid():
+		return invalid(gwField, "required with %s", field)
+	case gw.Is4() != v4 || gw.Zone() != "":
+		return invalid(gwField, "%s is not an %s address", gw, map[bool]string{true: "IPv4", false: "IPv6"}[v4])
+	case gw == a:
+		return invalid(gwField, "%s is the node's own address", gw)
+	case !p.Contains(gw) && !(!v4 && gw.IsLinkLocalUnicast()):
+		return invalid(gwField, "%s is not inside %s", gw, p.Masked())
+	}
+	return nil
+}

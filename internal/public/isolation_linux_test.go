@@ -1,0 +1,159 @@
+package public_test
+
+import (
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zosnet/zosnet/internal/ndmz"
+	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/public"
+	"github.com/zosnet/zosnet/internal/testkit"
+)
+
+type place struct {
+	ns   *netns.NS
+	addr netip.Addr
+}
+
+const probePort = 8080
+
+// TestIsolationMatrix: every pair among {workload of user A, workload of user B on the
+// same node, a farm OOB host, an internet host, the node's host namespace} both ways,
+// TCP and ICMP, against the expected table. Each place runs a TCP listener, so "deny"
+// means the firewall or the lack of a route stops it, not a closed port.
+func TestIsolationMatrix(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	l := upLab(t)
+	n := bootNode(t, l, "farm1")
+	a, ans := n.nr(t, oneNR("neta", "10.1.1.0/24", 3001), "wa")
+	b, bns := n.nr(t, oneNR("netb", "10.1.1.0/24", 3002), "wb") // same subnet as A: users choose freely
+	c, cns := n.nr(t, oneNR("netc", "10.3.1.0/24", 3003), "wc")
+	pl := map[string]place{
+		"A":    {ans, a.IPv4.Addr()},
+		"B":    {bns, b.IPv4.Addr()},
+		"C":    {cns, c.IPv4.Addr()},
+		"OOB":  {openNS(t, l.NSPath("farmgw")), netip.MustParseAddr("10.201.0.1")},
+		"INET": {openNS(t, l.NSPath("registry")), registry4},
+		"HOST": {n.ns, n.zos.Addr()},
+	}
+	for _, p := range pl {
+		if p.ns != bns { // A and B share an address; B's listener would answer A's tests
+			listen(t, p.ns, probePort)
+		}
+	}
+	pollPing(t, ans, registry4, 10*time.Second)
+	allow := map[string]bool{"A>OOB": true, "A>INET": true, "C>INET": true, "C>OOB": true,
+		"HOST>OOB": true, "HOST>INET": true, "OOB>INET": true}
+	pairs := []string{"A>C", "C>A", "A>OOB", "A>INET", "A>HOST", "C>INET", "C>OOB", "C>HOST",
+		"OOB>A", "OOB>C", "OOB>HOST", "INET>A", "INET>C", "INET>HOST", "HOST>A", "HOST>C", "HOST>OOB", "HOST>INET"}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, pair := range pairs {
+		from, to := split(pair)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tcp := dialTCP(t, pl[from].ns, pl[to].addr, probePort, 800*time.Millisecond)
+			icmp := ping(t, pl[from].ns, pl[to].addr) == nil
+			mu.Lock()
+			defer mu.Unlock()
+			if tcp != allow[pair] || icmp != allow[pair] {
+				t.Errorf("%s (%s → %s): tcp=%v icmp=%v, want %v", pair, pl[from].addr, pl[to].addr, tcp, icmp, allow[pair])
+			}
+		}()
+	}
+	wg.Wait()
+	// The node's public IPv6 addresses (host on br-pub, ndmz's SLAAC leg) from the internet.
+	dmz := openNS(t, filepath.Join(n.dir, ndmz.NS))
+	user := openNS(t, l.NSPath("user"))
+	listen(t, dmz, probePort+1)
+	for name, addr := range map[string]netip.Addr{
+		"host br-pub": waitGlobal(t, n.ns, public.Bridge, true, 10*time.Second),
+		"ndmz pub6":   waitGlobal(t, dmz, ndmz.PubLink, true, 10*time.Second),
+	} {
+		if dialTCP(t, user, addr, probePort, 800*time.Millisecond) || dialTCP(t, user, addr, probePort+1, 800*time.Millisecond) || ping(t, user, addr) == nil {
+			t.Errorf("internet reaches %s (%s)", name, addr)
+		}
+	}
+}
+
+func split(pair string) (string, string) {
+	for i := range pair {
+		if pair[i] == '>' {
+			return pair[:i], pair[i+1:]
+		}
+	}
+	return pair, ""
+}
+
+// scan returns the TCP ports among 1..1024 and extra that accept a connection from ns
+// to addr (bounded: 128 at a time, 300 ms each).
+func scan(t *testing.T, ns *netns.NS, addr netip.Addr, extra ...int) []int {
+	t.Helper()
+	ports := extra
+	for p := 1; p <= 1024; p++ {
+		ports = append(ports, p)
+	}
+	var mu sync.Mutex
+	var open []int
+	sem := make(chan struct{}, 128)
+	var wg sync.WaitGroup
+	for _, p := range ports {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if dialTCP(t, ns, addr, p, 300*time.Millisecond) {
+				mu.Lock()
+				open = append(open, p)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return open
+}
+
+// TestPortScan scans farm1 from the farm LAN and from the internet, with a TCP
+// listener in the host and in ndmz (as if a service listened there by mistake) and two
+// NRs' WireGuard sockets in the host namespace: no TCP port is open. The WireGuard UDP
+// ports are the only ones the host table opens (checked in the firewall package and
+// used by the tunnel tests).
+func TestPortScan(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	l := upLab(t)
+	n := bootNode(t, l, "farm1")
+	n.nr(t, oneNR("neta", "10.1.1.0/24", 3001), "wa")
+	n.nr(t, oneNR("netb", "10.2.1.0/24", 3002), "wb")
+	if err := n.up.Apply(t.Context(), nil, []uint16{3001, 3002}); err != nil {
+		t.Fatal(err)
+	}
+	dmz := openNS(t, filepath.Join(n.dir, ndmz.NS))
+	listen(t, n.ns, probePort)
+	listen(t, dmz, probePort)
+	oob, user := openNS(t, l.NSPath("farmgw")), openNS(t, l.NSPath("user"))
+	reg := openNS(t, l.NSPath("registry"))
+	listen(t, reg, probePort)
+	if open := scan(t, user, registry4, probePort); len(open) != 1 || open[0] != probePort {
+		t.Fatalf("control: scan of the registry found %v, want [%d]: the scanner is broken", open, probePort)
+	}
+	for _, x := range []struct {
+		from *netns.NS
+		name string
+		addr netip.Addr
+	}{
+		{oob, "zos from the farm LAN", n.zos.Addr()},
+		{user, "br-pub from the internet", waitGlobal(t, n.ns, public.Bridge, true, 10*time.Second)},
+		{user, "ndmz from the internet", waitGlobal(t, dmz, ndmz.PubLink, true, 10*time.Second)},
+		{oob, "ndmz transit from the farm LAN", ndmz.InnerAddr},
+	} {
+		if open := scan(t, x.from, x.addr, probePort); len(open) > 0 {
+			t.Errorf("%s (%s): open TCP ports %v", x.name, x.addr, open)
+		}
+	}
+}

@@ -1,0 +1,176 @@
+package resource
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/wg"
+)
+
+// ensureWG makes w-<id> exist in n-<id> with the spec's key, port and peers. A live
+// device gets a partial update (only the peers that changed); a missing one (first
+// apply, restart, or deleted behind our back) is created and fully configured before
+// its link comes up.
+func (a *Applier) ensureWG(ns *netns.NS, s Spec, key wgtypes.Key, n Names, mtu int) error {
+	ino, err := ns.Inode()
+	if err != nil {
+		return err
+	}
+	d := a.devs[s.NetworkID]
+	if d != nil && (d.nsIno != ino || !linkAlive(ns, d.dev.Index())) {
+		a.log().Warn("wireguard link lost, recreating", "nr", s.NetworkID)
+		a.closeDev(s.NetworkID)
+		d = nil
+	}
+	if d == nil {
+		if d, err = a.newDev(ns, ino, s, key, n, mtu); err != nil {
+			return err
+		}
+		a.devs[s.NetworkID] = d
+	} else if cfg, changed := diffConfig(d.spec, s, d.key, key); changed {
+		if err := d.dev.Configure(cfg); err != nil {
+			return err
+		}
+		d.spec, d.key = s, key
+	}
+	h, err := handleAt(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := h.LinkByIndex(d.dev.Index())
+	if err != nil {
+		return fmt.Errorf("find %s: %w", n.WG, err)
+	}
+	return ensureMTUUp(h, l, mtu)
+}
+
+func (a *Applier) newDev(ns *netns.NS, ino uint64, s Spec, key wgtypes.Key, n Names, mtu int) (*nrDev, error) {
+	if err := deleteLink(ns, n.WG); err != nil { // a stale link of a previous run
+		return nil, err
+	}
+	own, err := netns.Open(ns.Path())
+	if err != nil {
+		return nil, err
+	}
+	dev, err := wg.Create(wg.Options{Name: n.WG, LinkNS: own, SockNS: a.SockNS, MTU: mtu, Kind: a.kind(), Log: a.log()})
+	if err != nil {
+		own.Close()
+		return nil, err
+	}
+	if err := dev.Configure(fullConfig(s, key)); err != nil {
+		dev.Close()
+		own.Close()
+		return nil, err
+	}
+	return &nrDev{dev: dev, ns: own, nsIno: ino, spec: s, key: key}, nil
+}
+
+func (a *Applier) closeDev(id string) {
+	if d := a.devs[id]; d != nil {
+		d.dev.Close()
+		d.ns.Close()
+		delete(a.devs, id)
+	}
+}
+
+func linkAlive(ns *netns.NS, index int) bool {
+	h, err := handleAt(ns)
+	if err != nil {
+		return false
+	}
+	defer h.Close()
+	_, err = h.LinkByIndex(index)
+	return err == nil
+}
+
+func deleteLink(ns *netns.NS, name string) error {
+	h, err := handleAt(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return nil
+	}
+	if err := h.LinkDel(l); err != nil && !isNotFound(err) {
+		return fmt.Errorf("delete stale %s: %w", name, err)
+	}
+	return nil
+}
+
+// fullConfig is the whole device configuration of s.
+func fullConfig(s Spec, key wgtypes.Key) wgtypes.Config {
+	port := int(s.ListenPort)
+	cfg := wgtypes.Config{PrivateKey: &key, ListenPort: &port, ReplacePeers: true}
+	for _, p := range s.Peers {
+		cfg.Peers = append(cfg.Peers, peerConfig(&s, p, true))
+	}
+	return cfg
+}
+
+// diffConfig is the partial update from old to s: removed peers are removed, new or
+// changed peers are (re)configured, untouched peers are left out entirely. A changed
+// key or port is a full reconfiguration.
+func diffConfig(old, s Spec, oldKey, key wgtypes.Key) (wgtypes.Config, bool) {
+	if oldKey != key || old.ListenPort != s.ListenPort {
+		return fullConfig(s, key), true
+	}
+	var cfg wgtypes.Config
+	prev := map[string]Peer{}
+	for _, p := range old.Peers {
+		prev[p.PublicKey] = p
+	}
+	for _, p := range s.Peers {
+		o, had := prev[p.PublicKey]
+		delete(prev, p.PublicKey)
+		if had && peerEqual(o, p) && old.NetworkID == s.NetworkID {
+			continue
+		}
+		cfg.Peers = append(cfg.Peers, peerConfig(&s, p, !had || o.Endpoint != p.Endpoint))
+	}
+	for k := range prev {
+		pk, _ := wgtypes.ParseKey(k)
+		cfg.Peers = append(cfg.Peers, wgtypes.PeerConfig{PublicKey: pk, Remove: true})
+	}
+	return cfg, len(cfg.Peers) > 0
+}
+
+func peerEqual(a, b Peer) bool {
+	return a.Endpoint == b.Endpoint && a.PersistentKeepalive == b.PersistentKeepalive && slices.Equal(a.AllowedIPs, b.AllowedIPs)
+}
+
+// peerConfig renders p; the endpoint is only set when withEndpoint, so a hidden or
+// roaming peer keeps the address it last spoke from.
+func peerConfig(s *Spec, p Peer, withEndpoint bool) wgtypes.PeerConfig {
+	pk, _ := wgtypes.ParseKey(p.PublicKey) // validated
+	ka := time.Duration(p.PersistentKeepalive) * time.Second
+	pc := wgtypes.PeerConfig{PublicKey: pk, PersistentKeepaliveInterval: &ka, ReplaceAllowedIPs: true}
+	if withEndpoint && p.Endpoint != "" {
+		ap := netip.MustParseAddrPort(p.Endpoint)
+		pc.Endpoint = net.UDPAddrFromAddrPort(ap)
+	}
+	for _, a := range s.PeerAllowed(p) {
+		pc.AllowedIPs = append(pc.AllowedIPs, *toIPNet(a))
+	}
+	return pc
+}
+
+// Device returns the live WireGuard state of NR id, or nil if it has no device.
+func (a *Applier) Device(id string) (*wgtypes.Device, wg.Kind, error) {
+	a.mu.Lock()
+	d := a.devs[id]
+	a.mu.Unlock()
+	if d == nil {
+		return nil, "", nil
+	}
+	dev, err := d.dev.Device()
+	return dev, d.dev.Kind(), err
+}

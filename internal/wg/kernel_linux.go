@@ -1,0 +1,134 @@
+package wg
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/wgctrl"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/zosnet/zosnet/internal/netns"
+)
+
+// kernelDev is a kernel WireGuard link: created in the socket namespace (where its UDP
+// socket stays for its whole life) and then moved into the link namespace.
+type kernelDev struct {
+	name   string
+	index  int
+	linkNS *netns.NS
+	mu     sync.Mutex
+	closed bool
+}
+
+// Probe reports whether the kernel in ns can create WireGuard links: it adds and
+// deletes a throwaway link. The error wraps ErrNoKernel when it cannot.
+func Probe(ns *netns.NS) error {
+	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
+	if err != nil {
+		return fmt.Errorf("probe wireguard: %w", err)
+	}
+	defer h.Close()
+	name := fmt.Sprintf("wgp%d", unix.Gettid()%1000000)
+	err = h.LinkAdd(&netlink.Wireguard{LinkAttrs: netlink.LinkAttrs{Name: name}})
+	if err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return nil
+		}
+		return fmt.Errorf("%w: %v", ErrNoKernel, err)
+	}
+	if l, err := h.LinkByName(name); err == nil {
+		h.LinkDel(l)
+	}
+	return nil
+}
+
+func newKernel(o Options) (Device, error) {
+	sh, err := netlink.NewHandleAt(vnetns.NsHandle(o.SockNS.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("kernel wireguard %s: %w", o.Name, err)
+	}
+	defer sh.Close()
+	la := netlink.LinkAttrs{Name: o.Name, MTU: o.MTU, Namespace: netlink.NsFd(o.LinkNS.Fd())}
+	if err := sh.LinkAdd(&netlink.Wireguard{LinkAttrs: la}); err != nil {
+		return nil, fmt.Errorf("kernel wireguard %s: add link: %w", o.Name, err)
+	}
+	lh, err := netlink.NewHandleAt(vnetns.NsHandle(o.LinkNS.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("kernel wireguard %s: %w", o.Name, err)
+	}
+	defer lh.Close()
+	l, err := lh.LinkByName(o.Name)
+	if err != nil {
+		return nil, fmt.Errorf("kernel wireguard %s: find link: %w", o.Name, err)
+	}
+	return &kernelDev{name: o.Name, index: l.Attrs().Index, linkNS: o.LinkNS}, nil
+}
+
+func (k *kernelDev) Name() string { return k.name }
+func (k *kernelDev) Kind() Kind   { return Kernel }
+func (k *kernelDev) Index() int   { return k.index }
+
+// client runs fn with a wgctrl client whose generic-netlink socket lives in the link
+// namespace (the socket is bound to the namespace it was opened in).
+func (k *kernelDev) client(fn func(c *wgctrl.Client) error) error {
+	var c *wgctrl.Client
+	if err := k.linkNS.Do(func() (e error) { c, e = wgctrl.New(); return e }); err != nil {
+		return fmt.Errorf("wgctrl in %s: %w", k.linkNS.Path(), err)
+	}
+	defer c.Close()
+	return fn(c)
+}
+
+// Configure applies cfg with wgctrl.
+func (k *kernelDev) Configure(cfg wgtypes.Config) error {
+	return k.client(func(c *wgctrl.Client) error { return c.ConfigureDevice(k.name, cfg) })
+}
+
+// Device reads the device with wgctrl.
+func (k *kernelDev) Device() (d *wgtypes.Device, err error) {
+	err = k.client(func(c *wgctrl.Client) error { d, err = c.Device(k.name); return err })
+	return d, err
+}
+
+// Close deletes the link; a link already gone is success.
+func (k *kernelDev) Close() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return nil
+	}
+	k.closed = true
+	h, err := netlink.NewHandleAt(vnetns.NsHandle(k.linkNS.Fd()))
+	if err != nil {
+		return fmt.Errorf("delete kernel wireguard %s: %w", k.name, err)
+	}
+	defer h.Close()
+	err = h.LinkDel(&netlink.Wireguard{LinkAttrs: netlink.LinkAttrs{Index: k.index}})
+	if err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("delete kernel wireguard %s: %w", k.name, err)
+	}
+	return nil
+}
+
+// Create makes a device as o says. With Kind Auto it probes the socket namespace and
+// picks the kernel when it can, else wireguard-go.
+func Create(o Options) (Device, error) {
+	if len(o.Name) == 0 || len(o.Name) > 15 {
+		return nil, fmt.Errorf("wireguard link name %q: want 1..15 bytes", o.Name)
+	}
+	kind := o.Kind
+	if kind == Auto {
+		kind = Userspace
+		if Probe(o.SockNS) == nil {
+			kind = Kernel
+		}
+	}
+	if kind == Kernel {
+		return newKernel(o)
+	}
+	return newUserspace(o)
+}

@@ -1,0 +1,178 @@
+package workload
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/resource"
+)
+
+// Attacher plugs workloads into the NR bridges of the host namespace.
+type Attacher struct {
+	Host     *netns.NS // holds the b-<id> bridges
+	NetnsDir string    // where wl-<name> namespaces live ("" = /run/netns)
+}
+
+func handle(ns *netns.NS) (*netlink.Handle, error) {
+	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("netlink in %s: %w", ns.Path(), err)
+	}
+	return h, nil
+}
+
+// Attach makes the workload of info exist on its NR's bridge. Re-running it repairs a
+// half-made attachment. On failure nothing new is left behind.
+func (a *Attacher) Attach(info Info) (err error) {
+	h, err := handle(a.Host)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	br, err := h.LinkByName(resource.NamesOf(info.NetworkID).Bridge)
+	if err != nil {
+		return fmt.Errorf("workload %s: bridge of network %s: %w", info.Name, info.NetworkID, err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, a.Detach(info))
+		}
+	}()
+	var l netlink.Link
+	if info.Kind == KindTap {
+		l, err = a.ensureTap(h, info, br)
+	} else {
+		l, err = a.ensureNetns(h, info, br)
+	}
+	if err != nil {
+		return fmt.Errorf("workload %s: %w", info.Name, err)
+	}
+	if err := h.LinkSetMaster(l, br); err != nil {
+		return fmt.Errorf("workload %s: attach to bridge: %w", info.Name, err)
+	}
+	if err := h.LinkSetUp(l); err != nil {
+		return fmt.Errorf("workload %s: set up: %w", info.Name, err)
+	}
+	return nil
+}
+
+// ensureTap makes a persistent tap in the host namespace. The tap ioctl works in the
+// calling thread's namespace (not the handle's), so it runs inside Host.Do.
+func (a *Attacher) ensureTap(h *netlink.Handle, info Info, br netlink.Link) (netlink.Link, error) {
+	if l, err := h.LinkByName(info.HostIf); err == nil {
+		if l.Type() != "tuntap" {
+			return nil, fmt.Errorf("link %s exists as %s, want tuntap", info.HostIf, l.Type())
+		}
+		return l, nil
+	}
+	t := &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: info.HostIf, MTU: br.Attrs().MTU},
+		Mode: netlink.TUNTAP_MODE_TAP, Flags: netlink.TUNTAP_DEFAULTS | netlink.TUNTAP_NO_PI}
+	if err := a.Host.Do(func() error { return netlink.LinkAdd(t) }); err != nil {
+		return nil, fmt.Errorf("add tap %s: %w", info.HostIf, err)
+	}
+	l, err := h.LinkByName(info.HostIf)
+	if err != nil {
+		return nil, fmt.Errorf("find tap %s: %w", info.HostIf, err)
+	}
+	return l, h.LinkSetMTU(l, br.Attrs().MTU)
+}
+
+func (a *Attacher) ensureNetns(h *netlink.Handle, info Info, br netlink.Link) (netlink.Link, error) {
+	ns, err := resource.CreateNS(a.NetnsDir, info.Netns)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	wh, err := handle(ns)
+	if err != nil {
+		return nil, err
+	}
+	defer wh.Close()
+	if _, err := h.LinkByName(info.HostIf); err == nil {
+		if _, err := wh.LinkByName("eth0"); err != nil { // half-made: start over
+			if l, err := h.LinkByName(info.HostIf); err == nil {
+				h.LinkDel(l)
+			}
+		}
+	}
+	mtu := br.Attrs().MTU
+	l, err := resource.EnsureLink(h, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: info.HostIf, MTU: mtu},
+		PeerName: "eth0", PeerNamespace: netlink.NsFd(ns.Fd())})
+	if err != nil {
+		return nil, err
+	}
+	return l, configureInside(wh, info, mtu)
+}
+
+// configureInside sets eth0's MAC, MTU, addresses and default routes inside the
+// workload namespace, and brings lo and eth0 up.
+func configureInside(h *netlink.Handle, info Info, mtu int) error {
+	e, err := h.LinkByName("eth0")
+	if err != nil {
+		return fmt.Errorf("find eth0: %w", err)
+	}
+	mac, _ := net.ParseMAC(info.MAC)
+	if err := h.LinkSetHardwareAddr(e, mac); err != nil {
+		return fmt.Errorf("set mac: %w", err)
+	}
+	if err := h.LinkSetMTU(e, mtu); err != nil {
+		return fmt.Errorf("set mtu: %w", err)
+	}
+	for _, p := range []netip.Prefix{info.IPv4, info.IPv6} {
+		ad := &netlink.Addr{IPNet: ipnet(p), Flags: unix.IFA_F_NODAD}
+		if err := h.AddrReplace(e, ad); err != nil {
+			return fmt.Errorf("address %s: %w", p, err)
+		}
+	}
+	for _, n := range []string{"lo", "eth0"} {
+		l, err := h.LinkByName(n)
+		if err == nil {
+			err = h.LinkSetUp(l)
+		}
+		if err != nil {
+			return fmt.Errorf("set %s up: %w", n, err)
+		}
+	}
+	gw6 := resource.ULAAddr(info.NetworkID, info.Gateway)
+	for _, gw := range []netip.Addr{info.Gateway, gw6} {
+		r := &netlink.Route{LinkIndex: e.Attrs().Index, Gw: gw.AsSlice()}
+		if err := h.RouteReplace(r); err != nil {
+			return fmt.Errorf("default route via %s: %w", gw, err)
+		}
+	}
+	return nil
+}
+
+func ipnet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// Detach removes the workload's host link and, for a netns workload, its namespace.
+// A workload already gone is success.
+func (a *Attacher) Detach(info Info) error {
+	h, err := handle(a.Host)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	var errs []error
+	if l, err := h.LinkByName(info.HostIf); err == nil {
+		if err := h.LinkDel(l); err != nil {
+			errs = append(errs, fmt.Errorf("delete %s: %w", info.HostIf, err))
+		}
+	}
+	if info.Netns != "" {
+		errs = append(errs, netns.Delete(a.NetnsDir, info.Netns))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("detach workload %s: %w", info.Name, err)
+	}
+	return nil
+}
