@@ -1,5 +1,25 @@
-// Command networkd is the node's network daemon: network resources, workloads, the
-// local API on a unix socket and Prometheus metrics. See internal/networkd.
+// Command networkd is the node's network daemon: network resources (NRs), workloads,
+// the local API on a unix socket and Prometheus metrics. See internal/networkd.
+//
+//	networkd --state-dir /var/lib/zosnet/networkd --socket /run/zosnet/networkd.sock \
+//	         --netns-dir /run/netns --metrics 127.0.0.1:9101 --resync 30s
+//
+// Talk to it with `zosnet node nr list|show|apply|rm`, `zosnet node wg show` and
+// `zosnet node workload add|rm|list` (all with --json and --socket).
+//
+// State: <state-dir>/state.json holds the desired NRs (with their listen ports) and
+// workloads, written atomically; <state-dir>/keys/nr-<id>.key holds each NR's WireGuard
+// private key (mode 0600, never returned by the API); endpoints.json remembers where
+// hidden peers last spoke from. At start networkd re-applies that state without any
+// registry; every --resync it re-applies it again (restoring objects deleted behind
+// its back) and removes objects named as its own (n-/b-/v-/c-/t- + id, wl- namespaces)
+// that nothing wants.
+//
+// WireGuard: the kernel module when the kernel has it, else wireguard-go inside this
+// process (--wireguard auto|kernel|userspace). Userspace devices live and die with
+// the process: a restart (or a crash) removes their links until networkd is back,
+// then recreates them from the persisted state with the same keys and ports, so peers
+// keep working after one handshake.
 package main
 
 import (
@@ -29,6 +49,7 @@ func main() {
 	flag.UintVar(&pmin, "port-min", 3000, "lowest WireGuard listen port the node allocates")
 	flag.UintVar(&pmax, "port-max", 3999, "highest WireGuard listen port the node allocates")
 	flag.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	flag.StringVar(&cfg.Uplinks, "uplinks", "", "manage ndmz, br-pub and the public namespace: on, off, or empty = once the zos bridge exists")
 	flag.Parse()
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
@@ -47,6 +68,9 @@ func main() {
 		fail(fmt.Errorf("--port-min/--port-max %d-%d: want 1 ≤ min ≤ max ≤ 65535", pmin, pmax))
 	}
 	cfg.PortMin, cfg.PortMax = uint16(pmin), uint16(pmax)
+	if cfg.Uplinks != networkd.UplinksAuto && cfg.Uplinks != networkd.UplinksOn && cfg.Uplinks != networkd.UplinksOff {
+		fail(fmt.Errorf("--uplinks %q: want on, off or empty (auto)", cfg.Uplinks))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := networkd.New(cfg)

@@ -82,7 +82,10 @@ func (k *Keeper) loop(ctx context.Context, h *netlink.Handle, link netlink.Link,
 		}
 		cfg := ConfigOf(l, time.Now())
 		if err := k.apply(h, link, cfg, applied, l); err != nil {
-			k.Log.Error("dhcp apply lease", "iface", k.Iface, "err", err)
+			k.Log.Error("dhcp apply lease failed, rediscovering in 1 s", "iface", k.Iface, "err", err)
+			applied, l = &cfg, nil // removed (what is there of it) before the next lease
+			sleepCtx(ctx, time.Second)
+			continue
 		}
 		applied = &cfg
 		next, again := k.hold(ctx, c, l, events)
@@ -195,10 +198,11 @@ func carrierChanged(k *Keeper, up bool, down *bool) bool {
 	return false
 }
 
-// retryWait is RFC 2131's retransmission in RENEWING/REBINDING: half the time left,
-// at least one second and at most a minute.
+// retryWait is RFC 2131's retransmission in RENEWING/REBINDING: half the time left
+// until the next state, at least one second and at most a minute, but never past the
+// next state (T2, expiry) so that rebinding starts on time.
 func retryWait(left time.Duration) time.Duration {
-	return min(max(left/2, time.Second), time.Minute)
+	return max(min(max(left/2, time.Second), time.Minute, left), 100*time.Millisecond)
 }
 
 func (k *Keeper) handle() (*netlink.Handle, error) {
@@ -244,4 +248,13 @@ func (k *Keeper) watchCarrier(ctx context.Context) (<-chan bool, error) {
 		}
 	}()
 	return out, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

@@ -39,7 +39,9 @@ type Config struct {
 	SockNS           *netns.NS
 	WGKind           wg.Kind // wg.Auto probes
 	PortMin, PortMax uint16  // listen port range (0 = 3000..3999)
-	Log              *slog.Logger
+	// Uplinks: UplinksAuto (""), UplinksOn or UplinksOff; see uplink.go (issue 5).
+	Uplinks string
+	Log     *slog.Logger
 }
 
 // Daemon is a running networkd.
@@ -58,6 +60,7 @@ type Daemon struct {
 	status map[string]nrStatus
 	hints  map[string]map[string]string // NR id → peer key → endpoint learned from a hidden peer
 	ownNS  []*netns.NS                  // namespaces opened by New, closed by Close
+	up     *uplinks                     // issue 5: ndmz, br-pub, public namespace (uplink.go)
 }
 
 type nrStatus struct {
@@ -97,6 +100,10 @@ func New(cfg Config) (*Daemon, error) {
 		d.Close()
 		return nil, err
 	}
+	if err := d.newUplinks(); err != nil {
+		d.Close()
+		return nil, err
+	}
 	d.met = newMetrics(d)
 	return d, nil
 }
@@ -119,6 +126,7 @@ func (d *Daemon) openNamespaces() error {
 // Close stops the userspace WireGuard devices (their links go away with them) and
 // releases the daemon's namespace handles. Kernel state stays for the next start.
 func (d *Daemon) Close() {
+	d.closeUplinks()
 	if d.app != nil {
 		d.mu.Lock()
 		if err := d.learnEndpoints(); err != nil {
@@ -149,21 +157,35 @@ func (d *Daemon) Run(ctx context.Context) {
 
 // Reconcile makes the kernel match the desired state: every NR and workload is
 // re-applied (idempotent; missing objects come back), then objects tagged as ours that
-// nothing wants are removed. Failures are recorded per NR and returned joined.
+// nothing wants are removed. The lock is taken per NR, so API calls interleave with a
+// long pass. Failures are recorded per NR and returned joined.
 func (d *Daemon) Reconcile(ctx context.Context) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	start := time.Now()
 	var errs []error
-	for _, id := range d.state.nrIDs() {
-		errs = append(errs, d.applyLocked(d.state.NRs[id]))
-	}
-	for _, name := range d.state.workloadNames() {
-		if err := d.att.Attach(d.state.Workloads[name]); err != nil {
-			errs = append(errs, err)
+	d.mu.Lock()
+	errs = append(errs, d.uplinksBefore(ctx))
+	ids, names := d.state.nrIDs(), d.state.workloadNames()
+	d.mu.Unlock()
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
+		d.mu.Lock()
+		if s, ok := d.state.NRs[id]; ok {
+			errs = append(errs, d.applyLocked(s))
+		}
+		d.mu.Unlock()
 	}
-	errs = append(errs, d.app.GC(d.state.wantNRs()), d.gcWorkloads(), d.learnEndpoints())
+	for _, name := range names {
+		d.mu.Lock()
+		if w, ok := d.state.Workloads[name]; ok {
+			errs = append(errs, d.att.Attach(w))
+		}
+		d.mu.Unlock()
+	}
+	d.mu.Lock()
+	errs = append(errs, d.app.GC(d.state.wantNRs()), d.gcWorkloads(), d.learnEndpoints(), d.uplinksAfter())
+	d.mu.Unlock()
 	err := errors.Join(errs...)
 	d.met.reconciled(time.Since(start), err)
 	if err != nil {
@@ -179,6 +201,9 @@ func (d *Daemon) applyLocked(s resource.Spec) error {
 	}
 	start := time.Now()
 	err = d.app.Apply(d.withHints(s), key)
+	if err == nil {
+		err = d.uplinkAfterApply(s.NetworkID)
+	}
 	d.met.applied(time.Since(start), err)
 	if err != nil {
 		d.status[s.NetworkID] = nrStatus{state: "error", lastErr: err.Error()}
