@@ -130,7 +130,7 @@ func TestGrid(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := l.zosnet(context.Background(), bin, "node", "public-config", "set", "farm2",
-		"--ipv4", "203.0.113.11/24", "--profile", "user"); err == nil || !strings.Contains(err.Error(), "403") {
+		"--ipv4", "203.0.113.11/24", "--gw4", "203.0.113.1", "--profile", "user"); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Errorf("the user set a public config: %v", err)
 	}
 	state := filepath.Join(l.NodeDir("farm1"), "state", "desired.json")

@@ -57,7 +57,7 @@ func TestDesiredCacheInvalidation(t *testing.T) {
 			{"facts", func() error { return st.SetFacts(ctx, keyA, w.idA, gridapi.NodeFacts{Version: "v2"}, "127.0.0.1") },
 				func(p gridapi.PeerFacts) bool { return p.Facts.Version == "v2" }},
 			{"public config", func() error {
-				_, err := st.SetPublicConfig(ctx, w.farmerK.ID(), w.idA, &gridapi.PublicConfig{IPv4: "203.0.113.4/24"})
+				_, err := st.SetPublicConfig(ctx, w.farmerK.ID(), w.idA, &gridapi.PublicConfig{IPv4: "203.0.113.4/24", GW4: "203.0.113.1"})
 				return err
 			}, func(p gridapi.PeerFacts) bool { return p.PublicConfig != nil }},
 			{"report", func() error {
