@@ -34,7 +34,11 @@ type NetlinkFacts struct {
 	Handle  *netlink.Handle   // nil: the calling process's namespace
 	Skip    func(string) bool // links to leave out (nil: none besides lo)
 	WGPorts func() []int      // WireGuard listen ports in use (nil: none)
-	Version string
+	// Endpoints, when set, decides the endpoint candidates and the hidden flag (networkd:
+	// its uplink status, which knows the socket namespace); nil classifies the NICs'
+	// addresses (Classify).
+	Endpoints func() (eps []gridapi.Endpoint, hidden bool)
+	Version   string
 }
 
 // Facts implements FactsSource.
@@ -68,6 +72,12 @@ func (n *NetlinkFacts) Facts(_ context.Context) (gridapi.NodeFacts, error) {
 	if n.WGPorts != nil {
 		f.WGPorts = append(f.WGPorts, n.WGPorts()...)
 		slices.Sort(f.WGPorts)
+	}
+	if n.Endpoints != nil {
+		eps, hidden := n.Endpoints()
+		f.Endpoints, f.Hidden = append([]gridapi.Endpoint{}, eps...), hidden
+		f.Endpoints = f.Endpoints[:min(len(f.Endpoints), gridapi.MaxEndpoints)]
+		return f, nil
 	}
 	Classify(&f)
 	return f, nil

@@ -28,7 +28,10 @@ type NodeOptions struct {
 	Name     string // default $ZOSNET_NODE (the lab's node name), else the hostname
 	Version  string
 	WGPorts  func() []int // WireGuard ports in use, for the facts
-	Log      *slog.Logger
+	// Endpoints, when set, gives the endpoint candidates and hidden flag (networkd: from
+	// its uplink status, see EndpointsOf); nil classifies the host's addresses.
+	Endpoints func() ([]gridapi.Endpoint, bool)
+	Log       *slog.Logger
 }
 
 // Node is a node's registry identity: its key, farm, name and a signing client.
@@ -110,7 +113,7 @@ func (n *Node) NewAgent(ctx context.Context) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	facts := &NetlinkFacts{Version: n.opts.Version, WGPorts: n.opts.WGPorts, Skip: InternalLink}
+	facts := &NetlinkFacts{Version: n.opts.Version, WGPorts: n.opts.WGPorts, Skip: InternalLink, Endpoints: n.opts.Endpoints}
 	return New(Config{Client: n.Client, FarmID: n.FarmID, Name: n.Name, Version: n.opts.Version,
 		Facts: facts, Changes: changes, Log: n.opts.Log}), nil
 }

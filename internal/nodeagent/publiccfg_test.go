@@ -3,11 +3,13 @@ package nodeagent
 import (
 	"context"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/zosnet/zosnet/internal/endpoints"
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/public"
@@ -101,5 +103,20 @@ func TestApplyPublicConfig(t *testing.T) {
 	}
 	if err := ApplyPublicConfig(ctx, c, &gridapi.PublicConfig{IPv4: "10.0.0.1/24", GW4: "10.0.0.2"}); err == nil {
 		t.Fatal("a private address must be refused before networkd is called")
+	}
+}
+
+func TestEndpointsOf(t *testing.T) {
+	st := public.Status{Hidden: false, Endpoints: []endpoints.Endpoint{
+		{Addr: netip.MustParseAddr("2001:db8:100::10"), Family: "ipv6", Reason: "global unicast in the public namespace, well past 32 characters"},
+		{Addr: netip.MustParseAddr("203.0.113.10"), Family: "ipv4"},
+	}}
+	eps, hidden := EndpointsOf(st)
+	f := gridapi.NodeFacts{Endpoints: eps, Hidden: hidden}
+	if err := f.Validate(); err != nil || hidden || len(eps) != 2 || eps[1].Family != 4 || eps[1].Reason != "networkd" {
+		t.Fatalf("%+v hidden=%v: %v", eps, hidden, err)
+	}
+	if eps, hidden := EndpointsOf(public.Status{Hidden: true}); !hidden || eps == nil || len(eps) != 0 {
+		t.Fatalf("hidden node: %+v %v", eps, hidden)
 	}
 }
