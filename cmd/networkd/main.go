@@ -1,5 +1,25 @@
-// Command networkd is the node's network daemon: network resources, workloads, the
-// local API on a unix socket and Prometheus metrics. See internal/networkd.
+// Command networkd is the node's network daemon: network resources (NRs), workloads,
+// the local API on a unix socket and Prometheus metrics. See internal/networkd.
+//
+//	networkd --state-dir /var/lib/zosnet/networkd --socket /run/zosnet/networkd.sock \
+//	         --netns-dir /run/netns --metrics 127.0.0.1:9101 --resync 30s
+//
+// Talk to it with `zosnet node nr list|show|apply|rm`, `zosnet node wg show` and
+// `zosnet node workload add|rm|list` (all with --json and --socket).
+//
+// State: <state-dir>/state.json holds the desired NRs (with their listen ports) and
+// workloads, written atomically; <state-dir>/keys/nr-<id>.key holds each NR's WireGuard
+// private key (mode 0600, never returned by the API); endpoints.json remembers where
+// hidden peers last spoke from. At start networkd re-applies that state without any
+// registry; every --resync it re-applies it again (restoring objects deleted behind
+// its back) and removes objects named as its own (n-/b-/v-/c-/t- + id, wl- namespaces)
+// that nothing wants.
+//
+// WireGuard: the kernel module when the kernel has it, else wireguard-go inside this
+// process (--wireguard auto|kernel|userspace). Userspace devices live and die with
+// the process: a restart (or a crash) removes their links until networkd is back,
+// then recreates them from the persisted state with the same keys and ports, so peers
+// keep working after one handshake.
 package main
 
 import (

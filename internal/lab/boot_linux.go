@@ -61,15 +61,20 @@ func (l *Lab) bootNode(ctx context.Context, o Options, n Node) error {
 			return err
 		}
 		if !oneShot[svc] {
-			if err := cmd.Start(); err != nil {
+			err := cmd.Start()
+			cmd.Stdout.(*os.File).Close() // the child has its own copy
+			if err != nil {
 				return fmt.Errorf("node %s: start %s: %w", n.Name, svc, err)
 			}
 			go cmd.Wait()
 			o.Log.Info("boot: started", "node", n.Name, "service", svc)
 			continue
 		}
-		if err := runOneShot(ctx, cmd, o); err != nil {
-			return fmt.Errorf("node %s: %s (log: %s): %w", n.Name, svc, cmd.Stdout.(*os.File).Name(), err)
+		err = runOneShot(ctx, cmd, o)
+		cmd.Stdout.(*os.File).Close()
+		if err != nil {
+			log, _ := os.ReadFile(cmd.Stdout.(*os.File).Name())
+			return fmt.Errorf("node %s: %s: %w; its log ends: %s", n.Name, svc, err, lastLines(string(log), 10))
 		}
 		o.Log.Info("boot: done", "node", n.Name, "service", svc)
 	}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"strconv"
 	"time"
+
+	"github.com/vishvananda/netlink"
 )
 
 // Command returns (not started) argv run inside a node (its network, mount, PID and UTS
@@ -84,7 +87,9 @@ func (l *Lab) switchPath(seg string) string { return "/run/netns/" + switchNS(l.
 
 // Status describes a running lab; it encodes to JSON as `zoslab status --json` prints it.
 type Status struct {
-	Name     string          `json:"name"`
+	Name string `json:"name"`
+	// Registry is the URL the registry host serves (when the lab has a "registry" host).
+	Registry string          `json:"registry,omitempty"`
 	Segments []SegmentStatus `json:"segments"`
 	Routers  []RouterStatus  `json:"routers"`
 	Nodes    []NodeStatus    `json:"nodes"`
@@ -131,12 +136,17 @@ type NICStatus struct {
 	MAC     string `json:"mac"`
 	Segment string `json:"segment"`
 	Carrier bool   `json:"carrier"`
+	// Addrs are the NIC's global addresses now (whatever the node's software set).
+	Addrs []string `json:"addrs,omitempty"`
 }
 
 // Status reports the lab's layout and whether its nodes run.
 func (l *Lab) Status() Status {
 	s := l.st.Spec
 	st := Status{Name: l.name}
+	if r := s.router("registry"); r != nil && len(r.Interfaces) > 0 && r.Interfaces[0].IPv4 != "" {
+		st.Registry = "https://" + netip.MustParsePrefix(r.Interfaces[0].IPv4).Addr().String() + ":8443"
+	}
 	for _, g := range s.Segments {
 		st.Segments = append(st.Segments, l.segmentStatus(g))
 	}
@@ -152,6 +162,9 @@ func (l *Lab) Status() Status {
 			Cmdline: n.Cmdline, StateDir: l.NodeDir(n.Name) + "/state"}
 		for _, c := range n.NICs {
 			ns.NICs = append(ns.NICs, NICStatus{Name: c.Name, MAC: c.MAC, Segment: c.Segment, Carrier: l.st.Carrier[n.Name+"/"+c.Name]})
+		}
+		if ns.Running {
+			l.liveAddrs(&ns)
 		}
 		st.Nodes = append(st.Nodes, ns)
 	}
@@ -187,3 +200,24 @@ func routerStatus(l *Lab, r Router, kind string) RouterStatus {
 
 // NodePID returns the PID (in the host's PID namespace) of a node's holder, 0 if none.
 func (l *Lab) NodePID(node string) int { return l.st.Holders[node] }
+
+// liveAddrs fills in the global addresses the node's NICs have right now.
+func (l *Lab) liveAddrs(ns *NodeStatus) {
+	n, err := l.openNode(ns.Name)
+	if err != nil {
+		return
+	}
+	defer n.close()
+	for i := range ns.NICs {
+		link, err := n.h.LinkByName(ns.NICs[i].Name)
+		if err != nil {
+			continue
+		}
+		addrs, _ := n.h.AddrList(link, netlink.FAMILY_ALL)
+		for _, a := range addrs {
+			if a.IP.IsGlobalUnicast() {
+				ns.NICs[i].Addrs = append(ns.NICs[i].Addrs, a.IPNet.String())
+			}
+		}
+	}
+}

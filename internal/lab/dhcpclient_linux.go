@@ -42,11 +42,23 @@ func runDHCPClient(args []string) error {
 	if err := netlink.LinkSetUp(link); err != nil {
 		return fmt.Errorf("bring %s up: %w", iface, err)
 	}
+	waitRunning(iface, 2*time.Second)
 	lease, err := requestLease(ctx, iface)
 	if err != nil {
 		return err
 	}
 	return applyLease(link, lease)
+}
+
+// waitRunning waits (at most d) until the link is operationally up: frames sent before
+// the kernel's link watch activates the queue are dropped, which costs a 1 s retransmit.
+func waitRunning(iface string, d time.Duration) {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		l, err := netlink.LinkByName(iface)
+		if err == nil && l.Attrs().OperState == netlink.OperUp {
+			return
+		}
+	}
 }
 
 func refuseHostNS() error {

@@ -68,7 +68,7 @@ func labPIDs(name string) []int {
 }
 
 func hasNodeMarker(pid int, name string) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/root" + nodeMarker)
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/root" + NodeMarker)
 	return err == nil && strings.HasPrefix(string(b), name+" ") && !isZombie(pid)
 }
 
@@ -76,10 +76,14 @@ func hasNodeMarker(pid int, name string) bool {
 // until they are gone.
 func killLab(ctx context.Context, name string) error {
 	deadline := time.Now().Add(10 * time.Second)
-	for {
+	for empty := 0; empty < 2; {
+		// Two empty passes in a row: a process caught in execve has an unreadable
+		// environment for an instant and would slip through one pass.
 		pids := labPIDs(name)
 		if len(pids) == 0 {
-			return nil
+			empty++
+		} else {
+			empty = 0
 		}
 		for _, pid := range pids {
 			syscall.Kill(pid, syscall.SIGKILL)
@@ -90,9 +94,10 @@ func killLab(ctx context.Context, name string) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("lab %s: waiting for processes to exit: %w", name, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
+	return nil
 }
 
 func deleteNamespaces(name string) error {

@@ -30,8 +30,10 @@ const (
 // NodeStateDir is where a node sees its private state directory.
 const NodeStateDir = "/var/lib/zosnet"
 
-// nodeMarker is the file in a node's private /run naming its lab and node.
-const nodeMarker = "/run/zoslab-node"
+// NodeMarker is the file in a node's private /run that says "<lab> <node>": a process
+// that sees it runs inside a lab node (whose PID 1, the holder, shares the node's network
+// namespace, so netns.IsInit reports true there).
+const NodeMarker = "/run/zoslab-node"
 
 func init() {
 	role := os.Getenv(envReexec)
@@ -122,7 +124,7 @@ func setupNode() error {
 			return unix.Mount("tmpfs", "/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755")
 		}},
 		{"write marker", func() error {
-			return os.WriteFile(nodeMarker, []byte(os.Getenv(envLab)+" "+node+"\n"), 0o644)
+			return os.WriteFile(NodeMarker, []byte(os.Getenv(envLab)+" "+node+"\n"), 0o644)
 		}},
 		{"set hostname", func() error { return unix.Sethostname([]byte(node)) }},
 		{"bring lo up", loUp},
@@ -147,7 +149,7 @@ func loUp() error {
 // late-starting server keeps one PID from the start.
 func runDelayed(args []string) error {
 	if len(args) < 2 {
-		return errors.New("usage: DELAY CMD...")
+		return errors.New("usage: DELAY CMD [ARG...]")
 	}
 	d, err := time.ParseDuration(args[0])
 	if err != nil {

@@ -1,12 +1,15 @@
 package lab
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -75,6 +78,7 @@ func (l *Lab) startDHCP(g *Segment, delay time.Duration) error {
 	}
 	key := "dnsmasq-" + g.Name
 	path := filepath.Join(l.dir, "servers", key+".conf")
+	os.Remove(filepath.Join(l.dir, "servers", key+".pid"))
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return fmt.Errorf("segment %s: write dnsmasq config: %w", g.Name, err)
 	}
@@ -120,6 +124,28 @@ func (l *Lab) startServer(key, router string, delay time.Duration, argv ...strin
 	go cmd.Wait()
 	l.st.Servers[key] = cmd.Process.Pid
 	return nil
+}
+
+// waitServer waits until a server started without delay has written its pid file (so
+// it parsed its config and bound its sockets), or fails with its output if it exited.
+func (l *Lab) waitServer(key string) error {
+	pid := l.st.Servers[key]
+	base := filepath.Join(l.dir, "servers", key)
+	err := poll(context.Background(), 5*time.Second, func() bool {
+		if _, err := os.Stat(base + ".pid"); err == nil {
+			return true
+		}
+		return isZombie(pid) // gone: its environment is unreadable while it execs
+	})
+	if err == nil && !isZombie(pid) {
+		return nil
+	}
+	out, _ := os.ReadFile(base + ".out")
+	log, _ := os.ReadFile(base + ".log")
+	if err == nil {
+		err = errors.New("exited")
+	}
+	return fmt.Errorf("%s did not start: %w: %s", key, err, lastLines(string(out)+string(log), 5))
 }
 
 // stopServer kills a lab server if it runs (checked by its marks) and waits for it.
@@ -181,6 +207,17 @@ func (l *Lab) SetDHCP(segment string, on bool, rangeCIDR string) error {
 		if err := l.startDHCP(g, 0); err != nil {
 			return fmt.Errorf("set dhcp: %w", err)
 		}
+		if err := l.waitServer("dnsmasq-" + segment); err != nil {
+			return fmt.Errorf("set dhcp: %w", err)
+		}
 	}
 	return l.save()
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "; ")
 }

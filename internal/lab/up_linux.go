@@ -129,6 +129,9 @@ func create(name string, s *Spec, log *slog.Logger) (*Lab, error) {
 	return l, nil
 }
 
+// testHookStep, when set (by tests), is called after each build step.
+var testHookStep func(step string)
+
 // builder holds the namespaces of a lab while Up builds it.
 type builder struct {
 	l    *Lab
@@ -168,6 +171,9 @@ func (b *builder) build(ctx context.Context) error {
 		t := time.Now()
 		if err := s.fn(); err != nil {
 			return fmt.Errorf("lab %s: %s: %w", b.l.name, s.what, err)
+		}
+		if testHookStep != nil {
+			testHookStep(s.what)
 		}
 		b.l.log.Info("lab: "+s.what+" ready", "lab", b.l.name, "took", time.Since(t).Round(time.Microsecond))
 	}
@@ -310,8 +316,10 @@ func (b *builder) nics() error {
 	return nil
 }
 
-// servers starts dnsmasq and radvd where the spec enables them.
+// servers starts dnsmasq and radvd where the spec enables them and waits until those
+// without a delay run.
 func (b *builder) servers() error {
+	var started []string
 	for i := range b.l.st.Spec.Segments {
 		g := &b.l.st.Spec.Segments[i]
 		if g.DHCP.Enabled {
@@ -319,11 +327,20 @@ func (b *builder) servers() error {
 			if err := b.l.startDHCP(g, g.DHCP.Delay); err != nil {
 				return err
 			}
+			if g.DHCP.Delay == 0 {
+				started = append(started, "dnsmasq-"+g.Name)
+			}
 		}
 		if g.RA.Enabled {
 			if err := b.l.startRA(g); err != nil {
 				return err
 			}
+			started = append(started, "radvd-"+g.Name)
+		}
+	}
+	for _, key := range started {
+		if err := b.l.waitServer(key); err != nil {
+			return err
 		}
 	}
 	return nil

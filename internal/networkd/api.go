@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sort"
 
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
 	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/portalloc"
 	"github.com/zosnet/zosnet/internal/resource"
@@ -42,7 +44,11 @@ func (d *Daemon) GetNR(id string) (localapi.NR, error) {
 	d.mu.Lock()
 	s, ok := d.state.NRs[id]
 	st := d.status[id]
-	key, kerr := d.keyOf(id)
+	var key wgtypes.Key
+	var kerr error
+	if ok {
+		key, kerr = d.keyOf(id)
+	}
 	d.mu.Unlock()
 	if !ok {
 		return localapi.NR{}, fmt.Errorf("network resource %q: %w", id, localapi.ErrNotFound)

@@ -157,21 +157,35 @@ func (d *Daemon) Run(ctx context.Context) {
 
 // Reconcile makes the kernel match the desired state: every NR and workload is
 // re-applied (idempotent; missing objects come back), then objects tagged as ours that
-// nothing wants are removed. Failures are recorded per NR and returned joined.
+// nothing wants are removed. The lock is taken per NR, so API calls interleave with a
+// long pass. Failures are recorded per NR and returned joined.
 func (d *Daemon) Reconcile(ctx context.Context) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	start := time.Now()
-	errs := []error{d.uplinksBefore(ctx)}
-	for _, id := range d.state.nrIDs() {
-		errs = append(errs, d.applyLocked(d.state.NRs[id]))
-	}
-	for _, name := range d.state.workloadNames() {
-		if err := d.att.Attach(d.state.Workloads[name]); err != nil {
-			errs = append(errs, err)
+	var errs []error
+	d.mu.Lock()
+	ids, names := d.state.nrIDs(), d.state.workloadNames()
+	errs = append(errs, d.uplinksBefore(ctx)) // issue 5: sockets in place before NRs
+	d.mu.Unlock()
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
+		d.mu.Lock()
+		if s, ok := d.state.NRs[id]; ok {
+			errs = append(errs, d.applyLocked(s))
+		}
+		d.mu.Unlock()
 	}
+	for _, name := range names {
+		d.mu.Lock()
+		if w, ok := d.state.Workloads[name]; ok {
+			errs = append(errs, d.att.Attach(w))
+		}
+		d.mu.Unlock()
+	}
+	d.mu.Lock()
 	errs = append(errs, d.app.GC(d.state.wantNRs()), d.gcWorkloads(), d.learnEndpoints(), d.uplinksAfter())
+	d.mu.Unlock()
 	err := errors.Join(errs...)
 	d.met.reconciled(time.Since(start), err)
 	if err != nil {

@@ -31,13 +31,14 @@ type node struct {
 	done   chan error
 	cl     *localapi.Client
 	proc   *exec.Cmd
+	resync time.Duration // 0 = 200 ms
 }
 
 func (n *node) stateDir() string { return filepath.Join(n.dir, "state") }
 func (n *node) netnsDir() string { return filepath.Join(n.dir, "netns") }
 func (n *node) socket() string   { return filepath.Join(n.dir, "nd.sock") }
 
-func newNode(t *testing.T) *node {
+func newNode(t testing.TB) *node {
 	t.Helper()
 	n := &node{host: testkit.NewNS(t), dir: t.TempDir()}
 	os.Chmod(n.dir, 0o755)
@@ -53,12 +54,16 @@ func newNode(t *testing.T) *node {
 }
 
 func (n *node) config() networkd.Config {
+	resync := n.resync
+	if resync == 0 {
+		resync = 200 * time.Millisecond
+	}
 	return networkd.Config{StateDir: n.stateDir(), Socket: n.socket(), NetnsDir: n.netnsDir(),
-		Resync: 200 * time.Millisecond, Host: n.host, WGKind: wg.Userspace, PortMin: 4000, PortMax: 4099}
+		Resync: resync, Host: n.host, WGKind: wg.Userspace, PortMin: 4000, PortMax: 4099}
 }
 
 // start runs the daemon in-process and waits for its socket.
-func (n *node) start(t *testing.T) {
+func (n *node) start(t testing.TB) {
 	t.Helper()
 	d, err := networkd.New(n.config())
 	if err != nil {
@@ -70,7 +75,7 @@ func (n *node) start(t *testing.T) {
 	n.waitUp(t)
 }
 
-func (n *node) waitUp(t *testing.T) {
+func (n *node) waitUp(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -84,7 +89,7 @@ func (n *node) waitUp(t *testing.T) {
 }
 
 // stop ends an in-process daemon gracefully (its userspace links go away).
-func (n *node) stop(t *testing.T) {
+func (n *node) stop(t testing.TB) {
 	t.Helper()
 	if n.cancel == nil {
 		return
@@ -97,7 +102,7 @@ func (n *node) stop(t *testing.T) {
 }
 
 // cleanupAll deletes every NR through a fresh daemon, then stops it.
-func cleanupAll(t *testing.T, n *node) {
+func cleanupAll(t testing.TB, n *node) {
 	d, err := networkd.New(n.config())
 	if err != nil {
 		t.Errorf("cleanup: %v", err)
@@ -114,7 +119,7 @@ func cleanupAll(t *testing.T, n *node) {
 	}
 }
 
-func handle(t *testing.T, ns *netns.NS) *netlink.Handle {
+func handle(t testing.TB, ns *netns.NS) *netlink.Handle {
 	t.Helper()
 	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
 	if err != nil {
@@ -125,10 +130,19 @@ func handle(t *testing.T, ns *netns.NS) *netlink.Handle {
 }
 
 // wire joins two hosts with a veth underlay: 10.99.0.1 and .2.
-func wire(t *testing.T, a, b *node, mtu int) {
+func wire(t testing.TB, a, b *node, mtu int) { t.Helper(); wireB(t, a.host, b.host, mtu) }
+
+func handleB(t testing.TB, ns *netns.NS) *netlink.Handle { return handle(t, ns) }
+
+func newClient(n *node) *localapi.Client { return localapi.NewClient(n.socket()) }
+
+func unmountDir(n *node) { unix.Unmount(n.netnsDir(), unix.MNT_DETACH) }
+
+// wireB joins two namespaces with a veth: 10.99.0.1 in x, 10.99.0.2 in y.
+func wireB(t testing.TB, x, y *netns.NS, mtu int) {
 	t.Helper()
-	ha, hb := handle(t, a.host), handle(t, b.host)
-	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "ua", MTU: mtu}, PeerName: "ub", PeerNamespace: netlink.NsFd(b.host.Fd())}
+	ha, hb := handle(t, x), handle(t, y)
+	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "ua", MTU: mtu}, PeerName: "ub", PeerNamespace: netlink.NsFd(y.Fd())}
 	if err := ha.LinkAdd(v); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +170,7 @@ func spec(id, subnet string, peers ...resource.Peer) resource.Spec {
 	return resource.Spec{NetworkID: id, IPRange: pfx("10.1.0.0/16"), Subnet: pfx(subnet), Peers: peers}
 }
 
-func ping(t *testing.T, nsPath string, dst netip.Addr) error {
+func ping(t testing.TB, nsPath string, dst netip.Addr) error {
 	t.Helper()
 	ns, err := netns.Open(nsPath)
 	if err != nil {
@@ -171,7 +185,7 @@ func ping(t *testing.T, nsPath string, dst netip.Addr) error {
 	return nil
 }
 
-func pollPing(t *testing.T, nsPath string, dst netip.Addr, within time.Duration) {
+func pollPing(t testing.TB, nsPath string, dst netip.Addr, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {

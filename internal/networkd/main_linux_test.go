@@ -29,6 +29,12 @@ func runDaemon(dir string) int {
 	n := &node{dir: dir}
 	cfg := n.config()
 	cfg.Host = nil // the namespace nsenter put us in
+	if d := os.Getenv("ZOSNET_TEST_NETNS_DIR"); d != "" {
+		cfg.NetnsDir = d // a lab node's own /run/netns
+	}
+	if os.Getenv("ZOSNET_TEST_RESYNC") != "" {
+		cfg.Resync = 2 * time.Second
+	}
 	cfg.WGKind = wg.Userspace
 	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -46,7 +52,7 @@ func runDaemon(dir string) int {
 }
 
 // startProc runs networkd as a separate process in the node's host namespace.
-func (n *node) startProc(t *testing.T) {
+func (n *node) startProc(t testing.TB) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -63,7 +69,7 @@ func (n *node) startProc(t *testing.T) {
 }
 
 // kill sends SIGKILL to the networkd process and reaps it.
-func (n *node) kill(t *testing.T) {
+func (n *node) kill(t testing.TB) {
 	t.Helper()
 	if n.proc == nil {
 		return
@@ -74,7 +80,7 @@ func (n *node) kill(t *testing.T) {
 }
 
 // term stops the networkd process gracefully.
-func (n *node) term(t *testing.T) {
+func (n *node) term(t testing.TB) {
 	t.Helper()
 	if n.proc == nil {
 		return

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // metrics are networkd's Prometheus metrics, on a registry of its own.
@@ -28,7 +29,7 @@ func newMetrics(d *Daemon) *metrics {
 			Help: "Duration of the last reconcile pass."}),
 	}
 	m.reg.MustRegister(m.applyDur, m.applyErrs, m.reconciles, m.reconDur, &nrCollector{d: d},
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -2,11 +2,14 @@ package networkd_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,7 +26,7 @@ var bg = context.Background()
 // meshPair creates network id on a (10.1.1.0/24, public at 10.99.0.1) and b
 // (10.1.2.0/24, hidden: a has no endpoint for it), both peered, and returns the NRs.
 // a learns b's key first, so b's first handshake (sent at once: keepalive) finds a ready.
-func meshPair(t *testing.T, a, b *node, id string) (localapi.NR, localapi.NR) {
+func meshPair(t testing.TB, a, b *node, id string) (localapi.NR, localapi.NR) {
 	t.Helper()
 	nb, err := b.cl.PutNR(bg, spec(id, "10.1.2.0/24"))
 	if err != nil {
@@ -48,7 +51,7 @@ func meshPair(t *testing.T, a, b *node, id string) (localapi.NR, localapi.NR) {
 	return na, nb
 }
 
-func addWL(t *testing.T, n *node, id, name string) localapi.Workload {
+func addWL(t testing.TB, n *node, id, name string) localapi.Workload {
 	t.Helper()
 	w, err := n.cl.AddWorkload(bg, workload.Spec{Name: name, NetworkID: id})
 	if err != nil {
@@ -91,6 +94,27 @@ func TestDaemonAPI(t *testing.T) {
 	}
 	checkErrors(t, a, na)
 	checkMetrics(t, a)
+	checkPortChange(t, a, got)
+}
+
+// Changing an NR's port frees the old one (another NR can take it) and keeps the key.
+func checkPortChange(t *testing.T, a *node, nr localapi.NR) {
+	t.Helper()
+	old := nr.Status.ListenPort
+	s := nr.Spec
+	s.ListenPort = 4077
+	moved, err := a.cl.PutNR(bg, s)
+	if err != nil || moved.Status.ListenPort != 4077 || moved.Status.PublicKey != nr.Status.PublicKey {
+		t.Fatalf("port change: %+v %v", moved.Status, err)
+	}
+	other := spec("net5", "10.1.1.0/24")
+	other.ListenPort = old
+	if _, err := a.cl.PutNR(bg, other); err != nil {
+		t.Fatalf("old port %d not released: %v", old, err)
+	}
+	if err := a.cl.DeleteNR(bg, "net5"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func itoa(p uint16) string {
@@ -111,6 +135,15 @@ func checkErrors(t *testing.T, a *node, na localapi.NR) {
 	if _, err := a.cl.GetNR(bg, "nope"); !errors.Is(err, localapi.ErrNotFound) {
 		t.Fatalf("missing nr: %v", err)
 	}
+	if _, err := os.Stat(filepath.Join(a.stateDir(), "keys", "nr-nope.key")); err == nil {
+		t.Fatal("reading a missing NR made a key for it")
+	}
+	keys, _ := os.ReadDir(filepath.Join(a.stateDir(), "keys"))
+	for _, k := range keys {
+		if st, _ := k.Info(); st.Mode().Perm() != 0o600 {
+			t.Fatalf("key %s has mode %v, want 0600", k.Name(), st.Mode())
+		}
+	}
 	if _, err := a.cl.AddWorkload(bg, workload.Spec{Name: "x", NetworkID: "nope"}); !errors.Is(err, localapi.ErrNotFound) {
 		t.Fatalf("workload on missing nr: %v", err)
 	}
@@ -122,17 +155,33 @@ func checkErrors(t *testing.T, a *node, na localapi.NR) {
 	}
 }
 
-func checkMetrics(t *testing.T, a *node) {
+func rawGet(t *testing.T, a *node, path string) []byte {
 	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", a.socket())
 	}}}
-	resp, err := hc.Get("http://networkd/metrics")
+	resp, err := hc.Get("http://networkd" + path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	return b
+}
+
+func checkMetrics(t *testing.T, a *node) {
+	t.Helper()
+	b := rawGet(t, a, "/metrics")
+	raw, err := os.ReadFile(filepath.Join(a.stateDir(), "keys", "nr-net1.key"))
+	if err != nil || len(raw) != 32 {
+		t.Fatalf("key file: %v (%d bytes)", err, len(raw))
+	}
+	priv := base64.StdEncoding.EncodeToString(raw)
+	for _, p := range []string{"/v1/nrs", "/v1/nrs/net1", "/v1/status", "/metrics"} {
+		if strings.Contains(string(rawGet(t, a, p)), priv) || strings.Contains(string(rawGet(t, a, p)), hex.EncodeToString(raw)) {
+			t.Fatalf("%s reveals the private key", p)
+		}
+	}
 	for _, want := range []string{`zosnet_nr_up{nr="net1"} 1`, "zosnet_wg_peer_receive_bytes_total{", "zosnet_nr_apply_seconds_count", "zosnet_workloads 1"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %q", want)

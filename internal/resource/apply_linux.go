@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
@@ -118,13 +119,17 @@ func (a *Applier) apply(s Spec, key wgtypes.Key, n Names) error {
 		func() error { return ensureRoutes(ns, s, n) },
 		func() error { return ensureNFT(ns, n) },
 	}
-	for _, step := range steps {
+	for i, step := range steps {
+		t0 := time.Now()
 		if err := step(); err != nil {
 			return fmt.Errorf("nr %s: %w", s.NetworkID, err)
 		}
+		a.log().Debug("apply step", "nr", s.NetworkID, "step", stepNames[i], "took", time.Since(t0))
 	}
 	return nil
 }
+
+var stepNames = []string{"sysctls", "bridge", "leg", "gateway", "wireguard", "routes", "nftables"}
 
 // overlayMTU is the underlay MTU of the socket namespace minus WireGuard's overhead.
 func (a *Applier) overlayMTU() (int, error) {

@@ -2,13 +2,17 @@ package resource_test
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -30,18 +34,23 @@ type node struct {
 	key  wgtypes.Key
 }
 
-func netnsDir(t *testing.T) string {
+func netnsDir(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "netns")
 	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) }) // runs after the namespaces are gone
 	return dir
 }
 
-func newNode(t *testing.T) *node {
+func newNode(t *testing.T) *node { return newNodeB(t) }
+
+func newNodeB(t testing.TB) *node {
 	t.Helper()
 	n := &node{host: testkit.NewNS(t), dir: netnsDir(t)}
 	n.app = &resource.Applier{Host: n.host, SockNS: n.host, NetnsDir: n.dir, WGKind: wg.Userspace}
 	n.att = &workload.Attacher{Host: n.host, NetnsDir: n.dir}
+	if os.Getenv("ZOSNET_TEST_DEBUG") != "" {
+		n.app.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	t.Cleanup(func() {
 		n.app.Close()
 		if err := n.app.GC(nil); err != nil {
@@ -344,5 +353,51 @@ func TestGCOnlyOurs(t *testing.T) {
 	}
 	if ids, _ := a.app.Existing(); len(ids) != 1 || ids[0] != "net2" {
 		t.Fatalf("after gc: %v", ids)
+	}
+}
+
+// The NR's nftables table, read back with `nft list` as the oracle, and restored when
+// deleted behind our back.
+func TestNFTablesOracle(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	a, b := newNode(t), newNode(t)
+	sa, _ := pair(a, b)
+	a.apply(t, sa)
+	path := filepath.Join(a.dir, "n-net1")
+	list := func() string {
+		out, err := exec.Command("nsenter", "--net="+path, "nft", "list", "table", "inet", resource.NFTTable).CombinedOutput()
+		if err != nil {
+			return ""
+		}
+		return string(out)
+	}
+	got := list()
+	for _, want := range []string{"type filter hook forward priority filter; policy drop;",
+		"ct state established,related accept", `iifname "b-net1" accept`,
+		`iifname "w-net1" oifname "b-net1" accept`, `iifname "w-net1" oifname "w-net1" accept`} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("nft list lacks %q:\n%s", want, got)
+		}
+	}
+	ns, err := netns.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	c, err := nftables.New(nftables.WithNetNSFd(ns.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DelTable(&nftables.Table{Name: resource.NFTTable, Family: nftables.TableFamilyINet})
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if list() != "" {
+		t.Fatal("table still listed after delete")
+	}
+	a.apply(t, sa)
+	if list() != got {
+		t.Fatalf("table not restored as before:\n%s", list())
 	}
 }

@@ -117,6 +117,18 @@ func (u *userDev) Configure(cfg wgtypes.Config) error {
 	if err := u.dev.Up(); err != nil {
 		return fmt.Errorf("bring up wireguard-go %s: %w", u.name, err)
 	}
+	if cfg.ListenPort == nil || *cfg.ListenPort == 0 {
+		return nil
+	}
+	// A failed bind (port taken) makes wireguard-go fall back to a random port on its
+	// next up, which its own link events may trigger at any time: check the result.
+	d, err := u.Device()
+	if err != nil {
+		return err
+	}
+	if d.ListenPort != *cfg.ListenPort {
+		return fmt.Errorf("wireguard-go %s: listen port %d: %w", u.name, *cfg.ListenPort, ErrPortInUse)
+	}
 	return nil
 }
 

@@ -34,6 +34,9 @@ const (
 // ErrNoKernel is returned (wrapped) by Probe when the kernel has no WireGuard support.
 var ErrNoKernel = errors.New("wireguard kernel module not available")
 
+// ErrPortInUse is returned (wrapped) when the listen port cannot be bound.
+var ErrPortInUse = errors.New("address already in use")
+
 // Device is one WireGuard link. Methods are safe for concurrent use.
 type Device interface {
 	// Name is the link name (in the link namespace).

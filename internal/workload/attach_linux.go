@@ -63,10 +63,25 @@ func (a *Attacher) Attach(info Info) (err error) {
 	return nil
 }
 
+// ensureTap makes a persistent tap in the host namespace. The tap ioctl works in the
+// calling thread's namespace (not the handle's), so it runs inside Host.Do.
 func (a *Attacher) ensureTap(h *netlink.Handle, info Info, br netlink.Link) (netlink.Link, error) {
+	if l, err := h.LinkByName(info.HostIf); err == nil {
+		if l.Type() != "tuntap" {
+			return nil, fmt.Errorf("link %s exists as %s, want tuntap", info.HostIf, l.Type())
+		}
+		return l, nil
+	}
 	t := &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: info.HostIf, MTU: br.Attrs().MTU},
-		Mode: netlink.TUNTAP_MODE_TAP, Flags: netlink.TUNTAP_DEFAULTS | netlink.TUNTAP_NO_PI, NonPersist: false}
-	return resource.EnsureLink(h, t)
+		Mode: netlink.TUNTAP_MODE_TAP, Flags: netlink.TUNTAP_DEFAULTS | netlink.TUNTAP_NO_PI}
+	if err := a.Host.Do(func() error { return netlink.LinkAdd(t) }); err != nil {
+		return nil, fmt.Errorf("add tap %s: %w", info.HostIf, err)
+	}
+	l, err := h.LinkByName(info.HostIf)
+	if err != nil {
+		return nil, fmt.Errorf("find tap %s: %w", info.HostIf, err)
+	}
+	return l, h.LinkSetMTU(l, br.Attrs().MTU)
 }
 
 func (a *Attacher) ensureNetns(h *netlink.Handle, info Info, br netlink.Link) (netlink.Link, error) {

@@ -283,7 +283,11 @@ func dhcpCmd() *command {
 
 // printMap prints the lab as text: segments, routers and hosts, nodes.
 func printMap(w io.Writer, st lab.Status) {
-	fmt.Fprintf(w, "lab %s\n\nsegments:\n", st.Name)
+	fmt.Fprintf(w, "lab %s\n", st.Name)
+	if st.Registry != "" {
+		fmt.Fprintf(w, "registry %s (on host registry)\n", st.Registry)
+	}
+	fmt.Fprintln(w, "\nsegments:")
 	for _, g := range st.Segments {
 		var extra []string
 		if g.DHCP {
@@ -327,6 +331,9 @@ func printMap(w io.Writer, st lab.Status) {
 			s := fmt.Sprintf("%s %s on %s", c.Name, c.MAC, c.Segment)
 			if !c.Carrier {
 				s += " (no carrier)"
+			}
+			if len(c.Addrs) > 0 {
+				s += " [" + strings.Join(c.Addrs, " ") + "]"
 			}
 			nics = append(nics, s)
 		}

@@ -1,0 +1,133 @@
+package boot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/zosnet/zosnet/internal/dhcp"
+)
+
+// ensureKeeper starts `netinit keep` detached (own session, log in the run dir) unless
+// a keeper already holds the lock, and waits until the new one holds it.
+func (f *flags) ensureKeeper(log *slog.Logger) error {
+	lock := filepath.Join(f.runDir, KeeperLock)
+	if held, err := lockHeld(lock); err != nil || held {
+		if held {
+			log.Info("lease keeper already running", "pid", readPID(filepath.Join(f.runDir, KeeperPID)))
+		}
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("start lease keeper: %w", err)
+	}
+	logf, err := os.OpenFile(filepath.Join(f.runDir, KeeperLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("start lease keeper: %w", err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(exe, "keep", "--run-dir", f.runDir, "--resolv-conf", f.resolv)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start lease keeper: %w", err)
+	}
+	pid := cmd.Process.Pid
+	cmd.Process.Release()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if held, _ := lockHeld(lock); held {
+			log.Info("lease keeper started", "pid", pid, "log", logf.Name())
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("lease keeper (pid %d) did not start within 5 s: see %s", pid, logf.Name())
+}
+
+// lockHeld reports whether another process holds the flock on path.
+func lockHeld(path string) (bool, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return false, fmt.Errorf("keeper lock %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("keeper lock %s: %w", path, err)
+	}
+	return false, nil // closing the fd releases the lock
+}
+
+func readPID(path string) int {
+	b, _ := os.ReadFile(path)
+	n, _ := strconv.Atoi(string(b))
+	return n
+}
+
+// keepMain is `netinit keep`: hold the lease on zos until SIGTERM. It exits 0 at once
+// if another keeper holds the lock.
+func keepMain(args []string, stderr io.Writer, log *slog.Logger) int {
+	f, _, err := parseFlags("netinit keep", args, stderr)
+	if err != nil {
+		return 2
+	}
+	fd, err := unix.Open(filepath.Join(f.runDir, KeeperLock), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+	if err == nil {
+		err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+	}
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		log.Info("another lease keeper is running")
+		return 0
+	}
+	if err != nil {
+		log.Error("lease keeper lock", "err", err)
+		return 1
+	}
+	pidFile := filepath.Join(f.runDir, KeeperPID)
+	os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())), 0o644)
+	defer os.Remove(pidFile)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	k := &dhcp.Keeper{Iface: Bridge, ResolvConf: f.resolv, Log: log, OnLease: func(l *dhcp.Lease) {
+		if err := writeJSON(filepath.Join(f.runDir, LeaseFile), l); err != nil {
+			log.Error("save lease", "err", err)
+		}
+	}}
+	log.Info("lease keeper running", "iface", Bridge, "pid", os.Getpid())
+	if err := k.Run(ctx, loadLease(filepath.Join(f.runDir, LeaseFile), log)); err != nil && ctx.Err() == nil {
+		log.Error("lease keeper stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// loadLease reads the lease netinit applied; nil (discover first) if there is none.
+func loadLease(path string, log *slog.Logger) *dhcp.Lease {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var l dhcp.Lease
+	if err := json.Unmarshal(b, &l); err != nil {
+		log.Warn("saved lease unusable, discovering", "path", path, "err", err)
+		return nil
+	}
+	return &l
+}

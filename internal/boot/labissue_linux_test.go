@@ -1,0 +1,81 @@
+package boot
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/zosnet/zosnet/internal/lab"
+	"github.com/zosnet/zosnet/internal/testkit"
+)
+
+// issueSpec is a lab with the issue's cases, one node each, booting in parallel:
+//   - three: eth0 on a segment without DHCP, eth1 with DHCP and router option, eth2 with
+//     DHCP without router option, eth3 on the good segment but unplugged (no carrier);
+//   - static: zosnet.static= on a segment without any DHCP server;
+//   - late: the segment's DHCP server starts 60 s after the lab is up.
+const issueSpec = `
+segments:
+  - {name: inet, ipv4: 198.51.100.0/24}
+  - {name: none, ipv4: 10.210.0.0/24, gateway: gw}
+  - {name: good, ipv4: 10.211.0.0/24, gateway: gw, dhcp: {enabled: true}}
+  - {name: norouter, ipv4: 10.212.0.0/24, gateway: gw, dhcp: {enabled: true, router: false}}
+  - {name: stat, ipv4: 10.213.0.0/24, gateway: gw}
+  - {name: late, ipv4: 10.214.0.0/24, gateway: gw, dhcp: {enabled: true, delay: 60s}}
+routers:
+  - name: gw
+    interfaces:
+      - {segment: inet, ipv4: 198.51.100.2/24}
+      - {segment: none, ipv4: 10.210.0.1/24}
+      - {segment: good, ipv4: 10.211.0.1/24}
+      - {segment: norouter, ipv4: 10.212.0.1/24}
+      - {segment: stat, ipv4: 10.213.0.1/24}
+      - {segment: late, ipv4: 10.214.0.1/24}
+    nat: {mode: masquerade, out: inet, segments: [none, good, norouter, stat, late]}
+hosts:
+  - name: registry
+    interfaces: [{segment: inet, ipv4: 198.51.100.10/24}]
+    routes: [{to: default, via: 198.51.100.2}]
+nodes:
+  - name: three
+    cmdline: farmer_id=1 zosnet.registry=https://198.51.100.10:8443
+    boot: [netinit]
+    nics: [{segment: none}, {segment: good}, {segment: norouter}, {segment: good, carrier: false}]
+  - name: static
+    cmdline: farmer_id=1 zosnet.registry=https://198.51.100.10:8443 zosnet.static=10.213.0.50/24,10.213.0.1
+    boot: [netinit]
+    nics: [{segment: stat}]
+  - name: late
+    cmdline: farmer_id=1 zosnet.registry=https://198.51.100.10:8443
+    boot: [netinit]
+    nics: [{segment: late}]
+`
+
+func TestLabIssueCases(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	spec, err := lab.ParseSpec([]byte(issueSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	l, err := upLab(t, spec, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 60*time.Second {
+		t.Errorf("lab with a 60 s late DHCP server booted in %v: the late node cannot have waited", took)
+	}
+	cases := []struct{ node, port, net, gw string }{
+		{"three", "eth1", "10.211.0.0/24", "10.211.0.1"},
+		{"static", "eth0", "10.213.0.50/32", "10.213.0.1"},
+		{"late", "eth0", "10.214.0.0/24", "10.214.0.1"},
+	}
+	for _, c := range cases {
+		v := view(t, l, c.node)
+		if !v.Bridge || len(v.Ports) != 1 || v.Ports[0] != c.port || len(v.IPv4) != 1 || v.Gateway != c.gw ||
+			!netip.MustParsePrefix(c.net).Contains(netip.MustParsePrefix(v.IPv4[0]).Addr()) {
+			t.Errorf("node %s: zos %+v, want port %s, an address in %s, gateway %s", c.node, v, c.port, c.net, c.gw)
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/zosnet/zosnet/internal/gridapi"
+	"github.com/zosnet/zosnet/internal/identity"
+	"github.com/zosnet/zosnet/internal/registry"
+)
+
+func zosnet(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := Main(args, &out, &errb); code != 0 {
+		t.Fatalf("zosnet %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
+	}
+	return out.String()
+}
+
+func zosnetFails(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := Main(args, &out, &errb); code == 0 {
+		t.Fatalf("zosnet %s: succeeded, want failure: %s", strings.Join(args, " "), out.String())
+	}
+	return errb.String()
+}
+
+// TestGridCommands drives the registry commands end to end against an in-process
+// registry: keys, profiles, farm, nodes by name, public config, networks.
+func TestGridCommands(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("ZOSNET_CONFIG_DIR", dir)
+	t.Setenv("ZOSNET_PROFILE", "")
+	t.Setenv("ZOSNET_REGISTRY", "")
+	st, err := registry.OpenSQLite(context.Background(), filepath.Join(dir, "grid.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srv, err := registry.New(ctx, registry.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+
+	zosnet(t, "key", "create", "farmer")
+	zosnet(t, "key", "create", "user")
+	if fi, err := os.Stat(filepath.Join(dir, "keys", "farmer.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi, err)
+	}
+	zosnetFails(t, "key", "create", "farmer") // never overwrite a key
+	zosnet(t, "profile", "set", "farmer", "--registry", hs.URL, "--key", "farmer")
+	zosnet(t, "profile", "set", "user", "--registry", hs.URL, "--key", "user")
+	if out := zosnet(t, "profile", "list"); !regexp.MustCompile(`(?m)^\*\s+farmer`).MatchString(out) {
+		t.Fatalf("profile list: %s", out)
+	}
+	var farm gridapi.Farm
+	mustJSON(t, zosnet(t, "farm", "create", "lab-farm", "--json"), &farm)
+	if out := zosnet(t, "farm", "list"); !strings.Contains(out, "lab-farm") {
+		t.Fatalf("farm list: %s", out)
+	}
+	for _, name := range []string{"farm1", "home1"} {
+		k, _ := identity.Generate()
+		c := &gridapi.Client{Base: hs.URL, Key: k}
+		if _, err := c.Register(ctx, gridapi.NodeRegister{FarmID: farm.ID, Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := zosnet(t, "node", "list"); !strings.Contains(out, "farm1") || !strings.Contains(out, "home1") || !strings.Contains(out, "online") {
+		t.Fatalf("node list: %s", out)
+	}
+	zosnet(t, "node", "public-config", "set", "farm1", "--ipv4", "198.51.100.10/24", "--gw4", "198.51.100.1")
+	var n gridapi.Node
+	mustJSON(t, zosnet(t, "node", "show", "farm1", "--json"), &n)
+	if n.PublicConfig == nil || n.PublicConfig.IPv4 != "198.51.100.10/24" {
+		t.Fatalf("node show: %+v", n)
+	}
+	// the user may not set a farm's public config
+	if e := zosnetFails(t, "node", "public-config", "unset", "farm1", "--profile", "user"); !strings.Contains(e, "403") {
+		t.Fatalf("user unset: %s", e)
+	}
+	zosnet(t, "node", "public-config", "unset", "farm1")
+	zosnet(t, "profile", "use", "user")
+	var net gridapi.Network
+	mustJSON(t, zosnet(t, "network", "create", "net1", "--range", "10.1.0.0/16", "--nodes", "farm1,home1",
+		"--peer", "laptop=GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", "--json"), &net)
+	if len(net.Members) != 2 || net.AccessPeers[0].Address == "" {
+		t.Fatalf("network create: %+v", net)
+	}
+	if e := zosnetFails(t, "network", "create", "net2", "--range", "10.1.0.0/33"); !strings.Contains(e, "ip_range") {
+		t.Fatalf("bad range error must name the field: %s", e)
+	}
+	if out := zosnet(t, "network", "show", "net1"); !strings.Contains(out, net.ID) || !strings.Contains(out, "10.1.1.0/24") {
+		t.Fatalf("network show by name: %s", out)
+	}
+	if out := zosnet(t, "network", "list"); !strings.Contains(out, "net1") {
+		t.Fatalf("network list: %s", out)
+	}
+	if out := zosnet(t, "network", "list", "--profile", "farmer"); strings.Contains(out, "net1") {
+		t.Fatalf("farmer's network list shows the user's network: %s", out)
+	}
+	zosnet(t, "network", "delete", "net1")
+	if out := zosnet(t, "network", "list", "--all"); strings.Contains(out, "net1") {
+		t.Fatalf("deleted network still listed: %s", out)
+	}
+	t.Setenv("ZOSNET_CONFIG_DIR", t.TempDir())
+	if e := zosnetFails(t, "node", "list"); !strings.Contains(e, "no registry") {
+		t.Fatalf("without a profile: %s", e)
+	}
+	if out := zosnet(t, "node", "list", "--registry", hs.URL); !strings.Contains(out, "farm1") {
+		t.Fatalf("node list with --registry only: %s", out)
+	}
+}
+
+func mustJSON(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("%v: %s", err, s)
+	}
+}

@@ -1,0 +1,214 @@
+// Package gridapi is the registry's HTTP/JSON API (version 1): the types shared by the
+// registry server and its clients, their validation, and a typed client that signs
+// every write.
+//
+// # Contract
+//
+// Reads are public; every write is signed by an identity (package identity) and allowed
+// only to its owner: a farm's owner edits the farm and sets its nodes' public configs; a
+// node (its own key) registers, reports facts, heartbeats and reports its network
+// resources; a network's owner (the key that created it) updates and deletes it.
+//
+//   - Farms: POST /v1/farms, GET /v1/farms, GET /v1/farms/{id|name}.
+//   - Nodes: POST /v1/nodes (register, idempotent per node key), GET /v1/nodes[?farm=ID],
+//     GET /v1/nodes/{id|name}, PUT /v1/nodes/{id}/facts, POST /v1/nodes/{id}/heartbeat,
+//     PUT|DELETE /v1/nodes/{id}/public-config (farmer).
+//   - Node facts (reported by the node): NICs (name, MAC, addresses with prefixes,
+//     routes), endpoint candidates (ip, family, reason), hidden flag, WireGuard ports in
+//     use, version; plus the registry-observed source address of the node's requests
+//     (Node.SourceAddr: nodes behind one NAT/LAN share it).
+//   - Networks: POST /v1/networks, GET /v1/networks[?owner=KEY],
+//     GET|PUT|DELETE /v1/networks/{id}. The registry assigns the id ([a-z0-9]{1,11},
+//     stable; it becomes the node's n-<id> namespace), each member's subnet (the lowest
+//     free subnet of SubnetSize in IPRange, kept across updates), and each access peer's
+//     address (a /32 from the last subnet of the range, which no member gets). A PUT
+//     carrying Revision fails with 409 when the network changed since (no lost updates).
+//   - Network-resource reports: PUT /v1/nodes/{id}/networks/{netid}/report (the node):
+//     WireGuard public key, listen port, endpoints, state, last error.
+//   - Watch: GET /v1/nodes/{id}/desired?revision=N[&timeout=30s] long-polls: it answers
+//     as soon as what the node must run has a revision > N, or after the timeout with
+//     the current state (same revision). What the node must run (Desired) is its public
+//     config plus its network memberships, each with every member's subnet, reported
+//     facts and network-resource report, so the node plans its peers locally
+//     (package plan).
+//
+// Errors are JSON {"error": "...", "field": "..."} with 4xx/5xx status codes.
+package gridapi
+
+import (
+	"time"
+)
+
+// Farm is a farmer's farm.
+type Farm struct {
+	ID      int64     `json:"id"`
+	Name    string    `json:"name"`
+	Owner   string    `json:"owner"` // key id of the farmer
+	Created time.Time `json:"created"`
+}
+
+// FarmCreate is the body of POST /v1/farms.
+type FarmCreate struct {
+	Name string `json:"name"`
+}
+
+// Node is a registered node as the registry knows it.
+type Node struct {
+	ID           int64         `json:"id"`
+	Name         string        `json:"name"`
+	FarmID       int64         `json:"farm_id"`
+	Key          string        `json:"key"` // the node's key id
+	Registered   time.Time     `json:"registered"`
+	LastSeen     time.Time     `json:"last_seen"`
+	Online       bool          `json:"online"`      // seen within OnlineWindow
+	SourceAddr   string        `json:"source_addr"` // as observed by the registry
+	Facts        NodeFacts     `json:"facts"`
+	PublicConfig *PublicConfig `json:"public_config,omitempty"`
+}
+
+// OnlineWindow is how recently a node must have been seen to count as online.
+const OnlineWindow = 2 * time.Minute
+
+// NodeRegister is the body of POST /v1/nodes, signed with the node's key.
+type NodeRegister struct {
+	FarmID  int64  `json:"farm_id"`
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+}
+
+// NodeFacts is what a node reports about itself (PUT /v1/nodes/{id}/facts).
+type NodeFacts struct {
+	NICs      []NIC      `json:"nics"`
+	Endpoints []Endpoint `json:"endpoints"` // candidate WireGuard endpoints
+	Hidden    bool       `json:"hidden"`    // no endpoint reachable from outside
+	WGPorts   []int      `json:"wg_ports"`  // WireGuard listen ports in use
+	Version   string     `json:"version"`
+}
+
+// NIC is one network interface of a node.
+type NIC struct {
+	Name   string   `json:"name"`
+	Kind   string   `json:"kind,omitempty"` // netlink link type: device, bridge, veth, ...
+	MAC    string   `json:"mac"`
+	Up     bool     `json:"up"`
+	Addrs  []string `json:"addrs"` // CIDR, e.g. 192.168.1.5/24
+	Routes []Route  `json:"routes"`
+}
+
+// Route is a route through a NIC.
+type Route struct {
+	Dst string `json:"dst"`           // CIDR; "default" routes are 0.0.0.0/0 or ::/0
+	Gw  string `json:"gw,omitempty"`  // gateway address, if any
+	Src string `json:"src,omitempty"` // preferred source, if any
+}
+
+// Endpoint is a candidate address peers may reach the node's WireGuard sockets at.
+type Endpoint struct {
+	IP     string `json:"ip"`
+	Family int    `json:"family"` // 4 or 6
+	Reason string `json:"reason"` // why it is a candidate, e.g. "global-ipv6", "public-ipv4", "public-config"
+}
+
+// PublicConfig is the farmer-set public side of a node: static addresses and gateways
+// on the public NIC (PUT /v1/nodes/{id}/public-config).
+type PublicConfig struct {
+	NIC    string `json:"nic,omitempty"`  // public NIC; empty means the node picks
+	IPv4   string `json:"ipv4,omitempty"` // CIDR
+	GW4    string `json:"gw4,omitempty"`
+	IPv6   string `json:"ipv6,omitempty"` // CIDR
+	GW6    string `json:"gw6,omitempty"`
+	Domain string `json:"domain,omitempty"`
+}
+
+// Network is a user's WireGuard mesh.
+type Network struct {
+	ID          string       `json:"id"`
+	Name        string       `json:"name"`
+	Owner       string       `json:"owner"`       // key id
+	IPRange     string       `json:"ip_range"`    // IPv4 CIDR
+	SubnetSize  int          `json:"subnet_size"` // prefix length of each member's subnet
+	Members     []Member     `json:"members"`
+	AccessPeers []AccessPeer `json:"access_peers"`
+	Revision    int64        `json:"revision"`
+	Created     time.Time    `json:"created"`
+}
+
+// Member is a node in a network with the subnet the registry assigned it.
+type Member struct {
+	NodeID int64  `json:"node_id"`
+	Subnet string `json:"subnet"`
+}
+
+// AccessPeer is an external device (a user's laptop) in a network.
+type AccessPeer struct {
+	Name      string `json:"name"`
+	PublicKey string `json:"public_key"` // WireGuard public key, base64
+	Address   string `json:"address"`    // assigned by the registry, CIDR /32
+}
+
+// NetworkSpec is the body of POST /v1/networks and PUT /v1/networks/{id}.
+// On PUT, Revision (when non-zero) must equal the network's current revision.
+type NetworkSpec struct {
+	Name        string           `json:"name"`
+	IPRange     string           `json:"ip_range"`
+	SubnetSize  int              `json:"subnet_size,omitempty"` // default 24
+	Members     []int64          `json:"members"`
+	AccessPeers []AccessPeerSpec `json:"access_peers,omitempty"`
+	Revision    int64            `json:"revision,omitempty"`
+}
+
+// AccessPeerSpec asks for an access peer.
+type AccessPeerSpec struct {
+	Name      string `json:"name"`
+	PublicKey string `json:"public_key"`
+}
+
+// NRReport is what a node reports about its network resource for one network.
+type NRReport struct {
+	PublicKey  string    `json:"public_key"` // WireGuard, base64
+	ListenPort int       `json:"listen_port"`
+	Endpoints  []string  `json:"endpoints"` // host:port
+	State      string    `json:"state"`     // one of NRStates
+	LastError  string    `json:"last_error,omitempty"`
+	Updated    time.Time `json:"updated"` // set by the registry
+}
+
+// NRStates are the states a network resource can report.
+var NRStates = []string{"pending", "up", "degraded", "error", "removed"}
+
+// Desired is what a node must run (GET /v1/nodes/{id}/desired).
+type Desired struct {
+	NodeID       int64            `json:"node_id"`
+	Revision     int64            `json:"revision"`
+	PublicConfig *PublicConfig    `json:"public_config,omitempty"`
+	Networks     []DesiredNetwork `json:"networks"`
+}
+
+// DesiredNetwork is one network the node is a member of, with every member's facts.
+type DesiredNetwork struct {
+	Network
+	Peers []PeerFacts `json:"peers"` // every member, the node itself included, by node id
+}
+
+// PeerFacts is a member's subnet, reported facts and network-resource report.
+type PeerFacts struct {
+	NodeID       int64         `json:"node_id"`
+	Name         string        `json:"name"`
+	Subnet       string        `json:"subnet"`
+	SourceAddr   string        `json:"source_addr"`
+	Facts        NodeFacts     `json:"facts"`
+	PublicConfig *PublicConfig `json:"public_config,omitempty"`
+	NR           *NRReport     `json:"nr,omitempty"`
+}
+
+// Health is GET /v1/health.
+type Health struct {
+	Status   string `json:"status"`
+	Revision int64  `json:"revision"`
+}
+
+// Error is the body of every error answer.
+type Error struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}

@@ -1,0 +1,321 @@
+package gridapi
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+)
+
+// FieldError is a validation error that names the offending field.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+func fieldErr(field, format string, a ...any) error {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, a...)}
+}
+
+// Limits on reported and requested data.
+const (
+	MaxNICs        = 64
+	MaxAddrsPerNIC = 64
+	MaxRoutes      = 256
+	MaxEndpoints   = 32
+	MaxWGPorts     = 1024
+	MaxMembers     = 1024
+	MaxAccessPeers = 256
+	MinSubnetBits  = 30 // the smallest member subnet is a /30
+	DefaultSubnet  = 24
+)
+
+// ValidName checks a farm, node, network or access-peer name: 1–63 characters of
+// [a-zA-Z0-9._-], starting with a letter or digit, not all digits (so that a name is
+// never mistaken for a numeric id).
+func ValidName(field, s string) error {
+	if len(s) == 0 || len(s) > 63 {
+		return fieldErr(field, "must be 1 to 63 characters, got %d", len(s))
+	}
+	digits := true
+	for i, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+			digits = false
+		case (c == '-' || c == '_' || c == '.') && i > 0:
+			digits = false
+		default:
+			return fieldErr(field, "invalid character %q (allowed: letters, digits, . _ -)", c)
+		}
+	}
+	if digits {
+		return fieldErr(field, "must not be all digits (ids are numbers)")
+	}
+	return nil
+}
+
+// ValidWGKey checks a base64 WireGuard (curve25519) public key.
+func ValidWGKey(field, s string) error {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return fieldErr(field, "not base64: %v", err)
+	}
+	if len(b) != 32 {
+		return fieldErr(field, "key is %d bytes, want 32", len(b))
+	}
+	return nil
+}
+
+// Validate checks a farm creation.
+func (f *FarmCreate) Validate() error { return ValidName("name", f.Name) }
+
+// Validate checks a node registration.
+func (n *NodeRegister) Validate() error {
+	if n.FarmID <= 0 {
+		return fieldErr("farm_id", "must be a positive farm id")
+	}
+	if err := ValidName("name", n.Name); err != nil {
+		return err
+	}
+	if len(n.Version) > 64 {
+		return fieldErr("version", "longer than 64 characters")
+	}
+	return nil
+}
+
+// Validate checks reported node facts.
+func (f *NodeFacts) Validate() error {
+	if len(f.NICs) > MaxNICs {
+		return fieldErr("nics", "%d NICs, at most %d", len(f.NICs), MaxNICs)
+	}
+	for i := range f.NICs {
+		if err := f.NICs[i].validate(fmt.Sprintf("nics[%d]", i)); err != nil {
+			return err
+		}
+	}
+	if len(f.Endpoints) > MaxEndpoints {
+		return fieldErr("endpoints", "%d endpoints, at most %d", len(f.Endpoints), MaxEndpoints)
+	}
+	for i, e := range f.Endpoints {
+		if err := e.validate(fmt.Sprintf("endpoints[%d]", i)); err != nil {
+			return err
+		}
+	}
+	if len(f.WGPorts) > MaxWGPorts {
+		return fieldErr("wg_ports", "%d ports, at most %d", len(f.WGPorts), MaxWGPorts)
+	}
+	for i, p := range f.WGPorts {
+		if p < 1 || p > 65535 {
+			return fieldErr(fmt.Sprintf("wg_ports[%d]", i), "port %d out of 1-65535", p)
+		}
+	}
+	if len(f.Version) > 64 {
+		return fieldErr("version", "longer than 64 characters")
+	}
+	return nil
+}
+
+func (n *NIC) validate(field string) error {
+	if n.Name == "" || len(n.Name) > 15 {
+		return fieldErr(field+".name", "must be 1 to 15 characters")
+	}
+	if len(n.Kind) > 32 {
+		return fieldErr(field+".kind", "longer than 32 characters")
+	}
+	if n.MAC != "" {
+		if _, err := net.ParseMAC(n.MAC); err != nil {
+			return fieldErr(field+".mac", "not a MAC address: %q", n.MAC)
+		}
+	}
+	if len(n.Addrs) > MaxAddrsPerNIC {
+		return fieldErr(field+".addrs", "%d addresses, at most %d", len(n.Addrs), MaxAddrsPerNIC)
+	}
+	for i, a := range n.Addrs {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			return fieldErr(fmt.Sprintf("%s.addrs[%d]", field, i), "not an address/prefix: %q", a)
+		}
+	}
+	if len(n.Routes) > MaxRoutes {
+		return fieldErr(field+".routes", "%d routes, at most %d", len(n.Routes), MaxRoutes)
+	}
+	for i, r := range n.Routes {
+		f := fmt.Sprintf("%s.routes[%d]", field, i)
+		if _, err := netip.ParsePrefix(r.Dst); err != nil {
+			return fieldErr(f+".dst", "not a prefix: %q", r.Dst)
+		}
+		if err := optAddr(f+".gw", r.Gw); err != nil {
+			return err
+		}
+		if err := optAddr(f+".src", r.Src); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func optAddr(field, s string) error {
+	if s == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(s); err != nil {
+		return fieldErr(field, "not an IP address: %q", s)
+	}
+	return nil
+}
+
+func (e *Endpoint) validate(field string) error {
+	a, err := netip.ParseAddr(e.IP)
+	if err != nil {
+		return fieldErr(field+".ip", "not an IP address: %q", e.IP)
+	}
+	if fam := Family(a); e.Family != fam {
+		return fieldErr(field+".family", "is %d but %s is IPv%d", e.Family, e.IP, fam)
+	}
+	if e.Reason == "" || len(e.Reason) > 32 {
+		return fieldErr(field+".reason", "must be 1 to 32 characters")
+	}
+	return nil
+}
+
+// Family returns 4 or 6 (4-in-6 addresses count as 4).
+func Family(a netip.Addr) int {
+	if a.Unmap().Is4() {
+		return 4
+	}
+	return 6
+}
+
+// Validate checks a public config: at least one address, each a prefix of its family,
+// each gateway of the same family inside its prefix.
+func (p *PublicConfig) Validate() error {
+	if len(p.NIC) > 15 {
+		return fieldErr("nic", "longer than 15 characters")
+	}
+	if p.IPv4 == "" && p.IPv6 == "" {
+		return fieldErr("ipv4", "set ipv4 and/or ipv6")
+	}
+	if err := addrGW("ipv4", "gw4", p.IPv4, p.GW4, 4); err != nil {
+		return err
+	}
+	if err := addrGW("ipv6", "gw6", p.IPv6, p.GW6, 6); err != nil {
+		return err
+	}
+	if len(p.Domain) > 253 {
+		return fieldErr("domain", "longer than 253 characters")
+	}
+	return nil
+}
+
+func addrGW(af, gf, addr, gw string, fam int) error {
+	if addr == "" {
+		if gw != "" {
+			return fieldErr(gf, "set without %s", af)
+		}
+		return nil
+	}
+	p, err := netip.ParsePrefix(addr)
+	if err != nil || Family(p.Addr()) != fam || p.Addr().Is4In6() {
+		return fieldErr(af, "not an IPv%d address/prefix: %q", fam, addr)
+	}
+	if gw == "" {
+		return nil
+	}
+	g, err := netip.ParseAddr(gw)
+	if err != nil || Family(g) != fam || g.Is4In6() {
+		return fieldErr(gf, "not an IPv%d address: %q", fam, gw)
+	}
+	if !p.Masked().Contains(g) || g == p.Addr() {
+		return fieldErr(gf, "%s is not another address inside %s", gw, addr)
+	}
+	return nil
+}
+
+// Normalize fills defaults (subnet size 24).
+func (s *NetworkSpec) Normalize() {
+	if s.SubnetSize == 0 {
+		s.SubnetSize = DefaultSubnet
+	}
+}
+
+// Validate checks a network spec on its own (call Normalize first); whether the range
+// holds the members is checked when subnets are assigned.
+func (s *NetworkSpec) Validate() error {
+	if err := ValidName("name", s.Name); err != nil {
+		return err
+	}
+	p, err := netip.ParsePrefix(s.IPRange)
+	if err != nil || !p.Addr().Is4() {
+		return fieldErr("ip_range", "not an IPv4 CIDR: %q", s.IPRange)
+	}
+	if p.Masked() != p {
+		return fieldErr("ip_range", "host bits set: use %s", p.Masked())
+	}
+	if s.SubnetSize < p.Bits() || s.SubnetSize > MinSubnetBits {
+		return fieldErr("subnet_size", "/%d must be between the range's /%d and /%d", s.SubnetSize, p.Bits(), MinSubnetBits)
+	}
+	if len(s.Members) > MaxMembers {
+		return fieldErr("members", "%d members, at most %d", len(s.Members), MaxMembers)
+	}
+	for i, m := range s.Members {
+		if m <= 0 {
+			return fieldErr(fmt.Sprintf("members[%d]", i), "not a node id: %d", m)
+		}
+		if slices.Contains(s.Members[:i], m) {
+			return fieldErr(fmt.Sprintf("members[%d]", i), "node %d listed twice", m)
+		}
+	}
+	return s.validatePeers()
+}
+
+func (s *NetworkSpec) validatePeers() error {
+	if len(s.AccessPeers) > MaxAccessPeers {
+		return fieldErr("access_peers", "%d peers, at most %d", len(s.AccessPeers), MaxAccessPeers)
+	}
+	for i, a := range s.AccessPeers {
+		f := fmt.Sprintf("access_peers[%d]", i)
+		if err := ValidName(f+".name", a.Name); err != nil {
+			return err
+		}
+		if err := ValidWGKey(f+".public_key", a.PublicKey); err != nil {
+			return err
+		}
+		for _, b := range s.AccessPeers[:i] {
+			if b.Name == a.Name {
+				return fieldErr(f+".name", "%q listed twice", a.Name)
+			}
+			if b.PublicKey == a.PublicKey {
+				return fieldErr(f+".public_key", "same key as peer %q", b.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// Validate checks a network-resource report.
+func (r *NRReport) Validate() error {
+	if err := ValidWGKey("public_key", r.PublicKey); err != nil {
+		return err
+	}
+	if r.ListenPort < 0 || r.ListenPort > 65535 {
+		return fieldErr("listen_port", "%d out of 0-65535", r.ListenPort)
+	}
+	if len(r.Endpoints) > MaxEndpoints {
+		return fieldErr("endpoints", "%d endpoints, at most %d", len(r.Endpoints), MaxEndpoints)
+	}
+	for i, e := range r.Endpoints {
+		if _, err := netip.ParseAddrPort(e); err != nil {
+			return fieldErr(fmt.Sprintf("endpoints[%d]", i), "not ip:port: %q", e)
+		}
+	}
+	if !slices.Contains(NRStates, r.State) {
+		return fieldErr("state", "%q is not one of %v", r.State, NRStates)
+	}
+	if len(r.LastError) > 1024 {
+		return fieldErr("last_error", "longer than 1024 characters")
+	}
+	return nil
+}

@@ -1,0 +1,61 @@
+package lab
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zosnet/zosnet/internal/testkit"
+)
+
+// TestRouterRules checks the routers' nftables rules with `nft list` as oracle.
+func TestRouterRules(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	s := DefaultSpec()
+	s.router("homegw").NAT.Mode = NATFullyRandom
+	l := upLab(t, s, Options{})
+	cases := []struct {
+		router string
+		want   []string
+	}{
+		{"farmgw", []string{`oifname "inet" ip saddr 10.201.0.0/24 masquerade`}},
+		{"homegw", []string{`oifname "inet" ip saddr 172.29.1.0/24 masquerade fully-random`,
+			"ct state established,related accept", `meta nfproto ipv4 iifname "inet" drop`}},
+		{"home6gw", []string{`oifname "inet" ip saddr 172.29.6.0/24 masquerade`,
+			`meta nfproto ipv4 iifname "inet" drop`, `meta nfproto ipv6 iifname "inet" drop`}},
+	}
+	for _, c := range cases {
+		out := run(t, l, c.router, "nft", "list", "ruleset")
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: ruleset lacks %q:\n%s", c.router, w, out)
+			}
+		}
+	}
+	if out := run(t, l, "farmgw", "nft", "list", "ruleset"); strings.Contains(out, "drop") {
+		t.Errorf("farmgw filters, the PUBLIC segment must not be firewalled:\n%s", out)
+	}
+	if out := run(t, l, "internet", "nft", "list", "ruleset"); strings.TrimSpace(out) != "" {
+		t.Errorf("internet has rules:\n%s", out)
+	}
+}
+
+// TestFirewallOffReaches is the contrast of the home6 class: without the inbound IPv6
+// firewall the internet reaches home6, so the firewall is what blocks it.
+func TestFirewallOffReaches(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	s := DefaultSpec()
+	s.router("home6gw").Firewall.Inbound6 = false
+	l := upLab(t, s, Options{})
+	ctx := context.Background()
+	a, err := l.SLAAC(ctx, "home6", "eth0", 15*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Ping(ctx, "user", a.Addr(), 5*time.Second); err != nil {
+		t.Fatalf("without firewall: %v", err)
+	}
+}

@@ -1,0 +1,222 @@
+package networkd_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/testkit"
+	"github.com/zosnet/zosnet/internal/wg"
+)
+
+func rssKB(b *testing.B) int {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.Atoi(f[1])
+			return kb
+		}
+	}
+	return 0
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[int(float64(len(s)-1)*p)]
+}
+
+// BenchmarkNRCreate100 creates 100 NRs (one peer each) through the API of one node and
+// reports the create latency (median, p99), the time for all 100 and RSS per NR.
+// Run with -benchtime=1x.
+func BenchmarkNRCreate100(b *testing.B) {
+	testkit.RequireRoot(b)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		n := benchNode(b)
+		n.start(b)
+		k, _ := wgtypes.GeneratePrivateKey()
+		rss0 := rssKB(b)
+		lat := make([]time.Duration, 0, 100)
+		b.StartTimer()
+		start := time.Now()
+		for j := 0; j < 100; j++ {
+			s := spec(fmt.Sprintf("n%d", j), "10.1.1.0/24", resource.Peer{PublicKey: k.PublicKey().String(),
+				Endpoint: "10.99.0.2:5000", AllowedIPs: []netip.Prefix{pfx("10.1.2.0/24")}})
+			t0 := time.Now()
+			if _, err := n.cl.PutNR(bg, s); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		total := time.Since(start)
+		b.StopTimer()
+		b.ReportMetric(float64(pct(lat, 0.5).Microseconds())/1000, "ms-create-p50")
+		b.ReportMetric(float64(pct(lat, 0.99).Microseconds())/1000, "ms-create-p99")
+		b.ReportMetric(total.Seconds(), "s-100NRs")
+		b.ReportMetric(float64(rssKB(b)-rss0)/100, "KB-RSS/NR")
+		n.stop(b)
+		b.StartTimer()
+	}
+}
+
+// BenchmarkRestart50 measures a restart with 50 NRs: until the API answers (the first
+// reconcile has re-created every device).
+func BenchmarkRestart50(b *testing.B) {
+	testkit.RequireRoot(b)
+	n := benchNode(b)
+	n.start(b)
+	k, _ := wgtypes.GeneratePrivateKey()
+	for j := 0; j < 50; j++ {
+		s := spec(fmt.Sprintf("n%d", j), "10.1.1.0/24", resource.Peer{PublicKey: k.PublicKey().String(),
+			Endpoint: "10.99.0.2:5000", AllowedIPs: []netip.Prefix{pfx("10.1.2.0/24")}})
+		if _, err := n.cl.PutNR(bg, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		n.stop(b)
+		b.StartTimer()
+		t0 := time.Now()
+		n.start(b)
+		total += time.Since(t0)
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s-restart50")
+}
+
+func benchNode(b *testing.B) *node {
+	n := &node{host: testkit.NewNS(b), dir: b.TempDir(), resync: time.Minute}
+	os.Chmod(n.dir, 0o755)
+	n.cl = newClient(n)
+	b.Cleanup(func() { n.stop(b); cleanupAll(b, n); unmountDir(n) })
+	return n
+}
+
+// BenchmarkThroughput measures TCP throughput (iperf3, one stream, 3 s) in the same run:
+// workload→workload through two networkd nodes, a bare wireguard-go tunnel between two
+// namespaces, and a bare veth; it reports the ratios.
+func BenchmarkThroughput(b *testing.B) {
+	testkit.RequireRoot(b)
+	for i := 0; i < b.N; i++ {
+		veth := bareVeth(b)
+		bare := bareWG(b)
+		nr := throughNR(b)
+		b.ReportMetric(veth, "Gbit/s-veth")
+		b.ReportMetric(bare, "Gbit/s-bare-wg")
+		b.ReportMetric(nr, "Gbit/s-nr")
+		b.ReportMetric(nr/bare, "ratio-nr/bare-wg")
+		b.ReportMetric(nr/veth, "ratio-nr/veth")
+	}
+}
+
+func throughNR(b *testing.B) float64 {
+	a, c := benchNode(b), benchNode(b)
+	wireB(b, a.host, c.host, 1500)
+	a.start(b)
+	c.start(b)
+	meshPair(b, a, c, "net1")
+	wa, wc := addWL(b, a, "net1", "wa"), addWL(b, c, "net1", "wc")
+	pollPing(b, filepath.Join(c.netnsDir(), wc.Netns), wa.IPv4.Addr(), 10*time.Second)
+	return iperf(b, filepath.Join(a.netnsDir(), wa.Netns), filepath.Join(c.netnsDir(), wc.Netns), wc.IPv4.Addr())
+}
+
+func bareVeth(b *testing.B) float64 {
+	x, y := testkit.NewNS(b), testkit.NewNS(b)
+	wireB(b, x, y, 1500)
+	return iperf(b, x.Path(), y.Path(), netip.MustParseAddr("10.99.0.2"))
+}
+
+// bareWG is two namespaces joined by a veth with a wireguard-go tunnel on top, MTU 1420.
+func bareWG(b *testing.B) float64 {
+	x, y := testkit.NewNS(b), testkit.NewNS(b)
+	wireB(b, x, y, 1500)
+	kx, _ := wgtypes.GeneratePrivateKey()
+	ky, _ := wgtypes.GeneratePrivateKey()
+	mk := func(ns *netns.NS, key wgtypes.Key, peer wgtypes.Key, port int, ep string, addr string, allowed string) {
+		d, err := wg.Create(wg.Options{Name: "wgb", LinkNS: ns, SockNS: ns, MTU: 1420, Kind: wg.Userspace})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { d.Close() })
+		_, an, _ := net.ParseCIDR(allowed)
+		pc := wgtypes.PeerConfig{PublicKey: peer.PublicKey(), AllowedIPs: []net.IPNet{*an}}
+		if ep != "" {
+			pc.Endpoint, _ = net.ResolveUDPAddr("udp", ep)
+		}
+		if err := d.Configure(wgtypes.Config{PrivateKey: &key, ListenPort: &port, Peers: []wgtypes.PeerConfig{pc}}); err != nil {
+			b.Fatal(err)
+		}
+		h := handleB(b, ns)
+		l, _ := h.LinkByIndex(d.Index())
+		ad, _ := netlink.ParseAddr(addr)
+		h.AddrAdd(l, ad)
+		h.LinkSetUp(l)
+	}
+	mk(y, ky, kx, 6002, "", "10.77.0.2/24", "10.77.0.1/32")
+	mk(x, kx, ky, 6001, "10.99.0.2:6002", "10.77.0.1/24", "10.77.0.2/32")
+	pollPing(b, x.Path(), netip.MustParseAddr("10.77.0.2"), 10*time.Second)
+	return iperf(b, x.Path(), y.Path(), netip.MustParseAddr("10.77.0.2"))
+}
+
+// iperf runs an iperf3 server in srvNS and a 3 s client in cliNS; returns Gbit/s.
+func iperf(b *testing.B, cliNS, srvNS string, dst netip.Addr) float64 {
+	for _, p := range []string{cliNS, srvNS} {
+		ns, err := netns.Open(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ns.Do(func() error { testkit.RefuseInit(b); return nil })
+		ns.Close()
+	}
+	srv := exec.Command("nsenter", "--net="+srvNS, "iperf3", "-s", "-1", "-p", "5201")
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { srv.Process.Kill(); srv.Wait() }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, err := exec.Command("nsenter", "--net="+cliNS, "iperf3", "-c", dst.String(), "-p", "5201", "-t", "3", "-J").Output()
+		if err == nil {
+			return gbits(b, out)
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("iperf3 to %s: %v: %s", dst, err, out)
+		}
+		time.Sleep(50 * time.Millisecond) // the server is starting; bounded by the deadline
+	}
+}
+
+// gbits reads the received throughput from iperf3's JSON report.
+func gbits(b *testing.B, out []byte) float64 {
+	var r struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		b.Fatalf("iperf3 report: %v", err)
+	}
+	return r.End.SumReceived.BitsPerSecond / 1e9
+}

@@ -1,0 +1,298 @@
+package networkd_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/zosnet/zosnet/internal/lab"
+	"github.com/zosnet/zosnet/internal/localapi"
+	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/testkit"
+	"github.com/zosnet/zosnet/internal/workload"
+)
+
+// labNode is a networkd running inside a lab node (its own net, mount and PID
+// namespaces, private /run/netns), reached through a socket in the test's directory.
+type labNode struct {
+	name string
+	dir  string
+	cl   *localapi.Client
+	cmd  *exec.Cmd
+	oob  netip.Addr
+}
+
+func upLab(t testing.TB) *lab.Lab {
+	t.Helper()
+	name := testkit.Name("nd")
+	l, err := lab.Up(bg, lab.DefaultSpec(), lab.Options{Name: name})
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Down(context.Background(), name); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	return l
+}
+
+// startLabNode gives the node's OOB NIC a DHCP lease (netinit's job, done by the lab's
+// plain client here) and starts networkd in the node.
+func startLabNode(t testing.TB, l *lab.Lab, name string) *labNode {
+	t.Helper()
+	a, _, err := l.Lease(bg, name, "eth0", 20*time.Second)
+	if err != nil {
+		t.Fatalf("%s: lease: %v", name, err)
+	}
+	n := &labNode{name: name, dir: filepath.Join(t.TempDir(), name), oob: a.Addr()}
+	os.Chmod(filepath.Dir(n.dir), 0o755)
+	os.MkdirAll(n.dir, 0o755)
+	n.cl = localapi.NewClient(filepath.Join(n.dir, "nd.sock"))
+	n.start(t, l)
+	return n
+}
+
+func (n *labNode) start(t testing.TB, l *lab.Lab) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := l.Command(bg, n.name, exe, "-test.run=^$")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = append(cmd.Env, "ZOSNET_TEST_NETWORKD="+n.dir, "ZOSNET_TEST_NETNS_DIR=/run/netns", "ZOSNET_TEST_RESYNC=1")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n.cmd = cmd
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := n.cl.Status(bg); err == nil {
+			return
+		} else if time.Now().After(deadline) {
+			t.Fatalf("%s: networkd did not come up: %v", n.name, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the socket, bounded by the deadline
+	}
+}
+
+// wlPing pings dst from workload namespace wl inside the node (lab traffic stays in the
+// lab: the command runs in the node's namespaces, never the host's).
+func wlPing(l *lab.Lab, node, wl string, dst netip.Addr) error {
+	cmd, err := l.Command(bg, node, "nsenter", "--net=/run/netns/"+wl, "ping", "-c1", "-W1", "-n", dst.String())
+	if err != nil {
+		return err
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s/%s: ping %s: %w: %s", node, wl, dst, err, out)
+	}
+	return nil
+}
+
+func pollWLPing(t testing.TB, l *lab.Lab, node, wl string, dst netip.Addr, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := wlPing(l, node, wl, dst)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+}
+
+func put(t testing.TB, n *labNode, s resource.Spec) localapi.NR {
+	t.Helper()
+	nr, err := n.cl.PutNR(bg, s)
+	if err != nil {
+		t.Fatalf("%s: put %s: %v", n.name, s.NetworkID, err)
+	}
+	return nr
+}
+
+func endpoint(n *labNode, nr localapi.NR) string {
+	return netip.AddrPortFrom(n.oob, nr.Status.ListenPort).String()
+}
+
+// Two farm nodes ping each other's workloads through the tunnel over the OOB segment;
+// farm3, planned as a hidden peer (keepalive, no endpoint for it on farm1), reaches
+// farm1 and is reachable once it has spoken, and reaches farm2 through farm1 (relay).
+// Then a kill -9 of farm1's networkd and a restart: the tunnels pass traffic again.
+func TestLabTwoNodesAndHiddenPeer(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	l := upLab(t)
+	f1, f2, f3 := startLabNode(t, l, "farm1"), startLabNode(t, l, "farm2"), startLabNode(t, l, "farm3")
+	const id = "lab1"
+	s1, s2, s3 := spec(id, "10.1.1.0/24"), spec(id, "10.1.2.0/24"), spec(id, "10.1.3.0/24")
+	n1, n2, n3 := put(t, f1, s1), put(t, f2, s2), put(t, f3, s3)
+	peer := func(nr localapi.NR, ep string, keepalive int, allowed ...string) resource.Peer {
+		p := resource.Peer{PublicKey: nr.Status.PublicKey, Endpoint: ep, PersistentKeepalive: keepalive}
+		for _, a := range allowed {
+			p.AllowedIPs = append(p.AllowedIPs, pfx(a))
+		}
+		return p
+	}
+	s1.Peers = []resource.Peer{peer(n2, endpoint(f2, n2), 0, "10.1.2.0/24"), peer(n3, "", 0, "10.1.3.0/24")}
+	s2.Peers = []resource.Peer{peer(n1, endpoint(f1, n1), 0, "10.1.1.0/24", "10.1.3.0/24")}
+	s3.Peers = []resource.Peer{peer(n1, endpoint(f1, n1), 25, "10.1.1.0/24", "10.1.2.0/24")}
+	put(t, f1, s1)
+	put(t, f2, s2)
+	put(t, f3, s3)
+	w := map[string]localapi.Workload{}
+	for _, x := range []struct {
+		n    *labNode
+		name string
+	}{{f1, "w1"}, {f2, "w2"}, {f3, "w3"}} {
+		wl, err := x.n.cl.AddWorkload(bg, workload.Spec{Name: x.name, NetworkID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w[x.name] = wl
+	}
+	pollWLPing(t, l, "farm1", "wl-w1", w["w2"].IPv4.Addr(), 10*time.Second)
+	pollWLPing(t, l, "farm2", "wl-w2", w["w1"].IPv6.Addr(), 5*time.Second)
+	pollWLPing(t, l, "farm3", "wl-w3", w["w1"].IPv4.Addr(), 10*time.Second) // hidden speaks first
+	pollWLPing(t, l, "farm1", "wl-w1", w["w3"].IPv4.Addr(), 5*time.Second)
+	pollWLPing(t, l, "farm2", "wl-w2", w["w3"].IPv4.Addr(), 5*time.Second) // relayed by farm1
+	got, err := f1.cl.GetNR(bg, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range got.Status.Peers {
+		if p.LatestHandshake == nil || p.Endpoint == "" {
+			t.Errorf("farm1 peer %s: no handshake or endpoint: %+v", p.PublicKey, p)
+		}
+	}
+
+	peerUpdatesUnderPing(t, l, f1, s1, w["w1"].IPv4.Addr())
+
+	// kill -9 farm1's networkd: its userspace tunnel dies with it; a restart re-applies
+	// the persisted state (same key and port), and traffic flows again.
+	killTree(f1.cmd)
+	if err := wlPing(l, "farm2", "wl-w2", w["w1"].IPv4.Addr()); err == nil {
+		t.Fatal("ping passed with farm1's networkd killed")
+	}
+	f1.start(t, l)
+	pollWLPing(t, l, "farm1", "wl-w1", w["w2"].IPv4.Addr(), 10*time.Second)
+	pollWLPing(t, l, "farm1", "wl-w1", w["w3"].IPv4.Addr(), 30*time.Second)
+	again, err := f1.cl.GetNR(bg, id)
+	if err != nil || again.Status.PublicKey != n1.Status.PublicKey || again.Status.ListenPort != n1.Status.ListenPort {
+		t.Fatalf("after restart: %+v %v", again.Status, err)
+	}
+	if !strings.Contains(again.Status.WGKind, "userspace") {
+		t.Errorf("wg kind %q", again.Status.WGKind)
+	}
+}
+
+// peerUpdatesUnderPing pings farm1's workload from farm2's while farm1's NR gets
+// peer-only updates (a peer added and removed ten times): no packet may be lost.
+func peerUpdatesUnderPing(t testing.TB, l *lab.Lab, f1 *labNode, base resource.Spec, dst netip.Addr) {
+	t.Helper()
+	cmd, err := l.Command(bg, "farm2", "nsenter", "--net=/run/netns/wl-w2", "ping", "-n", "-q", "-i", "0.02", "-c", "150", "-W", "1", dst.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		s := base
+		k, _ := wgtypes.GeneratePrivateKey()
+		s.Peers = append(slices.Clone(base.Peers), resource.Peer{PublicKey: k.PublicKey().String(),
+			Endpoint: "10.201.0.250:4000", AllowedIPs: []netip.Prefix{pfx(fmt.Sprintf("10.1.%d.0/24", 20+i))}})
+		put(t, f1, s)
+		put(t, f1, base)
+	}
+	if err := cmd.Wait(); err != nil || !strings.Contains(out.String(), " 0% packet loss") {
+		t.Fatalf("ping during peer-only updates: %v\n%s", err, out.String())
+	}
+}
+
+// killTree SIGKILLs the daemon (nsenter's child: entering a PID namespace forks).
+func killTree(cmd *exec.Cmd) {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+	for _, f := range strings.Fields(string(b)) {
+		var pid int
+		fmt.Sscan(f, &pid)
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+}
+
+// BenchmarkLabThroughput measures TCP throughput (iperf3, one stream, 3 s)
+// workload→workload across farm1 and farm2 of a lab (over the OOB segment), in the same
+// run as a bare wireguard-go tunnel between two namespaces and a bare veth.
+func BenchmarkLabThroughput(b *testing.B) {
+	testkit.RequireRoot(b)
+	for i := 0; i < b.N; i++ {
+		veth, bare := bareVeth(b), bareWG(b)
+		l := upLab(b)
+		f1, f2 := startLabNode(b, l, "farm1"), startLabNode(b, l, "farm2")
+		s1, s2 := spec("bench", "10.1.1.0/24"), spec("bench", "10.1.2.0/24")
+		n1, n2 := put(b, f1, s1), put(b, f2, s2)
+		s1.Peers = []resource.Peer{{PublicKey: n2.Status.PublicKey, Endpoint: endpoint(f2, n2), AllowedIPs: []netip.Prefix{pfx("10.1.2.0/24")}}}
+		s2.Peers = []resource.Peer{{PublicKey: n1.Status.PublicKey, Endpoint: endpoint(f1, n1), AllowedIPs: []netip.Prefix{pfx("10.1.1.0/24")}}}
+		put(b, f1, s1)
+		put(b, f2, s2)
+		w1, err1 := f1.cl.AddWorkload(bg, workload.Spec{Name: "w1", NetworkID: "bench"})
+		_, err2 := f2.cl.AddWorkload(bg, workload.Spec{Name: "w2", NetworkID: "bench"})
+		if err1 != nil || err2 != nil {
+			b.Fatal(err1, err2)
+		}
+		pollWLPing(b, l, "farm2", "wl-w2", w1.IPv4.Addr(), 10*time.Second)
+		nr := labIperf(b, l, w1.IPv4.Addr())
+		b.ReportMetric(veth, "Gbit/s-veth")
+		b.ReportMetric(bare, "Gbit/s-bare-wg")
+		b.ReportMetric(nr, "Gbit/s-lab-nr")
+		b.ReportMetric(nr/bare, "ratio-nr/bare-wg")
+		b.ReportMetric(nr/veth, "ratio-nr/veth")
+	}
+}
+
+// labIperf serves iperf3 in farm1's workload and runs the client in farm2's.
+func labIperf(b *testing.B, l *lab.Lab, dst netip.Addr) float64 {
+	srv, err := l.Command(bg, "farm1", "nsenter", "--net=/run/netns/wl-w1", "iperf3", "-s", "-1", "-p", "5201")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { killTree(srv) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		cli, err := l.Command(bg, "farm2", "nsenter", "--net=/run/netns/wl-w2", "iperf3", "-c", dst.String(), "-p", "5201", "-t", "3", "-J")
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, err := cli.Output()
+		if err == nil {
+			return gbits(b, out)
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("iperf3 in the lab: %v: %s", err, out)
+		}
+		time.Sleep(50 * time.Millisecond) // the server is starting; bounded by the deadline
+	}
+}

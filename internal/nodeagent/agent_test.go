@@ -1,0 +1,245 @@
+package nodeagent
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zosnet/zosnet/internal/gridapi"
+	"github.com/zosnet/zosnet/internal/identity"
+	"github.com/zosnet/zosnet/internal/registry"
+)
+
+func TestEndpointReason(t *testing.T) {
+	for _, tc := range []struct{ ip, want string }{
+		{"198.51.100.5", "public-ipv4"}, {"8.8.8.8", "public-ipv4"}, {"2001:db8::5", "global-ipv6"},
+		{"10.1.2.3", ""}, {"192.168.1.1", ""}, {"172.16.0.1", ""}, {"100.64.1.1", ""}, {"127.0.0.1", ""},
+		{"169.254.1.1", ""}, {"fe80::1", ""}, {"fd00::1", ""}, {"::1", ""}, {"::ffff:198.51.100.5", "public-ipv4"},
+	} {
+		if got := EndpointReason(netip.MustParseAddr(tc.ip)); got != tc.want {
+			t.Errorf("EndpointReason(%s) = %q, want %q", tc.ip, got, tc.want)
+		}
+	}
+	f := gridapi.NodeFacts{NICs: []gridapi.NIC{{Name: "zos", Addrs: []string{"10.0.0.5/24", "fe80::1/64"}}}}
+	Classify(&f)
+	if !f.Hidden || len(f.Endpoints) != 0 {
+		t.Fatalf("private-only node must be hidden: %+v", f)
+	}
+	f.NICs[0].Addrs = append(f.NICs[0].Addrs, "198.51.100.5/24", "2001:db8::5/64")
+	f.Endpoints = PublicConfigEndpoints(&gridapi.PublicConfig{IPv4: "203.0.113.5/24"})
+	Classify(&f)
+	if f.Hidden || len(f.Endpoints) != 3 || f.Endpoints[0].IP != "2001:db8::5" || f.Endpoints[1].Reason != "public-ipv4" && f.Endpoints[1].Reason != "public-config" {
+		t.Fatalf("classified: %+v", f.Endpoints)
+	}
+}
+
+// fakeFacts is a FactsSource the test changes.
+type fakeFacts struct {
+	mu sync.Mutex
+	f  gridapi.NodeFacts
+}
+
+func (s *fakeFacts) Facts(context.Context) (gridapi.NodeFacts, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.f
+	f.NICs = append([]gridapi.NIC(nil), s.f.NICs...)
+	return f, nil
+}
+
+func (s *fakeFacts) setAddrs(addrs ...string) {
+	s.mu.Lock()
+	s.f.NICs = []gridapi.NIC{{Name: "zos", MAC: "52:54:00:00:00:01", Up: true, Addrs: addrs}}
+	s.mu.Unlock()
+}
+
+// regServer is an in-process registry that can be stopped and restarted on the same
+// address, keeping its database.
+type regServer struct {
+	t    *testing.T
+	st   registry.Store
+	h    http.Handler
+	addr string
+	srv  *http.Server
+	done chan struct{}
+}
+
+func newRegServer(t *testing.T) *regServer {
+	st, err := registry.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "g.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := registry.New(ctx, registry.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // reserved; started by start()
+	r := &regServer{t: t, st: st, h: srv.Handler(), addr: addr}
+	t.Cleanup(func() { r.stop(); cancel(); st.Close() })
+	return r
+}
+
+func (r *regServer) url() string { return "http://" + r.addr }
+
+func (r *regServer) start() {
+	ln, err := net.Listen("tcp", r.addr)
+	if err != nil {
+		r.t.Fatalf("restart registry on %s: %v", r.addr, err)
+	}
+	r.srv, r.done = &http.Server{Handler: r.h}, make(chan struct{})
+	go func() { _ = r.srv.Serve(ln); close(r.done) }()
+}
+
+func (r *regServer) stop() {
+	if r.srv != nil {
+		_ = r.srv.Close()
+		<-r.done
+		r.srv = nil
+	}
+}
+
+func key(t *testing.T) *identity.Key {
+	k, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestAgentBacksOffAndReports: the agent starts while the registry is down, registers
+// once it is up, reports changes promptly, and catches up after another outage.
+func TestAgentBacksOffAndReports(t *testing.T) {
+	reg := newRegServer(t)
+	ctx := context.Background()
+	farmer := &gridapi.Client{Base: reg.url(), Key: key(t)}
+	facts := &fakeFacts{}
+	facts.setAddrs("10.0.0.5/24")
+	changes := make(chan struct{}, 1)
+	a := New(Config{Client: &gridapi.Client{Base: reg.url(), Key: key(t)}, FarmID: 1, Name: "farm1", Version: "t",
+		Facts: facts, Changes: changes, Heartbeat: time.Minute, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	actx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(actx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // a few failed attempts against the dead address
+	reg.start()
+	if _, err := farmer.CreateFarm(ctx, gridapi.FarmCreate{Name: "f"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-a.Registered():
+	case <-time.After(5 * time.Second):
+		t.Fatal("agent did not register after the registry came up")
+	}
+	anon := &gridapi.Client{Base: reg.url()}
+	nodeHas := func(addr string, hidden bool) func() bool {
+		return func() bool {
+			n, err := anon.Node(ctx, "farm1")
+			return err == nil && len(n.Facts.NICs) == 1 && n.Facts.NICs[0].Addrs[len(n.Facts.NICs[0].Addrs)-1] == addr && n.Facts.Hidden == hidden
+		}
+	}
+	eventually(t, 5*time.Second, "first facts", nodeHas("10.0.0.5/24", true))
+	facts.setAddrs("10.0.0.5/24", "198.51.100.5/24")
+	changes <- struct{}{}
+	eventually(t, 2*time.Second, "facts after a change (heartbeat is a minute)", nodeHas("198.51.100.5/24", false))
+	reg.stop()
+	facts.setAddrs("10.0.0.5/24", "198.51.100.6/24")
+	changes <- struct{}{}
+	time.Sleep(100 * time.Millisecond)
+	reg.start()
+	eventually(t, 5*time.Second, "facts after the outage", nodeHas("198.51.100.6/24", false))
+}
+
+func TestAgentPermanentError(t *testing.T) {
+	reg := newRegServer(t)
+	reg.start()
+	a := New(Config{Client: &gridapi.Client{Base: reg.url(), Key: key(t)}, FarmID: 42, Name: "x1", Facts: &fakeFacts{}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := a.Run(ctx)
+	if !gridapi.IsStatus(err, 400) {
+		t.Fatalf("register in an unknown farm: %v, want a 400 error", err)
+	}
+}
+
+// TestWatcher: Apply gets the initial state, then a farmer's public config change
+// promptly; a failing Apply is retried.
+func TestWatcher(t *testing.T) {
+	reg := newRegServer(t)
+	reg.start()
+	ctx := context.Background()
+	farmer := &gridapi.Client{Base: reg.url(), Key: key(t)}
+	f, err := farmer.CreateFarm(ctx, gridapi.FarmCreate{Name: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeC := &gridapi.Client{Base: reg.url(), Key: key(t)}
+	n, err := nodeC.Register(ctx, gridapi.NodeRegister{FarmID: f.ID, Name: "farm1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan gridapi.Desired, 10)
+	fails := 1
+	w := &Watcher{Client: nodeC, NodeID: n.ID, Timeout: 5 * time.Second, MinBackoff: 10 * time.Millisecond,
+		Apply: func(_ context.Context, d gridapi.Desired) error {
+			if d.PublicConfig != nil && fails > 0 {
+				fails--
+				return errors.New("networkd busy")
+			}
+			got <- d
+			return nil
+		}}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(wctx) }()
+	defer func() { cancel(); <-done }()
+	first := <-got
+	if first.PublicConfig != nil {
+		t.Fatalf("initial state: %+v", first)
+	}
+	start := time.Now()
+	pc := gridapi.PublicConfig{IPv4: "198.51.100.10/24", GW4: "198.51.100.1"}
+	if _, err := farmer.SetPublicConfig(ctx, n.ID, pc); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-got:
+		if d.PublicConfig == nil || *d.PublicConfig != pc || d.Revision <= first.Revision {
+			t.Fatalf("after set: %+v", d)
+		}
+		if time.Since(start) > 2*time.Second {
+			t.Errorf("public config reached the node after %s", time.Since(start))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("watcher never applied the public config")
+	}
+}

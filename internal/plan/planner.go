@@ -1,0 +1,227 @@
+package plan
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// Planner holds a validated network, ready to answer per-member views. Building it costs
+// O(n log n) in the number of members; [Planner.Member] then costs O(peers + LAN
+// neighbours + n) for a hidden member, so the whole network costs O(total peer entries).
+// A Planner is immutable and safe for concurrent use.
+type Planner struct {
+	netID  string
+	rng    netip.Prefix
+	ula    netip.Prefix
+	nodes  []node // sorted by node id
+	byID   map[string]int
+	public []int // indexes of public nodes, by node id
+	// lans maps a (public source, LAN prefix) to the hidden nodes on it.
+	lans map[lanKey][]int
+	// classes counts nodes per class; hidden counts hidden nodes.
+	classes map[class]int
+	hidden  int
+	relays  []int
+	devices []device // sorted by name
+	devOf   map[int][]int
+}
+
+type lanKey struct {
+	src netip.Addr
+	pfx netip.Prefix
+}
+
+// node is a member after validation, with everything the rules need precomputed.
+type node struct {
+	id, name string
+	key      string
+	port     int
+	subnet   netip.Prefix
+	ula      netip.Prefix
+	public   bool
+	reach    [2]netip.Addr // lowest reachable endpoint per family, public nodes only
+	use      [2]bool       // the node can send over the family
+	lanSrc   netip.Addr
+	router   string
+	lanAddrs []netip.Prefix // sorted
+	class    class
+	relayed  bool // some other member is not a direct peer
+}
+
+type device struct {
+	AccessPeer
+	node int // access node
+	fam  int
+}
+
+// Compute validates in and plans the whole network.
+func Compute(in Input) (Plan, error) {
+	p, err := New(in)
+	if err != nil {
+		return Plan{}, err
+	}
+	return p.Plan(), nil
+}
+
+// New validates in and prepares the plan. Errors wrap ErrInvalid or ErrImpossible and
+// name the field or the member concerned; several problems are joined.
+func New(in Input) (*Planner, error) {
+	bits, err := validateNetwork(in.Network)
+	if err != nil {
+		return nil, err
+	}
+	p := &Planner{netID: in.Network.ID, rng: in.Network.Range, ula: ULATwin(in.Network.ID, in.Network.Range)}
+	sp := newSpace(p.netID, p.rng, bits)
+	if err := p.loadMembers(in.Members, sp); err != nil {
+		return nil, err
+	}
+	if err := p.loadDevices(in.Access, sp); err != nil {
+		return nil, err
+	}
+	if err := p.assignSubnets(sp); err != nil {
+		return nil, err
+	}
+	p.index()
+	if err := p.chooseRelays(); err != nil {
+		return nil, err
+	}
+	if err := p.chooseAccessNodes(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Planner) loadMembers(ms []Member, sp *space) error {
+	var errs []error
+	p.byID = make(map[string]int, len(ms))
+	keys := make(map[string]string, len(ms))
+	for i, m := range ms {
+		field := fmt.Sprintf("members[%d]", i)
+		if err := validateMember(m, field); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, dup := p.byID[m.NodeID]; dup {
+			errs = append(errs, invalid(field+".node_id", "%q appears twice", m.NodeID))
+			continue
+		}
+		if prev, dup := keys[m.PublicKey]; dup {
+			errs = append(errs, invalid(field+".public_key", "already used by member %q", prev))
+		}
+		keys[m.PublicKey] = m.NodeID
+		if m.Subnet.IsValid() {
+			errs = append(errs, sp.claim(m.Subnet, "member "+m.NodeID, field+".subnet"))
+		}
+		p.byID[m.NodeID] = len(p.nodes)
+		p.nodes = append(p.nodes, newNode(m))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	slices.SortFunc(p.nodes, func(a, b node) int { return cmp.Compare(a.id, b.id) })
+	for i := range p.nodes {
+		p.byID[p.nodes[i].id] = i
+	}
+	return nil
+}
+
+func newNode(m Member) node {
+	n := node{id: m.NodeID, name: cmp.Or(m.Name, m.NodeID), key: m.PublicKey, port: m.ListenPort,
+		subnet: m.Subnet, lanSrc: m.LAN.PublicSource, router: m.LAN.Router}
+	for _, e := range m.Endpoints {
+		f := fam(familyOf(e.Addr))
+		if f == 0 || globalV6(e.Addr) {
+			n.use[f] = true
+		}
+		if e.Reachable && !m.Hidden && (!n.reach[f].IsValid() || e.Addr.Less(n.reach[f])) {
+			n.reach[f] = e.Addr
+		}
+	}
+	n.public = n.reach[0].IsValid() || n.reach[1].IsValid()
+	if m.LAN.PublicSource.IsValid() && (m.LAN.PublicSource.Is4() || globalV6(m.LAN.PublicSource)) {
+		n.use[fam(familyOf(m.LAN.PublicSource))] = true
+	}
+	n.lanAddrs = slices.Clone(m.LAN.Addresses)
+	sortPrefixes(n.lanAddrs)
+	n.lanAddrs = slices.Compact(n.lanAddrs)
+	n.class = classOf(&n)
+	return n
+}
+
+func (p *Planner) assignSubnets(sp *space) error {
+	var ids []string
+	for _, n := range p.nodes {
+		if !n.subnet.IsValid() {
+			ids = append(ids, n.id)
+		}
+	}
+	subnets, err := sp.assign(ids)
+	if err != nil {
+		return err
+	}
+	for i, id := range ids {
+		p.nodes[p.byID[id]].subnet = subnets[i]
+	}
+	for i := range p.nodes {
+		p.nodes[i].ula = ULATwin(p.netID, p.nodes[i].subnet)
+	}
+	return nil
+}
+
+// index builds the lookups the per-member views use.
+func (p *Planner) index() {
+	p.lans = map[lanKey][]int{}
+	p.classes = map[class]int{}
+	for i := range p.nodes {
+		n := &p.nodes[i]
+		p.classes[n.class]++
+		if n.public {
+			p.public = append(p.public, i)
+			continue
+		}
+		p.hidden++
+		if !n.lanSrc.IsValid() {
+			continue
+		}
+		for _, a := range n.lanAddrs {
+			k := lanKey{n.lanSrc, a.Masked()}
+			p.lans[k] = append(p.lans[k], i)
+		}
+	}
+	for i := range p.nodes {
+		p.nodes[i].relayed = p.needsRelay(i)
+	}
+}
+
+// rank orders nodes for a deterministic choice that spreads load over networks.
+func (p *Planner) rank(purpose string, ids []int) []int {
+	type ranked struct {
+		h [32]byte
+		i int
+	}
+	rs := make([]ranked, len(ids))
+	for j, i := range ids {
+		rs[j] = ranked{sha256.Sum256([]byte(p.netID + "\x00" + purpose + "\x00" + p.nodes[i].id)), i}
+	}
+	slices.SortFunc(rs, func(a, b ranked) int { return slices.Compare(a.h[:], b.h[:]) })
+	out := make([]int, len(rs))
+	for j, r := range rs {
+		out[j] = r.i
+	}
+	return out
+}
+
+func (p *Planner) ids(idx []int) []string {
+	if len(idx) == 0 {
+		return nil
+	}
+	out := make([]string, len(idx))
+	for j, i := range idx {
+		out[j] = p.nodes[i].id
+	}
+	return out
+}

@@ -1,0 +1,96 @@
+package plan
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// space is the network's IPv4 range cut into per-member subnet slots.
+type space struct {
+	netID string
+	rng   netip.Prefix
+	bits  int
+	slots uint32
+	used  map[uint32]string // slot → what holds it ("member X", "device Y")
+}
+
+func newSpace(netID string, rng netip.Prefix, bits int) *space {
+	return &space{netID: netID, rng: rng, bits: bits, slots: 1 << (bits - rng.Bits()), used: map[uint32]string{}}
+}
+
+func u32(a netip.Addr) uint32 { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
+
+func (s *space) slotOf(a netip.Addr) uint32 {
+	return (u32(a) - u32(s.rng.Addr())) >> (32 - s.bits)
+}
+
+func (s *space) subnet(slot uint32) netip.Prefix {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], u32(s.rng.Addr())+slot<<(32-s.bits))
+	return netip.PrefixFrom(netip.AddrFrom4(b), s.bits)
+}
+
+// claim records an explicit member subnet.
+func (s *space) claim(p netip.Prefix, owner, field string) error {
+	switch {
+	case !p.Addr().Is4() || p.Bits() != s.bits:
+		return invalid(field, "%s must be an IPv4 /%d", p, s.bits)
+	case p.Masked() != p:
+		return invalid(field, "%s has host bits set (did you mean %s?)", p, p.Masked())
+	case !s.rng.Contains(p.Addr()):
+		return invalid(field, "%s is outside the range %s", p, s.rng)
+	}
+	slot := s.slotOf(p.Addr())
+	if prev, ok := s.used[slot]; ok {
+		return invalid(field, "%s is already used by %s", p, prev)
+	}
+	s.used[slot] = owner
+	return nil
+}
+
+// reserve marks the slot of a device address so no member gets that subnet.
+func (s *space) reserve(a netip.Addr, owner, field string) error {
+	if !a.Is4() || !s.rng.Contains(a) {
+		return invalid(field, "%s is not an IPv4 address inside the range %s", a, s.rng)
+	}
+	slot := s.slotOf(a)
+	if prev, ok := s.used[slot]; ok && strings.HasPrefix(prev, "member ") {
+		return invalid(field, "%s lies inside the subnet %s of %s", a, s.subnet(slot), prev)
+	}
+	if _, ok := s.used[slot]; !ok {
+		s.used[slot] = owner
+	}
+	return nil
+}
+
+// assign gives each of ids (sorted) a free subnet: the slot at a hash of the network and
+// node id, or the next free one after it. A member keeps its subnet when others join or
+// leave as long as its hash slot was free; callers persist assigned subnets anyway.
+func (s *space) assign(ids []string) ([]netip.Prefix, error) {
+	if free := uint64(s.slots) - uint64(len(s.used)); uint64(len(ids)) > free {
+		return nil, s.tooSmall(len(ids))
+	}
+	out := make([]netip.Prefix, len(ids))
+	for i, id := range ids {
+		h := sha256.Sum256([]byte(s.netID + "\x00subnet\x00" + id))
+		slot := binary.BigEndian.Uint32(h[:4]) % s.slots
+		for ; s.used[slot] != ""; slot = (slot + 1) % s.slots {
+		}
+		s.used[slot] = "member " + id
+		out[i] = s.subnet(slot)
+	}
+	return out, nil
+}
+
+func (s *space) tooSmall(want int) error {
+	need := len(s.used) + want
+	bits := s.bits
+	for n := 1; n < need; n <<= 1 {
+		bits--
+	}
+	return fmt.Errorf("%w: range %s holds %d subnet(s) of /%d, but %d member(s) and device slot(s) need one: use a range of /%d or larger, or a smaller subnet per member",
+		ErrImpossible, s.rng, s.slots, s.bits, need, bits)
+}

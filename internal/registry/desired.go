@@ -1,0 +1,111 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+
+	"github.com/zosnet/zosnet/internal/gridapi"
+)
+
+// Desired implements Store: one consistent read of the node's public config and every
+// network it is a member of, with all members' facts and reports.
+func (s *sqlStore) Desired(ctx context.Context, node int64) (gridapi.Desired, error) {
+	tx, err := s.db.BeginTx(ctx, s.d.readOpts)
+	if err != nil {
+		return gridapi.Desired{}, err
+	}
+	defer tx.Rollback()
+	d := gridapi.Desired{NodeID: node, Networks: []gridapi.DesiredNetwork{}}
+	var pc sql.NullString
+	err = tx.QueryRowContext(ctx, s.d.q("SELECT desired_rev, public_config FROM nodes WHERE id = ?"), node).Scan(&d.Revision, &pc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, notFound("node", node)
+	}
+	if err != nil {
+		return d, err
+	}
+	if pc.Valid {
+		d.PublicConfig = new(gridapi.PublicConfig)
+		if err := json.Unmarshal([]byte(pc.String), d.PublicConfig); err != nil {
+			return d, err
+		}
+	}
+	rows, err := tx.QueryContext(ctx, s.d.q("SELECT network_id FROM members WHERE node_id = ? ORDER BY network_id"), node)
+	if err != nil {
+		return d, err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return d, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	for _, id := range ids {
+		dn, err := s.desiredNetwork(ctx, tx, id)
+		if err != nil {
+			return d, err
+		}
+		d.Networks = append(d.Networks, dn)
+	}
+	return d, nil
+}
+
+func (s *sqlStore) desiredNetwork(ctx context.Context, tx *sql.Tx, id string) (gridapi.DesiredNetwork, error) {
+	n, err := s.networkTx(ctx, tx, id)
+	if err != nil {
+		return gridapi.DesiredNetwork{}, err
+	}
+	dn := gridapi.DesiredNetwork{Network: n, Peers: make([]gridapi.PeerFacts, 0, len(n.Members))}
+	nodes := make(map[int64]gridapi.Node)
+	rows, err := tx.QueryContext(ctx, s.d.q("SELECT "+nodeCols+" FROM nodes WHERE id IN (SELECT node_id FROM members WHERE network_id = ?)"), id)
+	if err != nil {
+		return dn, err
+	}
+	for rows.Next() {
+		nd, err := scanNode(rows)
+		if err != nil {
+			rows.Close()
+			return dn, err
+		}
+		nodes[nd.ID] = nd
+	}
+	rows.Close()
+	reports, err := s.reports(ctx, tx, id)
+	if err != nil {
+		return dn, err
+	}
+	for _, m := range n.Members {
+		nd := nodes[m.NodeID]
+		dn.Peers = append(dn.Peers, gridapi.PeerFacts{NodeID: m.NodeID, Name: nd.Name, Subnet: m.Subnet,
+			SourceAddr: nd.SourceAddr, Facts: nd.Facts, PublicConfig: nd.PublicConfig, NR: reports[m.NodeID]})
+	}
+	return dn, nil
+}
+
+func (s *sqlStore) reports(ctx context.Context, tx *sql.Tx, network string) (map[int64]*gridapi.NRReport, error) {
+	rows, err := tx.QueryContext(ctx, s.d.q("SELECT node_id, doc FROM nr_reports WHERE network_id = ?"), network)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[int64]*gridapi.NRReport)
+	for rows.Next() {
+		var id int64
+		var doc string
+		if err := rows.Scan(&id, &doc); err != nil {
+			return nil, err
+		}
+		r := new(gridapi.NRReport)
+		if err := json.Unmarshal([]byte(doc), r); err != nil {
+			return nil, err
+		}
+		out[id] = r
+	}
+	return out, rows.Err()
+}

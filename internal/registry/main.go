@@ -1,0 +1,155 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Main is the `registry` command: serve (the default) or `ca init|issue`. It returns
+// the exit code. ctx ends the server (graceful shutdown; long-polls answer at once).
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var err error
+	switch {
+	case len(args) > 0 && args[0] == "ca":
+		err = caMain(args[1:], stdout, stderr)
+	default:
+		err = serveMain(ctx, args, stderr)
+	}
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "registry:", err)
+	if errors.Is(err, flag.ErrHelp) || strings.HasPrefix(err.Error(), "usage") {
+		return 2
+	}
+	return 1
+}
+
+// ServeOptions are the flags of `registry`.
+type ServeOptions struct {
+	DB, Listen, TLSCert, TLSKey string
+	InsecureHTTP                bool
+	Rate                        float64
+	Burst                       int
+	MaxBody                     int64
+	Ready                       func(addr string) // called with the bound address (tests)
+}
+
+func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("registry", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o ServeOptions
+	fs.StringVar(&o.DB, "db", "./grid.db", "SQLite file, or a postgres:// DSN")
+	fs.StringVar(&o.Listen, "listen", ":8443", "address to listen on")
+	fs.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
+	fs.StringVar(&o.TLSKey, "tls-key", "", "TLS key (PEM)")
+	fs.BoolVar(&o.InsecureHTTP, "insecure-http", false, "serve plain HTTP (no TLS): only on trusted networks")
+	fs.Float64Var(&o.Rate, "rate", 200, "requests per second per client address")
+	fs.IntVar(&o.Burst, "burst", 400, "request burst per client address")
+	fs.Int64Var(&o.MaxBody, "max-body", 1<<20, "largest request body in bytes")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("usage: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	return Serve(ctx, o, log)
+}
+
+// Serve runs the registry until ctx ends.
+func Serve(ctx context.Context, o ServeOptions, log *slog.Logger) error {
+	tlsOn := o.TLSCert != "" || o.TLSKey != ""
+	if tlsOn && (o.TLSCert == "" || o.TLSKey == "") {
+		return errors.New("usage: --tls-cert and --tls-key go together")
+	}
+	if !tlsOn && !o.InsecureHTTP {
+		return errors.New("usage: give --tls-cert and --tls-key, or --insecure-http to serve plain HTTP")
+	}
+	st, err := Open(ctx, o.DB, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srv, err := New(sctx, Config{Store: st, Log: log, Rate: o.Rate, Burst: o.Burst, MaxBody: o.MaxBody})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return sctx }}
+	log.Info("registry serving", "addr", ln.Addr().String(), "tls", tlsOn, "db", dbKind(o.DB))
+	if o.Ready != nil {
+		o.Ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if tlsOn {
+			errc <- hs.ServeTLS(ln, o.TLSCert, o.TLSKey)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	cancel() // long-polls answer now
+	shut, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	return hs.Shutdown(shut)
+}
+
+func dbKind(db string) string {
+	if strings.HasPrefix(db, "postgres") {
+		return "postgres"
+	}
+	return "sqlite:" + db
+}
+
+func caMain(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: registry ca init --dir DIR | registry ca issue --dir DIR --host IP[,NAME...] --out PREFIX")
+	}
+	fs := flag.NewFlagSet("registry ca "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "CA directory (ca.crt, ca.key)")
+	name := fs.String("name", "zosnet lab CA", "CA common name (init)")
+	hosts := fs.String("host", "", "comma-separated IPs/names the server certificate is for (issue)")
+	out := fs.String("out", "", "output prefix: PREFIX.crt and PREFIX.key (issue)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return fmt.Errorf("usage: %w", err)
+	}
+	if *dir == "" {
+		return errors.New("usage: --dir is required")
+	}
+	switch args[0] {
+	case "init":
+		if err := InitCA(*dir, *name); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "CA created; trust bundle: %s/%s\n", *dir, CACertFile)
+		return nil
+	case "issue":
+		if *out == "" {
+			return errors.New("usage: --out is required")
+		}
+		if err := IssueServerCert(*dir, strings.Split(*hosts, ","), *out+".crt", *out+".key"); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "certificate %s.crt, key %s.key\n", *out, *out)
+		return nil
+	}
+	return fmt.Errorf("usage: unknown ca command %q (init, issue)", args[0])
+}

@@ -1,0 +1,35 @@
+package registry
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newMetrics(reg *prometheus.Registry, h *hub) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zosnet_registry_requests_total", Help: "API requests by route and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "zosnet_registry_request_seconds", Help: "API request latency by route (long-polls included).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+		}, []string{"route"}),
+	}
+	watchers := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "zosnet_registry_watchers", Help: "Nodes currently long-polling their desired state.",
+	}, func() float64 { return float64(h.count()) })
+	reg.MustRegister(m.requests, m.latency, watchers)
+	return m
+}
+
+func (m *metrics) observe(route string, code int, d time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	m.latency.WithLabelValues(route).Observe(d.Seconds())
+}

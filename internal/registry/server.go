@@ -1,0 +1,212 @@
+// Package registry is the grid database server (the seeds' BCDB): farms, nodes and
+// their reported facts, farmer-set public configs, users' networks and the nodes'
+// network-resource reports, behind the signed HTTP/JSON API described in package
+// gridapi (which documents the contract) and in openapi.yaml (served at
+// /v1/openapi.yaml).
+//
+// Storage is a Store: SQLite (embedded default, WAL) or PostgreSQL (several registry
+// instances may share one database; changes reach every instance's watchers through
+// LISTEN/NOTIFY). Every write is signed (package identity) and checked for freshness,
+// replays and ownership. Requests are limited in size and rate per client address.
+// GET /v1/health and /metrics (Prometheus) are served too.
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/zosnet/zosnet/internal/gridapi"
+	"github.com/zosnet/zosnet/internal/identity"
+)
+
+// Config configures a Server. Zero values mean the documented defaults.
+type Config struct {
+	Store        Store
+	Log          *slog.Logger
+	Verifier     *identity.Verifier   // nil: a new one with the default window
+	MaxBody      int64                // bytes; default 1 MiB
+	Rate         float64              // requests per second per client address; default 200
+	Burst        int                  // default 400
+	WatchTimeout time.Duration        // default long-poll timeout; default 30 s (max 120 s)
+	Metrics      *prometheus.Registry // nil: a new registry
+}
+
+// Server serves the registry API. Create it with New; it is safe for concurrent use.
+type Server struct {
+	cfg     Config
+	store   Store
+	log     *slog.Logger
+	ver     *identity.Verifier
+	hub     *hub
+	limit   *limiter
+	mux     *http.ServeMux
+	metrics *metrics
+}
+
+type handlerFunc func(r *http.Request, actor string, body []byte) (any, int, error)
+
+// route is one API operation; the OpenAPI document must describe every route.
+type route struct {
+	method, pattern string
+	signed          bool
+	h               handlerFunc
+}
+
+// New creates a Server on cfg.Store and subscribes to its changes until ctx ends.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("registry: no store")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Verifier == nil {
+		cfg.Verifier = &identity.Verifier{}
+	}
+	cfg.MaxBody = cmp0(cfg.MaxBody, 1<<20)
+	cfg.Rate = cmp0(cfg.Rate, 200)
+	cfg.Burst = cmp0(cfg.Burst, 400)
+	cfg.WatchTimeout = cmp0(cfg.WatchTimeout, 30*time.Second)
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Log, ver: cfg.Verifier, hub: newHub(),
+		limit: newLimiter(cfg.Rate, cfg.Burst), mux: http.NewServeMux()}
+	s.metrics = newMetrics(cfg.Metrics, s.hub)
+	if err := s.store.Subscribe(ctx, s.hub.publish); err != nil {
+		return nil, fmt.Errorf("registry: subscribe: %w", err)
+	}
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
+	}
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET /v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(OpenAPI)
+	})
+	return s, nil
+}
+
+func cmp0[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+func (s *Server) routes() []route {
+	return []route{
+		{"GET", "/v1/health", false, s.health},
+		{"POST", "/v1/farms", true, s.createFarm},
+		{"GET", "/v1/farms", false, s.listFarms},
+		{"GET", "/v1/farms/{farm}", false, s.getFarm},
+		{"POST", "/v1/nodes", true, s.registerNode},
+		{"GET", "/v1/nodes", false, s.listNodes},
+		{"GET", "/v1/nodes/{node}", false, s.getNode},
+		{"PUT", "/v1/nodes/{node}/facts", true, s.putFacts},
+		{"POST", "/v1/nodes/{node}/heartbeat", true, s.heartbeat},
+		{"PUT", "/v1/nodes/{node}/public-config", true, s.setPublicConfig},
+		{"DELETE", "/v1/nodes/{node}/public-config", true, s.unsetPublicConfig},
+		{"PUT", "/v1/nodes/{node}/networks/{network}/report", true, s.reportNR},
+		{"GET", "/v1/nodes/{node}/desired", false, s.desired},
+		{"POST", "/v1/networks", true, s.createNetwork},
+		{"GET", "/v1/networks", false, s.listNetworks},
+		{"GET", "/v1/networks/{network}", false, s.getNetwork},
+		{"PUT", "/v1/networks/{network}", true, s.updateNetwork},
+		{"DELETE", "/v1/networks/{network}", true, s.deleteNetwork},
+	}
+}
+
+// wrap applies rate and size limits, signature checks, metrics and JSON encoding.
+func (s *Server) wrap(rt route) http.Handler {
+	name := rt.method + " " + rt.pattern
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		code := s.serve(w, r, rt)
+		s.metrics.observe(name, code, time.Since(start))
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) int {
+	if !s.limit.allow(clientIP(r), time.Now()) {
+		return writeErr(w, &Error{Status: http.StatusTooManyRequests, Msg: "rate limit exceeded: slow down"})
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	if err != nil {
+		return writeErr(w, errorf(http.StatusRequestEntityTooLarge, "body", "larger than %d bytes", s.cfg.MaxBody))
+	}
+	var actor string
+	if rt.signed {
+		if actor, err = s.ver.Verify(r, body); err != nil {
+			return writeErr(w, &Error{Status: http.StatusUnauthorized, Msg: err.Error()})
+		}
+	}
+	v, code, err := rt.h(r, actor, body)
+	if err != nil {
+		if st, _, _ := statusOf(err); st >= 500 {
+			s.log.Error("registry: request failed", "route", rt.pattern, "err", err)
+		}
+		return writeErr(w, err)
+	}
+	if v == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return http.StatusNoContent
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+	return code
+}
+
+func writeErr(w http.ResponseWriter, err error) int {
+	st, field, msg := statusOf(err)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(st)
+	_ = json.NewEncoder(w).Encode(gridapi.Error{Error: msg, Field: field})
+	return st
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// decode decodes a JSON body strictly (unknown fields and trailing data refused).
+func decode(body []byte, v any) error {
+	dec := json.NewDecoder(bytesReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errorf(http.StatusBadRequest, "body", "invalid JSON: %v", err)
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, "body", "trailing data after the JSON value")
+	}
+	return nil
+}
+
+// nodeID parses the {node} path parameter of write routes (numeric ids only).
+func nodeID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("node"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errorf(http.StatusBadRequest, "node", "not a node id: %q", r.PathValue("node"))
+	}
+	return id, nil
+}

@@ -1,0 +1,233 @@
+package registry
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zosnet/zosnet/internal/gridapi"
+)
+
+// sqlStore implements Store on database/sql for SQLite and PostgreSQL.
+type sqlStore struct {
+	db  *sql.DB
+	d   *dialect
+	log *slog.Logger
+
+	mu   sync.Mutex
+	subs map[int]func(Change)
+	next int
+
+	stopListen context.CancelFunc
+	listenDone chan struct{}
+}
+
+func (s *sqlStore) publish(c Change) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, fn := range s.subs {
+		fn(c)
+	}
+}
+
+// Subscribe implements Store.
+func (s *sqlStore) Subscribe(ctx context.Context, fn func(Change)) error {
+	s.mu.Lock()
+	id := s.next
+	s.next++
+	if s.subs == nil {
+		s.subs = make(map[int]func(Change))
+	}
+	s.subs[id] = fn
+	s.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		s.mu.Lock()
+		delete(s.subs, id)
+		s.mu.Unlock()
+	}()
+	return nil
+}
+
+// Close implements Store.
+func (s *sqlStore) Close() error {
+	if s.stopListen != nil {
+		s.stopListen()
+		<-s.listenDone
+	}
+	return s.db.Close()
+}
+
+func (s *sqlStore) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	return tx.ExecContext(ctx, s.d.q(q), args...)
+}
+
+// write runs fn in a transaction that first takes the next revision (which serializes
+// writers, also across registry processes), then bumps the desired revision of the
+// nodes fn says are affected and announces the change.
+func (s *sqlStore) write(ctx context.Context, fn func(tx *sql.Tx, rev int64) ([]int64, error)) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	var rev int64
+	if err := tx.QueryRowContext(ctx, "UPDATE meta SET v = v + 1 WHERE k = 'revision' RETURNING v").Scan(&rev); err != nil {
+		return fmt.Errorf("next revision: %w", err)
+	}
+	nodes, err := fn(tx, rev)
+	if err != nil {
+		return err
+	}
+	nodes = uniq(nodes)
+	if len(nodes) > 0 {
+		q := "UPDATE nodes SET desired_rev = ? WHERE id IN (" + placeholders(len(nodes)) + ")"
+		args := append([]any{rev}, int64s(nodes)...)
+		if _, err := s.exec(ctx, tx, q, args...); err != nil {
+			return fmt.Errorf("bump desired revisions: %w", err)
+		}
+	}
+	ch := Change{Revision: rev, Nodes: nodes}
+	if s.d.name == "postgres" {
+		if err := notifyTx(ctx, tx, ch); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if s.d.name != "postgres" {
+		s.publish(ch)
+	}
+	return nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func int64s(v []int64) []any {
+	out := make([]any, len(v))
+	for i, x := range v {
+		out[i] = x
+	}
+	return out
+}
+
+func uniq(v []int64) []int64 {
+	seen := make(map[int64]bool, len(v))
+	out := v[:0:0]
+	for _, x := range v {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Revision implements Store.
+func (s *sqlStore) Revision(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.db.QueryRowContext(ctx, "SELECT v FROM meta WHERE k = 'revision'").Scan(&v)
+	return v, err
+}
+
+func nowNano() int64 { return time.Now().UnixNano() }
+
+func fromNano(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// CreateFarm implements Store.
+func (s *sqlStore) CreateFarm(ctx context.Context, actor string, f gridapi.FarmCreate) (gridapi.Farm, error) {
+	if err := f.Validate(); err != nil {
+		return gridapi.Farm{}, err
+	}
+	out := gridapi.Farm{Name: f.Name, Owner: actor, Created: fromNano(nowNano())}
+	err := s.write(ctx, func(tx *sql.Tx, _ int64) ([]int64, error) {
+		var n int
+		if err := tx.QueryRowContext(ctx, s.d.q("SELECT COUNT(*) FROM farms WHERE name = ?"), f.Name).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			return nil, errorf(409, "name", "farm %q exists", f.Name)
+		}
+		return nil, tx.QueryRowContext(ctx, s.d.q("INSERT INTO farms (name, owner, created) VALUES (?, ?, ?) RETURNING id"),
+			f.Name, actor, out.Created.UnixNano()).Scan(&out.ID)
+	})
+	return out, err
+}
+
+const farmCols = "id, name, owner, created"
+
+func scanFarm(sc interface{ Scan(...any) error }) (gridapi.Farm, error) {
+	var f gridapi.Farm
+	var created int64
+	err := sc.Scan(&f.ID, &f.Name, &f.Owner, &created)
+	f.Created = fromNano(created)
+	return f, err
+}
+
+// Farms implements Store.
+func (s *sqlStore) Farms(ctx context.Context) ([]gridapi.Farm, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+farmCols+" FROM farms ORDER BY id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []gridapi.Farm{}
+	for rows.Next() {
+		f, err := scanFarm(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// Farm implements Store.
+func (s *sqlStore) Farm(ctx context.Context, idOrName string) (gridapi.Farm, error) {
+	col, arg := idOrNameArg(idOrName)
+	f, err := scanFarm(s.db.QueryRowContext(ctx, s.d.q("SELECT "+farmCols+" FROM farms WHERE "+col+" = ?"), arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, notFound("farm", idOrName)
+	}
+	return f, err
+}
+
+// idOrNameArg picks the id column for all-digit strings, else the name column.
+func idOrNameArg(s string) (string, any) {
+	if id, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return "id", id
+	}
+	return "name", s
+}
+
+func randomID() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	if b[0] >= '0' && b[0] <= '9' { // ids start with a letter
+		b[0] = 'n'
+	}
+	return string(b[:])
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("registry: marshal %T: %v", v, err))
+	}
+	return string(b)
+}

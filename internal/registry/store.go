@@ -1,0 +1,49 @@
+package registry
+
+import (
+	"context"
+
+	"github.com/zosnet/zosnet/internal/gridapi"
+)
+
+// Store is the registry's storage. Every method is safe for concurrent use, also by
+// several registry processes sharing one PostgreSQL database. Writes take the key id
+// of the signer (actor) and check ownership in the same transaction as the change.
+// Errors a client caused are *Error or *gridapi.FieldError; nothing is stored then.
+type Store interface {
+	CreateFarm(ctx context.Context, actor string, f gridapi.FarmCreate) (gridapi.Farm, error)
+	Farms(ctx context.Context) ([]gridapi.Farm, error)
+	Farm(ctx context.Context, idOrName string) (gridapi.Farm, error)
+
+	// RegisterNode registers the node whose key is actor, or returns it if registered.
+	RegisterNode(ctx context.Context, actor string, r gridapi.NodeRegister, src string) (gridapi.Node, error)
+	Nodes(ctx context.Context, farm int64) ([]gridapi.Node, error)
+	Node(ctx context.Context, idOrName string) (gridapi.Node, error)
+	SetFacts(ctx context.Context, actor string, node int64, f gridapi.NodeFacts, src string) error
+	Heartbeat(ctx context.Context, actor string, node int64, src string) error
+	// SetPublicConfig sets (p != nil) or removes (p == nil) a node's public config.
+	SetPublicConfig(ctx context.Context, actor string, node int64, p *gridapi.PublicConfig) (gridapi.Node, error)
+
+	CreateNetwork(ctx context.Context, actor string, s gridapi.NetworkSpec) (gridapi.Network, error)
+	UpdateNetwork(ctx context.Context, actor, id string, s gridapi.NetworkSpec) (gridapi.Network, error)
+	DeleteNetwork(ctx context.Context, actor, id string) error
+	Networks(ctx context.Context, owner string) ([]gridapi.Network, error)
+	Network(ctx context.Context, id string) (gridapi.Network, error)
+	ReportNR(ctx context.Context, actor string, node int64, network string, r gridapi.NRReport) error
+
+	// Desired is what node must run, with its revision.
+	Desired(ctx context.Context, node int64) (gridapi.Desired, error)
+	// Revision is the latest revision of anything.
+	Revision(ctx context.Context) (int64, error)
+	// Subscribe delivers every change (from this process or, on PostgreSQL, any
+	// registry sharing the database) to fn until ctx ends. fn must not block.
+	Subscribe(ctx context.Context, fn func(Change)) error
+	Close() error
+}
+
+// Change says which nodes' desired state reached which revision. Nodes nil means
+// "possibly all nodes" (e.g. after a lost notification).
+type Change struct {
+	Revision int64   `json:"r"`
+	Nodes    []int64 `json:"n"`
+}

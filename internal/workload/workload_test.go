@@ -1,0 +1,81 @@
+package workload
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/zosnet/zosnet/internal/resource"
+)
+
+func nr(subnet string) resource.Spec {
+	return resource.Spec{NetworkID: "net1", IPRange: netip.MustParsePrefix("10.1.0.0/16"), Subnet: netip.MustParsePrefix(subnet)}
+}
+
+func TestPlanDeterministic(t *testing.T) {
+	s := Spec{Name: "web", NetworkID: "net1", Kind: KindNetns}
+	a, err := Plan(nr("10.1.1.0/24"), s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Plan(nr("10.1.1.0/24"), s, nil)
+	if a != b {
+		t.Fatalf("not deterministic: %+v vs %+v", a, b)
+	}
+	if !netip.MustParsePrefix("10.1.1.0/24").Contains(a.IPv4.Addr()) || a.IPv4.Bits() != 24 {
+		t.Fatalf("ipv4 %s", a.IPv4)
+	}
+	if a.IPv6 != netip.PrefixFrom(resource.ULAAddr("net1", a.IPv4.Addr()), 64) {
+		t.Fatalf("ipv6 %s is not the twin of %s", a.IPv6, a.IPv4)
+	}
+	if a.Gateway.String() != "10.1.1.1" || a.Netns != "wl-web" || len(a.HostIf) != 12 || a.MAC[:3] != "02:" {
+		t.Fatalf("info %+v", a)
+	}
+	tap := s
+	tap.Kind = KindTap
+	ti, _ := Plan(nr("10.1.1.0/24"), tap, nil)
+	if ti.Tap == "" || ti.Netns != "" || ti.HostIf[:2] != "t-" {
+		t.Fatalf("tap info %+v", ti)
+	}
+}
+
+// In a /29 there are 5 workload addresses (.2-.6): all are handed out without
+// collisions, never the network, gateway or broadcast address, then the subnet is full.
+func TestPlanFillsSubnet(t *testing.T) {
+	used := map[netip.Addr]bool{}
+	n := nr("10.1.1.8/29")
+	for i := 0; i < 5; i++ {
+		info, err := Plan(n, Spec{Name: string(rune('a' + i)), NetworkID: "net1"}, used)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := info.IPv4.Addr()
+		if used[a] || a == netip.MustParseAddr("10.1.1.8") || a == netip.MustParseAddr("10.1.1.9") || a == netip.MustParseAddr("10.1.1.15") {
+			t.Fatalf("bad address %s (used %v)", a, used)
+		}
+		used[a] = true
+	}
+	if _, err := Plan(n, Spec{Name: "z", NetworkID: "net1"}, used); err == nil {
+		t.Fatal("full subnet accepted another workload")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tt := range []struct {
+		s  Spec
+		ok bool
+	}{
+		{Spec{Name: "web-1", NetworkID: "net1"}, true},
+		{Spec{Name: "vm", NetworkID: "net1", Kind: "tap"}, true},
+		{Spec{Name: "", NetworkID: "net1"}, false},
+		{Spec{Name: "Web", NetworkID: "net1"}, false},
+		{Spec{Name: "-x", NetworkID: "net1"}, false},
+		{Spec{Name: "web", NetworkID: "NET"}, false},
+		{Spec{Name: "web", NetworkID: "net1", Kind: "vm"}, false},
+	} {
+		err := tt.s.Validate()
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrInvalid)) {
+			t.Errorf("%+v: err %v, want ok=%v", tt.s, err, tt.ok)
+		}
+	}
+}
