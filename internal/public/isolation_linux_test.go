@@ -67,6 +67,29 @@ func TestIsolationMatrix(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// IPv6: the workloads' ULAs, the node's SLAAC address on br-pub, the internet host.
+	host6 := waitGlobal(t, n.ns, public.Bridge, true, 10*time.Second)
+	for _, x := range []struct {
+		name     string
+		from     *netns.NS
+		to       netip.Addr
+		listenNS *netns.NS
+		allow    bool
+	}{
+		{"A>C ipv6", ans, c.IPv6.Addr(), cns, false},
+		{"C>A ipv6", cns, a.IPv6.Addr(), ans, false},
+		{"A>HOST ipv6", ans, host6, nil, false},
+		{"A>INET ipv6", ans, registry6, nil, true},
+		{"HOST>A ipv6", n.ns, a.IPv6.Addr(), nil, false},
+		{"INET>A ipv6", pl["INET"].ns, a.IPv6.Addr(), nil, false},
+		{"HOST>INET ipv6", n.ns, registry6, nil, true},
+	} {
+		tcp := dialTCP(t, x.from, x.to, probePort, 800*time.Millisecond)
+		icmp := ping(t, x.from, x.to) == nil
+		if tcp != x.allow || icmp != x.allow {
+			t.Errorf("%s (→ %s): tcp=%v icmp=%v, want %v", x.name, x.to, tcp, icmp, x.allow)
+		}
+	}
 	// The node's public IPv6 addresses (host on br-pub, ndmz's SLAAC leg) from the internet.
 	dmz := openNS(t, filepath.Join(n.dir, ndmz.NS))
 	user := openNS(t, l.NSPath("user"))
