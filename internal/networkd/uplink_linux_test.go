@@ -79,6 +79,9 @@ func TestPublicConfigSurvivesRestart(t *testing.T) {
 		t.Fatalf("status after set: %+v (%v)", st, err)
 	}
 
+	if nr, err := n.cl.GetNR(ctx, "pub1"); err != nil || len(nr.Status.Endpoints) == 0 || nr.Status.Endpoints[0] != "203.0.113.10:4007" {
+		t.Fatalf("NR endpoints after set: %v (%v)", nr.Status.Endpoints, err)
+	}
 	n.stop(t)
 	n.start(t)
 	waitSocketIn(t, pub, n.host, 4007)
