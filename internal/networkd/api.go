@@ -22,7 +22,7 @@ func (d *Daemon) Status() localapi.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return localapi.Status{NRs: len(d.state.NRs), Workloads: len(d.state.Workloads),
-		WGKind: string(d.app.WGKind), StateDir: d.cfg.StateDir}
+		WGKind: string(d.app.Kind()), StateDir: d.cfg.StateDir}
 }
 
 // ListNRs returns every NR with its status, sorted by id.

@@ -60,6 +60,13 @@ func (a *Applier) log() *slog.Logger {
 	return a.Log
 }
 
+// Kind returns the WireGuard implementation in use, probing once if it was wg.Auto.
+func (a *Applier) Kind() wg.Kind {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.kind()
+}
+
 func (a *Applier) kind() wg.Kind {
 	if a.WGKind == wg.Auto {
 		a.WGKind = wg.Userspace

@@ -115,12 +115,15 @@ func (a *Applier) GC(want map[string]bool) error {
 	return errors.Join(errs...)
 }
 
-// Close stops every userspace WireGuard device (their links go with them) and leaves
-// the rest of the kernel state in place for the next start.
+// Close stops every userspace WireGuard device (their links go with them), releases
+// kernel ones (they keep running) and leaves the rest of the kernel state in place for
+// the next start.
 func (a *Applier) Close() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for id := range a.devs {
-		a.closeDev(id)
+	for id, d := range a.devs {
+		d.dev.Release()
+		d.ns.Close()
+		delete(a.devs, id)
 	}
 }
