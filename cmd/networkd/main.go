@@ -49,6 +49,7 @@ func main() {
 	flag.UintVar(&pmin, "port-min", 3000, "lowest WireGuard listen port the node allocates")
 	flag.UintVar(&pmax, "port-max", 3999, "highest WireGuard listen port the node allocates")
 	flag.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	flag.StringVar(&cfg.Uplinks, "uplinks", "", "manage ndmz, br-pub and the public namespace: on, off, or empty = once the zos bridge exists")
 	flag.Parse()
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
@@ -67,6 +68,9 @@ func main() {
 		fail(fmt.Errorf("--port-min/--port-max %d-%d: want 1 ≤ min ≤ max ≤ 65535", pmin, pmax))
 	}
 	cfg.PortMin, cfg.PortMax = uint16(pmin), uint16(pmax)
+	if cfg.Uplinks != networkd.UplinksAuto && cfg.Uplinks != networkd.UplinksOn && cfg.Uplinks != networkd.UplinksOff {
+		fail(fmt.Errorf("--uplinks %q: want on, off or empty (auto)", cfg.Uplinks))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := networkd.New(cfg)

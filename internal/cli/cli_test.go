@@ -34,3 +34,22 @@ func TestDispatchAndFlags(t *testing.T) {
 		t.Fatal("unknown command must fail")
 	}
 }
+
+func TestParsePublicConfig(t *testing.T) {
+	for _, tt := range []struct {
+		args [5]string
+		want string // "" ok, else a substring of the error
+	}{
+		{[5]string{"203.0.113.10/24", "203.0.113.1", "", "", ""}, ""},
+		{[5]string{"", "", "2001:db8:100::10/64", "fe80::1", "farm1.example.com"}, ""},
+		{[5]string{"203.0.113.10", "203.0.113.1", "", "", ""}, "--ipv4"},
+		{[5]string{"203.0.113.10/24", "gw", "", "", ""}, "--gw4"},
+		{[5]string{"203.0.113.10/24", "", "", "", ""}, "gw4: required"},
+		{[5]string{"", "", "", "", ""}, "ipv4: set ipv4 and/or ipv6"},
+	} {
+		_, err := parsePublicConfig(tt.args[0], tt.args[1], tt.args[2], tt.args[3], tt.args[4])
+		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%v: error %v, want %q", tt.args, err, tt.want)
+		}
+	}
+}

@@ -6,7 +6,7 @@ package cli
 func rootCommands() []*Command {
 	return []*Command{
 		{Name: "node", Summary: "this node (local networkd API) and the grid's nodes (registry)",
-			Sub: append(nodeLocalCommands(), nodeGridCommands()...)},
+			Sub: append(append(nodeLocalCommands(), nodeUplinkCommands()...), nodeGridCommands()...)},
 		{Name: "key", Summary: "your ed25519 identity keys", Sub: keyCommands()},
 		{Name: "profile", Summary: "registry profiles (URL, CA, key) in the config file", Sub: profileCommands()},
 		{Name: "farm", Summary: "farms in the registry", Sub: farmCommands()},

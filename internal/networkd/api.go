@@ -229,6 +229,9 @@ func (d *Daemon) AddWorkload(ctx context.Context, s workload.Spec) (localapi.Wor
 		}
 		return localapi.Workload{}, err
 	}
+	if err := d.antiSpoof(); err != nil {
+		d.log.Warn("workload anti-spoofing", "workload", s.Name, "err", err)
+	}
 	return info, nil
 }
 

@@ -39,7 +39,9 @@ type Config struct {
 	SockNS           *netns.NS
 	WGKind           wg.Kind // wg.Auto probes
 	PortMin, PortMax uint16  // listen port range (0 = 3000..3999)
-	Log              *slog.Logger
+	// Uplinks: UplinksAuto (""), UplinksOn or UplinksOff; see uplink.go (issue 5).
+	Uplinks string
+	Log     *slog.Logger
 }
 
 // Daemon is a running networkd.
@@ -58,6 +60,7 @@ type Daemon struct {
 	status map[string]nrStatus
 	hints  map[string]map[string]string // NR id → peer key → endpoint learned from a hidden peer
 	ownNS  []*netns.NS                  // namespaces opened by New, closed by Close
+	up     *uplinks                     // issue 5: ndmz, br-pub, public namespace (uplink.go)
 }
 
 type nrStatus struct {
@@ -97,6 +100,10 @@ func New(cfg Config) (*Daemon, error) {
 		d.Close()
 		return nil, err
 	}
+	if err := d.newUplinks(); err != nil {
+		d.Close()
+		return nil, err
+	}
 	d.met = newMetrics(d)
 	return d, nil
 }
@@ -119,6 +126,7 @@ func (d *Daemon) openNamespaces() error {
 // Close stops the userspace WireGuard devices (their links go away with them) and
 // releases the daemon's namespace handles. Kernel state stays for the next start.
 func (d *Daemon) Close() {
+	d.closeUplinks()
 	if d.app != nil {
 		d.mu.Lock()
 		if err := d.learnEndpoints(); err != nil {
@@ -155,6 +163,7 @@ func (d *Daemon) Reconcile(ctx context.Context) error {
 	start := time.Now()
 	var errs []error
 	d.mu.Lock()
+	errs = append(errs, d.uplinksBefore(ctx))
 	ids, names := d.state.nrIDs(), d.state.workloadNames()
 	d.mu.Unlock()
 	for _, id := range ids {
@@ -175,7 +184,7 @@ func (d *Daemon) Reconcile(ctx context.Context) error {
 		d.mu.Unlock()
 	}
 	d.mu.Lock()
-	errs = append(errs, d.app.GC(d.state.wantNRs()), d.gcWorkloads(), d.learnEndpoints())
+	errs = append(errs, d.app.GC(d.state.wantNRs()), d.gcWorkloads(), d.learnEndpoints(), d.uplinksAfter())
 	d.mu.Unlock()
 	err := errors.Join(errs...)
 	d.met.reconciled(time.Since(start), err)
@@ -192,6 +201,9 @@ func (d *Daemon) applyLocked(s resource.Spec) error {
 	}
 	start := time.Now()
 	err = d.app.Apply(d.withHints(s), key)
+	if err == nil {
+		err = d.uplinkAfterApply(s.NetworkID)
+	}
 	d.met.applied(time.Since(start), err)
 	if err != nil {
 		d.status[s.NetworkID] = nrStatus{state: "error", lastErr: err.Error()}

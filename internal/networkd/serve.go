@@ -37,6 +37,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return err
 	}
 	srv := &localapi.Server{B: d, Log: d.log, Extra: map[string]http.Handler{"GET /metrics": d.MetricsHandler()}}
+	d.addUplinkRoutes(srv)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ctx, l) }()
 	if d.cfg.MetricsAddr != "" {

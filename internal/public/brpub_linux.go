@@ -43,7 +43,7 @@ func notNIC(name string) bool {
 
 // ensureBridge makes br-pub: NIC mode when a NIC already is a port or one is found by
 // probing, else a veth to zos.
-func ensureBridge(ctx context.Context, host *netns.NS, probe time.Duration) (Uplink, error) {
+func ensureBridge(ctx context.Context, host *netns.NS, probe time.Duration, quiet map[string]time.Time) (Uplink, error) {
 	h, err := handle(host)
 	if err != nil {
 		return Uplink{}, err
@@ -53,7 +53,7 @@ func ensureBridge(ctx context.Context, host *netns.NS, probe time.Duration) (Upl
 	if err != nil {
 		return Uplink{}, err
 	}
-	up, err := pickNIC(ctx, h, host, br, probe)
+	up, err := pickNIC(ctx, h, host, br, probe, quiet)
 	if err != nil {
 		return Uplink{}, err
 	}
@@ -71,9 +71,13 @@ func ensureBridge(ctx context.Context, host *netns.NS, probe time.Duration) (Upl
 	return up, nil
 }
 
-// pickNIC: a NIC already on br-pub wins; else the first (by name) candidate NIC with
-// carrier that hears an RA; else zos.
-func pickNIC(ctx context.Context, h *netlink.Handle, host *netns.NS, br netlink.Link, probe time.Duration) (Uplink, error) {
+// reprobe is how long a NIC that heard no RA is left alone before it is probed again.
+const reprobe = 5 * time.Minute
+
+// pickNIC: a NIC already on br-pub wins; else the first (by name) candidate NIC that
+// hears an RA; else zos. quiet remembers NICs that heard none (not re-probed for
+// reprobe, so a resync does not wait on them every time).
+func pickNIC(ctx context.Context, h *netlink.Handle, host *netns.NS, br netlink.Link, probe time.Duration, quiet map[string]time.Time) (Uplink, error) {
 	links, err := h.LinkList()
 	if err != nil {
 		return Uplink{}, fmt.Errorf("list host links: %w", err)
@@ -93,9 +97,15 @@ func pickNIC(ctx context.Context, h *netlink.Handle, host *netns.NS, br netlink.
 		}
 	}
 	for _, l := range cands {
-		if ok, why := hearsRA(ctx, h, host, l, probe); ok {
-			return Uplink{Mode: "nic", NIC: l.Attrs().Name, Reason: why}, nil
+		name := l.Attrs().Name
+		if t, ok := quiet[name]; ok && time.Since(t) < reprobe {
+			continue
 		}
+		if ok, why := hearsRA(ctx, h, host, l, probe); ok {
+			delete(quiet, name)
+			return Uplink{Mode: "nic", NIC: name, Reason: why}, nil
+		}
+		quiet[name] = time.Now()
 	}
 	return Uplink{Mode: "zos", Reason: fmt.Sprintf("no free NIC with carrier hears a router advertisement (%d probed)", len(cands))}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
@@ -34,18 +35,23 @@ func handle(ns *netns.NS) (*netlink.Handle, error) {
 
 // ensureNS makes namespace public match c and returns it open (the caller closes).
 func ensureNS(host *netns.NS, dir string, c Config) (*netns.NS, error) {
+	existed := false
+	if old, err := netns.OpenNamed(dir, NS); err == nil {
+		old.Close()
+		existed = true
+	}
 	ns, err := netns.Create(dir, NS)
 	if err != nil {
 		return nil, err
 	}
-	if err := configureNS(host, ns, c); err != nil {
+	if err := configureNS(host, ns, c, !existed); err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("public namespace: %w", err)
 	}
 	return ns, nil
 }
 
-func configureNS(host, ns *netns.NS, c Config) error {
+func configureNS(host, ns *netns.NS, c Config, fresh bool) error {
 	slaac := "0"
 	if !c.IPv6.IsValid() {
 		slaac = "1"
@@ -54,6 +60,7 @@ func configureNS(host, ns *netns.NS, c Config) error {
 	if err := ns.Do(func() error {
 		return sysctls(map[string]string{"net/ipv4/ip_forward": "0", "net/ipv6/conf/all/forwarding": "0",
 			"net/ipv4/conf/all/rp_filter": "1", "net/ipv6/conf/default/accept_dad": "0",
+			"net/ipv4/conf/all/promote_secondaries": "1", "net/ipv4/conf/default/promote_secondaries": "1",
 			"net/ipv6/conf/default/accept_ra": "0"})
 	}); err != nil {
 		return err
@@ -66,7 +73,34 @@ func configureNS(host, ns *netns.NS, c Config) error {
 	}); err != nil {
 		return err
 	}
-	return address(ns, c)
+	if err := address(ns, c); err != nil {
+		return err
+	}
+	if slaac == "1" && fresh {
+		waitSLAAC(ns, 3*time.Second)
+	}
+	return nil
+}
+
+// waitSLAAC waits up to timeout for an IPv6 default route learned from an RA in ns, so
+// that sockets moved there next can handshake at once (else WireGuard retries only
+// after 5 s). Without one (no RA on the segment) it just returns.
+func waitSLAAC(ns *netns.NS, timeout time.Duration) {
+	h, err := handle(ns)
+	if err != nil {
+		return
+	}
+	defer h.Close()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		rs, _ := h.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Protocol: unix.RTPROT_RA}, netlink.RT_FILTER_PROTOCOL)
+		for _, r := range rs {
+			if r.Dst == nil || r.Dst.IP.IsUnspecified() {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func ensureLeg(host, ns *netns.NS) error {

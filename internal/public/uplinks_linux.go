@@ -39,6 +39,7 @@ type Uplinks struct {
 	uplink Uplink
 	cfg    *Config
 	sock   *netns.NS // the public namespace while a config is set
+	quiet  map[string]time.Time
 }
 
 // DMZ returns the ndmz manager (for NR uplinks). It is valid after the first Apply.
@@ -74,7 +75,10 @@ func (u *Uplinks) Apply(ctx context.Context, cfg *Config, wgPorts []uint16) erro
 	if probe == 0 {
 		probe = 5 * time.Second
 	}
-	up, err := ensureBridge(ctx, u.Host, probe)
+	if u.quiet == nil {
+		u.quiet = map[string]time.Time{}
+	}
+	up, err := ensureBridge(ctx, u.Host, probe, u.quiet)
 	if err != nil {
 		return fmt.Errorf("br-pub: %w", err)
 	}
@@ -110,12 +114,12 @@ func (u *Uplinks) setConfig(cfg Config, ports []uint16) error {
 		ns.Close()
 		return err
 	}
-	moved := u.sock == nil
-	if u.sock != nil {
-		u.sock.Close()
+	if u.sock != nil { // already there: keep the handle the applier uses
+		ns.Close()
+		return nil
 	}
 	u.sock = ns
-	if moved && u.App != nil {
+	if u.App != nil {
 		u.log().Info("moving wireguard sockets to the public namespace")
 		return u.App.SetSockNS(ns)
 	}
@@ -200,4 +204,25 @@ func addrsOf(h *netlink.Handle, name string, where func(netip.Prefix, netlink.Ad
 
 func fixed(w endpoints.Where) func(netip.Prefix, netlink.Addr) endpoints.Where {
 	return func(netip.Prefix, netlink.Addr) endpoints.Where { return w }
+}
+
+// SetPorts re-renders the firewall table of the socket namespace (host or public) with
+// the WireGuard ports now in use. Apply must have run.
+func (u *Uplinks) SetPorts(wgPorts []uint16) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.sock != nil {
+		return firewall.ApplySocket(u.sock, wgPorts)
+	}
+	return firewall.ApplyHost(u.Host, ndmz.HostFirewall(wgPorts))
+}
+
+// Close releases the public namespace handle; the kernel state stays.
+func (u *Uplinks) Close() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.sock != nil {
+		u.sock.Close()
+		u.sock = nil
+	}
 }
