@@ -96,4 +96,3 @@ func BenchmarkNetinit(b *testing.B) {
 		})
 	}
 }
-

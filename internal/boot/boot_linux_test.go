@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,6 +114,7 @@ func TestThreeNICs(t *testing.T) {
 	dhcptest.StartDnsmasq(t, f.farm, dhcptest.Server{Iface: "f2", Range: "10.2.0.100,10.2.0.150", NoRouter: true})
 	dhcptest.SetUp(t, f.farm, "f3", false)
 	reg := f.registry(t, "10.1.0.1:8080")
+	dhcptest.AddAddr(t, f.node, "eth1", "192.0.2.77/24") // left from an earlier boot: moves to nowhere
 	o := Options{NS: f.node, Cmdline: cmdline.Config{Registry: reg}}
 	res, err := run(t, o, 40*time.Second)
 	if err != nil {
@@ -172,12 +174,13 @@ func TestStaticWithoutDHCP(t *testing.T) {
 	}
 }
 
-// TestLateServer: the DHCP server starts late (60 s, as in the issue; 5 s with -short);
+// TestLateServer: the DHCP server starts late (10 s here, across a probe round and a
+// backoff; TestLabIssueCases does the issue's 60 s in the lab; 5 s with -short);
 // netinit keeps retrying and comes up once it does.
 func TestLateServer(t *testing.T) {
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
-	delay := 60 * time.Second
+	delay := 10 * time.Second
 	if testing.Short() {
 		delay = 5 * time.Second
 	}
@@ -272,5 +275,54 @@ func TestVLANKernel(t *testing.T) {
 	}
 	if again, err := ensureVLAN(h, link(t, f.node, "eth0"), 100); err != nil || again.Attrs().Index != v.Attrs().Index {
 		t.Fatalf("second ensure: %v", err)
+	}
+}
+
+// syncBuffer is a log sink safe for the probe goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRoundLogSaysWhy: each failed round logs one line saying, per NIC, what was wrong.
+func TestRoundLogSaysWhy(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	f := newFarm(t, 3)
+	dhcptest.StartDnsmasq(t, f.farm, dhcptest.Server{Iface: "f1", Range: "10.1.0.100,10.1.0.150", NoRouter: true})
+	dhcptest.SetUp(t, f.farm, "f2", false)
+	var buf syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	reg := &url.URL{Scheme: "http", Host: "10.1.0.1:8080"}
+	_, err := Run(ctx, Options{NS: f.node, Cmdline: cmdline.Config{Registry: reg}, ProbeRound: 1500 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err == nil {
+		t.Fatal("Run succeeded without a usable lease")
+	}
+	log := buf.String()
+	for _, want := range []string{"round=1", "eth0: no lease (no DHCP answer)", "eth1: lease 10.1.0.", "has no default gateway", "eth2: no carrier"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	buf = syncBuffer{}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel2()
+	Run(ctx2, Options{NS: f.node, Cmdline: cmdline.Config{Registry: reg, NIC: "eth2"}, Log: slog.New(slog.NewTextHandler(&buf, nil))})
+	if log := buf.String(); !strings.Contains(log, "no NIC to use") || !strings.Contains(log, "eth2: no carrier") {
+		t.Errorf("forced NIC without carrier: log lacks the reason:\n%s", log)
 	}
 }

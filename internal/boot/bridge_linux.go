@@ -36,6 +36,9 @@ func ensureBridge(h *netlink.Handle, nic netlink.Link) (br netlink.Link, err err
 			return nil, fmt.Errorf("bridge %s: enslave %s: %w", Bridge, nic.Attrs().Name, err)
 		}
 	}
+	if err := flushIPv4(h, nic); err != nil {
+		return nil, err
+	}
 	for _, l := range []netlink.Link{nic, br} {
 		if err := h.LinkSetUp(l); err != nil {
 			return nil, fmt.Errorf("set %s up: %w", l.Attrs().Name, err)
@@ -86,4 +89,19 @@ func enableSLAAC(ns *netns.NS, iface string) error {
 		return write()
 	}
 	return ns.Do(write)
+}
+
+// flushIPv4 removes IPv4 addresses from a bridge port (left by an earlier boot or by
+// hand): the address belongs on the bridge.
+func flushIPv4(h *netlink.Handle, l netlink.Link) error {
+	addrs, err := h.AddrList(l, unix.AF_INET)
+	if err != nil {
+		return fmt.Errorf("list addresses of %s: %w", l.Attrs().Name, err)
+	}
+	for _, a := range addrs {
+		if err := h.AddrDel(l, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			return fmt.Errorf("remove %s from bridge port %s: %w", a.IPNet, l.Attrs().Name, err)
+		}
+	}
+	return nil
 }

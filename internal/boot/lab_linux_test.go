@@ -51,6 +51,8 @@ type nodeView struct {
 	IPv4    []string `json:"ipv4"`
 	IPv6    []string `json:"ipv6"` // global ones
 	Gateway string   `json:"gateway"`
+	Keeper  bool     `json:"keeper"`  // the lease keeper of /run/zosnet is alive
+	Carrier bool     `json:"carrier"` // zos has carrier
 }
 
 // inspect prints the calling namespace's zos bridge as JSON (run inside a lab node).
@@ -59,6 +61,7 @@ func inspect() int {
 	br, err := netlink.LinkByName(Bridge)
 	if err == nil {
 		v.Bridge = br.Type() == "bridge"
+		v.Carrier = br.Attrs().RawFlags&unix.IFF_LOWER_UP != 0
 		links, _ := netlink.LinkList()
 		for _, l := range links {
 			if l.Attrs().MasterIndex == br.Attrs().Index {
@@ -80,12 +83,16 @@ func inspect() int {
 			v.Gateway = gw.String()
 		}
 	}
+	if pid := readPID("/run/zosnet/" + KeeperPID); pid > 0 {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+		v.Keeper = err == nil
+	}
 	json.NewEncoder(os.Stdout).Encode(v)
 	return 0
 }
 
 // labBinDir makes a BinDir whose netinit and registry are this test binary in a role.
-func labBinDir(t *testing.T) string {
+func labBinDir(t testing.TB) string {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -159,9 +166,9 @@ func TestLabDefaultFarm(t *testing.T) {
 	}
 	for node, w := range want {
 		v := view(t, l, node)
-		if !v.Bridge || len(v.Ports) != 1 || v.Ports[0] != w.nic || len(v.IPv4) != 1 || v.Gateway != w.gw ||
+		if !v.Bridge || len(v.Ports) != 1 || v.Ports[0] != w.nic || len(v.IPv4) != 1 || v.Gateway != w.gw || !v.Keeper ||
 			!netip.MustParsePrefix(w.net).Contains(netip.MustParsePrefix(v.IPv4[0]).Addr()) {
-			t.Errorf("node %s: zos %+v, want port %s, an address in %s, gateway %s", node, v, w.nic, w.net, w.gw)
+			t.Errorf("node %s: zos %+v, want port %s, an address in %s, gateway %s, a live keeper", node, v, w.nic, w.net, w.gw)
 		}
 	}
 	deadline := time.Now().Add(20 * time.Second)

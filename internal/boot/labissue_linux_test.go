@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"context"
 	"net/netip"
 	"testing"
 	"time"
@@ -77,5 +78,65 @@ func TestLabIssueCases(t *testing.T) {
 			!netip.MustParsePrefix(c.net).Contains(netip.MustParsePrefix(v.IPv4[0]).Addr()) {
 			t.Errorf("node %s: zos %+v, want port %s, an address in %s, gateway %s", c.node, v, c.port, c.net, c.gw)
 		}
+	}
+}
+
+// TestLabKeeperFollows: after netinit has exited, the keeper it left on the node keeps
+// the lease: the farm's DHCP server is restarted with a new range and the node's cable
+// is pulled and plugged back; the node re-acquires, in the new range.
+func TestLabKeeperFollows(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	spec := lab.DefaultSpec()
+	for _, n := range spec.Nodes {
+		if n.Name == "farm3" {
+			spec.Nodes = []lab.Node{n}
+			break
+		}
+	}
+	l, err := upLab(t, spec, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := view(t, l, "farm3")
+	if len(before.IPv4) != 1 || !before.Keeper {
+		t.Fatalf("after boot: %+v", before)
+	}
+	if err := l.SetDHCP("oob", true, "10.201.0.20-10.201.0.30"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetCarrier("farm3", "eth0", false); err != nil {
+		t.Fatal(err)
+	}
+	waitView(t, l, "farm3", 10*time.Second, "zos without carrier", func(v nodeView) bool { return !v.Carrier })
+	if err := l.SetCarrier("farm3", "eth0", true); err != nil {
+		t.Fatal(err)
+	}
+	newRange := func(v nodeView) bool {
+		if len(v.IPv4) != 1 || v.Gateway != "10.201.0.1" {
+			return false
+		}
+		a := netip.MustParsePrefix(v.IPv4[0]).Addr().As4()
+		return a[3] >= 20 && a[3] <= 30
+	}
+	waitView(t, l, "farm3", 30*time.Second, "an address in 10.201.0.20-30 only", newRange)
+}
+
+func waitView(t *testing.T, l *lab.Lab, node string, d time.Duration, what string, ok func(nodeView) bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		v := view(t, l, node)
+		if ok(v) {
+			return
+		}
+		if time.Now().After(deadline) {
+			var out []byte
+			if cmd, err := l.Command(context.Background(), node, "cat", "/run/zosnet/"+KeeperLog); err == nil {
+				out, _ = cmd.CombinedOutput()
+			}
+			t.Fatalf("node %s: no %s within %v: %+v\nkeeper log:\n%s", node, what, d, v, out)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -52,8 +52,8 @@ func NewChecker(registry *url.URL, caFile string, ns *netns.NS) (*Checker, error
 		c.Insecure = true
 	}
 	tr := &http.Transport{TLSClientConfig: tlsConf, DisableKeepAlives: true, Proxy: nil,
-		DialContext: dialer(ns), TLSHandshakeTimeout: 5 * time.Second}
-	c.client = &http.Client{Transport: tr, Timeout: 5 * time.Second}
+		DialContext: dialer(ns), TLSHandshakeTimeout: 3 * time.Second}
+	c.client = &http.Client{Transport: tr, Timeout: 4 * time.Second}
 	return c, nil
 }
 
@@ -77,7 +77,7 @@ func (c *Checker) Check(ctx context.Context) error {
 // dialer opens TCP connections in ns (nil: the caller's namespace). The socket is made
 // on a thread inside ns; once made it stays in ns.
 func dialer(ns *netns.NS) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := &net.Dialer{Timeout: 5 * time.Second}
+	d := &net.Dialer{Timeout: 3 * time.Second}
 	if ns == nil {
 		return d.DialContext
 	}

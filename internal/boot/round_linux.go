@@ -24,8 +24,11 @@ func (o *Options) round(ctx context.Context, h *netlink.Handle) (*Result, error)
 	if err := o.forcedExists(nics); err != nil {
 		return nil, err
 	}
-	cands, raised := o.candidates(h, nics)
+	cands, raised, left := o.candidates(h, nics)
 	defer o.restore(h, raised)
+	if len(cands) == 0 {
+		return nil, errors.New("no NIC to use: " + strings.Join(left, "; "))
+	}
 	if o.Cmdline.VLANPriv != 0 {
 		if cands, err = o.vlanLinks(h, cands); err != nil {
 			return nil, err
@@ -49,10 +52,9 @@ func (o *Options) round(ctx context.Context, h *netlink.Handle) (*Result, error)
 }
 
 // candidates returns the names of NICs that qualify, sets down ones up and waits for
-// their carrier, and logs what was considered and why others were left out. raised
-// lists the NICs this round set up.
-func (o *Options) candidates(h *netlink.Handle, nics []NIC) (cands, raised []string) {
-	var left []string
+// their carrier, and logs what was considered and why others were left out (left).
+// raised lists the NICs this round set up.
+func (o *Options) candidates(h *netlink.Handle, nics []NIC) (cands, raised, left []string) {
 	for _, n := range nics {
 		if n.Reason != "" {
 			left = append(left, n.Name+": "+n.Reason)
@@ -76,7 +78,7 @@ func (o *Options) candidates(h *netlink.Handle, nics []NIC) (cands, raised []str
 		left = append(left, n+": no carrier")
 	}
 	o.Log.Info("NICs considered", "candidates", strings.Join(cands, ","), "left_out", strings.Join(left, "; "))
-	return cands, raised
+	return cands, raised, left
 }
 
 // waitCarrier splits names by carrier. NICs this round just set up (raised) get up to

@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -38,10 +40,22 @@ type Config struct {
 	Profiles map[string]Profile `yaml:"profiles,omitempty"`
 }
 
-// ConfigDir returns the zosnet configuration directory.
+// labConfigRoot is zoslab's state root (lab.StateRoot): `zoslab up` writes the CLI
+// config of its `user` host to <root>/<lab>/zosnet.
+const labConfigRoot = "/run/zoslab"
+
+// ConfigDir returns the zosnet configuration directory: $ZOSNET_CONFIG_DIR; in a zoslab
+// host ($ZOSLAB_LAB set) the lab's CLI config when it exists; $XDG_CONFIG_HOME/zosnet;
+// ~/.config/zosnet.
 func ConfigDir() (string, error) {
 	if d := os.Getenv("ZOSNET_CONFIG_DIR"); d != "" {
 		return d, nil
+	}
+	if lab := os.Getenv("ZOSLAB_LAB"); lab != "" && !strings.ContainsAny(lab, "/.") {
+		d := filepath.Join(labConfigRoot, lab, "zosnet")
+		if _, err := os.Stat(filepath.Join(d, "config.yaml")); err == nil {
+			return d, nil
+		}
 	}
 	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
 		return filepath.Join(d, "zosnet"), nil
@@ -66,10 +80,21 @@ func loadConfig() (Config, string, error) {
 	if err != nil {
 		return c, dir, fmt.Errorf("read config: %w", err)
 	}
-	if err := yaml.Unmarshal(b, &c); err != nil {
+	if c, err = parseConfig(b); err != nil {
 		return c, dir, fmt.Errorf("config %s: %w", filepath.Join(dir, "config.yaml"), err)
 	}
 	return c, dir, nil
+}
+
+// parseConfig decodes config.yaml strictly (unknown keys are errors).
+func parseConfig(b []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, err
+	}
+	return c, nil
 }
 
 func saveConfig(dir string, c Config) error {

@@ -102,7 +102,8 @@ func TestGridCommands(t *testing.T) {
 	if e := zosnetFails(t, "network", "create", "net2", "--range", "10.1.0.0/33"); !strings.Contains(e, "ip_range") {
 		t.Fatalf("bad range error must name the field: %s", e)
 	}
-	if out := zosnet(t, "network", "show", "net1"); !strings.Contains(out, net.ID) || !strings.Contains(out, "10.1.1.0/24") {
+	if out := zosnet(t, "network", "show", "net1"); !strings.Contains(out, net.ID) || !strings.Contains(out, "10.1.1.0/24") ||
+		!strings.Contains(out, "home1") || !strings.Contains(out, "waiting") {
 		t.Fatalf("network show by name: %s", out)
 	}
 	if out := zosnet(t, "network", "list"); !strings.Contains(out, "net1") {
@@ -110,6 +111,20 @@ func TestGridCommands(t *testing.T) {
 	}
 	if out := zosnet(t, "network", "list", "--profile", "farmer"); strings.Contains(out, "net1") {
 		t.Fatalf("farmer's network list shows the user's network: %s", out)
+	}
+	var edited gridapi.Network
+	mustJSON(t, zosnet(t, "network", "rm-node", "net1", "home1", "--json"), &edited)
+	if len(edited.Members) != 1 || edited.Members[0].Subnet != net.Members[0].Subnet {
+		t.Fatalf("rm-node: %+v", edited)
+	}
+	mustJSON(t, zosnet(t, "network", "add-node", "net1", "home1", "--json"), &edited)
+	mustJSON(t, zosnet(t, "network", "add-peer", "net1", "phone=r1FJwTZZtgNRA0Me0kExYyZ8ZsfjmIpHRmtvO1CUhwI=", "--json"), &edited)
+	mustJSON(t, zosnet(t, "network", "rm-peer", "net1", "laptop", "--json"), &edited)
+	if len(edited.Members) != 2 || len(edited.AccessPeers) != 1 || edited.AccessPeers[0].Name != "phone" {
+		t.Fatalf("after edits: %+v", edited)
+	}
+	if e := zosnetFails(t, "network", "add-node", "net1", "nosuchnode"); !strings.Contains(e, "nosuchnode") {
+		t.Fatalf("unknown node: %s", e)
 	}
 	zosnet(t, "network", "delete", "net1")
 	if out := zosnet(t, "network", "list", "--all"); strings.Contains(out, "net1") {
@@ -128,5 +143,24 @@ func mustJSON(t *testing.T, s string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), v); err != nil {
 		t.Fatalf("%v: %s", err, s)
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte("current: user\nprofiles:\n  user: {registry: https://198.51.100.10:8443, ca: /x/ca.crt, key: user}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := parseConfig(b)
+		if err == nil && c.Profiles != nil {
+			_ = c.Profiles[c.Current]
+		}
+	})
+}
+
+func TestParseConfigStrict(t *testing.T) {
+	if _, err := parseConfig([]byte("profiles:\n  u: {registy: x}\n")); err == nil {
+		t.Fatal("a misspelled key must be an error")
+	}
+	if c, err := parseConfig(nil); err != nil || c.Current != "" {
+		t.Fatalf("empty config: %+v %v", c, err)
 	}
 }

@@ -17,7 +17,7 @@ func networkCommands() []*Command {
 	var size int
 	var peers multiFlag
 	var all bool
-	return []*Command{
+	return append([]*Command{
 		gridCommand("create", "create a network owned by your key", "NAME --range CIDR [--nodes ID|NAME,...] [--subnet-size 24] [--peer NAME=WGKEY]...", true,
 			func(fs *flag.FlagSet) {
 				fs.StringVar(&rng, "range", "", "IPv4 range of the network (CIDR)")
@@ -52,7 +52,11 @@ func networkCommands() []*Command {
 				if err != nil {
 					return err
 				}
-				return env.Print(n, func(w io.Writer) { networkDetail(w, n) })
+				st, err := g.c.NetworkStatus(ctx, n.ID)
+				if err != nil {
+					return fmt.Errorf("network show: %w", err)
+				}
+				return env.Print(st, func(w io.Writer) { networkStatus(w, st) })
 			}),
 		gridCommand("delete", "delete a network you own", "ID|NAME", true, nil,
 			func(ctx context.Context, env *Env, g *grid, args []string) error {
@@ -89,8 +93,10 @@ func networkCommands() []*Command {
 					}
 				})
 			}),
-	}
+	}, networkEditCommands()...)
 }
+
+func asAPIError(err error, e **gridapi.APIError) bool { return errors.As(err, e) }
 
 // network finds a network by id, else by name among your networks.
 func (g *grid) network(ctx context.Context, idOrName string) (gridapi.Network, error) {
@@ -135,6 +141,22 @@ func networkDetail(w io.Writer, n gridapi.Network) {
 	}
 	for _, p := range n.AccessPeers {
 		fmt.Fprintf(w, "access peer\t%s\t%s\t%s\n", p.Name, p.Address, p.PublicKey)
+	}
+}
+
+func networkStatus(w io.Writer, st gridapi.DesiredNetwork) {
+	n := st.Network
+	fmt.Fprintf(w, "id\t%s\nname\t%s\nowner\t%s\nrange\t%s\nsubnet size\t/%d\nrevision\t%d\n\n", n.ID, n.Name, n.Owner, n.IPRange, n.SubnetSize, n.Revision)
+	fmt.Fprintln(w, "NODE\tNAME\tSUBNET\tHIDDEN\tSTATE\tPORT\tENDPOINTS\tERROR")
+	for _, p := range st.Peers {
+		state, port, eps, lastErr := "waiting", "-", "-", ""
+		if p.NR != nil {
+			state, port, eps, lastErr = p.NR.State, fmt.Sprint(p.NR.ListenPort), dash(strings.Join(p.NR.Endpoints, ",")), p.NR.LastError
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%v\t%s\t%s\t%s\t%s\n", p.NodeID, p.Name, p.Subnet, p.Facts.Hidden, state, port, eps, lastErr)
+	}
+	for _, a := range n.AccessPeers {
+		fmt.Fprintf(w, "access\t%s\t%s\t\t\t\t%s\t\n", a.Name, a.Address, a.PublicKey)
 	}
 }
 

@@ -12,10 +12,9 @@ import (
 )
 
 // nodeGridCommands are the `zosnet node ...` commands that talk to the registry:
-// list, show, and public-config set|unset (the farmer).
+// list and show (public-config, shared with the local path, is in public_config.go).
 func nodeGridCommands() []*Command {
 	var farm string
-	var pc gridapi.PublicConfig
 	return []*Command{
 		gridCommand("list", "list the grid's nodes", "[--farm ID|NAME]", false,
 			func(fs *flag.FlagSet) { fs.StringVar(&farm, "farm", "", "only this farm's nodes") },
@@ -45,47 +44,6 @@ func nodeGridCommands() []*Command {
 				}
 				return env.Print(n, func(w io.Writer) { nodeDetail(w, n) })
 			}),
-		{Name: "public-config", Summary: "set or unset a node's public config (farm owner)", Sub: []*Command{
-			gridCommand("set", "set a node's public addresses and gateways", "ID|NAME [--ipv4 CIDR --gw4 IP] [--ipv6 CIDR --gw6 IP] [--nic NAME]", true,
-				func(fs *flag.FlagSet) {
-					fs.StringVar(&pc.IPv4, "ipv4", "", "public IPv4 address/prefix")
-					fs.StringVar(&pc.GW4, "gw4", "", "IPv4 gateway")
-					fs.StringVar(&pc.IPv6, "ipv6", "", "public IPv6 address/prefix")
-					fs.StringVar(&pc.GW6, "gw6", "", "IPv6 gateway")
-					fs.StringVar(&pc.NIC, "nic", "", "public NIC (default: the node picks)")
-					fs.StringVar(&pc.Domain, "domain", "", "domain served by the node")
-				},
-				func(ctx context.Context, env *Env, g *grid, args []string) error {
-					if err := needArgs(args, 1, "ID|NAME"); err != nil {
-						return err
-					}
-					id, err := g.nodeID(ctx, args[0])
-					if err != nil {
-						return err
-					}
-					n, err := g.c.SetPublicConfig(ctx, id, pc)
-					if err != nil {
-						return fmt.Errorf("public-config set: %w", err)
-					}
-					return env.Print(n, func(w io.Writer) { nodeDetail(w, n) })
-				}),
-			gridCommand("unset", "remove a node's public config", "ID|NAME", true, nil,
-				func(ctx context.Context, env *Env, g *grid, args []string) error {
-					if err := needArgs(args, 1, "ID|NAME"); err != nil {
-						return err
-					}
-					id, err := g.nodeID(ctx, args[0])
-					if err != nil {
-						return err
-					}
-					if err := g.c.UnsetPublicConfig(ctx, id); err != nil {
-						return fmt.Errorf("public-config unset: %w", err)
-					}
-					return env.Print(map[string]any{"node_id": id, "public_config": nil}, func(w io.Writer) {
-						fmt.Fprintf(w, "public config of node %d removed\n", id)
-					})
-				}),
-		}},
 	}
 }
 

@@ -37,7 +37,7 @@ func (f *fakeND) PutNR(ctx context.Context, s resource.Spec) (localapi.NR, error
 	return localapi.NR{Spec: s, Status: localapi.NRStatus{State: "ok"}}, s.Validate()
 }
 func (f *fakeND) DeleteNR(ctx context.Context, id string) error { return nil }
-func (f *fakeND) ListWorkloads() []localapi.Workload           { return f.wl }
+func (f *fakeND) ListWorkloads() []localapi.Workload            { return f.wl }
 func (f *fakeND) AddWorkload(ctx context.Context, s workload.Spec) (localapi.Workload, error) {
 	if err := s.Validate(); err != nil {
 		return localapi.Workload{}, err

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -12,31 +11,17 @@ import (
 )
 
 // nodeUplinkCommands are the node-local uplink commands (issue 5), talking to
-// networkd's local API: `zosnet node status` and `zosnet node local-public-config
-// set|show|unset`. `zosnet node public-config set|unset NODE` is the farmer's registry
-// path (node_grid.go); the local one is named apart so both coexist.
+// networkd's local API: `zosnet node status`, and `zosnet node public-config
+// set|show|unset` (public_config.go), which goes to the registry when given a NODE.
 func nodeUplinkCommands() []*Command {
 	return []*Command{
 		{Name: "status", Summary: "uplinks, WireGuard endpoints and whether this node is hidden", Flags: withSocket(nil), Run: nodeStatus},
-		{Name: "local-public-config", Summary: "this node's public config through the local networkd API, applied at once (no reboot)", Sub: []*Command{
-			{Name: "set", Summary: "set or change the public config", Usage: "[--ipv4 CIDR --gw4 IP] [--ipv6 CIDR --gw6 IP] [--domain NAME] [--nic NAME]",
-				Flags: withSocket(pcFlags), Run: publicConfigSet},
-			{Name: "show", Summary: "show the public config", Flags: withSocket(nil), Run: publicConfigShow},
-			{Name: "unset", Summary: "remove the public config (sockets move back to the host)", Flags: withSocket(nil), Run: publicConfigUnset},
-		}},
+		publicConfigCommand(),
 	}
 }
 
-var pcIPv4, pcGW4, pcIPv6, pcGW6, pcDomain, pcNIC string
-
-func pcFlags(fs *flag.FlagSet) {
-	fs.StringVar(&pcIPv4, "ipv4", "", "public IPv4 address with prefix length, e.g. 203.0.113.10/24")
-	fs.StringVar(&pcGW4, "gw4", "", "IPv4 gateway")
-	fs.StringVar(&pcIPv6, "ipv6", "", "static public IPv6 address with prefix length (empty: SLAAC)")
-	fs.StringVar(&pcGW6, "gw6", "", "IPv6 gateway")
-	fs.StringVar(&pcDomain, "domain", "", "DNS name of the node's public address")
-	fs.StringVar(&pcNIC, "nic", "", "public NIC for br-pub (default: the node picks)")
-}
+// The local public-config values, set from public_config.go's flags.
+var pcIPv4, pcGW4, pcIPv6, pcGW6, pcDomain string
 
 // parsePublicConfig turns the flags into a validated config; errors name the flag.
 func parsePublicConfig(ipv4, gw4, ipv6, gw6, domain string) (public.Config, error) {
@@ -64,14 +49,10 @@ func parsePublicConfig(ipv4, gw4, ipv6, gw6, domain string) (public.Config, erro
 
 func publicConfigSet(ctx context.Context, env *Env, args []string) error {
 	if len(args) != 0 {
-		return fmt.Errorf("%w: local-public-config set takes only flags (the registry variant is `node public-config set NODE`)", ErrUsage)
+		return fmt.Errorf("%w: public-config set takes only flags", ErrUsage)
 	}
 	c, err := parsePublicConfig(pcIPv4, pcGW4, pcIPv6, pcGW6, pcDomain)
 	if err != nil {
-		return err
-	}
-	c.NIC = pcNIC
-	if err := c.Validate(); err != nil {
 		return err
 	}
 	if err := client().SetPublicConfig(ctx, c); err != nil {
@@ -82,7 +63,7 @@ func publicConfigSet(ctx context.Context, env *Env, args []string) error {
 
 func publicConfigShow(ctx context.Context, env *Env, args []string) error {
 	if len(args) != 0 {
-		return fmt.Errorf("%w: local-public-config show takes no arguments", ErrUsage)
+		return fmt.Errorf("%w: public-config show takes no arguments", ErrUsage)
 	}
 	st, err := client().PublicConfig(ctx)
 	if err != nil {
@@ -100,7 +81,7 @@ func publicConfigShow(ctx context.Context, env *Env, args []string) error {
 
 func publicConfigUnset(ctx context.Context, env *Env, args []string) error {
 	if len(args) != 0 {
-		return fmt.Errorf("%w: local-public-config unset takes no arguments", ErrUsage)
+		return fmt.Errorf("%w: public-config unset takes no arguments", ErrUsage)
 	}
 	if err := client().UnsetPublicConfig(ctx); err != nil {
 		return fmt.Errorf("unset public config: %w", err)

@@ -32,9 +32,16 @@ func ConfigOf(l *Lease, now time.Time) Config {
 	return Config{Addr: l.Addr, Gateway: l.Router, DNS: l.DNS, Lifetime: max(l.Remaining(now), time.Second)}
 }
 
-// Apply configures link through h: replaces the address (with lifetimes), replaces the
-// default route, and removes old's address and route when they differ. Idempotent.
+// Apply configures link through h: removes old's address and route when the address
+// changes (first: deleting a primary address also deletes the secondaries of its
+// subnet, so the new one must not be added before), then replaces the address (with
+// lifetimes) and the default route. Idempotent.
 func Apply(h *netlink.Handle, link netlink.Link, c Config, old *Config) error {
+	if old != nil && old.Addr != c.Addr {
+		if err := Remove(h, link, *old); err != nil {
+			return err
+		}
+	}
 	a := &netlink.Addr{IPNet: ipnet(c.Addr), Broadcast: broadcast(c.Addr)}
 	if c.Lifetime > 0 {
 		secs := int(max(c.Lifetime/time.Second, 1))
@@ -43,16 +50,10 @@ func Apply(h *netlink.Handle, link netlink.Link, c Config, old *Config) error {
 	if err := h.AddrReplace(link, a); err != nil {
 		return fmt.Errorf("add address %s to %s: %w", c.Addr, link.Attrs().Name, err)
 	}
-	if old != nil && old.Addr != c.Addr {
-		if err := Remove(h, link, *old); err != nil {
-			return err
-		}
-	}
 	if !c.Gateway.IsValid() {
 		return nil
 	}
-	r := defaultRoute(link, c.Gateway)
-	if err := h.RouteReplace(r); err != nil {
+	if err := h.RouteReplace(defaultRoute(link, c.Gateway)); err != nil {
 		return fmt.Errorf("default route via %s on %s: %w", c.Gateway, link.Attrs().Name, err)
 	}
 	return nil

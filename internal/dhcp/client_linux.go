@@ -75,32 +75,45 @@ func (c *Client) Close() error { return c.nc.Close() }
 func (c *Client) HWAddr() net.HardwareAddr { return c.nc.InterfaceAddr() }
 
 // Discover runs DISCOVER/OFFER/REQUEST/ACK until it gets a lease or ctx ends,
-// retransmitting after Retransmit, doubling up to 4 s. A NAK restarts discovery.
+// retransmitting after Retransmit, doubling up to 4 s. Retransmissions reuse the
+// transaction id (RFC 2131 4.1), so a late OFFER (dnsmasq's 3 s address probe) to an
+// earlier DISCOVER is still taken. A NAK restarts discovery with a new transaction.
 func (c *Client) Discover(ctx context.Context) (*Lease, error) {
 	var last error
+	disc, err := c.newDiscover()
+	if err != nil {
+		return nil, err
+	}
 	for try := 0; ; try++ {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("dhcp discover on %s: %w (last: %v)", c.iface, err, last)
 		}
-		t0 := time.Now()
-		l, err := c.dora(ctx, retransmitAfter(try))
-		c.log.Debug("dora", "iface", c.iface, "try", try, "took", time.Since(t0), "err", err)
+		l, err := c.dora(ctx, retransmitAfter(try), disc)
 		if err == nil {
 			return l, nil
 		}
 		last = err
+		if errors.Is(err, ErrNak) {
+			if disc, err = c.newDiscover(); err != nil {
+				return nil, err
+			}
+		}
 	}
+}
+
+func (c *Client) newDiscover() (*dhcpv4.DHCPv4, error) {
+	d, err := dhcpv4.NewDiscovery(c.nc.InterfaceAddr(), dhcpv4.WithOption(dhcpv4.OptMaxMessageSize(nclient4.MaxMessageSize)))
+	if err != nil {
+		return nil, fmt.Errorf("dhcp discover on %s: %w", c.iface, err)
+	}
+	return d, nil
 }
 
 func retransmitAfter(try int) time.Duration {
 	return min(Retransmit<<(try/3), maxRetransmit)
 }
 
-func (c *Client) dora(ctx context.Context, wait time.Duration) (*Lease, error) {
-	disc, err := dhcpv4.NewDiscovery(c.nc.InterfaceAddr(), dhcpv4.WithOption(dhcpv4.OptMaxMessageSize(nclient4.MaxMessageSize)))
-	if err != nil {
-		return nil, err
-	}
+func (c *Client) dora(ctx context.Context, wait time.Duration, disc *dhcpv4.DHCPv4) (*Lease, error) {
 	offer, err := c.sendAndRead(ctx, wait, disc, nclient4.IsMessageType(dhcpv4.MessageTypeOffer))
 	if err != nil {
 		return nil, fmt.Errorf("no offer: %w", err)

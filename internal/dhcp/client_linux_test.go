@@ -219,3 +219,38 @@ func lowerUp(t *testing.T, ns *netns.NS, name string) bool {
 	}
 	return l.Attrs().RawFlags&unix.IFF_LOWER_UP != 0
 }
+
+// TestApplySameSubnet: moving to another address of the same subnet keeps the new
+// address and the default route (deleting a primary address deletes its secondaries).
+func TestApplySameSubnet(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	_, cli := pair(t)
+	h := dhcptest.Handle(t, cli)
+	link, err := h.LinkByName("c0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Config{Addr: netip.MustParsePrefix("10.5.0.141/24"), Gateway: netip.MustParseAddr("10.5.0.1"), Lifetime: time.Hour}
+	b := Config{Addr: netip.MustParsePrefix("10.5.0.25/24"), Gateway: netip.MustParseAddr("10.5.0.1"), Lifetime: time.Hour}
+	for i, step := range []struct {
+		c   Config
+		old *Config
+	}{{a, nil}, {a, &a}, {b, &a}} {
+		if err := Apply(h, link, step.c, step.old); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if got := v4Addrs(t, cli, "c0"); len(got) != 1 || got[0] != step.c.Addr || defaultGW(t, cli) != step.c.Gateway {
+			t.Fatalf("step %d: addresses %v, gateway %v; want only %v via %v", i, got, defaultGW(t, cli), step.c.Addr, step.c.Gateway)
+		}
+	}
+	if err := Remove(h, link, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(h, link, b); err != nil {
+		t.Fatalf("second remove: %v (gone must be success)", err)
+	}
+	if got := v4Addrs(t, cli, "c0"); len(got) != 0 || defaultGW(t, cli).IsValid() {
+		t.Fatalf("after remove: %v, gw %v", got, defaultGW(t, cli))
+	}
+}

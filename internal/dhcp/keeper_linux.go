@@ -82,7 +82,10 @@ func (k *Keeper) loop(ctx context.Context, h *netlink.Handle, link netlink.Link,
 		}
 		cfg := ConfigOf(l, time.Now())
 		if err := k.apply(h, link, cfg, applied, l); err != nil {
-			k.Log.Error("dhcp apply lease", "iface", k.Iface, "err", err)
+			k.Log.Error("dhcp apply lease failed, rediscovering in 1 s", "iface", k.Iface, "err", err)
+			applied, l = &cfg, nil // removed (what is there of it) before the next lease
+			sleepCtx(ctx, time.Second)
+			continue
 		}
 		applied = &cfg
 		next, again := k.hold(ctx, c, l, events)
@@ -244,4 +247,13 @@ func (k *Keeper) watchCarrier(ctx context.Context) (<-chan bool, error) {
 		}
 	}()
 	return out, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

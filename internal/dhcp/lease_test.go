@@ -125,3 +125,33 @@ func TestResolvConf(t *testing.T) {
 		t.Fatalf("broadcast = %v", b)
 	}
 }
+
+func FuzzFromACK(f *testing.F) {
+	f.Add(dhcpv4FromMods(f).ToBytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := dhcpv4.FromBytes(b)
+		if err != nil {
+			return
+		}
+		l, err := FromACK(m, time.Unix(0, 0))
+		if err != nil {
+			return
+		}
+		if !l.Addr.Addr().Is4() || !l.Server.IsValid() || l.Duration <= 0 || l.T1 <= 0 || l.T1 >= l.T2 || l.T2 >= l.Duration {
+			t.Fatalf("accepted an inconsistent lease: %+v", l)
+		}
+		if l.HasGateway() && !l.Addr.Masked().Contains(l.Router) {
+			t.Fatalf("gateway %v outside %v", l.Router, l.Addr)
+		}
+	})
+}
+
+func dhcpv4FromMods(f *testing.F) *dhcpv4.DHCPv4 {
+	m, err := dhcpv4.New(dhcpv4.WithMessageType(dhcpv4.MessageTypeAck), dhcpv4.WithYourIP(net.IPv4(10, 5, 0, 100)),
+		dhcpv4.WithNetmask(net.CIDRMask(24, 32)), dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 5, 0, 1))),
+		dhcpv4.WithLeaseTime(120), dhcpv4.WithRouter(net.IPv4(10, 5, 0, 1)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	return m
+}

@@ -23,7 +23,7 @@ import (
 // the server's 401). Safe for concurrent use.
 type Client struct {
 	Base string       // e.g. https://198.51.100.2:8443
-	HTTP *http.Client // nil means a default client with a 60 s timeout
+	HTTP *http.Client // nil means a default client with a 150 s timeout
 	Key  *identity.Key
 }
 
@@ -47,8 +47,8 @@ func IsStatus(err error, status int) bool {
 	return errors.As(err, &e) && e.Status == status
 }
 
-// HTTPClient returns an HTTP client that trusts the CA bundle in caFile (PEM) in
-// addition to nothing else; caFile "" uses the system roots.
+// HTTPClient returns an HTTP client that trusts only the CAs in caFile (PEM), or the
+// system roots when caFile is "".
 func HTTPClient(caFile string) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
@@ -63,10 +63,10 @@ func HTTPClient(caFile string) (*http.Client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &http.Client{Transport: tr, Timeout: 90 * time.Second}, nil
+	return &http.Client{Transport: tr, Timeout: 150 * time.Second}, nil // above the longest long-poll (120 s)
 }
 
-var defaultHTTP = &http.Client{Timeout: 90 * time.Second}
+var defaultHTTP = &http.Client{Timeout: 150 * time.Second}
 
 func (c *Client) httpc() *http.Client {
 	if c.HTTP != nil {
@@ -244,4 +244,10 @@ func (c *Client) Networks(ctx context.Context, owner string) ([]Network, error) 
 func (c *Client) Network(ctx context.Context, id string) (Network, error) {
 	var out Network
 	return out, c.do(ctx, http.MethodGet, "/v1/networks/"+url.PathEscape(id), nil, &out)
+}
+
+// NetworkStatus returns a network with every member's facts and network-resource report.
+func (c *Client) NetworkStatus(ctx context.Context, id string) (DesiredNetwork, error) {
+	var out DesiredNetwork
+	return out, c.do(ctx, http.MethodGet, "/v1/networks/"+url.PathEscape(id)+"/status", nil, &out)
 }

@@ -18,7 +18,8 @@
 //     use, version; plus the registry-observed source address of the node's requests
 //     (Node.SourceAddr: nodes behind one NAT/LAN share it).
 //   - Networks: POST /v1/networks, GET /v1/networks[?owner=KEY],
-//     GET|PUT|DELETE /v1/networks/{id}. The registry assigns the id ([a-z0-9]{1,11},
+//     GET|PUT|DELETE /v1/networks/{id}, GET /v1/networks/{id}/status (the network with
+//     every member's facts and network-resource report). The registry assigns the id ([a-z0-9]{1,11},
 //     stable; it becomes the node's n-<id> namespace), each member's subnet (the lowest
 //     free subnet of SubnetSize in IPRange, kept across updates), and each access peer's
 //     address (a /32 from the last subnet of the range, which no member gets). A PUT

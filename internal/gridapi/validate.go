@@ -254,6 +254,9 @@ func (s *NetworkSpec) Validate() error {
 	if p.Masked() != p {
 		return fieldErr("ip_range", "host bits set: use %s", p.Masked())
 	}
+	if p.Bits() < 8 || p.Bits() > MinSubnetBits {
+		return fieldErr("ip_range", "/%d must be between /8 and /%d", p.Bits(), MinSubnetBits)
+	}
 	if s.SubnetSize < p.Bits() || s.SubnetSize > MinSubnetBits {
 		return fieldErr("subnet_size", "/%d must be between the range's /%d and /%d", s.SubnetSize, p.Bits(), MinSubnetBits)
 	}
@@ -279,6 +282,9 @@ func (s *NetworkSpec) validatePeers() error {
 		f := fmt.Sprintf("access_peers[%d]", i)
 		if err := ValidName(f+".name", a.Name); err != nil {
 			return err
+		}
+		if len(a.Name) > 32 {
+			return fieldErr(f+".name", "longer than 32 characters")
 		}
 		if err := ValidWGKey(f+".public_key", a.PublicKey); err != nil {
 			return err

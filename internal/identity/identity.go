@@ -72,15 +72,20 @@ func Load(path string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read key %s: %w", path, err)
 	}
-	seed, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		return nil, fmt.Errorf("key file %s: not hex: %w", path, err)
-	}
-	k, err := FromSeed(seed)
+	k, err := ParseKey(b)
 	if err != nil {
 		return nil, fmt.Errorf("key file %s: %w", path, err)
 	}
 	return k, nil
+}
+
+// ParseKey parses the contents of a key file: the 32-byte seed in hex, one line.
+func ParseKey(b []byte) (*Key, error) {
+	seed, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("not hex: %w", err)
+	}
+	return FromSeed(seed)
 }
 
 // Save writes the key to path with mode 0600 (its directory 0700 if created). It refuses

@@ -182,3 +182,35 @@ func BenchmarkSignVerify(b *testing.B) {
 		}
 	}
 }
+
+// FuzzVerify: arbitrary signature headers never panic and are never accepted (the
+// seed is a real signature, but expired).
+func FuzzVerify(f *testing.F) {
+	k, _ := Generate()
+	r := httptest.NewRequest("POST", "/v1/farms", nil)
+	_ = k.SignRequest(r, []byte("x"), time.Now().Add(-time.Hour)) // expired: never acceptable
+	f.Add(r.Header.Get(HeaderKey), r.Header.Get(HeaderTime), r.Header.Get(HeaderNonce), r.Header.Get(HeaderSignature), []byte("y"))
+	f.Fuzz(func(t *testing.T, key, ts, nonce, sig string, body []byte) {
+		r := httptest.NewRequest("POST", "/v1/farms", nil)
+		r.Header.Set(HeaderKey, key)
+		r.Header.Set(HeaderTime, ts)
+		r.Header.Set(HeaderNonce, nonce)
+		r.Header.Set(HeaderSignature, sig)
+		if id, err := (&Verifier{}).Verify(r, body); err == nil {
+			t.Fatalf("accepted a request nobody signed (key %s)", id)
+		}
+	})
+}
+
+func FuzzParseKey(f *testing.F) {
+	f.Add([]byte("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := ParseKey(b)
+		if err != nil {
+			return
+		}
+		if _, err := ParseID(k.ID()); err != nil {
+			t.Fatalf("parsed key has a bad id: %v", err)
+		}
+	})
+}

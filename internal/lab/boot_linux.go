@@ -33,7 +33,13 @@ import (
 var oneShot = map[string]bool{"netinit": true}
 
 func (l *Lab) boot(ctx context.Context, o Options) error {
+	if err := l.prepareGrid(o); err != nil { // grid_linux.go
+		return err
+	}
 	if err := l.bootRegistry(o); err != nil {
+		return err
+	}
+	if err := l.setupGrid(ctx, o); err != nil { // grid_linux.go
 		return err
 	}
 	var wg sync.WaitGroup

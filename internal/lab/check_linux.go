@@ -107,6 +107,30 @@ func (l *Lab) openNode(name string) (*nsh, error) {
 	return n, nil
 }
 
+// WithRoute runs fn while a router or host has an extra route to prefix via via (an
+// outsider aiming straight at a NAT router's WAN address, say), then removes it.
+func (l *Lab) WithRoute(name, prefix, via string, fn func() error) error {
+	n, err := l.openNode(name)
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	p, err := netip.ParsePrefix(prefix)
+	if err != nil {
+		return fmt.Errorf("route on %s: prefix %q: %w", name, prefix, err)
+	}
+	gw, err := netip.ParseAddr(via)
+	if err != nil {
+		return fmt.Errorf("route on %s: via %q: %w", name, via, err)
+	}
+	r := &netlink.Route{Dst: ipNet(p.Masked()), Gw: gw.AsSlice()}
+	if err := n.h.RouteAdd(r); err != nil {
+		return fmt.Errorf("route on %s: %s via %s: %w", name, prefix, via, err)
+	}
+	defer n.h.RouteDel(r)
+	return fn()
+}
+
 // Ping sends ICMP echo requests from node (in its namespace) to addr until one is
 // answered or timeout passes.
 func (l *Lab) Ping(ctx context.Context, node string, addr netip.Addr, timeout time.Duration) error {
@@ -139,7 +163,7 @@ func (l *Lab) pingOnce(ctx context.Context, node string, addr netip.Addr, count 
 	if _, err := l.openNodeCheck(node); err != nil {
 		return err
 	}
-	cmd, err := l.Command(ctx, node, "ping", "-n", "-q", "-c", fmt.Sprint(count), "-i", "0.2", "-W", "1", addr.String())
+	cmd, err := l.Command(ctx, node, tool("ping"), "-n", "-q", "-c", fmt.Sprint(count), "-i", "0.2", "-W", "1", addr.String())
 	if err != nil {
 		return err
 	}

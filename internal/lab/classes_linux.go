@@ -94,8 +94,14 @@ func (c *classes) list() []check {
 			}
 			return "home1, home2 -> " + registry4.String(), l.Ping(ctx, "home2", registry4, 5*time.Second)
 		}},
-		{"the internet cannot reach home1", func(ctx context.Context) (string, error) {
-			return "user -/-> " + c.home1.Addr().String(), l.NoPing(ctx, "user", c.home1.Addr())
+		{"the internet cannot reach home1, even routed at homegw", func(ctx context.Context) (string, error) {
+			if err := l.NoPing(ctx, "user", c.home1.Addr()); err != nil {
+				return "", err
+			}
+			err := l.WithRoute("user", c.home1.Masked().String(), "198.51.100.3", func() error {
+				return l.NoPing(ctx, "user", c.home1.Addr())
+			})
+			return "user -/-> " + c.home1.Addr().String() + " (also via 198.51.100.3)", err
 		}},
 		{"home1 and home2 see each other on their LAN", func(ctx context.Context) (string, error) {
 			return "home1 -> " + c.home2.Addr().String(), l.Ping(ctx, "home1", c.home2.Addr(), 5*time.Second)

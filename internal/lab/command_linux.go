@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -24,7 +26,7 @@ func (l *Lab) Command(ctx context.Context, node string, argv ...string) (*exec.C
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, "nsenter", append(append(args, "--"), argv...)...)
+	cmd := exec.CommandContext(ctx, tool("nsenter"), append(append(args, "--"), argv...)...)
 	cmd.Env = append(cleanEnv(), envLab+"="+l.name)
 	return cmd, nil
 }
@@ -220,4 +222,19 @@ func (l *Lab) liveAddrs(ns *NodeStatus) {
 			}
 		}
 	}
+}
+
+// tool finds a program the lab runs: on PATH, else in the sbin directories a non-login
+// root shell may lack. Unknown ones are returned as given (exec reports them).
+func tool(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
+			return p
+		}
+	}
+	return name
 }

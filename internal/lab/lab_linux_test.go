@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -95,7 +96,7 @@ func TestUpStatusOpenDown(t *testing.T) {
 		t.Errorf("opened lab status: %+v", got.Nodes)
 	}
 	// Every router and host can be entered by name.
-	for _, r := range []string{"internet", "farmgw", "homegw", "home6gw", "registry", "user"} {
+	for _, r := range []string{"internet", "farmgw", "homegw", "home6gw", "registry", "user", "farmer"} {
 		if out := run(t, o, r, "cat", "/proc/sys/net/ipv4/ip_forward"); strings.TrimSpace(out) == "" {
 			t.Errorf("%s: no output", r)
 		}
@@ -104,6 +105,18 @@ func TestUpStatusOpenDown(t *testing.T) {
 		t.Errorf("second Up with the same name: %v, want 'already up'", err)
 	}
 	assertHostRoute(t, "198.51.100.0/24", true)
+
+	stale := testkit.Name("lb")
+	if _, err := netns.Create("", stale+"-farmgw"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netns.Delete("", stale+"-farmgw") })
+	if _, err := Up(context.Background(), nil, Options{Name: stale}); err == nil || !strings.Contains(err.Error(), "earlier lab") {
+		t.Errorf("Up over a stale namespace: %v, want 'earlier lab'", err)
+	}
+	if _, err := os.Stat(labDir(stale)); err == nil {
+		t.Error("refused Up left its state dir")
+	}
 }
 
 func assertHostRoute(t *testing.T, prefix string, want bool) {
@@ -147,7 +160,7 @@ func TestNodeIsolation(t *testing.T) {
 		if !strings.Contains(got, nics) {
 			t.Errorf("%s: /sys/class/net is not the node's: %q", node, got)
 		}
-		run(t, l, node, "ip", "netns", "add", "ndmz")
+		run(t, l, node, tool("ip"), "netns", "add", "ndmz")
 		run(t, l, node, "sh", "-c", "echo hello > "+NodeStateDir+"/probe")
 		b, err := os.ReadFile(filepath.Join(l.NodeDir(node), "state", "probe"))
 		if err != nil || string(b) != "hello\n" {
@@ -344,7 +357,7 @@ func TestNetinitSpec(t *testing.T) {
 		if err := l.SetDHCP("norouter", false, ""); err != nil {
 			t.Fatal(err)
 		}
-		run(t, l, "n1", "ip", "addr", "flush", "dev", "eth1")
+		run(t, l, "n1", tool("ip"), "addr", "flush", "dev", "eth1")
 		if _, _, err := l.Lease(ctx, "n1", "eth1", 2*time.Second); err == nil {
 			t.Error("lease with the server off")
 		}
@@ -400,7 +413,7 @@ func TestBoot(t *testing.T) {
 	}); err != nil {
 		t.Errorf("networkd log: %v", err)
 	}
-	if out := run(t, l, "n1", "ps", "-eo", "comm"); !strings.Contains(out, "sleep") {
+	if out := run(t, l, "n1", tool("ps"), "-eo", "comm"); !strings.Contains(out, "sleep") {
 		t.Errorf("networkd does not run in the node: %s", out)
 	}
 
@@ -433,5 +446,59 @@ func TestCommandRefusesUnknown(t *testing.T) {
 	}
 	if _, err := Open("nosuch"); err == nil {
 		t.Error("Open of a lab that is not up succeeded")
+	}
+}
+
+// TestReboot: a rebooted node comes back with the same NICs and state directory, and
+// without anything its software made; its boot services run again.
+func TestReboot(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "netinit"), []byte("#!/bin/sh\necho boot >> /var/lib/zosnet/boots\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseSpec([]byte(miniSpec + "    boot: [netinit]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{BinDir: bin, Boot: true}
+	l := upLab(t, s, o)
+	ctx := context.Background()
+	if _, _, err := l.Lease(ctx, "n1", "eth0", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	run(t, l, "n1", tool("ip"), "netns", "add", "ndmz")
+	before := l.NodePID("n1")
+	if err := l.Reboot(ctx, "n1", o); err != nil {
+		t.Fatal(err)
+	}
+	if l.NodePID("n1") == before {
+		t.Error("same holder after reboot")
+	}
+	b, _ := os.ReadFile(filepath.Join(l.NodeDir("n1"), "state", "boots"))
+	if string(b) != "boot\nboot\n" {
+		t.Errorf("boots file %q: state dir lost or netinit not run again", b)
+	}
+	out := run(t, l, "n1", "sh", "-c", "ls /run/netns 2>/dev/null; cat /sys/class/net/eth0/address /sys/class/net/eth1/address")
+	if strings.Contains(out, "ndmz") || out != "02:5a:4c:00:01:00\n02:5a:4c:00:01:01\n" {
+		t.Errorf("after reboot: %q (want no ndmz, the NICs' MACs)", out)
+	}
+	sw, err := openNSH("switch", l.switchPath("lan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.close()
+	if p, err := sw.h.LinkByName(nodePort("n1", 1)); err != nil || p.Attrs().Flags&net.FlagUp != 0 {
+		t.Errorf("eth1's switch port after reboot: %v (want it down: no carrier)", err)
+	}
+	if st := l.Status(); len(st.Nodes[0].NICs[0].Addrs) != 0 || !st.Nodes[0].Running {
+		t.Errorf("after reboot: %+v", st.Nodes[0])
+	}
+	if _, _, err := l.Lease(ctx, "n1", "eth0", 10*time.Second); err != nil {
+		t.Fatalf("lease after reboot: %v", err)
+	}
+	if o2, err := Open(l.Name()); err != nil || o2.NodePID("n1") != l.NodePID("n1") {
+		t.Errorf("state after reboot: %v", err)
 	}
 }

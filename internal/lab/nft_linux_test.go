@@ -27,28 +27,30 @@ func TestRouterRules(t *testing.T) {
 			`meta nfproto ipv4 iifname "inet" drop`, `meta nfproto ipv6 iifname "inet" drop`}},
 	}
 	for _, c := range cases {
-		out := run(t, l, c.router, "nft", "list", "ruleset")
+		out := run(t, l, c.router, tool("nft"), "list", "ruleset")
 		for _, w := range c.want {
 			if !strings.Contains(out, w) {
 				t.Errorf("%s: ruleset lacks %q:\n%s", c.router, w, out)
 			}
 		}
 	}
-	if out := run(t, l, "farmgw", "nft", "list", "ruleset"); strings.Contains(out, "drop") {
+	if out := run(t, l, "farmgw", tool("nft"), "list", "ruleset"); strings.Contains(out, "drop") {
 		t.Errorf("farmgw filters, the PUBLIC segment must not be firewalled:\n%s", out)
 	}
-	if out := run(t, l, "internet", "nft", "list", "ruleset"); strings.TrimSpace(out) != "" {
+	if out := run(t, l, "internet", tool("nft"), "list", "ruleset"); strings.TrimSpace(out) != "" {
 		t.Errorf("internet has rules:\n%s", out)
 	}
 }
 
-// TestFirewallOffReaches is the contrast of the home6 class: without the inbound IPv6
-// firewall the internet reaches home6, so the firewall is what blocks it.
+// TestFirewallOffReaches is the contrast of the hidden-node classes: without the inbound
+// firewalls the internet reaches home6 over IPv6, and home1 when routed at homegw, so
+// the firewalls are what block them.
 func TestFirewallOffReaches(t *testing.T) {
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
 	s := DefaultSpec()
 	s.router("home6gw").Firewall.Inbound6 = false
+	s.router("homegw").Firewall.Inbound4 = false
 	l := upLab(t, s, Options{})
 	ctx := context.Background()
 	a, err := l.SLAAC(ctx, "home6", "eth0", 15*time.Second)
@@ -56,6 +58,16 @@ func TestFirewallOffReaches(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := l.Ping(ctx, "user", a.Addr(), 5*time.Second); err != nil {
-		t.Fatalf("without firewall: %v", err)
+		t.Errorf("without IPv6 firewall: %v", err)
+	}
+	h, _, err := l.Lease(ctx, "home1", "eth0", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = l.WithRoute("user", h.Masked().String(), "198.51.100.3", func() error {
+		return l.Ping(ctx, "user", h.Addr(), 5*time.Second)
+	})
+	if err != nil {
+		t.Errorf("without IPv4 firewall, routed at homegw: %v", err)
 	}
 }

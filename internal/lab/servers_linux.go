@@ -19,7 +19,8 @@ import (
 const envServer = "ZOSLAB_SERVER"
 
 // dnsmasqConf renders the segment's dnsmasq config: DHCP only (port=0), no ping before
-// offering (it livelocks many clients), authoritative, every path explicit.
+// offering unless the spec asks (it livelocks many clients), authoritative, every path
+// explicit.
 func (l *Lab) dnsmasqConf(g *Segment) (string, error) {
 	rng := g.DHCP.Range
 	if r, ok := l.st.DHCPRange[g.Name]; ok {
@@ -37,13 +38,16 @@ func (l *Lab) dnsmasqConf(g *Segment) (string, error) {
 		router = "dhcp-option=option:router," + gw.String() + "\n"
 	}
 	base := filepath.Join(l.dir, "servers", "dnsmasq-"+g.Name)
+	ping := "no-ping\n"
+	if g.DHCP.Ping {
+		ping = ""
+	}
 	return fmt.Sprintf(`interface=%s
 bind-interfaces
 port=0
 no-resolv
 no-hosts
-no-ping
-dhcp-authoritative
+%sdhcp-authoritative
 dhcp-range=%s,%s,%d.%d.%d.%d,1h
 %sdhcp-leasefile=%s.leases
 pid-file=%s.pid
@@ -51,7 +55,7 @@ user=root
 group=root
 log-dhcp
 log-facility=%s.log
-`, g.Name, first, last, mask[0], mask[1], mask[2], mask[3], router, base, base, base), nil
+`, g.Name, ping, first, last, mask[0], mask[1], mask[2], mask[3], router, base, base, base), nil
 }
 
 // radvdConf renders the segment's radvd config: the prefix for SLAAC, short intervals.
@@ -82,7 +86,7 @@ func (l *Lab) startDHCP(g *Segment, delay time.Duration) error {
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return fmt.Errorf("segment %s: write dnsmasq config: %w", g.Name, err)
 	}
-	return l.startServer(key, g.Gateway, delay, "dnsmasq", "-k", "-C", path)
+	return l.startServer(key, g.Gateway, delay, tool("dnsmasq"), "-k", "-C", path)
 }
 
 // startRA writes the segment's radvd config and starts it in the gateway's namespace.
@@ -92,7 +96,7 @@ func (l *Lab) startRA(g *Segment) error {
 	if err := os.WriteFile(base+".conf", []byte(radvdConf(g)), 0o644); err != nil {
 		return fmt.Errorf("segment %s: write radvd config: %w", g.Name, err)
 	}
-	return l.startServer(key, g.Gateway, 0, "radvd", "-n", "-C", base+".conf", "-p", base+".pid", "-m", "logfile", "-l", base+".log")
+	return l.startServer(key, g.Gateway, 0, tool("radvd"), "-n", "-C", base+".conf", "-p", base+".pid", "-m", "logfile", "-l", base+".log")
 }
 
 // startServer runs argv in the named router's namespace as a lab server that outlives
@@ -109,7 +113,7 @@ func (l *Lab) startServer(key, router string, delay time.Duration, argv ...strin
 		env = append(env, envReexec+"=delay")
 	}
 	args = append(args, argv...)
-	cmd := exec.Command("nsenter", args...)
+	cmd := exec.Command(tool("nsenter"), args...)
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	out, err := os.OpenFile(filepath.Join(l.dir, "servers", key+".out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

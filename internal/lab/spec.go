@@ -45,6 +45,9 @@ type DHCP struct {
 	Range string `yaml:"range" json:"range,omitempty"`
 	// Delay starts the server this long after the lab is up (a late-starting server).
 	Delay time.Duration `yaml:"delay" json:"delay,omitempty"`
+	// Ping turns on dnsmasq's address probe (off by default): each offer then waits 3 s,
+	// as with many farmers' default dnsmasq.
+	Ping bool `yaml:"ping" json:"ping,omitempty"`
 }
 
 // RA configures the segment's radvd.

@@ -176,7 +176,7 @@ func TestDefaultSpec(t *testing.T) {
 			t.Errorf("node %s cmdline %q", n.Name, n.Cmdline)
 		}
 	}
-	for _, r := range []string{"internet", "farmgw", "homegw", "home6gw", "registry", "user"} {
+	for _, r := range []string{"internet", "farmgw", "homegw", "home6gw", "registry", "user", "farmer"} {
 		if s.router(r) == nil {
 			t.Errorf("no router or host %s", r)
 		}

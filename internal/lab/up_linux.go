@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,6 +109,10 @@ func create(name string, s *Spec, log *slog.Logger) (*Lab, error) {
 		}
 		return nil, fmt.Errorf("lab %s: %w", name, err)
 	}
+	if err := checkStale(name); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	l := &Lab{name: name, dir: dir, log: log, st: &state{
 		Name: name, Spec: s, Holders: map[string]int{}, Servers: map[string]int{},
 		DHCPOn: map[string]bool{}, DHCPRange: map[string]string{}, Carrier: map[string]bool{},
@@ -131,6 +136,20 @@ func create(name string, s *Spec, log *slog.Logger) (*Lab, error) {
 
 // testHookStep, when set (by tests), is called after each build step.
 var testHookStep func(step string)
+
+// checkStale refuses a lab name whose namespaces are left from an earlier lab.
+func checkStale(name string) error {
+	all, err := netns.List("")
+	if err != nil {
+		return err
+	}
+	for _, n := range all {
+		if strings.HasPrefix(n, name+"-") {
+			return fmt.Errorf("lab %s: namespace %s of an earlier lab of that name is left: run `zoslab down --name %s` first", name, n, name)
+		}
+	}
+	return nil
+}
 
 // builder holds the namespaces of a lab while Up builds it.
 type builder struct {

@@ -39,7 +39,7 @@ func (f *fake) PutNR(ctx context.Context, s resource.Spec) (NR, error) {
 	return NR{Spec: s}, nil
 }
 func (f *fake) DeleteNR(ctx context.Context, id string) error { delete(f.nrs, id); return nil }
-func (f *fake) ListWorkloads() []Workload                    { return nil }
+func (f *fake) ListWorkloads() []Workload                     { return nil }
 func (f *fake) AddWorkload(ctx context.Context, s workload.Spec) (Workload, error) {
 	return Workload{Spec: s}, s.Validate()
 }

@@ -258,8 +258,13 @@ func threadNSPath() string {
 // outermost process this one can see: PID 1 when its namespace is readable, else the
 // topmost ancestor whose namespace is (sandboxes often hide PID 1's). From a test or a
 // lab command that is the host's namespace, whose uplink must never carry lab traffic:
-// tests call it and refuse to send when it is true.
+// tests call it and refuse to send when it is true. A process inside a lab node (whose
+// private /run holds the lab's node marker, internal/lab.NodeMarker) is never the host,
+// even though the node's PID 1 shares its namespace.
 func IsInit() (bool, error) {
+	if _, err := os.Stat(labNodeMarker); err == nil {
+		return false, nil
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var self unix.Stat_t
@@ -272,6 +277,9 @@ func IsInit() (bool, error) {
 	}
 	return self.Ino == host.Ino && self.Dev == host.Dev, nil
 }
+
+// labNodeMarker mirrors internal/lab.NodeMarker (netns must not import the lab).
+const labNodeMarker = "/run/zoslab-node"
 
 func outermostNS() (unix.Stat_t, error) {
 	var st unix.Stat_t

@@ -139,17 +139,15 @@ func (a *Agent) register(ctx context.Context) error {
 	}
 }
 
-// permanent reports errors retrying cannot fix (bad request, forbidden, conflict).
+// permanent reports registration errors retrying cannot fix: the key or name belongs
+// to another node (409) or the request is refused (403). Anything else (including an
+// unknown farm: the farmer may create it later) is retried with backoff.
 func permanent(err error) bool {
 	var e *gridapi.APIError
 	if !errors.As(err, &e) {
 		return false
 	}
-	switch e.Status {
-	case http.StatusBadRequest, http.StatusForbidden, http.StatusConflict, http.StatusNotFound:
-		return true
-	}
-	return false
+	return e.Status == http.StatusForbidden || e.Status == http.StatusConflict
 }
 
 // wait sleeps d, returning early on a change or kick (after the debounce window);

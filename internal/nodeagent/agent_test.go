@@ -179,16 +179,37 @@ func TestAgentBacksOffAndReports(t *testing.T) {
 	eventually(t, 5*time.Second, "facts after the outage", nodeHas("198.51.100.6/24", false))
 }
 
-func TestAgentPermanentError(t *testing.T) {
+// TestAgentRegistration: an unknown farm is retried (the farmer may create it later);
+// a name held by another key is a permanent error.
+func TestAgentRegistration(t *testing.T) {
 	reg := newRegServer(t)
 	reg.start()
-	a := New(Config{Client: &gridapi.Client{Base: reg.url(), Key: key(t)}, FarmID: 42, Name: "x1", Facts: &fakeFacts{}})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := a.Run(ctx)
-	if !gridapi.IsStatus(err, 400) {
-		t.Fatalf("register in an unknown farm: %v, want a 400 error", err)
+	a := New(Config{Client: &gridapi.Client{Base: reg.url(), Key: key(t)}, FarmID: 1, Name: "x1", Facts: &fakeFacts{},
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-a.Registered():
+		t.Fatal("registered in a farm that does not exist")
+	default:
 	}
+	if _, err := (&gridapi.Client{Base: reg.url(), Key: key(t)}).CreateFarm(ctx, gridapi.FarmCreate{Name: "late"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-a.Registered():
+	case <-time.After(5 * time.Second):
+		t.Fatal("not registered after the farm was created")
+	}
+	b := New(Config{Client: &gridapi.Client{Base: reg.url(), Key: key(t)}, FarmID: 1, Name: "x1", Facts: &fakeFacts{}})
+	if err := b.Run(ctx); !gridapi.IsStatus(err, 409) {
+		t.Fatalf("second key with the same name: %v, want a 409 error", err)
+	}
+	cancel()
+	<-done
 }
 
 // TestWatcher: Apply gets the initial state, then a farmer's public config change
@@ -209,7 +230,7 @@ func TestWatcher(t *testing.T) {
 	}
 	got := make(chan gridapi.Desired, 10)
 	fails := 1
-	w := &Watcher{Client: nodeC, NodeID: n.ID, Timeout: 5 * time.Second, MinBackoff: 10 * time.Millisecond,
+	w := &Watcher{Client: nodeC, NodeID: n.ID, Timeout: 5 * time.Second, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 		Apply: func(_ context.Context, d gridapi.Desired) error {
 			if d.PublicConfig != nil && fails > 0 {
 				fails--
@@ -241,5 +262,27 @@ func TestWatcher(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("watcher never applied the public config")
+	}
+	// registry down: nothing is applied (the data plane stays as it is); back up: the
+	// next change arrives
+	reg.stop()
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case d := <-got:
+		t.Fatalf("applied while the registry was down: %+v", d)
+	default:
+	}
+	reg.start()
+	pc.GW4 = "198.51.100.2"
+	if _, err := farmer.SetPublicConfig(ctx, n.ID, pc); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-got:
+		if d.PublicConfig == nil || d.PublicConfig.GW4 != "198.51.100.2" {
+			t.Fatalf("after the outage: %+v", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("watcher did not recover after the registry came back")
 	}
 }

@@ -69,6 +69,11 @@ func (p *Planner) link(a, b *node) (link, bool) {
 		return link{}, false
 	}
 	if ep, ok := sameLAN(a, b); ok {
+		// Only the member with the lower node id dials: when both send the first
+		// handshake at once, each drops the other's answer and both wait 5 s to retry.
+		if a.id > b.id {
+			return link{path: PathSameLAN}, true
+		}
 		return link{path: PathSameLAN, ep: ep, ka: Keepalive}, true
 	}
 	return link{}, false

@@ -158,7 +158,7 @@ func hiddenLANAndRelay() struct {
 	h1.Peers = []Peer{{NodeID: "h2", Name: "h2", PublicKey: key(3), Endpoint: ap("192.168.1.2:3"), Keepalive: Keepalive, Path: PathSameLAN,
 		AllowedIPs: []netip.Prefix{pfx("10.5.2.0/24"), twin(id, "10.5.2.0/24")}}, pPeer(r1...)}
 	h2.Relays, h2.Relayed = []string{"p"}, r2
-	h2.Peers = []Peer{{NodeID: "h1", Name: "h1", PublicKey: key(2), Endpoint: ap("192.168.1.1:2"), Keepalive: Keepalive, Path: PathSameLAN,
+	h2.Peers = []Peer{{NodeID: "h1", Name: "h1", PublicKey: key(2), Path: PathSameLAN,
 		AllowedIPs: []netip.Prefix{pfx("10.5.1.0/24"), twin(id, "10.5.1.0/24")}}, pPeer(r2...)}
 	h3.Relays, h3.Relayed = []string{"p"}, r3
 	h3.Peers = []Peer{pPeer(r3...)}

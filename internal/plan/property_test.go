@@ -140,6 +140,12 @@ func checkShape(t *testing.T, in Input, pl Plan, ctx string) {
 			}
 		}
 		for _, pe := range m.Peers {
+			if pe.Path == PathSameLAN && m.NodeID > pe.NodeID {
+				if pe.Endpoint.IsValid() || pe.Keepalive != 0 {
+					t.Fatalf("%s: %s dials its LAN neighbour %s with the lower node id", ctx, m.NodeID, pe.NodeID)
+				}
+				continue // the LAN neighbour with the lower node id dials
+			}
 			if !m.Hidden || pe.Path == PathAccess {
 				continue
 			}

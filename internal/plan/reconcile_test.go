@@ -80,7 +80,9 @@ func TestReconcileFailover(t *testing.T) {
 			t.Errorf("entry %s carries %d of the %d relayed prefixes after failover to %s", u.NodeID, carried, len(m.Relayed), m.Relays[1])
 		}
 	}
-	if !Reconcile(current, WithRelay(m, m.Relays[0])).Empty() {
-		t.Fatal("staying on the primary changes something")
+	for _, primary := range []string{m.Relays[0], ""} {
+		if !Reconcile(current, WithRelay(m, primary)).Empty() {
+			t.Fatalf("staying on the primary (%q) changes something", primary)
+		}
 	}
 }

@@ -11,7 +11,8 @@
 //     reached over one family only), IPv6 when both can use global IPv6;
 //   - hidden members peer only with public members (keepalive [Keepalive] seconds), and
 //     directly with hidden members behind the same NAT/LAN (same registry-observed public
-//     source address and a shared private prefix), over their LAN addresses;
+//     source address and a shared private prefix), over their LAN addresses (the one
+//     with the lower node id dials, so their first handshakes never cross);
 //   - every other pair (two hidden members on different LANs, or two public members
 //     without a common family) is relayed by one public member chosen deterministically
 //     for the whole network ([Plan.Relays][0]); a second one is planned for failover
@@ -22,6 +23,18 @@
 //
 // Every subnet has an IPv6 ULA twin ([ULATwin]). Members without a subnet get one
 // assigned deterministically ([Planner.Member] reports it; callers persist it).
+//
+// Use (provisiond, on every change of the network's facts and on resync):
+//
+//	p, err := plan.New(input)            // validate + prepare, O(n log n)
+//	view, err := p.Member(myNodeID)      // this node's peers, routes, relays
+//	peers := plan.WithRelay(view, st.Current) // st from Failover.Next; primary at first
+//	changes := plan.Reconcile(current, peers) // current: the link's peers from wgctrl
+//
+// then apply changes (remove, then update and add with replace-allowed-IPs) and route
+// view.Routes into the WireGuard link. Every ~10 s, feed the relays' latest handshake
+// times to [Failover.Next] and re-apply when the current relay changes. The CLI builds
+// `network status` pairs with [Pairs] and device files with package wgquick.
 //
 // Errors: invalid input wraps [ErrInvalid]; a valid but impossible network wraps
 // [ErrImpossible] and says what to add. All types are plain data, safe to share once built.

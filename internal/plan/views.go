@@ -113,9 +113,13 @@ func (p *Planner) relayedSet(n *node, peers []Peer) []netip.Prefix {
 }
 
 // WithRelay returns mp's peers with mp.Relayed carried by the entry of relay nodeID
-// instead of any other entry: the failover move. The result is a new slice; mp is not
-// changed. An unknown relay leaves every entry without the relayed set.
+// instead of any other entry: the failover move. An empty nodeID means the primary
+// (as in a zero RelayState). The result is a new slice; mp is not changed. A relay that
+// is not one of mp's peers leaves every entry without the relayed set.
 func WithRelay(mp MemberPlan, nodeID string) []Peer {
+	if nodeID == "" && len(mp.Relays) > 0 {
+		nodeID = mp.Relays[0]
+	}
 	peers := make([]Peer, len(mp.Peers))
 	for i, pe := range mp.Peers {
 		pe.AllowedIPs = slices.DeleteFunc(slices.Clone(pe.AllowedIPs), func(a netip.Prefix) bool {

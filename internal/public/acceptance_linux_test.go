@@ -131,7 +131,7 @@ func TestAcceptanceNodeStatus(t *testing.T) {
 		t.Logf("%s: hidden=%v br-pub=%s endpoints=%v", node, st.Hidden, st.Uplinks[1].Mode, st.Endpoints)
 	}
 	var pc localapi.PublicConfigState
-	if err := zosnet(t, l, "farm1", nil, &pc, "node", "local-public-config", "set", "--ipv4", "203.0.113.10/24", "--gw4", "203.0.113.1"); err != nil {
+	if err := zosnet(t, l, "farm1", nil, &pc, "node", "public-config", "set", "--ipv4", "203.0.113.10/24", "--gw4", "203.0.113.1"); err != nil {
 		t.Fatal(err)
 	}
 	has4 := func(st localapi.NodeStatus) bool {
@@ -143,11 +143,11 @@ func TestAcceptanceNodeStatus(t *testing.T) {
 		return false
 	}
 	waitStatus(t, l, "farm1", func(st localapi.NodeStatus) bool { return has4(st) && st.SocketNamespace == "public" && !st.Hidden })
-	if err := zosnet(t, l, "farm1", nil, nil, "node", "local-public-config", "set", "--ipv4", "10.0.0.1/24", "--gw4", "10.0.0.254"); err == nil ||
+	if err := zosnet(t, l, "farm1", nil, nil, "node", "public-config", "set", "--ipv4", "10.0.0.1/24", "--gw4", "10.0.0.254"); err == nil ||
 		!strings.Contains(err.Error(), "ipv4") {
 		t.Errorf("a private public config must be refused naming ipv4, got %v", err)
 	}
-	if err := zosnet(t, l, "farm1", nil, &pc, "node", "local-public-config", "unset"); err != nil || pc.Config != nil {
+	if err := zosnet(t, l, "farm1", nil, &pc, "node", "public-config", "unset"); err != nil || pc.Config != nil {
 		t.Fatalf("unset: %v %+v", err, pc)
 	}
 	waitStatus(t, l, "farm1", func(st localapi.NodeStatus) bool { return !has4(st) && st.SocketNamespace == "host" && !st.Hidden })

@@ -110,6 +110,10 @@ func testNetworkLifecycle(t *testing.T, w *world, factsA gridapi.NodeFacts) {
 	if pa.NodeID != w.idA || pa.NR == nil || pa.NR.ListenPort != 3000 || len(pa.Facts.Endpoints) != 1 || pa.PublicConfig == nil {
 		t.Fatalf("peer A in B's desired: %+v", pa)
 	}
+	st, err := w.anon.NetworkStatus(ctx, n.ID)
+	if err != nil || len(st.Peers) != 2 || st.Peers[1].NR == nil || st.Peers[1].NR.State != "up" || st.Peers[0].NR != nil {
+		t.Fatalf("network status: %+v %v", st, err)
+	}
 	if nets, err := w.anon.Networks(ctx, w.userK.ID()); err != nil || len(nets) != 1 {
 		t.Fatalf("networks of user: %d %v", len(nets), err)
 	}

@@ -56,6 +56,16 @@ func (s *sqlStore) Desired(ctx context.Context, node int64) (gridapi.Desired, er
 	return d, nil
 }
 
+// NetworkStatus implements Store.
+func (s *sqlStore) NetworkStatus(ctx context.Context, id string) (gridapi.DesiredNetwork, error) {
+	tx, err := s.db.BeginTx(ctx, s.d.readOpts)
+	if err != nil {
+		return gridapi.DesiredNetwork{}, err
+	}
+	defer tx.Rollback()
+	return s.desiredNetwork(ctx, tx, id)
+}
+
 func (s *sqlStore) desiredNetwork(ctx context.Context, tx *sql.Tx, id string) (gridapi.DesiredNetwork, error) {
 	n, err := s.networkTx(ctx, tx, id)
 	if err != nil {

@@ -158,6 +158,11 @@ func (s *Server) getNetwork(r *http.Request, _ string, _ []byte) (any, int, erro
 	return out, http.StatusOK, err
 }
 
+func (s *Server) networkStatus(r *http.Request, _ string, _ []byte) (any, int, error) {
+	out, err := s.store.NetworkStatus(r.Context(), r.PathValue("network"))
+	return out, http.StatusOK, err
+}
+
 // desired long-polls: it answers once the node's desired revision exceeds ?revision,
 // or after the timeout with the current state.
 func (s *Server) desired(r *http.Request, _ string, _ []byte) (any, int, error) {

@@ -86,9 +86,10 @@ type world struct {
 	farmerK, userK *identity.Key
 }
 
-func newWorld(t testing.TB, st Store) *world {
+func newWorld(t testing.TB, st Store, cfg ...Config) *world {
 	t.Helper()
-	hs := serve(t, st, Config{})
+	// all test clients share 127.0.0.1: no rate limit unless asked (TestRateLimited)
+	hs := serve(t, st, append(cfg, Config{Rate: 1e6, Burst: 1e6})[0])
 	w := &world{url: hs.URL, farmerK: newKey(t), userK: newKey(t)}
 	w.farmer = &gridapi.Client{Base: hs.URL, Key: w.farmerK}
 	w.user = &gridapi.Client{Base: hs.URL, Key: w.userK}

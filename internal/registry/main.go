@@ -5,10 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/zosnet/zosnet/internal/registry/ca"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -47,10 +50,11 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("registry", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o ServeOptions
-	fs.StringVar(&o.DB, "db", "./grid.db", "SQLite file, or a postgres:// DSN")
-	fs.StringVar(&o.Listen, "listen", ":8443", "address to listen on")
-	fs.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
-	fs.StringVar(&o.TLSKey, "tls-key", "", "TLS key (PEM)")
+	def := envDefaults()
+	fs.StringVar(&o.DB, "db", def.DB, "SQLite file, or a postgres:// DSN ($ZOSNET_DB)")
+	fs.StringVar(&o.Listen, "listen", def.Listen, "address to listen on ($ZOSNET_LISTEN)")
+	fs.StringVar(&o.TLSCert, "tls-cert", def.TLSCert, "TLS certificate (PEM; default $ZOSNET_STATE_DIR/tls/server.crt if present)")
+	fs.StringVar(&o.TLSKey, "tls-key", def.TLSKey, "TLS key (PEM; default $ZOSNET_STATE_DIR/tls/server.key if present)")
 	fs.BoolVar(&o.InsecureHTTP, "insecure-http", false, "serve plain HTTP (no TLS): only on trusted networks")
 	fs.Float64Var(&o.Rate, "rate", 200, "requests per second per client address")
 	fs.IntVar(&o.Burst, "burst", 400, "request burst per client address")
@@ -60,6 +64,30 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	return Serve(ctx, o, log)
+}
+
+// envDefaults are the flag defaults from the environment, as zoslab starts the
+// registry without arguments: ZOSNET_DB, ZOSNET_LISTEN, and ZOSNET_STATE_DIR (database
+// grid.db there; TLS certificate and key from its tls/ directory when present).
+func envDefaults() ServeOptions {
+	o := ServeOptions{DB: os.Getenv("ZOSNET_DB"), Listen: os.Getenv("ZOSNET_LISTEN")}
+	state := os.Getenv("ZOSNET_STATE_DIR")
+	if o.DB == "" {
+		o.DB = "./grid.db"
+		if state != "" {
+			o.DB = filepath.Join(state, "grid.db")
+		}
+	}
+	if o.Listen == "" {
+		o.Listen = ":8443"
+	}
+	if state != "" {
+		crt, key := filepath.Join(state, "tls", "server.crt"), filepath.Join(state, "tls", "server.key")
+		if _, err := os.Stat(crt); err == nil {
+			o.TLSCert, o.TLSKey = crt, key
+		}
+	}
+	return o
 }
 
 // Serve runs the registry until ctx ends.
@@ -136,16 +164,16 @@ func caMain(args []string, stdout, stderr io.Writer) error {
 	}
 	switch args[0] {
 	case "init":
-		if err := InitCA(*dir, *name); err != nil {
+		if err := ca.Init(*dir, *name); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "CA created; trust bundle: %s/%s\n", *dir, CACertFile)
+		fmt.Fprintf(stdout, "CA created; trust bundle: %s/%s\n", *dir, ca.CertFile)
 		return nil
 	case "issue":
 		if *out == "" {
 			return errors.New("usage: --out is required")
 		}
-		if err := IssueServerCert(*dir, strings.Split(*hosts, ","), *out+".crt", *out+".key"); err != nil {
+		if err := ca.IssueServer(*dir, strings.Split(*hosts, ","), *out+".crt", *out+".key"); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "certificate %s.crt, key %s.key\n", *out, *out)

@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"context"
+	"github.com/zosnet/zosnet/internal/registry/ca"
 	"path/filepath"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func TestServeTLS(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("serve: %v", err)
 	}
-	hc, err := gridapi.HTTPClient(filepath.Join(dir, "ca", CACertFile))
+	hc, err := gridapi.HTTPClient(filepath.Join(dir, "ca", ca.CertFile))
 	mustOK(t, err)
 	c := &gridapi.Client{Base: base, HTTP: hc, Key: newKey(t)}
 	if _, err := c.CreateFarm(ctx, gridapi.FarmCreate{Name: "tls"}); err != nil {
@@ -62,5 +63,21 @@ func TestServeTLS(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("shutdown hung")
+	}
+}
+
+func TestEnvDefaults(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("ZOSNET_DB", "")
+	t.Setenv("ZOSNET_LISTEN", "198.51.100.10:8443")
+	t.Setenv("ZOSNET_STATE_DIR", dir)
+	o := envDefaults()
+	if o.DB != filepath.Join(dir, "grid.db") || o.Listen != "198.51.100.10:8443" || o.TLSCert != "" {
+		t.Fatalf("without certificates: %+v", o)
+	}
+	mustOK(t, ca.Init(filepath.Join(dir, "ca"), "t"))
+	mustOK(t, ca.IssueServer(filepath.Join(dir, "ca"), []string{"198.51.100.10"}, filepath.Join(dir, "tls", "server.crt"), filepath.Join(dir, "tls", "server.key")))
+	if o = envDefaults(); o.TLSCert != filepath.Join(dir, "tls", "server.crt") || o.TLSKey != filepath.Join(dir, "tls", "server.key") {
+		t.Fatalf("with certificates: %+v", o)
 	}
 }

@@ -38,8 +38,13 @@ func OpenSQLite(ctx context.Context, path string, log *slog.Logger) (Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	db.SetMaxIdleConns(16) // each new connection re-runs the pragmas
 	s := &sqlStore{db: db, d: &sqliteDialect, log: log}
-	if err := migrate(ctx, db, s.d); err != nil {
+	err = migrate(ctx, db, s.d)
+	if err == nil {
+		err = s.prepare(ctx)
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -54,8 +59,13 @@ func OpenPostgres(ctx context.Context, dsn string, log *slog.Logger) (Store, err
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32) // the default (2) reconnects, i.e. forks a backend, on every burst of watches
 	s := &sqlStore{db: db, d: &postgresDialect, log: log}
-	if err := migrate(ctx, db, s.d); err != nil {
+	err = migrate(ctx, db, s.d)
+	if err == nil {
+		err = s.prepare(ctx)
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -15,8 +16,20 @@ import (
 	"time"
 )
 
-// pgBin is where Debian's PostgreSQL 15 lives.
-const pgBin = "/usr/lib/postgresql/15/bin"
+// pgBinDir finds the newest Debian PostgreSQL server binaries (Debian 12: 15).
+func pgBinDir() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(dirs) == 0 {
+		return "", fmt.Errorf("no PostgreSQL server in /usr/lib/postgresql (apt-get install postgresql)")
+	}
+	sort.Slice(dirs, func(i, j int) bool { return pgVersion(dirs[i]) < pgVersion(dirs[j]) })
+	return filepath.Dir(dirs[len(dirs)-1]), nil
+}
+
+func pgVersion(initdb string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(initdb))))
+	return v
+}
 
 // pgCluster is the throwaway PostgreSQL cluster shared by this test binary (nil when it
 // could not be started outside CI; see pgSkipReason).
@@ -48,6 +61,10 @@ func startPostgres() (func(), error) {
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("needs root to run PostgreSQL as the postgres user")
 	}
+	pgBin, err := pgBinDir()
+	if err != nil {
+		return nil, err
+	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
 		return nil, fmt.Errorf("postgres user: %w", err)
@@ -64,7 +81,7 @@ func startPostgres() (func(), error) {
 	}
 	cred := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(pgBin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+	initdb := exec.Command(filepath.Join(pgBin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
 	initdb.SysProcAttr, initdb.Dir = cred, dir
 	if out, err := initdb.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)

@@ -44,6 +44,9 @@ CREATE TABLE members (network_id TEXT NOT NULL REFERENCES networks(id) ON DELETE
 CREATE INDEX members_node ON members(node_id);
 CREATE TABLE nr_reports (network_id TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
   node_id BIGINT NOT NULL REFERENCES nodes(id), doc TEXT NOT NULL, PRIMARY KEY (network_id, node_id));`,
+	// signatures seen, shared by registries on one PostgreSQL (replays across instances)
+	`CREATE TABLE seen_signatures (sig TEXT PRIMARY KEY, until BIGINT NOT NULL);
+CREATE INDEX seen_signatures_until ON seen_signatures(until);`,
 }
 
 // q rewrites ? placeholders for the dialect.

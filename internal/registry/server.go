@@ -4,11 +4,25 @@
 // gridapi (which documents the contract) and in openapi.yaml (served at
 // /v1/openapi.yaml).
 //
-// Storage is a Store: SQLite (embedded default, WAL) or PostgreSQL (several registry
-// instances may share one database; changes reach every instance's watchers through
-// LISTEN/NOTIFY). Every write is signed (package identity) and checked for freshness,
-// replays and ownership. Requests are limited in size and rate per client address.
-// GET /v1/health and /metrics (Prometheus) are served too.
+// Storage is a Store: SQLite (embedded default, WAL; one registry process per file) or
+// PostgreSQL (several registry instances may share one database: writers serialize on
+// the revision counter row, changes reach every instance's watchers through
+// LISTEN/NOTIFY, and request signatures are recorded in the database so a request
+// accepted by one instance is a replay for the others). Every write is signed
+// (package identity) and checked for freshness (±60 s), replays and ownership. Requests
+// are limited in size (1 MiB) and rate (token bucket per client address). GET
+// /v1/health and /metrics (Prometheus) are served too.
+//
+// Running it (cmd/registry, see Main):
+//
+//	registry ca init --dir ./ca                                   # the deployment's CA
+//	registry ca issue --dir ./ca --host 198.51.100.10 --out ./tls/server
+//	registry --db ./grid.db --tls-cert ./tls/server.crt --tls-key ./tls/server.key
+//	registry --db postgres://user@host/grid --insecure-http --listen 127.0.0.1:8080
+//
+// Without flags it reads ZOSNET_LISTEN, ZOSNET_DB and ZOSNET_STATE_DIR (database
+// grid.db and TLS files tls/server.{crt,key} there), which is how zoslab starts it.
+// Plain HTTP is served only with --insecure-http.
 package registry
 
 import (
@@ -127,6 +141,7 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/networks", true, s.createNetwork},
 		{"GET", "/v1/networks", false, s.listNetworks},
 		{"GET", "/v1/networks/{network}", false, s.getNetwork},
+		{"GET", "/v1/networks/{network}/status", false, s.networkStatus},
 		{"PUT", "/v1/networks/{network}", true, s.updateNetwork},
 		{"DELETE", "/v1/networks/{network}", true, s.deleteNetwork},
 	}
@@ -152,8 +167,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) int {
 	}
 	var actor string
 	if rt.signed {
-		if actor, err = s.ver.Verify(r, body); err != nil {
-			return writeErr(w, &Error{Status: http.StatusUnauthorized, Msg: err.Error()})
+		if actor, err = s.verify(r, body); err != nil {
+			return writeErr(w, err)
 		}
 	}
 	v, code, err := rt.h(r, actor, body)
@@ -171,6 +186,29 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) int {
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 	return code
+}
+
+// verify checks the signature, freshness and replays (in this process, and through the
+// store for registries sharing a database).
+func (s *Server) verify(r *http.Request, body []byte) (string, error) {
+	actor, err := s.ver.Verify(r, body)
+	if err != nil {
+		return "", &Error{Status: http.StatusUnauthorized, Msg: err.Error()}
+	}
+	g, ok := s.store.(interface {
+		markSeen(ctx context.Context, sig string, until time.Time) (bool, error)
+	})
+	if !ok {
+		return actor, nil
+	}
+	fresh, err := g.markSeen(r.Context(), r.Header.Get(identity.HeaderSignature), time.Now().Add(3*identity.DefaultWindow))
+	if err != nil {
+		return "", err
+	}
+	if !fresh {
+		return "", &Error{Status: http.StatusUnauthorized, Msg: identity.ErrReplay.Error() + " (seen by another registry instance)"}
+	}
+	return actor, nil
 }
 
 func writeErr(w http.ResponseWriter, err error) int {

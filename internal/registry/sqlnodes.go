@@ -177,20 +177,34 @@ func (s *sqlStore) SetFacts(ctx context.Context, actor string, node int64, f gri
 	})
 }
 
-// Heartbeat implements Store: one UPDATE, no new revision.
+// Heartbeat implements Store: one prepared UPDATE while the node's source address is
+// unchanged; a new source address (the node moved or its NAT changed) is a change for
+// the node's peers, written like facts.
 func (s *sqlStore) Heartbeat(ctx context.Context, actor string, node int64, src string) error {
-	res, err := s.db.ExecContext(ctx, s.d.q("UPDATE nodes SET last_seen = ? WHERE id = ? AND key = ?"), nowNano(), node, actor)
+	res, err := s.heartbeat.ExecContext(ctx, nowNano(), node, actor, src)
 	if err != nil {
 		return err
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 1 {
 		return err
 	}
-	var key string
-	if err := s.db.QueryRowContext(ctx, s.d.q("SELECT key FROM nodes WHERE id = ?"), node).Scan(&key); errors.Is(err, sql.ErrNoRows) {
-		return notFound("node", node)
-	}
-	return forbidden("only node %d itself may heartbeat for it", node)
+	return s.write(ctx, func(tx *sql.Tx, _ int64) ([]int64, error) {
+		var key string
+		err := tx.QueryRowContext(ctx, s.d.q("SELECT key FROM nodes WHERE id = ?"), node).Scan(&key)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, notFound("node", node)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if key != actor {
+			return nil, forbidden("only node %d itself may heartbeat for it", node)
+		}
+		if _, err := s.exec(ctx, tx, "UPDATE nodes SET last_seen = ?, source_addr = ? WHERE id = ?", nowNano(), src, node); err != nil {
+			return nil, err
+		}
+		return s.coMembers(ctx, tx, node)
+	})
 }
 
 // SetPublicConfig implements Store.

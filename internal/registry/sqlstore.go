@@ -26,6 +26,9 @@ type sqlStore struct {
 	subs map[int]func(Change)
 	next int
 
+	heartbeat *sql.Stmt // prepared: the hottest statement
+	lastPurge time.Time // of seen_signatures; guarded by mu
+
 	stopListen context.CancelFunc
 	listenDone chan struct{}
 }
@@ -63,7 +66,20 @@ func (s *sqlStore) Close() error {
 		s.stopListen()
 		<-s.listenDone
 	}
+	if s.heartbeat != nil {
+		s.heartbeat.Close()
+	}
 	return s.db.Close()
+}
+
+// prepare prepares the hot statements (after migrations).
+func (s *sqlStore) prepare(ctx context.Context) error {
+	var err error
+	s.heartbeat, err = s.db.PrepareContext(ctx, s.d.q("UPDATE nodes SET last_seen = ? WHERE id = ? AND key = ? AND source_addr = ?"))
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	return nil
 }
 
 func (s *sqlStore) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
@@ -230,4 +246,31 @@ func mustJSON(v any) string {
 		panic(fmt.Sprintf("registry: marshal %T: %v", v, err))
 	}
 	return string(b)
+}
+
+// markSeen records a request signature until the given time; false when another
+// registry sharing the database already accepted it (a replay). Only PostgreSQL stores
+// are shared; expired signatures are purged about once a minute.
+func (s *sqlStore) markSeen(ctx context.Context, sig string, until time.Time) (bool, error) {
+	if s.d.name != "postgres" {
+		return true, nil
+	}
+	now := time.Now()
+	s.mu.Lock()
+	purge := now.Sub(s.lastPurge) > time.Minute
+	if purge {
+		s.lastPurge = now
+	}
+	s.mu.Unlock()
+	if purge {
+		if _, err := s.db.ExecContext(ctx, "DELETE FROM seen_signatures WHERE until < $1", now.UnixNano()); err != nil {
+			return false, fmt.Errorf("purge signatures: %w", err)
+		}
+	}
+	res, err := s.db.ExecContext(ctx, "INSERT INTO seen_signatures (sig, until) VALUES ($1, $2) ON CONFLICT DO NOTHING", sig, until.UnixNano())
+	if err != nil {
+		return false, fmt.Errorf("record signature: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }

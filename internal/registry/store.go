@@ -29,6 +29,8 @@ type Store interface {
 	DeleteNetwork(ctx context.Context, actor, id string) error
 	Networks(ctx context.Context, owner string) ([]gridapi.Network, error)
 	Network(ctx context.Context, id string) (gridapi.Network, error)
+	// NetworkStatus is the network with every member's facts and report.
+	NetworkStatus(ctx context.Context, id string) (gridapi.DesiredNetwork, error)
 	ReportNR(ctx context.Context, actor string, node int64, network string, r gridapi.NRReport) error
 
 	// Desired is what node must run, with its revision.

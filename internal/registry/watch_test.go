@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -171,7 +172,7 @@ func TestTwoInstances(t *testing.T) {
 	dsn := newPGDatabase(t)
 	st1, st2 := openStore(t, dsn), openStore(t, dsn)
 	w := newWorld(t, st1)
-	hs2 := serve(t, st2, Config{})
+	hs2 := serve(t, st2, Config{Rate: 1e6, Burst: 1e6})
 	ctx := context.Background()
 	node2 := &gridapi.Client{Base: hs2.URL, Key: w.nodeB.Key}
 	user2 := &gridapi.Client{Base: hs2.URL, Key: w.userK}
@@ -203,6 +204,18 @@ func TestTwoInstances(t *testing.T) {
 	mustOK(t, err)
 	if da := <-gotA; len(da.Networks) != 1 {
 		t.Fatalf("watch on instance 1 after a write on 2: %+v", da)
+	}
+	// a request accepted by one instance is a replay for the other
+	hb := fmt.Sprintf("/v1/nodes/%d/heartbeat", w.idB)
+	r1, _ := http.NewRequest("POST", w.url+hb, nil)
+	mustOK(t, w.nodeB.Key.SignRequest(r1, nil, time.Now()))
+	if code := do(t, r1); code != http.StatusNoContent {
+		t.Fatalf("heartbeat on instance 1: %d", code)
+	}
+	r2, _ := http.NewRequest("POST", hs2.URL+hb, nil)
+	r2.Header = r1.Header.Clone()
+	if code := do(t, r2); code != http.StatusUnauthorized {
+		t.Fatalf("replay on instance 2: %d, want 401", code)
 	}
 	n1, err1 := w.anon.Network(ctx, n.ID)
 	n2, err2 := (&gridapi.Client{Base: hs2.URL}).Network(ctx, n.ID)

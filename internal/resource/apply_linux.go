@@ -40,8 +40,9 @@ type Applier struct {
 	// Log receives progress; nil discards.
 	Log *slog.Logger
 
-	mu   sync.Mutex
-	devs map[string]*nrDev
+	mu      sync.Mutex
+	devs    map[string]*nrDev
+	learned map[string]map[wgtypes.Key]*net.UDPAddr // endpoints of hidden peers, by NR
 }
 
 // nrDev is a live WireGuard device and what was last applied to it.

@@ -25,6 +25,7 @@ func (a *Applier) remove(id string) error {
 	if a.devs != nil {
 		a.closeDev(id)
 	}
+	delete(a.learned, id)
 	n := NamesOf(id)
 	var errs []error
 	h, err := handleAt(a.Host)

@@ -74,7 +74,7 @@ func (a *Applier) newDev(ns *netns.NS, ino uint64, s Spec, key wgtypes.Key, n Na
 		own.Close()
 		return nil, err
 	}
-	if err := dev.Configure(fullConfig(s, key)); err != nil {
+	if err := dev.Configure(a.withLearned(s.NetworkID, fullConfig(s, key))); err != nil {
 		dev.Close()
 		own.Close()
 		return nil, err
@@ -84,10 +84,46 @@ func (a *Applier) newDev(ns *netns.NS, ino uint64, s Spec, key wgtypes.Key, n Na
 
 func (a *Applier) closeDev(id string) {
 	if d := a.devs[id]; d != nil {
+		a.harvest(id, d)
 		d.dev.Close()
 		d.ns.Close()
 		delete(a.devs, id)
 	}
+}
+
+// harvest remembers the endpoints a device learned for peers that have none in the
+// spec (hidden peers), so that a replacement device can reach them at once instead of
+// waiting for their next handshake.
+func (a *Applier) harvest(id string, d *nrDev) {
+	cur, err := d.dev.Device()
+	if err != nil {
+		return
+	}
+	hidden := map[string]bool{}
+	for _, p := range d.spec.Peers {
+		hidden[p.PublicKey] = p.Endpoint == ""
+	}
+	for _, p := range cur.Peers {
+		if p.Endpoint != nil && hidden[p.PublicKey.String()] {
+			if a.learned == nil {
+				a.learned = map[string]map[wgtypes.Key]*net.UDPAddr{}
+			}
+			if a.learned[id] == nil {
+				a.learned[id] = map[wgtypes.Key]*net.UDPAddr{}
+			}
+			a.learned[id][p.PublicKey] = p.Endpoint
+		}
+	}
+}
+
+// withLearned fills harvested endpoints into peers that have none.
+func (a *Applier) withLearned(id string, cfg wgtypes.Config) wgtypes.Config {
+	for i, p := range cfg.Peers {
+		if ep := a.learned[id][p.PublicKey]; p.Endpoint == nil && ep != nil {
+			cfg.Peers[i].Endpoint = ep
+		}
+	}
+	return cfg
 }
 
 func linkAlive(ns *netns.NS, index int) bool {

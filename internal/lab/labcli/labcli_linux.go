@@ -73,7 +73,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "zoslab — a 0-OS farm made of namespaces on this machine (run as root)")
 	fmt.Fprintln(w, "\ncommands (each takes --name NAME, default \"lab\"):")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %-40s %s\n", c.name, c.usage, c.summary)
+		fmt.Fprintf(w, "  %-8s %-52s %s\n", c.name, c.usage, c.summary)
 	}
 }
 
@@ -110,19 +110,21 @@ func (c *command) exec(ctx context.Context, e *env, args []string) error {
 
 func commands() []*command {
 	return []*command{
-		upCmd(), downCmd(), statusCmd(), execCmd(), shellCmd(), demoCmd(), leaseCmd(), carrierCmd(), dhcpCmd(),
+		upCmd(), downCmd(), statusCmd(), execCmd(), shellCmd(), demoCmd(), leaseCmd(), carrierCmd(), dhcpCmd(), rebootCmd(),
 	}
 }
 
 func upCmd() *command {
 	var spec, binDir string
 	var noBoot bool
+	var bootTimeout time.Duration
 	return &command{
-		name: "up", usage: "[--spec FILE] [--no-boot] [--bin-dir DIR]", summary: "build the lab (default farm) and boot its nodes",
+		name: "up", usage: "[--spec FILE] [--no-boot] [--bin-dir DIR] [--boot-timeout D]", summary: "build the lab (default farm) and boot its nodes",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&spec, "spec", "", "lab spec (YAML); default: the default farm")
 			fs.BoolVar(&noBoot, "no-boot", false, "do not start node services")
 			fs.StringVar(&binDir, "bin-dir", "", "where node service binaries are (default: zoslab's directory)")
+			fs.DurationVar(&bootTimeout, "boot-timeout", 2*time.Minute, "how long netinit may take on a node")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
@@ -136,7 +138,7 @@ func upCmd() *command {
 				}
 			}
 			t := time.Now()
-			l, err := lab.Up(ctx, s, lab.Options{Name: e.name, BinDir: binDir, Boot: !noBoot, Log: e.log})
+			l, err := lab.Up(ctx, s, lab.Options{Name: e.name, BinDir: binDir, Boot: !noBoot, BootTimeout: bootTimeout, Log: e.log})
 			if err != nil {
 				return err
 			}
@@ -277,6 +279,28 @@ func dhcpCmd() *command {
 				return err
 			}
 			return l.SetDHCP(args[0], args[1] == "on", rng)
+		},
+	}
+}
+
+func rebootCmd() *command {
+	var binDir string
+	var noBoot bool
+	return &command{
+		name: "reboot", usage: "NODE [--no-boot] [--bin-dir DIR]", summary: "power-cycle a node (state dir kept) and boot it again",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&noBoot, "no-boot", false, "do not start node services")
+			fs.StringVar(&binDir, "bin-dir", "", "where node service binaries are (default: zoslab's directory)")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("%w: need NODE", errUsage)
+			}
+			l, err := lab.Open(e.name)
+			if err != nil {
+				return err
+			}
+			return l.Reboot(ctx, args[0], lab.Options{BinDir: binDir, Boot: !noBoot, Log: e.log})
 		},
 	}
 }

@@ -1,4 +1,8 @@
-package registry
+// Package ca is the small certificate authority of a zosnet deployment or lab: a
+// self-signed CA (ECDSA P-256) and server certificates for the registry's addresses.
+// The CA certificate is the bundle nodes (zosnet.ca=) and users (--ca) trust. It uses
+// only the standard library, so the lab can link it cheaply.
+package ca
 
 import (
 	"crypto/ecdsa"
@@ -18,14 +22,14 @@ import (
 
 // CA file names inside a CA directory.
 const (
-	CACertFile = "ca.crt" // the bundle nodes and users trust (--ca)
-	CAKeyFile  = "ca.key"
+	CertFile = "ca.crt" // the bundle nodes and users trust (--ca)
+	KeyFile  = "ca.key"
 )
 
-// InitCA creates a self-signed CA (ECDSA P-256, 10 years) in dir: ca.crt and ca.key
+// Init creates a self-signed CA (ECDSA P-256, 10 years) in dir: ca.crt and ca.key
 // (0600). It refuses to overwrite an existing CA.
-func InitCA(dir, name string) error {
-	if _, err := os.Stat(filepath.Join(dir, CAKeyFile)); err == nil {
+func Init(dir, name string) error {
+	if _, err := os.Stat(filepath.Join(dir, KeyFile)); err == nil {
 		return fmt.Errorf("ca init: %s already holds a CA", dir)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -45,15 +49,15 @@ func InitCA(dir, name string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("ca init: %w", err)
 	}
-	if err := writeKey(filepath.Join(dir, CAKeyFile), key); err != nil {
+	if err := writeKey(filepath.Join(dir, KeyFile), key); err != nil {
 		return err
 	}
-	return writePEM(filepath.Join(dir, CACertFile), "CERTIFICATE", der, 0o644)
+	return writePEM(filepath.Join(dir, CertFile), "CERTIFICATE", der, 0o644)
 }
 
-// IssueServerCert issues a server certificate (1 year) for hosts (IP addresses or DNS
+// IssueServer issues a server certificate (1 year) for hosts (IP addresses or DNS
 // names) signed by the CA in dir, written to certFile and keyFile (0600).
-func IssueServerCert(dir string, hosts []string, certFile, keyFile string) error {
+func IssueServer(dir string, hosts []string, certFile, keyFile string) error {
 	if len(hosts) == 0 {
 		return errors.New("ca issue: no --host given")
 	}
@@ -88,11 +92,11 @@ func IssueServerCert(dir string, hosts []string, certFile, keyFile string) error
 }
 
 func loadCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
-	cb, err := os.ReadFile(filepath.Join(dir, CACertFile))
+	cb, err := os.ReadFile(filepath.Join(dir, CertFile))
 	if err != nil {
 		return nil, nil, fmt.Errorf("ca: %w (run `registry ca init` first)", err)
 	}
-	kb, err := os.ReadFile(filepath.Join(dir, CAKeyFile))
+	kb, err := os.ReadFile(filepath.Join(dir, KeyFile))
 	if err != nil {
 		return nil, nil, fmt.Errorf("ca: %w", err)
 	}
