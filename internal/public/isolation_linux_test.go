@@ -142,10 +142,11 @@ func scan(t *testing.T, ns *netns.NS, addr netip.Addr, extra ...int) []int {
 }
 
 // TestPortScan scans farm1 from the farm LAN and from the internet, with a TCP
-// listener in the host and in ndmz (as if a service listened there by mistake) and two
-// NRs' WireGuard sockets in the host namespace: no TCP port is open. The WireGuard UDP
-// ports are the only ones the host table opens (checked in the firewall package and
-// used by the tunnel tests).
+// listener and a UDP echo in the host and in ndmz (as if a service listened there by
+// mistake) and two NRs' WireGuard sockets in the host namespace: no TCP port (1-1024 and
+// the listener's) is open and the UDP echo does not answer. The WireGuard UDP ports are
+// the only ones the host table opens (checked in the firewall package and used by the
+// tunnel tests); a UDP scan cannot tell open from filtered, so it is not attempted.
 func TestPortScan(t *testing.T) {
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
@@ -159,11 +160,17 @@ func TestPortScan(t *testing.T) {
 	dmz := openNS(t, filepath.Join(n.dir, ndmz.NS))
 	listen(t, n.ns, probePort)
 	listen(t, dmz, probePort)
+	udpEcho(t, n.ns, probePort) // a UDP service in the host or ndmz must not be reachable either
+	udpEcho(t, dmz, probePort)
 	oob, user := openNS(t, l.NSPath("farmgw")), openNS(t, l.NSPath("user"))
 	reg := openNS(t, l.NSPath("registry"))
 	listen(t, reg, probePort)
 	if open := scan(t, user, registry4, probePort); len(open) != 1 || open[0] != probePort {
 		t.Fatalf("control: scan of the registry found %v, want [%d]: the scanner is broken", open, probePort)
+	}
+	udpEcho(t, reg, probePort)
+	if !udpAnswers(t, user, registry4, probePort, time.Second) {
+		t.Fatal("control: the registry's UDP echo does not answer: the UDP probe is broken")
 	}
 	for _, x := range []struct {
 		from *netns.NS
@@ -177,6 +184,9 @@ func TestPortScan(t *testing.T) {
 	} {
 		if open := scan(t, x.from, x.addr, probePort); len(open) > 0 {
 			t.Errorf("%s (%s): open TCP ports %v", x.name, x.addr, open)
+		}
+		if udpAnswers(t, x.from, x.addr, probePort, 500*time.Millisecond) {
+			t.Errorf("%s (%s): UDP %d answers", x.name, x.addr, probePort)
 		}
 	}
 }
