@@ -22,7 +22,7 @@ func (d *Daemon) Status() localapi.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return localapi.Status{NRs: len(d.state.NRs), Workloads: len(d.state.Workloads),
-		WGKind: string(d.app.WGKind), StateDir: d.cfg.StateDir}
+		WGKind: string(d.app.Kind()), StateDir: d.cfg.StateDir}
 }
 
 // ListNRs returns every NR with its status, sorted by id.
@@ -58,6 +58,7 @@ func (d *Daemon) GetNR(id string) (localapi.NR, error) {
 	if kerr == nil {
 		nr.Status.PublicKey = key.PublicKey().String()
 	}
+	nr.Status.Endpoints = d.nrEndpoints(s.ListenPort)
 	dev, kind, err := d.app.Device(id)
 	if err != nil || dev == nil {
 		return nr, nil

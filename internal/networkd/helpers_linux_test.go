@@ -3,6 +3,7 @@ package networkd_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -58,7 +59,11 @@ func (n *node) config() networkd.Config {
 	if resync == 0 {
 		resync = 200 * time.Millisecond
 	}
-	return networkd.Config{StateDir: n.stateDir(), Socket: n.socket(), NetnsDir: n.netnsDir(),
+	var log *slog.Logger
+	if os.Getenv("ZOSNET_TEST_DEBUG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", filepath.Base(n.dir))
+	}
+	return networkd.Config{StateDir: n.stateDir(), Socket: n.socket(), NetnsDir: n.netnsDir(), Log: log,
 		Resync: resync, Host: n.host, WGKind: wg.Userspace, PortMin: 4000, PortMax: 4099}
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/zosnet/zosnet/internal/localapi"
+	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/testkit"
 	"github.com/zosnet/zosnet/internal/workload"
@@ -223,5 +224,35 @@ func TestDaemonRestart(t *testing.T) {
 	}
 	if ws, _ := a.cl.ListWorkloads(bg); len(ws) != 0 {
 		t.Fatalf("workloads after nr delete: %+v", ws)
+	}
+}
+
+// The periodic resync restores what was deleted behind networkd's back: the NR's
+// namespace and the workload bridge; traffic flows again without any API call.
+func TestResyncRepairs(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	a, b := newNode(t), newNode(t)
+	wire(t, a, b, 1500)
+	a.start(t)
+	b.start(t)
+	meshPair(t, a, b, "net1")
+	wa, wb := addWL(t, a, "net1", "wa"), addWL(t, b, "net1", "wb")
+	wlA := filepath.Join(a.netnsDir(), wa.Netns)
+	pollPing(t, wlA, wb.IPv4.Addr(), 10*time.Second)
+	h := handle(t, a.host)
+	br, err := h.LinkByName("b-net1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkDel(br); err != nil {
+		t.Fatal(err)
+	}
+	if err := netns.Delete(a.netnsDir(), "n-net1"); err != nil {
+		t.Fatal(err)
+	}
+	pollPing(t, wlA, wb.IPv4.Addr(), 10*time.Second)
+	if _, err := h.LinkByName("b-net1"); err != nil {
+		t.Fatalf("bridge not restored: %v", err)
 	}
 }

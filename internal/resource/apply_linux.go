@@ -40,8 +40,9 @@ type Applier struct {
 	// Log receives progress; nil discards.
 	Log *slog.Logger
 
-	mu   sync.Mutex
-	devs map[string]*nrDev
+	mu      sync.Mutex
+	devs    map[string]*nrDev
+	learned map[string]map[wgtypes.Key]*net.UDPAddr // endpoints of hidden peers, by NR
 }
 
 // nrDev is a live WireGuard device and what was last applied to it.
@@ -58,6 +59,13 @@ func (a *Applier) log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return a.Log
+}
+
+// Kind returns the WireGuard implementation in use, probing once if it was wg.Auto.
+func (a *Applier) Kind() wg.Kind {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.kind()
 }
 
 func (a *Applier) kind() wg.Kind {

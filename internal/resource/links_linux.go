@@ -1,6 +1,7 @@
 package resource
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -101,7 +102,20 @@ func (a *Applier) ensureLeg(ns *netns.NS, n Names, mtu int) error {
 	if err != nil {
 		return fmt.Errorf("find %s in %s: %w", n.Bridge, n.NS, err)
 	}
+	// The gateway's MAC is fixed, so workloads' neighbour caches stay right when the
+	// leg is recreated (after a repair or a crash).
+	if mac := GatewayMAC(n.NS); in.Attrs().HardwareAddr.String() != mac.String() {
+		if err := nh.LinkSetHardwareAddr(in, mac); err != nil {
+			return fmt.Errorf("set gateway mac on %s: %w", n.Bridge, err)
+		}
+	}
 	return ensureMTUUp(nh, in, mtu)
+}
+
+// GatewayMAC is the deterministic, locally administered MAC of an NR's gateway leg.
+func GatewayMAC(nsName string) net.HardwareAddr {
+	h := sha256.Sum256([]byte("zosnet-gateway/" + nsName))
+	return net.HardwareAddr{0x02, h[0], h[1], h[2], h[3], h[4]}
 }
 
 // fixHalfLeg deletes a host end whose peer is not in the NR namespace (the namespace

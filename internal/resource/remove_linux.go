@@ -25,6 +25,7 @@ func (a *Applier) remove(id string) error {
 	if a.devs != nil {
 		a.closeDev(id)
 	}
+	delete(a.learned, id)
 	n := NamesOf(id)
 	var errs []error
 	h, err := handleAt(a.Host)
@@ -115,12 +116,15 @@ func (a *Applier) GC(want map[string]bool) error {
 	return errors.Join(errs...)
 }
 
-// Close stops every userspace WireGuard device (their links go with them) and leaves
-// the rest of the kernel state in place for the next start.
+// Close stops every userspace WireGuard device (their links go with them), releases
+// kernel ones (they keep running) and leaves the rest of the kernel state in place for
+// the next start.
 func (a *Applier) Close() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for id := range a.devs {
-		a.closeDev(id)
+	for id, d := range a.devs {
+		d.dev.Release()
+		d.ns.Close()
+		delete(a.devs, id)
 	}
 }

@@ -52,19 +52,29 @@ func (a *Applier) ensureWG(ns *netns.NS, s Spec, key wgtypes.Key, n Names, mtu i
 }
 
 func (a *Applier) newDev(ns *netns.NS, ino uint64, s Spec, key wgtypes.Key, n Names, mtu int) (*nrDev, error) {
-	if err := deleteLink(ns, n.WG); err != nil { // a stale link of a previous run
-		return nil, err
-	}
 	own, err := netns.Open(ns.Path())
 	if err != nil {
 		return nil, err
 	}
-	dev, err := wg.Create(wg.Options{Name: n.WG, LinkNS: own, SockNS: a.SockNS, MTU: mtu, Kind: a.kind(), Log: a.log()})
+	o := wg.Options{Name: n.WG, LinkNS: own, SockNS: a.SockNS, MTU: mtu, Kind: a.kind(), Log: a.log()}
+	if o.Kind == wg.Kernel {
+		// A kernel link left by the previous run keeps its sessions: take it over.
+		if dev, err := wg.Adopt(o); err == nil {
+			if err := dev.Configure(adoptConfig(dev, s, key)); err == nil {
+				return &nrDev{dev: dev, ns: own, nsIno: ino, spec: s, key: key}, nil
+			}
+		}
+	}
+	if err := deleteLink(ns, n.WG); err != nil { // a stale link of a previous run
+		own.Close()
+		return nil, err
+	}
+	dev, err := wg.Create(o)
 	if err != nil {
 		own.Close()
 		return nil, err
 	}
-	if err := dev.Configure(fullConfig(s, key)); err != nil {
+	if err := dev.Configure(a.withLearned(s.NetworkID, fullConfig(s, key))); err != nil {
 		dev.Close()
 		own.Close()
 		return nil, err
@@ -74,10 +84,46 @@ func (a *Applier) newDev(ns *netns.NS, ino uint64, s Spec, key wgtypes.Key, n Na
 
 func (a *Applier) closeDev(id string) {
 	if d := a.devs[id]; d != nil {
+		a.harvest(id, d)
 		d.dev.Close()
 		d.ns.Close()
 		delete(a.devs, id)
 	}
+}
+
+// harvest remembers the endpoints a device learned for peers that have none in the
+// spec (hidden peers), so that a replacement device can reach them at once instead of
+// waiting for their next handshake.
+func (a *Applier) harvest(id string, d *nrDev) {
+	cur, err := d.dev.Device()
+	if err != nil {
+		return
+	}
+	hidden := map[string]bool{}
+	for _, p := range d.spec.Peers {
+		hidden[p.PublicKey] = p.Endpoint == ""
+	}
+	for _, p := range cur.Peers {
+		if p.Endpoint != nil && hidden[p.PublicKey.String()] {
+			if a.learned == nil {
+				a.learned = map[string]map[wgtypes.Key]*net.UDPAddr{}
+			}
+			if a.learned[id] == nil {
+				a.learned[id] = map[wgtypes.Key]*net.UDPAddr{}
+			}
+			a.learned[id][p.PublicKey] = p.Endpoint
+		}
+	}
+}
+
+// withLearned fills harvested endpoints into peers that have none.
+func (a *Applier) withLearned(id string, cfg wgtypes.Config) wgtypes.Config {
+	for i, p := range cfg.Peers {
+		if ep := a.learned[id][p.PublicKey]; p.Endpoint == nil && ep != nil {
+			cfg.Peers[i].Endpoint = ep
+		}
+	}
+	return cfg
 }
 
 func linkAlive(ns *netns.NS, index int) bool {
@@ -112,6 +158,28 @@ func fullConfig(s Spec, key wgtypes.Key) wgtypes.Config {
 	cfg := wgtypes.Config{PrivateKey: &key, ListenPort: &port, ReplacePeers: true}
 	for _, p := range s.Peers {
 		cfg.Peers = append(cfg.Peers, peerConfig(&s, p, true))
+	}
+	return cfg
+}
+
+// adoptConfig reconfigures an adopted device without replacing its peers (their
+// sessions stay): peers not in s are removed, the others updated in place.
+func adoptConfig(dev wg.Device, s Spec, key wgtypes.Key) wgtypes.Config {
+	cfg := fullConfig(s, key)
+	cfg.ReplacePeers = false
+	cur, err := dev.Device()
+	if err != nil {
+		cfg.ReplacePeers = true
+		return cfg
+	}
+	want := map[wgtypes.Key]bool{}
+	for _, p := range cfg.Peers {
+		want[p.PublicKey] = true
+	}
+	for _, p := range cur.Peers {
+		if !want[p.PublicKey] {
+			cfg.Peers = append(cfg.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, Remove: true})
+		}
 	}
 	return cfg
 }

@@ -94,6 +94,32 @@ func (k *kernelDev) Device() (d *wgtypes.Device, err error) {
 	return d, err
 }
 
+// Release forgets the device and leaves the kernel link running.
+func (k *kernelDev) Release() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.closed = true
+	return nil
+}
+
+// Adopt takes over an existing kernel WireGuard link named o.Name in o.LinkNS (left
+// running by a previous networkd). It fails if there is none or it is not WireGuard.
+func Adopt(o Options) (Device, error) {
+	h, err := netlink.NewHandleAt(vnetns.NsHandle(o.LinkNS.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("adopt %s: %w", o.Name, err)
+	}
+	defer h.Close()
+	l, err := h.LinkByName(o.Name)
+	if err != nil {
+		return nil, fmt.Errorf("adopt %s: %w", o.Name, err)
+	}
+	if l.Type() != "wireguard" {
+		return nil, fmt.Errorf("adopt %s: link is %s, not wireguard", o.Name, l.Type())
+	}
+	return &kernelDev{name: o.Name, index: l.Attrs().Index, linkNS: o.LinkNS}, nil
+}
+
 // Close deletes the link; a link already gone is success.
 func (k *kernelDev) Close() error {
 	k.mu.Lock()

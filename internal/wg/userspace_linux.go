@@ -141,6 +141,9 @@ func (u *userDev) Device() (*wgtypes.Device, error) {
 	return ParseUAPI(u.name, s)
 }
 
+// Release is Close: a userspace device cannot outlive its process.
+func (u *userDev) Release() error { return u.Close() }
+
 // Close stops the device; closing the TUN removes the link.
 func (u *userDev) Close() error {
 	u.once.Do(u.dev.Close)

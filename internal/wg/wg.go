@@ -51,6 +51,10 @@ type Device interface {
 	Device() (*wgtypes.Device, error)
 	// Close removes the link and releases the socket. Safe to call twice.
 	Close() error
+	// Release forgets the device but leaves a kernel link in place, so the data plane
+	// survives a daemon restart (Adopt takes it back). A userspace device lives in
+	// this process, so Release closes it like Close.
+	Release() error
 }
 
 // Options says where and how to create a device.
