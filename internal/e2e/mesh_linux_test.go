@@ -42,7 +42,7 @@ func TestMesh(t *testing.T) {
 	relay, second := st.Relays[0], st.Relays[1]
 
 	t.Run("all pairs", func(t *testing.T) {
-		if _, err := m.WaitMatrix(ctx, ws, 60*time.Second); err != nil {
+		if _, err := m.WaitMatrix(ctx, ws, 120*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("all %d pairs answer %s after create", len(nodes)*(len(nodes)-1), since(start))
