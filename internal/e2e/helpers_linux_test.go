@@ -58,7 +58,7 @@ func upMesh(t testing.TB) *Mesh {
 		}
 		os.Remove("/run/wireguard/wz" + name + ".sock")
 	})
-	l, err := lab.Up(ctx, lab.DefaultSpec(), lab.Options{Name: name, BinDir: bin, Boot: true, Log: log})
+	l, err := lab.Up(ctx, lab.DefaultSpec(), lab.Options{Name: name, BinDir: bin, Boot: true, Log: log, PublicConfigs: true})
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
 	}

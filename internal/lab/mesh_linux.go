@@ -22,9 +22,13 @@ const UserHost = "user"
 // PublicNodes are the nodes the lab's farmer gives public configs, in order.
 var PublicNodes = []string{"farm1", "farm2"}
 
-// meshSetup sets the public configs of PublicNodes once they are registered. It runs
-// after the nodes booted, when the grid is on (BinDir has registry and zosnet).
+// meshSetup sets the public configs of PublicNodes once they are registered, when
+// Options.PublicConfigs is set. It runs after the nodes booted, when the grid is on
+// (BinDir has registry, zosnet and provisiond).
 func (l *Lab) meshSetup(ctx context.Context, o Options) error {
+	if !o.PublicConfigs {
+		return nil
+	}
 	for _, b := range []string{"registry", "zosnet", "provisiond"} {
 		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
 			return nil

@@ -27,6 +27,9 @@ type Options struct {
 	Boot bool
 	// BootTimeout bounds how long netinit may take on a node (default 2 minutes).
 	BootTimeout time.Duration
+	// PublicConfigs has the lab's farmer give farm1 and farm2 public configs once they
+	// booted, and waits until they applied them (mesh_linux.go). `zoslab up` sets it.
+	PublicConfigs bool
 	// Log gets progress lines (default: discarded).
 	Log *slog.Logger
 }

@@ -138,7 +138,7 @@ func upCmd() *command {
 				}
 			}
 			t := time.Now()
-			l, err := lab.Up(ctx, s, lab.Options{Name: e.name, BinDir: binDir, Boot: !noBoot, BootTimeout: bootTimeout, Log: e.log})
+			l, err := lab.Up(ctx, s, lab.Options{Name: e.name, BinDir: binDir, Boot: !noBoot, BootTimeout: bootTimeout, Log: e.log, PublicConfigs: true})
 			if err != nil {
 				return err
 			}

@@ -37,7 +37,7 @@ func meshDemo(ctx context.Context, e *env, stay bool) (err error) {
 		"behind a dual-stack home router that firewalls inbound IPv6 (home6). Every node boots",
 		"netinit, then networkd, then provisiond, which registers it with the registry.")
 	t := time.Now()
-	l, err := lab.Up(ctx, lab.DefaultSpec(), lab.Options{Name: e.name, Log: e.log, Boot: true})
+	l, err := lab.Up(ctx, lab.DefaultSpec(), lab.Options{Name: e.name, Log: e.log, Boot: true, PublicConfigs: true})
 	if err != nil {
 		return err
 	}
