@@ -34,7 +34,7 @@ func BenchmarkConverge(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := m.WaitMatrix(ctx, ws, 90*time.Second); err != nil {
+		if _, err := m.WaitMatrix(ctx, ws, 120*time.Second); err != nil {
 			b.Fatal(err)
 		}
 		runs = append(runs, time.Since(t0))
@@ -71,7 +71,7 @@ func BenchmarkFailover(b *testing.B) {
 	for _, w := range ws {
 		wl[w.Node] = w
 	}
-	if _, err := m.WaitMatrix(ctx, ws, 90*time.Second); err != nil {
+	if _, err := m.WaitMatrix(ctx, ws, 120*time.Second); err != nil {
 		b.Fatal(err)
 	}
 	relay := st.Relays[0]
