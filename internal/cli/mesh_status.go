@@ -20,9 +20,16 @@ type NetworkStatus struct {
 	Members []MemberStatus `json:"members"`
 	// Pairs has every ordered pair of members that reported; Reachable is true only when
 	// an overlay probe from From's subnet to To's got its answer within Fresh.
-	Pairs []plan.PairStatus `json:"pairs"`
+	Pairs []PairStatus `json:"pairs"`
 	// PlanError says why no plan could be made yet (e.g. members not reported).
 	PlanError string `json:"plan_error,omitempty"`
+}
+
+// PairStatus is one ordered pair: plan.PairStatus (from, to, path, via, reachable) and
+// when From last got an answer from To over the overlay.
+type PairStatus struct {
+	plan.PairStatus
+	LastReply *time.Time `json:"last_reply,omitempty"`
 }
 
 // MemberStatus is one member as its node reported it.
@@ -51,7 +58,7 @@ func (g *grid) status(ctx context.Context, idOrName string) (NetworkStatus, erro
 		return NetworkStatus{}, err
 	}
 	name := idName(dn)
-	st := NetworkStatus{ID: n.ID, Name: n.Name, Range: n.IPRange, Relays: []string{}, Members: []MemberStatus{}, Pairs: []plan.PairStatus{}}
+	st := NetworkStatus{ID: n.ID, Name: n.Name, Range: n.IPRange, Relays: []string{}, Members: []MemberStatus{}, Pairs: []PairStatus{}}
 	current := map[string]string{}
 	var obs []plan.PairObservation
 	for _, p := range dn.Peers {
@@ -87,12 +94,20 @@ func (g *grid) status(ctx context.Context, idOrName string) (NetworkStatus, erro
 	for _, r := range pl.Relays {
 		st.Relays = append(st.Relays, name(r))
 	}
+	last := map[[2]string]time.Time{}
+	for _, o := range obs {
+		last[[2]string{o.From, o.To}] = o.LastReply
+	}
 	for _, ps := range plan.Pairs(pl, current, obs, time.Now(), Fresh) {
-		ps.From, ps.To = name(ps.From), name(ps.To)
-		if ps.Via != "" {
-			ps.Via = name(ps.Via)
+		p := PairStatus{PairStatus: ps}
+		if t, ok := last[[2]string{ps.From, ps.To}]; ok {
+			p.LastReply = &t
 		}
-		st.Pairs = append(st.Pairs, ps)
+		p.From, p.To = name(ps.From), name(ps.To)
+		if ps.Via != "" {
+			p.Via = name(ps.Via)
+		}
+		st.Pairs = append(st.Pairs, p)
 	}
 	return st, nil
 }
@@ -107,8 +122,12 @@ func printStatus(w io.Writer, st NetworkStatus) {
 		fmt.Fprintf(w, "\nno plan yet: %s\n", st.PlanError)
 		return
 	}
-	fmt.Fprintln(w, "\nFROM\tTO\tPATH\tVIA\tREACHABLE")
+	fmt.Fprintln(w, "\nFROM\tTO\tPATH\tVIA\tREACHABLE\tLAST REPLY")
 	for _, p := range st.Pairs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\n", p.From, p.To, p.Path, dash(p.Via), p.Reachable)
+		lr := "never"
+		if p.LastReply != nil {
+			lr = ago(*p.LastReply)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\t%s\n", p.From, p.To, p.Path, dash(p.Via), p.Reachable, lr)
 	}
 }
