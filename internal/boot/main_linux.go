@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/zosnet/zosnet/internal/cmdline"
-	"github.com/zosnet/zosnet/internal/netns"
 )
 
 // Files in the run directory.
@@ -61,10 +60,6 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	f, _, err := parseFlags("netinit", args, stderr)
 	if err != nil {
 		return 2
-	}
-	if err := refuseHostInLab(); err != nil {
-		fmt.Fprintln(stderr, "netinit:", err)
-		return 1
 	}
 	cfg, err := f.config()
 	if err != nil {
@@ -161,20 +156,4 @@ func defaultResolvConf() string {
 		return filepath.Join(d, "resolv.conf")
 	}
 	return "/etc/resolv.conf"
-}
-
-// refuseHostInLab stops a lab process (ZOSLAB_LAB set) that runs in the host's network
-// namespace: there netinit would take the machine's real NICs.
-func refuseHostInLab() error {
-	if os.Getenv("ZOSLAB_LAB") == "" {
-		return nil
-	}
-	init, err := netns.IsInit()
-	if err != nil {
-		return err
-	}
-	if init {
-		return errors.New("refusing to run: ZOSLAB_LAB is set but this is the host's network namespace, not a lab node")
-	}
-	return nil
 }

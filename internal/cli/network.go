@@ -163,7 +163,10 @@ func networkStatus(w io.Writer, st gridapi.DesiredNetwork) {
 // multiFlag collects a repeatable string flag.
 type multiFlag []string
 
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+// String implements flag.Value.
+func (m *multiFlag) String() string { return strings.Join(*m, ",") }
+
+// Set implements flag.Value: each use adds one value.
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func (m multiFlag) accessPeers() ([]gridapi.AccessPeerSpec, error) {

@@ -44,7 +44,7 @@ func Apply(h *netlink.Handle, link netlink.Link, c Config, old *Config) error {
 	}
 	a := &netlink.Addr{IPNet: ipnet(c.Addr), Broadcast: broadcast(c.Addr)}
 	if c.Lifetime > 0 {
-		secs := int(max(c.Lifetime/time.Second, 1))
+		secs := int(max((c.Lifetime+time.Second-1)/time.Second, 1)) // round up: never before the lease ends
 		a.ValidLft, a.PreferedLft = secs, secs
 	}
 	if err := h.AddrReplace(link, a); err != nil {

@@ -198,10 +198,11 @@ func carrierChanged(k *Keeper, up bool, down *bool) bool {
 	return false
 }
 
-// retryWait is RFC 2131's retransmission in RENEWING/REBINDING: half the time left,
-// at least one second and at most a minute.
+// retryWait is RFC 2131's retransmission in RENEWING/REBINDING: half the time left
+// until the next state, at least one second and at most a minute, but never past the
+// next state (T2, expiry) so that rebinding starts on time.
 func retryWait(left time.Duration) time.Duration {
-	return min(max(left/2, time.Second), time.Minute)
+	return max(min(max(left/2, time.Second), time.Minute, left), 100*time.Millisecond)
 }
 
 func (k *Keeper) handle() (*netlink.Handle, error) {

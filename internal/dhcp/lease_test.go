@@ -111,8 +111,13 @@ func TestRetransmit(t *testing.T) {
 			t.Errorf("retransmitAfter(%d) = %v, want %v", i, got, w*time.Second)
 		}
 	}
-	if retryWait(10*time.Minute) != time.Minute || retryWait(time.Second) != time.Second || retryWait(10*time.Second) != 5*time.Second {
-		t.Error("retryWait outside [1s, 60s] or not half the time left")
+	for left, want := range map[time.Duration]time.Duration{
+		10 * time.Minute: time.Minute, 10 * time.Second: 5 * time.Second, 1500 * time.Millisecond: time.Second,
+		700 * time.Millisecond: 700 * time.Millisecond, 10 * time.Millisecond: 100 * time.Millisecond,
+	} {
+		if got := retryWait(left); got != want {
+			t.Errorf("retryWait(%v) = %v, want %v", left, got, want)
+		}
 	}
 }
 

@@ -34,6 +34,7 @@ type APIError struct {
 	Field   string
 }
 
+// Error implements error, with the status and the field when the registry named one.
 func (e *APIError) Error() string {
 	if e.Field != "" {
 		return fmt.Sprintf("registry: %d: %s (field %s)", e.Status, e.Message, e.Field)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
 )
 
@@ -14,6 +15,7 @@ type FieldError struct {
 	Reason string
 }
 
+// Error implements error as "field: reason".
 func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
 
 func fieldErr(field, format string, a ...any) error {
@@ -189,8 +191,11 @@ func Family(a netip.Addr) int {
 	return 6
 }
 
-// Validate checks a public config: at least one address, each a prefix of its family,
-// each gateway of the same family inside its prefix.
+// Validate checks a public config with the rules networkd applies (package public):
+// at least one address; each a public unicast address of its family with its prefix
+// length (IPv4 /8–/31, IPv6 /48–/127), not the prefix's network address; a gateway of
+// the same family is required with each, inside the prefix (IPv6: or link-local), not
+// the node's own address; the domain a lower-case DNS name. NIC is registry-only.
 func (p *PublicConfig) Validate() error {
 	if len(p.NIC) > 15 {
 		return fieldErr("nic", "longer than 15 characters")
@@ -198,19 +203,22 @@ func (p *PublicConfig) Validate() error {
 	if p.IPv4 == "" && p.IPv6 == "" {
 		return fieldErr("ipv4", "set ipv4 and/or ipv6")
 	}
-	if err := addrGW("ipv4", "gw4", p.IPv4, p.GW4, 4); err != nil {
+	if err := addrGW("ipv4", "gw4", p.IPv4, p.GW4, true); err != nil {
 		return err
 	}
-	if err := addrGW("ipv6", "gw6", p.IPv6, p.GW6, 6); err != nil {
+	if err := addrGW("ipv6", "gw6", p.IPv6, p.GW6, false); err != nil {
 		return err
 	}
-	if len(p.Domain) > 253 {
-		return fieldErr("domain", "longer than 253 characters")
+	if p.Domain != "" && (len(p.Domain) > 253 || !domainRE.MatchString(p.Domain)) {
+		return fieldErr("domain", "%q is not a lower-case DNS name", p.Domain)
 	}
 	return nil
 }
 
-func addrGW(af, gf, addr, gw string, fam int) error {
+var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+
+func addrGW(af, gf, addr, gw string, v4 bool) error {
+	fam := map[bool]string{true: "IPv4", false: "IPv6"}[v4]
 	if addr == "" {
 		if gw != "" {
 			return fieldErr(gf, "set without %s", af)
@@ -218,18 +226,28 @@ func addrGW(af, gf, addr, gw string, fam int) error {
 		return nil
 	}
 	p, err := netip.ParsePrefix(addr)
-	if err != nil || Family(p.Addr()) != fam || p.Addr().Is4In6() {
-		return fieldErr(af, "not an IPv%d address/prefix: %q", fam, addr)
+	if err != nil || p.Addr().Is4() != v4 || p.Addr().Is4In6() {
+		return fieldErr(af, "not an %s address/prefix: %q", fam, addr)
 	}
-	if gw == "" {
-		return nil
+	a := p.Addr()
+	switch {
+	case !a.IsGlobalUnicast() || a.IsPrivate():
+		return fieldErr(af, "%s is not a public unicast address", a)
+	case v4 && (p.Bits() < 8 || p.Bits() > 31), !v4 && (p.Bits() < 48 || p.Bits() > 127):
+		return fieldErr(af, "prefix length /%d is out of range", p.Bits())
+	case p.Masked().Addr() == a:
+		return fieldErr(af, "%s is the network address of its prefix", a)
+	case gw == "":
+		return fieldErr(gf, "required with %s", af)
 	}
 	g, err := netip.ParseAddr(gw)
-	if err != nil || Family(g) != fam || g.Is4In6() {
-		return fieldErr(gf, "not an IPv%d address: %q", fam, gw)
-	}
-	if !p.Masked().Contains(g) || g == p.Addr() {
-		return fieldErr(gf, "%s is not another address inside %s", gw, addr)
+	switch {
+	case err != nil || g.Is4() != v4 || g.Zone() != "" || g.Is4In6():
+		return fieldErr(gf, "not an %s address: %q", fam, gw)
+	case g == a:
+		return fieldErr(gf, "%s is the node's own address", gw)
+	case !p.Contains(g) && !(!v4 && g.IsLinkLocalUnicast()):
+		return fieldErr(gf, "%s is not inside %s", gw, p.Masked())
 	}
 	return nil
 }

@@ -47,36 +47,23 @@ func init() {
 }
 
 func gridAgent(ctx context.Context) int {
-	n, err := nodeagent.LoadNode(nodeagent.NodeOptions{Version: "test"})
-	if err == nil {
-		var a *nodeagent.Agent
-		if a, err = n.NewAgent(ctx); err == nil {
-			err = a.Run(ctx)
-		}
-	}
-	if err != nil {
+	if _, err := nodeagent.Start(ctx, nodeagent.NodeOptions{Version: "test"}); err != nil {
 		fmt.Fprintln(os.Stderr, "agent:", err)
 		return 1
 	}
+	<-ctx.Done()
 	return 0
 }
 
 func gridWatcher(ctx context.Context) int {
-	n, err := nodeagent.LoadNode(nodeagent.NodeOptions{Version: "test"})
-	if err == nil {
-		var w *nodeagent.Watcher
-		w, err = n.NewWatcher(ctx, func(_ context.Context, d gridapi.Desired) error {
-			b, _ := json.Marshal(d)
-			p := filepath.Join(os.Getenv("ZOSNET_STATE_DIR"), "desired.json")
-			if err := os.WriteFile(p+".tmp", b, 0o644); err != nil {
-				return err
-			}
-			return os.Rename(p+".tmp", p)
-		})
-		if err == nil {
-			err = w.Run(ctx)
+	err := nodeagent.Watch(ctx, nodeagent.NodeOptions{Version: "test"}, func(_ context.Context, d gridapi.Desired) error {
+		b, _ := json.Marshal(d)
+		p := filepath.Join(os.Getenv("ZOSNET_STATE_DIR"), "desired.json")
+		if err := os.WriteFile(p+".tmp", b, 0o644); err != nil {
+			return err
 		}
-	}
+		return os.Rename(p+".tmp", p)
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "watcher:", err)
 		return 1
@@ -143,7 +130,7 @@ func TestGrid(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := l.zosnet(context.Background(), bin, "node", "public-config", "set", "farm2",
-		"--ipv4", "203.0.113.11/24", "--profile", "user"); err == nil || !strings.Contains(err.Error(), "403") {
+		"--ipv4", "203.0.113.11/24", "--gw4", "203.0.113.1", "--profile", "user"); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Errorf("the user set a public config: %v", err)
 	}
 	state := filepath.Join(l.NodeDir("farm1"), "state", "desired.json")

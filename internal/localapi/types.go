@@ -47,6 +47,10 @@ type NRStatus struct {
 	WGKind     string       `json:"wg_kind,omitempty"` // kernel or userspace
 	Subnet6    string       `json:"subnet6"`           // the IPv6 ULA twin of the subnet
 	Peers      []PeerStatus `json:"peers"`
+
+	// Endpoints are ip:port where peers reach this NR now: the node's endpoints with
+	// the NR's port (they change when a public config is set or removed).
+	Endpoints []string `json:"endpoints,omitempty"`
 }
 
 // PeerStatus is one peer as WireGuard sees it.

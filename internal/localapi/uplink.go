@@ -2,6 +2,7 @@ package localapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/zosnet/zosnet/internal/public"
@@ -69,3 +70,6 @@ func (c *Client) SetPublicConfig(ctx context.Context, cfg public.Config) error {
 func (c *Client) UnsetPublicConfig(ctx context.Context) error {
 	return c.do(ctx, http.MethodDelete, "/v1/public-config", nil, nil)
 }
+
+// IsInvalid reports whether err is a refused request (bad input).
+func IsInvalid(err error) bool { return errors.Is(err, ErrInvalid) }

@@ -58,6 +58,7 @@ func (d *Daemon) GetNR(id string) (localapi.NR, error) {
 	if kerr == nil {
 		nr.Status.PublicKey = key.PublicKey().String()
 	}
+	nr.Status.Endpoints = d.nrEndpoints(s.ListenPort)
 	dev, kind, err := d.app.Device(id)
 	if err != nil || dev == nil {
 		return nr, nil

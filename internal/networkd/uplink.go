@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 
 	"github.com/vishvananda/netlink"
@@ -148,6 +149,21 @@ func (d *Daemon) closeUplinks() {
 	if d.up != nil {
 		d.up.u.Close()
 	}
+}
+
+// nrEndpoints returns the node's endpoints with port (nil while uplinks are unmanaged).
+func (d *Daemon) nrEndpoints(port uint16) []string {
+	d.mu.Lock()
+	on := d.up != nil && d.up.enabled
+	d.mu.Unlock()
+	if !on {
+		return nil
+	}
+	var out []string
+	for _, e := range d.up.u.Status().Endpoints {
+		out = append(out, netip.AddrPortFrom(e.Addr, port).String())
+	}
+	return out
 }
 
 // NodeStatus is the node's uplinks, endpoints and hidden flag.

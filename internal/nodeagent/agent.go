@@ -139,6 +139,19 @@ func (a *Agent) register(ctx context.Context) error {
 	}
 }
 
+// mergeEndpoints puts extra first and then eps, without duplicates (by IP).
+func mergeEndpoints(extra, eps []gridapi.Endpoint) []gridapi.Endpoint {
+	out := []gridapi.Endpoint{}
+	seen := map[string]bool{}
+	for _, e := range append(append([]gridapi.Endpoint(nil), extra...), eps...) {
+		if !seen[e.IP] {
+			seen[e.IP] = true
+			out = append(out, e)
+		}
+	}
+	return out[:min(len(out), gridapi.MaxEndpoints)]
+}
+
 // permanent reports registration errors retrying cannot fix: the key or name belongs
 // to another node (409) or the request is refused (403). Anything else (including an
 // unknown farm: the farmer may create it later) is retried with backoff.
@@ -184,11 +197,16 @@ func (a *Agent) sync(ctx context.Context) error {
 	a.mu.Lock()
 	id, extra, last, lastAt := a.id, a.extra, a.lastSent, a.lastAt
 	a.mu.Unlock()
-	f.Endpoints = append(append([]gridapi.Endpoint(nil), extra...), f.Endpoints...)
+	decided := f.Endpoints != nil
+	f.Endpoints = mergeEndpoints(extra, f.Endpoints)
 	if f.Version == "" {
 		f.Version = a.cfg.Version
 	}
-	Classify(&f)
+	if decided {
+		f.Hidden = f.Hidden && len(extra) == 0
+	} else {
+		Classify(&f) // the source left endpoints to us: derive them from the NICs
+	}
 	b, _ := json.Marshal(f)
 	if string(b) == last && time.Since(lastAt) < a.cfg.Resync {
 		return a.cfg.Client.Heartbeat(ctx, id)

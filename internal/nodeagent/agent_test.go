@@ -286,3 +286,31 @@ func TestWatcher(t *testing.T) {
 		t.Fatal("watcher did not recover after the registry came back")
 	}
 }
+
+// TestAgentDecidedEndpoints: a source that decides endpoints (networkd's status) is not
+// second-guessed from the NICs; a public config still adds its addresses.
+func TestAgentDecidedEndpoints(t *testing.T) {
+	reg := newRegServer(t)
+	reg.start()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := (&gridapi.Client{Base: reg.url(), Key: key(t)}).CreateFarm(ctx, gridapi.FarmCreate{Name: "f"}); err != nil {
+		t.Fatal(err)
+	}
+	src := FactsFunc(func(context.Context) (gridapi.NodeFacts, error) {
+		return gridapi.NodeFacts{Hidden: true, Endpoints: []gridapi.Endpoint{},
+			NICs: []gridapi.NIC{{Name: "zos", Addrs: []string{"2001:db8::5/64"}}}}, nil // global, but networkd says hidden
+	})
+	a := New(Config{Client: &gridapi.Client{Base: reg.url(), Key: key(t)}, FarmID: 1, Name: "n1", Facts: src, Heartbeat: time.Minute})
+	go a.Run(ctx)
+	anon := &gridapi.Client{Base: reg.url()}
+	eventually(t, 5*time.Second, "hidden as the source said", func() bool {
+		n, err := anon.Node(ctx, "n1")
+		return err == nil && len(n.Facts.NICs) == 1 && n.Facts.Hidden && len(n.Facts.Endpoints) == 0
+	})
+	a.SetPublicConfig(&gridapi.PublicConfig{IPv4: "203.0.113.5/24", GW4: "203.0.113.1"})
+	eventually(t, 5*time.Second, "public config endpoint", func() bool {
+		n, err := anon.Node(ctx, "n1")
+		return err == nil && !n.Facts.Hidden && len(n.Facts.Endpoints) == 1 && n.Facts.Endpoints[0].Reason == "public-config"
+	})
+}

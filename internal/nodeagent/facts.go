@@ -70,6 +70,7 @@ func Classify(f *gridapi.NodeFacts) {
 	if f.Endpoints == nil {
 		f.Endpoints = []gridapi.Endpoint{}
 	}
+	f.Endpoints = f.Endpoints[:min(len(f.Endpoints), gridapi.MaxEndpoints)]
 	f.Hidden = len(f.Endpoints) == 0
 }
 

@@ -14,6 +14,18 @@ import (
 	"github.com/zosnet/zosnet/internal/gridapi"
 )
 
+// InternalLink reports links zosnet makes per network resource or workload (b-, v-, w-,
+// u-, c-, t- and the ndmz-/pub- transit veths): the farmer configures none of them, so
+// they are not reported as NICs. It is the Skip of the agent networkd runs.
+func InternalLink(name string) bool {
+	for _, p := range []string{"b-", "v-", "w-", "u-", "c-", "t-", "ndmz-", "pub-"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // NetlinkFacts reads a node's facts from the kernel with netlink: every link except
 // loopback (name, kind, MAC, up), its global and site addresses with prefixes, and the
 // main table's routes through it; endpoint candidates and the hidden flag follow from
@@ -22,7 +34,11 @@ type NetlinkFacts struct {
 	Handle  *netlink.Handle   // nil: the calling process's namespace
 	Skip    func(string) bool // links to leave out (nil: none besides lo)
 	WGPorts func() []int      // WireGuard listen ports in use (nil: none)
-	Version string
+	// Endpoints, when set, decides the endpoint candidates and the hidden flag (networkd:
+	// its uplink status, which knows the socket namespace); nil classifies the NICs'
+	// addresses (Classify).
+	Endpoints func() (eps []gridapi.Endpoint, hidden bool)
+	Version   string
 }
 
 // Facts implements FactsSource.
@@ -52,9 +68,16 @@ func (n *NetlinkFacts) Facts(_ context.Context) (gridapi.NodeFacts, error) {
 		f.NICs = append(f.NICs, nic)
 	}
 	slices.SortFunc(f.NICs, func(a, b gridapi.NIC) int { return strings.Compare(a.Name, b.Name) })
+	f.NICs = f.NICs[:min(len(f.NICs), gridapi.MaxNICs)] // the registry's limits, so reports never fail
 	if n.WGPorts != nil {
 		f.WGPorts = append(f.WGPorts, n.WGPorts()...)
 		slices.Sort(f.WGPorts)
+	}
+	if n.Endpoints != nil {
+		eps, hidden := n.Endpoints()
+		f.Endpoints, f.Hidden = append([]gridapi.Endpoint{}, eps...), hidden
+		f.Endpoints = f.Endpoints[:min(len(f.Endpoints), gridapi.MaxEndpoints)]
+		return f, nil
 	}
 	Classify(&f)
 	return f, nil
@@ -77,6 +100,7 @@ func nicFacts(h *netlink.Handle, l netlink.Link, routes []netlink.Route) (gridap
 		nic.Addrs = append(nic.Addrs, ad.IPNet.String())
 	}
 	slices.Sort(nic.Addrs)
+	nic.Addrs = nic.Addrs[:min(len(nic.Addrs), gridapi.MaxAddrsPerNIC)]
 	for _, r := range routes {
 		if r.LinkIndex != a.Index {
 			continue
@@ -84,6 +108,7 @@ func nicFacts(h *netlink.Handle, l netlink.Link, routes []netlink.Route) (gridap
 		nic.Routes = append(nic.Routes, routeFacts(r))
 	}
 	slices.SortFunc(nic.Routes, func(x, y gridapi.Route) int { return strings.Compare(x.Dst+x.Gw, y.Dst+y.Gw) })
+	nic.Routes = nic.Routes[:min(len(nic.Routes), gridapi.MaxRoutes)]
 	return nic, nil
 }
 

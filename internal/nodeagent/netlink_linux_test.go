@@ -61,7 +61,11 @@ func TestNetlinkFacts(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no change signalled for new links and addresses")
 	}
-	src := &NetlinkFacts{Handle: h, Version: "t", WGPorts: func() []int { return []int{3001, 3000} }}
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "b-net1"}}
+	if err := h.LinkAdd(br); err != nil {
+		t.Fatal(err)
+	}
+	src := &NetlinkFacts{Handle: h, Version: "t", WGPorts: func() []int { return []int{3001, 3000} }, Skip: InternalLink}
 	f, err := src.Facts(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,10 @@ type NodeOptions struct {
 	Name     string // default $ZOSNET_NODE (the lab's node name), else the hostname
 	Version  string
 	WGPorts  func() []int // WireGuard ports in use, for the facts
-	Log      *slog.Logger
+	// Endpoints, when set, gives the endpoint candidates and hidden flag (networkd: from
+	// its uplink status, see EndpointsOf); nil classifies the host's addresses.
+	Endpoints func() ([]gridapi.Endpoint, bool)
+	Log       *slog.Logger
 }
 
 // Node is a node's registry identity: its key, farm, name and a signing client.
@@ -110,7 +113,7 @@ func (n *Node) NewAgent(ctx context.Context) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	facts := &NetlinkFacts{Version: n.opts.Version, WGPorts: n.opts.WGPorts}
+	facts := &NetlinkFacts{Version: n.opts.Version, WGPorts: n.opts.WGPorts, Skip: InternalLink, Endpoints: n.opts.Endpoints}
 	return New(Config{Client: n.Client, FarmID: n.FarmID, Name: n.Name, Version: n.opts.Version,
 		Facts: facts, Changes: changes, Log: n.opts.Log}), nil
 }
@@ -141,4 +144,38 @@ func (n *Node) NewWatcher(ctx context.Context, apply func(context.Context, grida
 		return nil, err
 	}
 	return &Watcher{Client: n.Client, NodeID: nd.ID, Apply: apply, Log: n.opts.Log}, nil
+}
+
+// Start is networkd's one call: it loads the node (LoadNode) and runs its Agent in the
+// background until ctx ends, logging a registration the registry refuses for good. It
+// fails only when the node cannot be set up (command line, key, CA bundle).
+func Start(ctx context.Context, o NodeOptions) (*Agent, error) {
+	n, err := LoadNode(o)
+	if err != nil {
+		return nil, err
+	}
+	a, err := n.NewAgent(ctx)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := a.Run(ctx); err != nil {
+			n.opts.Log.Error("nodeagent: the registry refused this node", "err", err)
+		}
+	}()
+	return a, nil
+}
+
+// Watch is provisiond's one call: it loads the node, registers it and calls apply with
+// every new desired state until ctx ends.
+func Watch(ctx context.Context, o NodeOptions, apply func(context.Context, gridapi.Desired) error) error {
+	n, err := LoadNode(o)
+	if err != nil {
+		return err
+	}
+	w, err := n.NewWatcher(ctx, apply)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
 }

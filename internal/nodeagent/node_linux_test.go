@@ -54,6 +54,21 @@ func TestLoadNode(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no desired state")
 	}
+	// networkd's one call: this process's own (host) links, read-only, reported to the
+	// in-process registry on loopback
+	a, err := Start(wctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-a.Registered():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Start did not register")
+	}
+	eventually(t, 5*time.Second, "facts from netlink", func() bool {
+		nd, err := farmer.Node(ctx, "farm1")
+		return err == nil && nd.Facts.Version == "t" && nd.Facts.NICs != nil
+	})
 	if err := os.WriteFile(cmd, []byte("zosnet.registry="+reg.url()), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -2,10 +2,11 @@ package plan
 
 import (
 	"cmp"
-	"crypto/sha256"
 	"net/netip"
 	"slices"
 	"sort"
+
+	"github.com/zosnet/zosnet/internal/ula"
 )
 
 var (
@@ -34,43 +35,15 @@ func globalV6(a netip.Addr) bool { return a.Is6() && global6.Contains(a) }
 
 func sharedCGN(a netip.Addr) bool { return cgnat.Contains(a) }
 
-// ULA48 returns network networkID's IPv6 unique local /48: fd00::/8 followed by the
-// first 40 bits of sha256(networkID). It matches resource.ULA48 (networkd).
-func ULA48(networkID string) netip.Prefix {
-	h := sha256.Sum256([]byte(networkID))
-	var b [16]byte
-	b[0] = 0xfd
-	copy(b[1:6], h[:5])
-	return netip.PrefixFrom(netip.AddrFrom16(b), 48)
-}
+// ULA48 returns network networkID's IPv6 unique local /48 (internal/ula, shared with
+// networkd).
+func ULA48(networkID string) netip.Prefix { return ula.Net48(networkID) }
 
-// ULAAddr returns the IPv6 twin of IPv4 address a.b.c.d: <ULA48>:bc::d (bytes 6 and 7
-// are b and c, the 16-bit subnet id; byte 15 is d). The first octet is dropped: ranges
-// are at least a /8, so it is the same for the whole network. It matches
-// resource.ULAAddr (networkd).
-func ULAAddr(networkID string, v4 netip.Addr) netip.Addr {
-	b := ULA48(networkID).Addr().As16()
-	a := v4.As4()
-	b[6], b[7], b[15] = a[1], a[2], a[3]
-	return netip.AddrFrom16(b)
-}
+// ULAAddr returns the IPv6 twin of an IPv4 address of the network (internal/ula).
+func ULAAddr(networkID string, v4 netip.Addr) netip.Addr { return ula.Addr(networkID, v4) }
 
-// ULATwin returns the IPv6 twin of an IPv4 prefix of network networkID, keeping
-// containment: a /L with 8 ≤ L ≤ 24 maps to a /(40+L) (a /24 subnet to a /64), a longer
-// one to a /(96+L) (a /32 to a /128), anything shorter than /8 to the /48. It matches
-// resource.ULATwin (networkd); the lead keeps one of the two.
-func ULATwin(networkID string, v4 netip.Prefix) netip.Prefix {
-	l := v4.Bits()
-	switch {
-	case l <= 8:
-		l = 48
-	case l <= 24:
-		l += 40
-	default:
-		l += 96
-	}
-	return netip.PrefixFrom(ULAAddr(networkID, v4.Masked().Addr()), l).Masked()
-}
+// ULATwin returns the IPv6 twin of an IPv4 prefix of the network (internal/ula).
+func ULATwin(networkID string, v4 netip.Prefix) netip.Prefix { return ula.Twin(networkID, v4) }
 
 // halves splits p into its two halves (p must be shorter than a host prefix).
 func halves(p netip.Prefix) (netip.Prefix, netip.Prefix) {

@@ -31,19 +31,10 @@ type Uplink struct {
 	Reason string `json:"reason"`
 }
 
-// notNIC are link names that are never a physical public NIC.
-func notNIC(name string) bool {
-	for _, p := range []string{"b-", "v-", "c-", "t-", "ndmz-", "pub-", "zos", "br-", "lo"} {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return false
-}
-
 // ensureBridge makes br-pub: NIC mode when a NIC already is a port or one is found by
 // probing, else a veth to zos.
-func ensureBridge(ctx context.Context, host *netns.NS, probe time.Duration, quiet map[string]time.Time) (Uplink, error) {
+// want (the public config's NIC) overrides the choice when set.
+func ensureBridge(ctx context.Context, host *netns.NS, want string, probe time.Duration, quiet map[string]time.Time) (Uplink, error) {
 	h, err := handle(host)
 	if err != nil {
 		return Uplink{}, err
@@ -53,9 +44,11 @@ func ensureBridge(ctx context.Context, host *netns.NS, probe time.Duration, quie
 	if err != nil {
 		return Uplink{}, err
 	}
-	up, err := pickNIC(ctx, h, host, br, probe, quiet)
-	if err != nil {
-		return Uplink{}, err
+	up := Uplink{Mode: "nic", NIC: want, Reason: "named by the public config"}
+	if want == "" {
+		if up, err = pickNIC(ctx, h, host, br, probe, quiet); err != nil {
+			return Uplink{}, err
+		}
 	}
 	if up.Mode == "nic" {
 		err = nicMode(h, host, br, up.NIC)
@@ -150,7 +143,10 @@ func nicMode(h *netlink.Handle, host *netns.NS, br netlink.Link, nic string) err
 	}
 	l, err := h.LinkByName(nic)
 	if err != nil {
-		return fmt.Errorf("find %s: %w", nic, err)
+		return fmt.Errorf("find public NIC %s: %w", nic, err)
+	}
+	if err := releaseOtherNICs(h, br, nic); err != nil {
+		return err
 	}
 	if l.Attrs().MasterIndex != br.Attrs().Index {
 		if err := h.LinkSetMaster(l, br); err != nil {
@@ -170,6 +166,24 @@ func nicMode(h *netlink.Handle, host *netns.NS, br netlink.Link, nic string) err
 		return sysctls(map[string]string{n + "disable_ipv6": "1", b + "disable_ipv6": "0", b + "accept_ra": "2",
 			b + "autoconf": "1", b + "accept_dad": "0"})
 	})
+}
+
+// releaseOtherNICs takes NICs other than keep off br-pub (the public config named
+// another one).
+func releaseOtherNICs(h *netlink.Handle, br netlink.Link, keep string) error {
+	links, err := h.LinkList()
+	if err != nil {
+		return fmt.Errorf("list host links: %w", err)
+	}
+	for _, l := range links {
+		at := l.Attrs()
+		if at.MasterIndex == br.Attrs().Index && at.Name != keep && !notNIC(at.Name) {
+			if err := h.LinkSetNoMaster(l); err != nil {
+				return fmt.Errorf("release %s from %s: %w", at.Name, Bridge, err)
+			}
+		}
+	}
+	return nil
 }
 
 func zosMode(h *netlink.Handle, host *netns.NS, br netlink.Link) error {

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"strings"
 )
 
 // ErrInvalid marks a refused public config; the message names the field and reason.
@@ -31,6 +32,8 @@ var ErrInvalid = errors.New("invalid public config")
 
 // Config is the farmer's public config of one node.
 type Config struct {
+	// NIC is the public NIC br-pub must use; "" lets the node pick (RA probe, else zos).
+	NIC string `json:"nic,omitempty"`
 	// IPv4 is the node's public IPv4 address with its prefix length ("" = none).
 	IPv4 netip.Prefix `json:"ipv4,omitzero"`
 	// GW4 is the IPv4 gateway, inside IPv4 (required with IPv4).
@@ -42,6 +45,8 @@ type Config struct {
 	// Domain is an optional DNS name of the node's public address.
 	Domain string `json:"domain,omitempty"`
 }
+
+var nicRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,14}$`)
 
 var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
 
@@ -59,6 +64,9 @@ func (c *Config) Validate() error {
 	}
 	if err := checkAddr("ipv6", "gw6", c.IPv6, c.GW6, false); err != nil {
 		return err
+	}
+	if c.NIC != "" && (!nicRE.MatchString(c.NIC) || notNIC(c.NIC)) {
+		return invalid("nic", "%q is not a NIC name (1-15 of [a-zA-Z0-9._-], not one of the node's own links)", c.NIC)
 	}
 	if c.Domain != "" && (len(c.Domain) > 253 || !domainRE.MatchString(c.Domain)) {
 		return invalid("domain", "%q is not a lower-case DNS name", c.Domain)
@@ -93,4 +101,14 @@ func checkAddr(field, gwField string, p netip.Prefix, gw netip.Addr, v4 bool) er
 		return invalid(gwField, "%s is not inside %s", gw, p.Masked())
 	}
 	return nil
+}
+
+// notNIC are link names that are never a physical public NIC.
+func notNIC(name string) bool {
+	for _, p := range []string{"b-", "v-", "c-", "t-", "ndmz-", "pub-", "zos", "br-", "lo"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }

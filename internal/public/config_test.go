@@ -31,6 +31,9 @@ func TestConfigValidate(t *testing.T) {
 		{"gw4 without ipv4", Config{IPv6: p("2001:db8:100::10/64"), GW6: a("2001:db8:100::1"), GW4: a("203.0.113.1")}, "gw4"},
 		{"ula ipv6", Config{IPv6: p("fd00::10/64"), GW6: a("fd00::1")}, "ipv6"},
 		{"gw6 v4", Config{IPv6: p("2001:db8:100::10/64"), GW6: a("203.0.113.1")}, "gw6"},
+		{"named nic", Config{NIC: "eth1", IPv4: p("203.0.113.10/24"), GW4: a("203.0.113.1")}, ""},
+		{"nic is ours", Config{NIC: "br-pub", IPv4: p("203.0.113.10/24"), GW4: a("203.0.113.1")}, "nic"},
+		{"nic too long", Config{NIC: "a234567890123456", IPv4: p("203.0.113.10/24"), GW4: a("203.0.113.1")}, "nic"},
 		{"bad domain", Config{IPv4: p("203.0.113.10/24"), GW4: a("203.0.113.1"), Domain: "Not A Name"}, "domain"},
 	}
 	for _, tt := range tests {

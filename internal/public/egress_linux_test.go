@@ -2,11 +2,17 @@ package public_test
 
 import (
 	"net/netip"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+
+	"github.com/zosnet/zosnet/internal/lab"
 	"github.com/zosnet/zosnet/internal/ndmz"
+	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/public"
 	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/testkit"
@@ -35,11 +41,13 @@ func TestEgressUplinksAndHidden(t *testing.T) {
 		hidden bool
 		mode   string
 		prefix netip.Prefix // where the endpoint must be
+		router string       // the LAN's router, for zos mode
+		gw4    netip.Addr
 	}{
-		{"farm1", true, false, "nic", pfx("2001:db8:100::/64")},
-		{"farm3", false, true, "zos", netip.Prefix{}},
-		{"home1", false, true, "zos", netip.Prefix{}},
-		{"home6", true, true, "zos", netip.Prefix{}},
+		{"farm1", true, false, "nic", pfx("2001:db8:100::/64"), "", netip.Addr{}},
+		{"farm3", false, true, "zos", netip.Prefix{}, "farmgw", netip.MustParseAddr("10.201.0.1")},
+		{"home1", false, true, "zos", netip.Prefix{}, "homegw", netip.MustParseAddr("172.29.1.1")},
+		{"home6", true, true, "zos", netip.Prefix{}, "home6gw", netip.MustParseAddr("172.29.6.1")},
 	} {
 		t.Run(tt.node, func(t *testing.T) {
 			n := bootNode(t, l, tt.node)
@@ -55,6 +63,8 @@ func TestEgressUplinksAndHidden(t *testing.T) {
 			}
 			if tt.mode == "nic" {
 				waitGlobal(t, n.ns, public.Bridge, true, 10*time.Second)
+			} else {
+				brPubCarries(t, l, dmz, tt.router, tt.gw4)
 			}
 			st := n.up.Status()
 			t.Logf("%s: %+v", tt.node, st)
@@ -66,4 +76,49 @@ func TestEgressUplinksAndHidden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// brPubCarries checks that br-pub, uplinked to zos, carries frames to the node's LAN:
+// ndmz's leg on it pings the LAN router's link-local address (router has gw4 there).
+func brPubCarries(t *testing.T, l *lab.Lab, dmz *netns.NS, router string, gw4 netip.Addr) {
+	t.Helper()
+	ll := linkLocalOf(t, openNS(t, l.NSPath(router)), gw4)
+	dmz.Do(func() error { testkit.RefuseInit(t); return nil })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := exec.Command("nsenter", "--net="+dmz.Path(), "ping", "-c1", "-W1", "-n", ll.String()+"%"+ndmz.PubLink).CombinedOutput()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("br-pub via zos does not reach %s's %s: %v: %s", router, ll, err, out)
+		}
+	}
+}
+
+// linkLocalOf returns the IPv6 link-local address of the link holding a4 in ns.
+func linkLocalOf(t *testing.T, ns *netns.NS, a4 netip.Addr) netip.Addr {
+	t.Helper()
+	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	as, err := h.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		if ip, _ := netip.AddrFromSlice(a.IP.To4()); ip == a4 {
+			l, _ := h.LinkByIndex(a.LinkIndex)
+			v6, _ := h.AddrList(l, netlink.FAMILY_V6)
+			for _, b := range v6 {
+				if ip, _ := netip.AddrFromSlice(b.IP); ip.IsLinkLocalUnicast() {
+					return ip
+				}
+			}
+		}
+	}
+	t.Fatalf("no link-local address next to %s", a4)
+	return netip.Addr{}
 }

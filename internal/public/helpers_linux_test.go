@@ -282,3 +282,49 @@ func waitGlobal(t testing.TB, ns *netns.NS, link string, v6 bool, timeout time.D
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// udpEcho runs a UDP echo server on port in ns until the test ends.
+func udpEcho(t testing.TB, ns *netns.NS, port int) {
+	t.Helper()
+	var c net.PacketConn
+	if err := ns.Do(func() error {
+		var err error
+		c, err = net.ListenPacket("udp", ":"+strconv.Itoa(port))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			c.WriteTo(buf[:n], from)
+		}
+	}()
+}
+
+// udpAnswers reports whether a datagram from ns to dst:port gets an answer in time.
+func udpAnswers(t testing.TB, ns *netns.NS, dst netip.Addr, port int, timeout time.Duration) bool {
+	t.Helper()
+	var c net.Conn
+	if err := ns.Do(func() error {
+		testkit.RefuseInit(t)
+		var err error
+		c, err = net.Dial("udp", netip.AddrPortFrom(dst, uint16(port)).String())
+		return err
+	}); err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.Write([]byte("probe")); err != nil {
+		return false
+	}
+	buf := make([]byte, 16)
+	n, err := c.Read(buf)
+	return err == nil && n > 0
+}

@@ -67,6 +67,29 @@ func TestIsolationMatrix(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// IPv6: the workloads' ULAs, the node's SLAAC address on br-pub, the internet host.
+	host6 := waitGlobal(t, n.ns, public.Bridge, true, 10*time.Second)
+	for _, x := range []struct {
+		name     string
+		from     *netns.NS
+		to       netip.Addr
+		listenNS *netns.NS
+		allow    bool
+	}{
+		{"A>C ipv6", ans, c.IPv6.Addr(), cns, false},
+		{"C>A ipv6", cns, a.IPv6.Addr(), ans, false},
+		{"A>HOST ipv6", ans, host6, nil, false},
+		{"A>INET ipv6", ans, registry6, nil, true},
+		{"HOST>A ipv6", n.ns, a.IPv6.Addr(), nil, false},
+		{"INET>A ipv6", pl["INET"].ns, a.IPv6.Addr(), nil, false},
+		{"HOST>INET ipv6", n.ns, registry6, nil, true},
+	} {
+		tcp := dialTCP(t, x.from, x.to, probePort, 800*time.Millisecond)
+		icmp := ping(t, x.from, x.to) == nil
+		if tcp != x.allow || icmp != x.allow {
+			t.Errorf("%s (→ %s): tcp=%v icmp=%v, want %v", x.name, x.to, tcp, icmp, x.allow)
+		}
+	}
 	// The node's public IPv6 addresses (host on br-pub, ndmz's SLAAC leg) from the internet.
 	dmz := openNS(t, filepath.Join(n.dir, ndmz.NS))
 	user := openNS(t, l.NSPath("user"))
@@ -119,10 +142,11 @@ func scan(t *testing.T, ns *netns.NS, addr netip.Addr, extra ...int) []int {
 }
 
 // TestPortScan scans farm1 from the farm LAN and from the internet, with a TCP
-// listener in the host and in ndmz (as if a service listened there by mistake) and two
-// NRs' WireGuard sockets in the host namespace: no TCP port is open. The WireGuard UDP
-// ports are the only ones the host table opens (checked in the firewall package and
-// used by the tunnel tests).
+// listener and a UDP echo in the host and in ndmz (as if a service listened there by
+// mistake) and two NRs' WireGuard sockets in the host namespace: no TCP port (1-1024 and
+// the listener's) is open and the UDP echo does not answer. The WireGuard UDP ports are
+// the only ones the host table opens (checked in the firewall package and used by the
+// tunnel tests); a UDP scan cannot tell open from filtered, so it is not attempted.
 func TestPortScan(t *testing.T) {
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
@@ -136,11 +160,17 @@ func TestPortScan(t *testing.T) {
 	dmz := openNS(t, filepath.Join(n.dir, ndmz.NS))
 	listen(t, n.ns, probePort)
 	listen(t, dmz, probePort)
+	udpEcho(t, n.ns, probePort) // a UDP service in the host or ndmz must not be reachable either
+	udpEcho(t, dmz, probePort)
 	oob, user := openNS(t, l.NSPath("farmgw")), openNS(t, l.NSPath("user"))
 	reg := openNS(t, l.NSPath("registry"))
 	listen(t, reg, probePort)
 	if open := scan(t, user, registry4, probePort); len(open) != 1 || open[0] != probePort {
 		t.Fatalf("control: scan of the registry found %v, want [%d]: the scanner is broken", open, probePort)
+	}
+	udpEcho(t, reg, probePort)
+	if !udpAnswers(t, user, registry4, probePort, time.Second) {
+		t.Fatal("control: the registry's UDP echo does not answer: the UDP probe is broken")
 	}
 	for _, x := range []struct {
 		from *netns.NS
@@ -154,6 +184,9 @@ func TestPortScan(t *testing.T) {
 	} {
 		if open := scan(t, x.from, x.addr, probePort); len(open) > 0 {
 			t.Errorf("%s (%s): open TCP ports %v", x.name, x.addr, open)
+		}
+		if udpAnswers(t, x.from, x.addr, probePort, 500*time.Millisecond) {
+			t.Errorf("%s (%s): UDP %d answers", x.name, x.addr, probePort)
 		}
 	}
 }

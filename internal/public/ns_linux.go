@@ -61,7 +61,8 @@ func configureNS(host, ns *netns.NS, c Config, fresh bool) error {
 		return sysctls(map[string]string{"net/ipv4/ip_forward": "0", "net/ipv6/conf/all/forwarding": "0",
 			"net/ipv4/conf/all/rp_filter": "1", "net/ipv6/conf/default/accept_dad": "0",
 			"net/ipv4/conf/all/promote_secondaries": "1", "net/ipv4/conf/default/promote_secondaries": "1",
-			"net/ipv6/conf/default/accept_ra": "0"})
+			// the leg inherits these, so it solicits an RA as soon as it comes up
+			"net/ipv6/conf/default/accept_ra": slaac, "net/ipv6/conf/default/autoconf": slaac})
 	}); err != nil {
 		return err
 	}

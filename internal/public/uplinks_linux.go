@@ -78,7 +78,11 @@ func (u *Uplinks) Apply(ctx context.Context, cfg *Config, wgPorts []uint16) erro
 	if u.quiet == nil {
 		u.quiet = map[string]time.Time{}
 	}
-	up, err := ensureBridge(ctx, u.Host, probe, u.quiet)
+	want := ""
+	if cfg != nil {
+		want = cfg.NIC
+	}
+	up, err := ensureBridge(ctx, u.Host, want, probe, u.quiet)
 	if err != nil {
 		return fmt.Errorf("br-pub: %w", err)
 	}

@@ -47,7 +47,7 @@ func authzOps(netSpec func(w *world) gridapi.NetworkSpec) []writeOp {
 			return "POST", node(w, "/heartbeat"), nil, "nodeA"
 		}},
 		{"set public config", func(_ *testing.T, w *world, _ string) (string, string, any, string) {
-			return "PUT", node(w, "/public-config"), gridapi.PublicConfig{IPv4: "198.51.100.7/24"}, "farmer"
+			return "PUT", node(w, "/public-config"), gridapi.PublicConfig{IPv4: "198.51.100.7/24", GW4: "198.51.100.1"}, "farmer"
 		}},
 		{"unset public config", func(_ *testing.T, w *world, _ string) (string, string, any, string) {
 			return "DELETE", node(w, "/public-config"), nil, "farmer"

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"sync"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 )
@@ -66,7 +67,30 @@ func (s *sqlStore) NetworkStatus(ctx context.Context, id string) (gridapi.Desire
 	return s.desiredNetwork(ctx, tx, id)
 }
 
+// desiredNetwork returns the network with its members' facts, from the cache when its
+// key still matches. The key is the highest desired revision among the members: every
+// write that changes what the result holds (the network, a member's facts, source
+// address or public config, a report) sets all members' desired revision to its own,
+// new revision, so an unchanged key means an unchanged result. Cached values are
+// shared: callers must not modify them.
 func (s *sqlStore) desiredNetwork(ctx context.Context, tx *sql.Tx, id string) (gridapi.DesiredNetwork, error) {
+	var key int64
+	err := tx.QueryRowContext(ctx, s.d.q(`SELECT COALESCE(MAX(n.desired_rev), -1) FROM nodes n
+		JOIN members m ON m.node_id = n.id WHERE m.network_id = ?`), id).Scan(&key)
+	if err != nil {
+		return gridapi.DesiredNetwork{}, err
+	}
+	if dn, ok := s.cache.get(id, key); ok {
+		return dn, nil
+	}
+	dn, err := s.loadDesiredNetwork(ctx, tx, id)
+	if err == nil && key >= 0 {
+		s.cache.put(id, key, dn)
+	}
+	return dn, err
+}
+
+func (s *sqlStore) loadDesiredNetwork(ctx context.Context, tx *sql.Tx, id string) (gridapi.DesiredNetwork, error) {
 	n, err := s.networkTx(ctx, tx, id)
 	if err != nil {
 		return gridapi.DesiredNetwork{}, err
@@ -118,4 +142,36 @@ func (s *sqlStore) reports(ctx context.Context, tx *sql.Tx, network string) (map
 		out[id] = r
 	}
 	return out, rows.Err()
+}
+
+// netCache caches desiredNetwork results by network id and key. Safe for concurrent use;
+// bounded (cleared when full).
+type netCache struct {
+	mu sync.Mutex
+	m  map[string]cachedNet
+}
+
+type cachedNet struct {
+	key int64
+	dn  gridapi.DesiredNetwork
+}
+
+const netCacheSize = 4096
+
+func (c *netCache) get(id string, key int64) (gridapi.DesiredNetwork, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[id]
+	return e.dn, ok && e.key == key
+}
+
+func (c *netCache) put(id string, key int64, dn gridapi.DesiredNetwork) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= netCacheSize {
+		c.m = make(map[string]cachedNet)
+	}
+	if e, ok := c.m[id]; !ok || e.key < key {
+		c.m[id] = cachedNet{key: key, dn: dn}
+	}
 }

@@ -16,6 +16,7 @@ type Error struct {
 	Msg    string
 }
 
+// Error implements error: "field: message" or the message.
 func (e *Error) Error() string {
 	if e.Field != "" {
 		return e.Field + ": " + e.Msg

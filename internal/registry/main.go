@@ -26,11 +26,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	default:
 		err = serveMain(ctx, args, stderr)
 	}
-	if err == nil {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	fmt.Fprintln(stderr, "registry:", err)
-	if errors.Is(err, flag.ErrHelp) || strings.HasPrefix(err.Error(), "usage") {
+	if strings.HasPrefix(err.Error(), "usage") {
 		return 2
 	}
 	return 1
@@ -59,7 +59,16 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Float64Var(&o.Rate, "rate", 200, "requests per second per client address")
 	fs.IntVar(&o.Burst, "burst", 400, "request burst per client address")
 	fs.Int64Var(&o.MaxBody, "max-body", 1<<20, "largest request body in bytes")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: registry [flags]            serve the grid database\n"+
+			"       registry ca init --dir DIR   make a CA (ca.crt is the bundle clients trust)\n"+
+			"       registry ca issue --dir DIR --host IP[,NAME...] --out PREFIX\n\nflags:")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
 		return fmt.Errorf("usage: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
@@ -157,6 +166,9 @@ func caMain(args []string, stdout, stderr io.Writer) error {
 	hosts := fs.String("host", "", "comma-separated IPs/names the server certificate is for (issue)")
 	out := fs.String("out", "", "output prefix: PREFIX.crt and PREFIX.key (issue)")
 	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
 		return fmt.Errorf("usage: %w", err)
 	}
 	if *dir == "" {

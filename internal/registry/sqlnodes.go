@@ -48,8 +48,17 @@ func (s *sqlStore) RegisterNode(ctx context.Context, actor string, r gridapi.Nod
 			if name != r.Name || farm != r.FarmID {
 				return nil, errorf(409, "name", "this key is registered as node %d %q in farm %d", id, name, farm)
 			}
-			_, err = s.exec(ctx, tx, "UPDATE nodes SET last_seen = ?, source_addr = ? WHERE id = ?", nowNano(), src, id)
-			return nil, err
+			if _, err := s.exec(ctx, tx, "UPDATE nodes SET last_seen = ? WHERE id = ?", nowNano(), id); err != nil {
+				return nil, err
+			}
+			res, err := s.exec(ctx, tx, "UPDATE nodes SET source_addr = ? WHERE id = ? AND source_addr <> ?", src, id, src)
+			if err != nil {
+				return nil, err
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				return nil, err // same source: nothing changes for the peers
+			}
+			return s.coMembers(ctx, tx, id)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return nil, err
@@ -181,7 +190,9 @@ func (s *sqlStore) SetFacts(ctx context.Context, actor string, node int64, f gri
 // unchanged; a new source address (the node moved or its NAT changed) is a change for
 // the node's peers, written like facts.
 func (s *sqlStore) Heartbeat(ctx context.Context, actor string, node int64, src string) error {
+	unlock := s.lockWrites()
 	res, err := s.heartbeat.ExecContext(ctx, nowNano(), node, actor, src)
+	unlock()
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,10 @@ type sqlStore struct {
 	next int
 
 	heartbeat *sql.Stmt // prepared: the hottest statement
+	cache     netCache  // desired networks, see desiredNetwork
+	// wmu serializes this process's writes on SQLite (one writer at a time anyway):
+	// waiting on a mutex beats SQLite's busy-retry sleeps under load.
+	wmu       sync.Mutex
 	lastPurge time.Time // of seen_signatures; guarded by mu
 
 	stopListen context.CancelFunc
@@ -90,6 +94,8 @@ func (s *sqlStore) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) 
 // writers, also across registry processes), then bumps the desired revision of the
 // nodes fn says are affected and announces the change.
 func (s *sqlStore) write(ctx context.Context, fn func(tx *sql.Tx, rev int64) ([]int64, error)) error {
+	unlock := s.lockWrites()
+	defer unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -124,6 +130,15 @@ func (s *sqlStore) write(ctx context.Context, fn func(tx *sql.Tx, rev int64) ([]
 		s.publish(ch)
 	}
 	return nil
+}
+
+// lockWrites takes the SQLite write lock (a no-op on PostgreSQL) and returns its unlock.
+func (s *sqlStore) lockWrites() func() {
+	if s.d.name != "sqlite" {
+		return func() {}
+	}
+	s.wmu.Lock()
+	return s.wmu.Unlock
 }
 
 func placeholders(n int) string {

@@ -33,3 +33,48 @@ func TestHeartbeatSourceChange(t *testing.T) {
 		}
 	})
 }
+
+// TestDesiredCacheInvalidation: every kind of change to a member shows in the other
+// members' desired state right away (the desired-network cache never serves stale data).
+func TestDesiredCacheInvalidation(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st Store) {
+		w := newWorld(t, st)
+		ctx := context.Background()
+		n, err := w.user.CreateNetwork(ctx, gridapi.NetworkSpec{Name: "c", IPRange: "10.8.0.0/16", Members: []int64{w.idA, w.idB}})
+		mustOK(t, err)
+		keyA := w.nodeA.Key.ID()
+		peerA := func() gridapi.PeerFacts {
+			d, err := st.Desired(ctx, w.idB)
+			mustOK(t, err)
+			return d.Networks[0].Peers[0]
+		}
+		peerA() // fill the cache
+		steps := []struct {
+			name  string
+			do    func() error
+			check func(p gridapi.PeerFacts) bool
+		}{
+			{"facts", func() error { return st.SetFacts(ctx, keyA, w.idA, gridapi.NodeFacts{Version: "v2"}, "127.0.0.1") },
+				func(p gridapi.PeerFacts) bool { return p.Facts.Version == "v2" }},
+			{"public config", func() error {
+				_, err := st.SetPublicConfig(ctx, w.farmerK.ID(), w.idA, &gridapi.PublicConfig{IPv4: "203.0.113.4/24", GW4: "203.0.113.1"})
+				return err
+			}, func(p gridapi.PeerFacts) bool { return p.PublicConfig != nil }},
+			{"report", func() error {
+				return st.ReportNR(ctx, keyA, w.idA, n.ID, gridapi.NRReport{PublicKey: wgKey1, ListenPort: 7, State: "up"})
+			}, func(p gridapi.PeerFacts) bool { return p.NR != nil && p.NR.ListenPort == 7 }},
+			{"re-register from a new address", func() error {
+				_, err := st.RegisterNode(ctx, keyA, gridapi.NodeRegister{FarmID: w.farm.ID, Name: "farm1"}, "198.51.100.77")
+				return err
+			}, func(p gridapi.PeerFacts) bool { return p.SourceAddr == "198.51.100.77" }},
+			{"heartbeat from another address", func() error { return st.Heartbeat(ctx, keyA, w.idA, "198.51.100.78") },
+				func(p gridapi.PeerFacts) bool { return p.SourceAddr == "198.51.100.78" }},
+		}
+		for _, s := range steps {
+			mustOK(t, s.do())
+			if p := peerA(); !s.check(p) {
+				t.Errorf("after %s: stale peer %+v", s.name, p)
+			}
+		}
+	})
+}
