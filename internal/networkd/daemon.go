@@ -163,9 +163,8 @@ func (d *Daemon) Reconcile(ctx context.Context) error {
 	start := time.Now()
 	var errs []error
 	d.mu.Lock()
-	errs = append(errs, d.uplinksBefore(ctx))
-	ids, names := d.state.nrIDs(), d.state.workloadNames()
 	errs = append(errs, d.uplinksBefore(ctx)) // issue 5: sockets in place before NRs
+	ids, names := d.state.nrIDs(), d.state.workloadNames()
 	d.mu.Unlock()
 	for _, id := range ids {
 		if ctx.Err() != nil {
