@@ -41,8 +41,30 @@ func EndpointReason(a netip.Addr) string {
 	return "global-ipv6"
 }
 
+// The reasons of endpoints networkd vouches for (peers may initiate to them).
+const (
+	ReasonPublicConfig  = "public-config"       // the farmer's static public address
+	ReasonPublicIPv4    = "public-ipv4"         // a public IPv4 on a NIC
+	ReasonPublicSegment = "public-segment-ipv6" // SLAAC on br-pub's own NIC (unfirewalled segment)
+	ReasonNetworkd      = "networkd"            // networkd said so, for a reason not listed here
+)
+
+// Reachable reports whether peers may initiate connections to an endpoint candidate:
+// one networkd vouches for (a farmer-set public address, a public IPv4 on a NIC, or a
+// SLAAC address on br-pub's own NIC, the unfirewalled public segment). A global IPv6
+// on the management/home LAN (reason "global-ipv6", from the NIC fallback) does not
+// count: a home router may firewall it inbound (home6), so such a node stays hidden.
+func Reachable(e gridapi.Endpoint) bool {
+	switch e.Reason {
+	case ReasonPublicConfig, ReasonPublicIPv4, ReasonPublicSegment:
+		return true
+	}
+	return false
+}
+
 // Classify fills f.Endpoints from the NICs' addresses (keeping any endpoints already
-// there, e.g. from a public config), sorts them, and sets Hidden when there is none.
+// there, e.g. from a public config), sorts them, and sets Hidden when none of them is
+// Reachable (a global IPv6 on a home LAN alone leaves the node hidden).
 func Classify(f *gridapi.NodeFacts) {
 	seen := make(map[string]bool)
 	for _, e := range f.Endpoints {
@@ -71,7 +93,7 @@ func Classify(f *gridapi.NodeFacts) {
 		f.Endpoints = []gridapi.Endpoint{}
 	}
 	f.Endpoints = f.Endpoints[:min(len(f.Endpoints), gridapi.MaxEndpoints)]
-	f.Hidden = len(f.Endpoints) == 0
+	f.Hidden = !slices.ContainsFunc(f.Endpoints, Reachable)
 }
 
 // PublicConfigEndpoints are the endpoints a farmer-set public config gives the node.

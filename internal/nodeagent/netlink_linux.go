@@ -74,10 +74,12 @@ func (n *NetlinkFacts) Facts(_ context.Context) (gridapi.NodeFacts, error) {
 		slices.Sort(f.WGPorts)
 	}
 	if n.Endpoints != nil {
-		eps, hidden := n.Endpoints()
-		f.Endpoints, f.Hidden = append([]gridapi.Endpoint{}, eps...), hidden
-		f.Endpoints = f.Endpoints[:min(len(f.Endpoints), gridapi.MaxEndpoints)]
-		return f, nil
+		// nil means the source cannot say now (networkd not up yet): classify instead.
+		if eps, hidden := n.Endpoints(); eps != nil {
+			f.Endpoints, f.Hidden = append([]gridapi.Endpoint{}, eps...), hidden
+			f.Endpoints = f.Endpoints[:min(len(f.Endpoints), gridapi.MaxEndpoints)]
+			return f, nil
+		}
 	}
 	Classify(&f)
 	return f, nil

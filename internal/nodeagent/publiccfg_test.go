@@ -108,12 +108,15 @@ func TestApplyPublicConfig(t *testing.T) {
 
 func TestEndpointsOf(t *testing.T) {
 	st := public.Status{Hidden: false, Endpoints: []endpoints.Endpoint{
-		{Addr: netip.MustParseAddr("2001:db8:100::10"), Family: "ipv6", Reason: "global unicast in the public namespace, well past 32 characters"},
-		{Addr: netip.MustParseAddr("203.0.113.10"), Family: "ipv4"},
+		{Addr: netip.MustParseAddr("2001:db8:100::10"), Family: "ipv6", Where: endpoints.PublicConfig, Reason: "farmer's public config"},
+		{Addr: netip.MustParseAddr("2001:db8:100::5a"), Family: "ipv6", Where: endpoints.PublicSegment},
+		{Addr: netip.MustParseAddr("203.0.113.10"), Family: "ipv4", Where: endpoints.Management},
 	}}
 	eps, hidden := EndpointsOf(st)
 	f := gridapi.NodeFacts{Endpoints: eps, Hidden: hidden}
-	if err := f.Validate(); err != nil || hidden || len(eps) != 2 || eps[1].Family != 4 || eps[1].Reason != "networkd" {
+	want := []string{ReasonPublicConfig, ReasonPublicSegment, ReasonPublicIPv4}
+	if err := f.Validate(); err != nil || hidden || len(eps) != 3 || eps[2].Family != 4 ||
+		eps[0].Reason != want[0] || eps[1].Reason != want[1] || eps[2].Reason != want[2] {
 		t.Fatalf("%+v hidden=%v: %v", eps, hidden, err)
 	}
 	if eps, hidden := EndpointsOf(public.Status{Hidden: true}); !hidden || eps == nil || len(eps) != 0 {

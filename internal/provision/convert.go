@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
+	"github.com/zosnet/zosnet/internal/nodeagent"
 	"github.com/zosnet/zosnet/internal/plan"
 	"github.com/zosnet/zosnet/internal/resource"
 )
@@ -20,14 +21,9 @@ type Self struct {
 	ListenPort int
 }
 
-// Reachable reports whether peers may initiate connections to an endpoint candidate:
-// a farmer-set public address, or a public IPv4 directly on a NIC. A global IPv6
-// learned by SLAAC alone does not count: from the node, an open farm segment and a
-// home router that firewalls inbound IPv6 look the same, so such a node is hidden
-// until the farmer gives it a public config.
-func Reachable(e gridapi.Endpoint) bool {
-	return e.Reason == "public-config" || e.Reason == "public-ipv4"
-}
+// Reachable reports whether peers may initiate connections to an endpoint candidate
+// (nodeagent.Reachable: only addresses networkd vouches for, never a home LAN's IPv6).
+func Reachable(e gridapi.Endpoint) bool { return nodeagent.Reachable(e) }
 
 // Input converts one desired network into the planner's input. Members that have not
 // reported a network resource yet (no key) are left out, except self, whose key and

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
+	"github.com/zosnet/zosnet/internal/nodeagent"
 	"github.com/zosnet/zosnet/internal/plan"
 )
 
@@ -164,5 +165,23 @@ func TestEcho(t *testing.T) {
 	}
 	if b[0] != 8 || b[4] != 0x12 || b[5] != 0x34 || b[7] != 7 {
 		t.Errorf("header % x", b[:8])
+	}
+}
+
+func TestReachable(t *testing.T) {
+	for _, tc := range []struct {
+		reason string
+		want   bool
+	}{
+		{nodeagent.ReasonPublicConfig, true},
+		{nodeagent.ReasonPublicIPv4, true},
+		{nodeagent.ReasonPublicSegment, true}, // networkd: SLAAC on br-pub's own NIC
+		{"global-ipv6", false},                // NIC fallback: maybe a firewalled home LAN (home6)
+		{nodeagent.ReasonNetworkd, false},
+		{"", false},
+	} {
+		if got := Reachable(gridapi.Endpoint{IP: "2001:db8::1", Family: 6, Reason: tc.reason}); got != tc.want {
+			t.Errorf("Reachable(reason %q) = %v, want %v", tc.reason, got, tc.want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/nodeagent"
 )
@@ -42,6 +43,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg.Networkd = localapi.NewClient(*sock)
 	o.Version, o.Log = Version, cfg.Log
 	o.WGPorts = func() []int { return wgPorts(ctx, cfg.Networkd) }
+	o.Endpoints = func() ([]gridapi.Endpoint, bool) { return endpointsOf(ctx, cfg.Networkd) }
 	node, err := nodeagent.LoadNode(o)
 	if err != nil {
 		return err
@@ -64,6 +66,19 @@ func keepAlive(hc *http.Client) {
 		tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: 10 * time.Second, PingTimeout: 5 * time.Second}
 	}
 	hc.Timeout = 60 * time.Second
+}
+
+// endpointsOf asks networkd, which knows where the WireGuard sockets live, for the
+// node's endpoints and hidden flag. While networkd does not answer or does not manage
+// the uplinks it returns nil, and the agent falls back to classifying the NICs.
+func endpointsOf(ctx context.Context, nd *localapi.Client) ([]gridapi.Endpoint, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := nd.NodeStatus(ctx)
+	if err != nil || !st.Managed {
+		return nil, false
+	}
+	return nodeagent.EndpointsOf(st.Status)
 }
 
 // wgPorts lists the listen ports of the node's network resources (for the facts).
