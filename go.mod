@@ -59,3 +59,5 @@ require (
 )
 
 tool honnef.co/go/tools/cmd/staticcheck
+
+replace golang.zx2c4.com/wireguard => ./third_party/wireguard-go
