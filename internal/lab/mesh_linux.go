@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -37,24 +38,18 @@ func (l *Lab) meshSetup(ctx context.Context, o Options) error {
 	if l.st.Spec.router("user") == nil {
 		return nil
 	}
+	// Every node that boots provisiond registers itself; wait for all of them, so a
+	// network can name any node as soon as Up returns.
+	for _, nd := range l.st.Spec.Nodes {
+		if slices.Contains(nd.Boot, "provisiond") {
+			if err := l.waitRegistered(ctx, o, nd.Name); err != nil {
+				return err
+			}
+		}
+	}
 	for i, n := range PublicNodes {
 		if l.st.Spec.node(n) == nil {
 			continue
-		}
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			_, err := l.zosnet(ctx, o.BinDir, "node", "show", n)
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("mesh: node %s did not register: %w", n, err)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(200 * time.Millisecond):
-			}
 		}
 		_, err := l.zosnet(ctx, o.BinDir, "node", "public-config", "set", n, "--profile", "farmer",
 			"--ipv4", fmt.Sprintf("203.0.113.%d/24", 10+i), "--gw4", "203.0.113.1",
@@ -76,6 +71,25 @@ func (l *Lab) meshSetup(ctx context.Context, o Options) error {
 	}
 	o.Log.Info("mesh: public configs applied", "nodes", PublicNodes)
 	return nil
+}
+
+// waitRegistered polls the registry (as the user) until node is known, for 60 s.
+func (l *Lab) waitRegistered(ctx context.Context, o Options, node string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, err := l.zosnet(ctx, o.BinDir, "node", "show", node)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("mesh: node %s did not register within 60s: %w", node, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func (l *Lab) waitPublic(ctx context.Context, o Options, node string) error {

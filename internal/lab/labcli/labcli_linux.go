@@ -57,8 +57,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "zoslab %s: %v\nusage: zoslab %s %s\n", c.name, err, c.name, c.usage)
 			return 2
 		default:
+			// exec and shell pass the command's own exit code on (it printed its errors);
+			// anything else that failed says why.
 			var ee *exec.ExitError
-			if errors.As(err, &ee) {
+			if (c.name == "exec" || c.name == "shell") && errors.As(err, &ee) {
 				return ee.ExitCode()
 			}
 			fmt.Fprintf(stderr, "zoslab %s: %v\n", c.name, err)
