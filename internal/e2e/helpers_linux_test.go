@@ -39,6 +39,13 @@ func buildBins(t testing.TB) string {
 // and takes it down at cleanup, device tunnel included.
 func upMesh(t testing.TB) *Mesh {
 	t.Helper()
+	return upMeshSpec(t, lab.DefaultSpec(), true)
+}
+
+// upMeshSpec boots spec with the whole OS on every node (registry, netinit, networkd,
+// provisiond); publicConfigs makes the lab's farmer give farm1/farm2 public configs.
+func upMeshSpec(t testing.TB, spec *lab.Spec, publicConfigs bool) *Mesh {
+	t.Helper()
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
 	bin := buildBins(t)
@@ -58,7 +65,7 @@ func upMesh(t testing.TB) *Mesh {
 		}
 		os.Remove("/run/wireguard/wz" + name + ".sock")
 	})
-	l, err := lab.Up(ctx, lab.DefaultSpec(), lab.Options{Name: name, BinDir: bin, Boot: true, Log: log, PublicConfigs: true})
+	l, err := lab.Up(ctx, spec, lab.Options{Name: name, BinDir: bin, Boot: true, Log: log, PublicConfigs: publicConfigs})
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
