@@ -180,6 +180,13 @@ func bareVeth(b *testing.B) func() float64 {
 func bareWG(b *testing.B) func() float64 {
 	x, y := testkit.NewNS(b), testkit.NewNS(b)
 	wireB(b, x, y, 1500)
+	return wgPair(b, x, y, netip.MustParseAddr("10.99.0.2"))
+}
+
+// wgPair puts a bare wireguard-go tunnel (MTU 1420, 10.77.0.1 in x, 10.77.0.2 in y,
+// sockets and TUNs in x and y themselves) on top of whatever joins x and y, where y's
+// underlay address is yAddr; it returns a measurement x→y through the tunnel.
+func wgPair(b *testing.B, x, y *netns.NS, yAddr netip.Addr) func() float64 {
 	kx, _ := wgtypes.GeneratePrivateKey()
 	ky, _ := wgtypes.GeneratePrivateKey()
 	mk := func(ns *netns.NS, key wgtypes.Key, peer wgtypes.Key, port int, ep string, addr string, allowed string) {
@@ -203,7 +210,7 @@ func bareWG(b *testing.B) func() float64 {
 		h.LinkSetUp(l)
 	}
 	mk(y, ky, kx, 6002, "", "10.77.0.2/24", "10.77.0.1/32")
-	mk(x, kx, ky, 6001, "10.99.0.2:6002", "10.77.0.1/24", "10.77.0.2/32")
+	mk(x, kx, ky, 6001, netip.AddrPortFrom(yAddr, 6002).String(), "10.77.0.1/24", "10.77.0.2/32")
 	pollPing(b, x.Path(), netip.MustParseAddr("10.77.0.2"), 10*time.Second)
 	return func() float64 { return iperf(b, x.Path(), y.Path(), netip.MustParseAddr("10.77.0.2")) }
 }

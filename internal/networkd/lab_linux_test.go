@@ -18,6 +18,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/lab"
 	"github.com/zosnet/zosnet/internal/localapi"
+	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/testkit"
 	"github.com/zosnet/zosnet/internal/workload"
@@ -35,7 +36,13 @@ type labNode struct {
 
 func upLab(t testing.TB) *lab.Lab {
 	t.Helper()
-	name := testkit.Name("nd")
+	return upLabNamed(t, "nd")
+}
+
+// upLabNamed brings up the default lab under a unique name with the given prefix.
+func upLabNamed(t testing.TB, prefix string) *lab.Lab {
+	t.Helper()
+	name := testkit.Name(prefix)
 	l, err := lab.Up(bg, lab.DefaultSpec(), lab.Options{Name: name})
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
@@ -242,14 +249,17 @@ func killTree(cmd *exec.Cmd) {
 }
 
 // BenchmarkLabThroughput measures TCP throughput (iperf3, one stream, 3 s)
-// workload→workload across farm1 and farm2 of a lab (over the OOB segment), against a
-// bare wireguard-go tunnel between two namespaces and a bare veth, in 5 interleaved
-// rounds (medians and ratios).
+// workload→workload across farm2 and farm1 of a lab (over the OOB segment: the switch
+// namespace's bridge), against the same underlay bare (TCP between the two nodes),
+// a bare wireguard-go tunnel between the same two nodes over the same underlay, and,
+// off the lab, a bare wireguard-go tunnel between two namespaces and a bare veth; all
+// in 5 interleaved rounds (medians and ratios). ratio-lab-nr/lab-bare-wg is the cost
+// of networkd's plumbing around the tunnel.
 func BenchmarkLabThroughput(b *testing.B) {
 	testkit.RequireRoot(b)
 	for i := 0; i < b.N; i++ {
 		veth, bare := bareVeth(b), bareWG(b)
-		l := upLab(b)
+		l := upLabNamed(b, "pf")
 		f1, f2 := startLabNode(b, l, "farm1"), startLabNode(b, l, "farm2")
 		s1, s2 := spec("bench", "10.1.1.0/24"), spec("bench", "10.1.2.0/24")
 		n1, n2 := put(b, f1, s1), put(b, f2, s2)
@@ -264,8 +274,22 @@ func BenchmarkLabThroughput(b *testing.B) {
 		}
 		pollWLPing(b, l, "farm2", "wl-w2", w1.IPv4.Addr(), 10*time.Second)
 		lab := func() float64 { return labIperf(b, l, w1.IPv4.Addr()) }
-		reportRounds(b, map[string]func() float64{"veth": veth, "bare-wg": bare, "lab-nr": lab}, "lab-nr")
+		ns1, ns2 := nodeNS(b, l, "farm1"), nodeNS(b, l, "farm2")
+		underlay := func() float64 { return iperf(b, ns2.Path(), ns1.Path(), f1.oob) }
+		labWG := wgPair(b, ns2, ns1, f1.oob)
+		reportRounds(b, map[string]func() float64{"veth": veth, "bare-wg": bare, "lab-underlay": underlay,
+			"lab-bare-wg": labWG, "lab-nr": lab}, "lab-nr")
 	}
+}
+
+// nodeNS opens a lab node's network namespace (its holder's), closed at cleanup.
+func nodeNS(b *testing.B, l *lab.Lab, node string) *netns.NS {
+	ns, err := netns.Open(fmt.Sprintf("/proc/%d/ns/net", l.NodePID(node)))
+	if err != nil {
+		b.Fatalf("%s: %v", node, err)
+	}
+	b.Cleanup(func() { ns.Close() })
+	return ns
 }
 
 // labIperf serves iperf3 in farm1's workload and runs the client in farm2's.
