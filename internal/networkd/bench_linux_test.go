@@ -3,7 +3,6 @@ package networkd_test
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -16,13 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/testkit"
-	"github.com/zosnet/zosnet/internal/wg"
 )
 
 // rssKB is the process's resident memory after a GC that returns free memory to the OS.
@@ -183,34 +180,21 @@ func bareWG(b *testing.B) func() float64 {
 	return wgPair(b, x, y, netip.MustParseAddr("10.99.0.2"))
 }
 
-// wgPair puts a bare wireguard-go tunnel (MTU 1420, 10.77.0.1 in x, 10.77.0.2 in y,
-// sockets and TUNs in x and y themselves) on top of whatever joins x and y, where y's
-// underlay address is yAddr; it returns a measurement x→y through the tunnel.
+// wgPair puts a bare wireguard-go tunnel, both ends in this process, on top of
+// whatever joins x and y, where y's underlay address is yAddr; it returns a
+// measurement x→y through the tunnel.
 func wgPair(b *testing.B, x, y *netns.NS, yAddr netip.Addr) func() float64 {
-	kx, _ := wgtypes.GeneratePrivateKey()
-	ky, _ := wgtypes.GeneratePrivateKey()
-	mk := func(ns *netns.NS, key wgtypes.Key, peer wgtypes.Key, port int, ep string, addr string, allowed string) {
-		d, err := wg.Create(wg.Options{Name: "wgb", LinkNS: ns, SockNS: ns, MTU: 1420, Kind: wg.Userspace})
+	ex, ey := bareEnds(yAddr)
+	for _, e := range []struct {
+		ns  *netns.NS
+		end bareEnd
+	}{{y, ey}, {x, ex}} {
+		d, err := e.end.up(e.ns)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { d.Close() })
-		_, an, _ := net.ParseCIDR(allowed)
-		pc := wgtypes.PeerConfig{PublicKey: peer.PublicKey(), AllowedIPs: []net.IPNet{*an}}
-		if ep != "" {
-			pc.Endpoint, _ = net.ResolveUDPAddr("udp", ep)
-		}
-		if err := d.Configure(wgtypes.Config{PrivateKey: &key, ListenPort: &port, Peers: []wgtypes.PeerConfig{pc}}); err != nil {
-			b.Fatal(err)
-		}
-		h := handleB(b, ns)
-		l, _ := h.LinkByIndex(d.Index())
-		ad, _ := netlink.ParseAddr(addr)
-		h.AddrAdd(l, ad)
-		h.LinkSetUp(l)
 	}
-	mk(y, ky, kx, 6002, "", "10.77.0.2/24", "10.77.0.1/32")
-	mk(x, kx, ky, 6001, netip.AddrPortFrom(yAddr, 6002).String(), "10.77.0.1/24", "10.77.0.2/32")
 	pollPing(b, x.Path(), netip.MustParseAddr("10.77.0.2"), 10*time.Second)
 	return func() float64 { return iperf(b, x.Path(), y.Path(), netip.MustParseAddr("10.77.0.2")) }
 }

@@ -2,6 +2,7 @@ package networkd_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -276,9 +277,10 @@ func BenchmarkLabThroughput(b *testing.B) {
 		lab := func() float64 { return labIperf(b, l, w1.IPv4.Addr()) }
 		ns1, ns2 := nodeNS(b, l, "farm1"), nodeNS(b, l, "farm2")
 		underlay := func() float64 { return iperf(b, ns2.Path(), ns1.Path(), f1.oob) }
-		labWG := wgPair(b, ns2, ns1, f1.oob)
+		labWG1 := wgPair(b, ns2, ns1, f1.oob)
+		labWG := labBareWG(b, l, ns2, f1.oob)
 		reportRounds(b, map[string]func() float64{"veth": veth, "bare-wg": bare, "lab-underlay": underlay,
-			"lab-bare-wg": labWG, "lab-nr": lab}, "lab-nr")
+			"lab-bare-wg-1proc": labWG1, "lab-bare-wg": labWG, "lab-nr": lab}, "lab-nr")
 	}
 }
 
@@ -290,6 +292,67 @@ func nodeNS(b *testing.B, l *lab.Lab, node string) *netns.NS {
 	}
 	b.Cleanup(func() { ns.Close() })
 	return ns
+}
+
+// labBareWG runs a bare wireguard-go tunnel farm2→farm1 over the OOB segment, one
+// process per node started like networkd (10.78.0.0/24: beside wgPair's); x is farm2's
+// namespace, where the client runs.
+func labBareWG(b *testing.B, l *lab.Lab, x *netns.NS, f1 netip.Addr) func() float64 {
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ex, ey := bareEnds(f1)
+	ex.Name, ey.Name = "wgp", "wgp"
+	ex.Port, ey.Port, ex.Endpoint = 6011, 6012, netip.AddrPortFrom(f1, 6012).String()
+	ex.Addr, ex.Allowed, ey.Addr, ey.Allowed = "10.78.0.1/24", "10.78.0.2/32", "10.78.0.2/24", "10.78.0.1/32"
+	for _, e := range []struct {
+		node string
+		end  bareEnd
+	}{{"farm1", ey}, {"farm2", ex}} {
+		js, _ := json.Marshal(e.end)
+		cmd, err := l.Command(bg, e.node, exe, "-test.run=^$")
+		if err != nil {
+			b.Fatal(err)
+		}
+		cmd.Env = append(cmd.Env, "ZOSNET_TEST_BAREWG="+string(js))
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { killTree(cmd) })
+	}
+	dst := netip.MustParseAddr("10.78.0.2")
+	pollPing(b, x.Path(), dst, 10*time.Second)
+	return func() float64 { return labNodeIperf(b, l, "farm2", "farm1", dst) }
+}
+
+// labNodeIperf serves iperf3 in node srv and runs the client in node cli (their own
+// namespaces, entered like the daemons).
+func labNodeIperf(b *testing.B, l *lab.Lab, cli, srv string, dst netip.Addr) float64 {
+	s, err := l.Command(bg, srv, "iperf3", "-s", "-1", "-p", "5202")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { killTree(s) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := l.Command(bg, cli, "iperf3", "-c", dst.String(), "-p", "5202", "-t", "3", "-J")
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, err := c.Output()
+		if g := gbits(out); err == nil && g > 0 {
+			return g
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("iperf3 %s→%s: %v: %s", cli, srv, err, out)
+		}
+		time.Sleep(50 * time.Millisecond) // the server is starting; bounded by the deadline
+	}
 }
 
 // labIperf serves iperf3 in farm1's workload and runs the client in farm2's.
