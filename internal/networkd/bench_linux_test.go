@@ -125,8 +125,9 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 }
 
-// reportRounds runs every measurement 5 times, interleaved, and reports the medians
-// and the ratios of subject to the others.
+// reportRounds runs every measurement 5 times, interleaved, and reports the medians,
+// the ratios of subject's median to the others' (ratio-) and the medians of the
+// per-round ratios (pratio-).
 func reportRounds(b *testing.B, runs map[string]func() float64, subject string) {
 	names := make([]string, 0, len(runs))
 	for n := range runs {
@@ -152,6 +153,22 @@ func reportRounds(b *testing.B, runs map[string]func() float64, subject string) 
 			b.ReportMetric(med[subject]/med[n], "ratio-"+subject+"/"+n)
 		}
 	}
+	for _, n := range names {
+		if n != subject {
+			b.ReportMetric(pairedRatio(got[subject], got[n]), "pratio-"+subject+"/"+n)
+		}
+	}
+}
+
+// pairedRatio is the median of the per-round ratios x[i]/y[i]: measurements of one
+// round ran back to back, so a load change on the machine between rounds cancels out.
+func pairedRatio(x, y []float64) float64 {
+	r := make([]float64, len(x))
+	for i := range x {
+		r[i] = x[i] / y[i]
+	}
+	slices.Sort(r)
+	return r[len(r)/2]
 }
 
 func throughNR(b *testing.B) func() float64 {
