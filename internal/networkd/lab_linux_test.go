@@ -69,6 +69,7 @@ func startLabNode(t testing.TB, l *lab.Lab, name string) *labNode {
 	os.MkdirAll(n.dir, 0o755)
 	n.cl = localapi.NewClient(filepath.Join(n.dir, "nd.sock"))
 	n.start(t, l)
+	t.Cleanup(func() { killTreeWait(t, n.cmd) })
 	return n
 }
 
@@ -234,6 +235,31 @@ func peerUpdatesUnderPing(t testing.TB, l *lab.Lab, f1 *labNode, base resource.S
 	}
 	if err := cmd.Wait(); err != nil || !strings.Contains(out.String(), " 0% packet loss") {
 		t.Fatalf("ping during peer-only updates: %v\n%s", err, out.String())
+	}
+}
+
+// killTreeWait is killTree, then waits (bounded) until the daemon is gone: a networkd
+// with many userspace tunnels takes seconds to close its TUNs on a busy machine, longer
+// than the leak check allows once lab.Down has run.
+func killTreeWait(t testing.TB, cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+	killTree(cmd)
+	deadline := time.Now().Add(30 * time.Second)
+	for _, f := range strings.Fields(string(b)) {
+		for {
+			st, err := os.ReadFile("/proc/" + f + "/stat")
+			if i := strings.LastIndexByte(string(st), ')'); err != nil || i < 0 || strings.HasPrefix(string(st[i+1:]), " Z") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("networkd %s still running 30 s after SIGKILL", f)
+				return
+			}
+			time.Sleep(20 * time.Millisecond) // the kernel is tearing the process down
+		}
 	}
 }
 
