@@ -3,7 +3,6 @@ package networkd_test
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -16,13 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/testkit"
-	"github.com/zosnet/zosnet/internal/wg"
 )
 
 // rssKB is the process's resident memory after a GC that returns free memory to the OS.
@@ -128,8 +125,9 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 }
 
-// reportRounds runs every measurement 5 times, interleaved, and reports the medians
-// and the ratios of subject to the others.
+// reportRounds runs every measurement 5 times, interleaved, and reports the medians,
+// the ratios of subject's median to the others' (ratio-) and the medians of the
+// per-round ratios (pratio-).
 func reportRounds(b *testing.B, runs map[string]func() float64, subject string) {
 	names := make([]string, 0, len(runs))
 	for n := range runs {
@@ -155,6 +153,22 @@ func reportRounds(b *testing.B, runs map[string]func() float64, subject string) 
 			b.ReportMetric(med[subject]/med[n], "ratio-"+subject+"/"+n)
 		}
 	}
+	for _, n := range names {
+		if n != subject {
+			b.ReportMetric(pairedRatio(got[subject], got[n]), "pratio-"+subject+"/"+n)
+		}
+	}
+}
+
+// pairedRatio is the median of the per-round ratios x[i]/y[i]: measurements of one
+// round ran back to back, so a load change on the machine between rounds cancels out.
+func pairedRatio(x, y []float64) float64 {
+	r := make([]float64, len(x))
+	for i := range x {
+		r[i] = x[i] / y[i]
+	}
+	slices.Sort(r)
+	return r[len(r)/2]
 }
 
 func throughNR(b *testing.B) func() float64 {
@@ -180,30 +194,24 @@ func bareVeth(b *testing.B) func() float64 {
 func bareWG(b *testing.B) func() float64 {
 	x, y := testkit.NewNS(b), testkit.NewNS(b)
 	wireB(b, x, y, 1500)
-	kx, _ := wgtypes.GeneratePrivateKey()
-	ky, _ := wgtypes.GeneratePrivateKey()
-	mk := func(ns *netns.NS, key wgtypes.Key, peer wgtypes.Key, port int, ep string, addr string, allowed string) {
-		d, err := wg.Create(wg.Options{Name: "wgb", LinkNS: ns, SockNS: ns, MTU: 1420, Kind: wg.Userspace})
+	return wgPair(b, x, y, netip.MustParseAddr("10.99.0.2"))
+}
+
+// wgPair puts a bare wireguard-go tunnel, both ends in this process, on top of
+// whatever joins x and y, where y's underlay address is yAddr; it returns a
+// measurement x→y through the tunnel.
+func wgPair(b *testing.B, x, y *netns.NS, yAddr netip.Addr) func() float64 {
+	ex, ey := bareEnds(yAddr)
+	for _, e := range []struct {
+		ns  *netns.NS
+		end bareEnd
+	}{{y, ey}, {x, ex}} {
+		d, err := e.end.up(e.ns)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { d.Close() })
-		_, an, _ := net.ParseCIDR(allowed)
-		pc := wgtypes.PeerConfig{PublicKey: peer.PublicKey(), AllowedIPs: []net.IPNet{*an}}
-		if ep != "" {
-			pc.Endpoint, _ = net.ResolveUDPAddr("udp", ep)
-		}
-		if err := d.Configure(wgtypes.Config{PrivateKey: &key, ListenPort: &port, Peers: []wgtypes.PeerConfig{pc}}); err != nil {
-			b.Fatal(err)
-		}
-		h := handleB(b, ns)
-		l, _ := h.LinkByIndex(d.Index())
-		ad, _ := netlink.ParseAddr(addr)
-		h.AddrAdd(l, ad)
-		h.LinkSetUp(l)
 	}
-	mk(y, ky, kx, 6002, "", "10.77.0.2/24", "10.77.0.1/32")
-	mk(x, kx, ky, 6001, "10.99.0.2:6002", "10.77.0.1/24", "10.77.0.2/32")
 	pollPing(b, x.Path(), netip.MustParseAddr("10.77.0.2"), 10*time.Second)
 	return func() float64 { return iperf(b, x.Path(), y.Path(), netip.MustParseAddr("10.77.0.2")) }
 }

@@ -137,8 +137,6 @@ func handle(t testing.TB, ns *netns.NS) *netlink.Handle {
 // wire joins two hosts with a veth underlay: 10.99.0.1 and .2.
 func wire(t testing.TB, a, b *node, mtu int) { t.Helper(); wireB(t, a.host, b.host, mtu) }
 
-func handleB(t testing.TB, ns *netns.NS) *netlink.Handle { return handle(t, ns) }
-
 func newClient(n *node) *localapi.Client { return localapi.NewClient(n.socket()) }
 
 func unmountDir(n *node) { unix.Unmount(n.netnsDir(), unix.MNT_DETACH) }

@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv("ZOSNET_TEST_NETWORKD"); dir != "" {
 		os.Exit(runDaemon(dir))
 	}
+	if spec := os.Getenv("ZOSNET_TEST_BAREWG"); spec != "" {
+		os.Exit(runBareWG(spec))
+	}
 	os.Exit(m.Run())
 }
 
