@@ -18,23 +18,31 @@ import (
 // is deleted after each run). Run with -benchtime=Nx; s/op-median is the median.
 func BenchmarkConverge(b *testing.B) {
 	m := upMesh(b)
-	ctx := context.Background()
 	nodes := Names(lab.DefaultSpec())
+	runs := converge(b, m, nodes, "bench", 110, 90*time.Second, 120*time.Second)
+	b.Logf("create → all pairs green: %v", runs)
+}
+
+// converge creates a network over nodes once per benchmark round (named prefix<i>, range
+// 10.<base+i>.0.0/16), waits until every member is up and every pair of workloads
+// answers, deletes it, and returns the time of each round; it reports their median.
+func converge(b *testing.B, m *Mesh, nodes []string, prefix string, base int, upWithin, matrixWithin time.Duration) []time.Duration {
+	ctx := context.Background()
 	var runs []time.Duration
 	for i := 0; b.Loop(); i++ {
 		t0 := time.Now()
-		n, err := m.CreateNetwork(ctx, fmt.Sprintf("bench%d", i), fmt.Sprintf("10.%d.0.0/16", 110+i%100), nodes)
+		n, err := m.CreateNetwork(ctx, fmt.Sprintf("%s%d", prefix, i), fmt.Sprintf("10.%d.0.0/16", base+i%100), nodes)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := m.WaitUp(ctx, n.ID, len(nodes), 90*time.Second); err != nil {
+		if _, err := m.WaitUp(ctx, n.ID, len(nodes), upWithin); err != nil {
 			b.Fatal(err)
 		}
 		ws, err := m.AddWorkloads(ctx, n.ID, nodes)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := m.WaitMatrix(ctx, ws, 120*time.Second); err != nil {
+		if _, err := m.WaitMatrix(ctx, ws, matrixWithin); err != nil {
 			b.Fatal(err)
 		}
 		runs = append(runs, time.Since(t0))
@@ -45,7 +53,7 @@ func BenchmarkConverge(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(median(runs).Seconds(), "s/op-median")
-	b.Logf("create → all pairs green: %v", runs)
+	return runs
 }
 
 // BenchmarkConverge20 is BenchmarkConverge on the 20-node spec (internal/lab/specs/
@@ -97,31 +105,7 @@ func BenchmarkConverge20(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var runs []time.Duration
-	for i := 0; b.Loop(); i++ {
-		t0 := time.Now()
-		n, err := m.CreateNetwork(ctx, fmt.Sprintf("big%d", i), fmt.Sprintf("10.%d.0.0/16", 150+i%100), nodes)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := m.WaitUp(ctx, n.ID, len(nodes), 180*time.Second); err != nil {
-			b.Fatal(err)
-		}
-		ws, err := m.AddWorkloads(ctx, n.ID, nodes)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := m.WaitMatrix(ctx, ws, 240*time.Second); err != nil {
-			b.Fatal(err)
-		}
-		runs = append(runs, time.Since(t0))
-		b.StopTimer()
-		if err := m.Zosnet(ctx, nil, "network", "delete", n.ID); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-	}
-	b.ReportMetric(median(runs).Seconds(), "s/op-median")
+	runs := converge(b, m, nodes, "big", 150, 180*time.Second, 240*time.Second)
 	b.Logf("20 nodes: create → all 380 pairs green: %v", runs)
 }
 
