@@ -7,29 +7,6 @@ import (
 	"testing"
 )
 
-// The same vectors as networkd's resource.ULATwin test, computed by hand from
-// `echo -n ID | sha256sum`: net1 → 6c270ef2f2…, abc → ba7816bf8f….
-func TestULATwin(t *testing.T) {
-	tests := []struct{ id, v4, want string }{
-		{"net1", "10.1.2.0/24", "fd6c:270e:f2f2:102::/64"},
-		{"net1", "10.1.0.0/16", "fd6c:270e:f2f2:100::/56"},
-		{"net1", "10.0.0.0/8", "fd6c:270e:f2f2::/48"},
-		{"net1", "10.255.7.0/24", "fd6c:270e:f2f2:ff07::/64"},
-		{"net1", "10.1.2.64/26", "fd6c:270e:f2f2:102::40/122"},
-		{"net1", "10.1.2.9/32", "fd6c:270e:f2f2:102::9/128"},
-		{"abc", "172.16.3.0/24", "fdba:7816:bf8f:1003::/64"},
-		{"abc", "192.168.0.0/20", "fdba:7816:bf8f:a800::/60"},
-	}
-	for _, tt := range tests {
-		if got := ULATwin(tt.id, pfx(tt.v4)); got.String() != tt.want {
-			t.Errorf("ULATwin(%q, %s) = %s, want %s", tt.id, tt.v4, got, tt.want)
-		}
-	}
-	if got := ULAAddr("net1", addr("10.1.2.1")); got.String() != "fd6c:270e:f2f2:102::1" {
-		t.Errorf("ULAAddr = %s", got)
-	}
-}
-
 func TestRemainder(t *testing.T) {
 	tests := []struct {
 		within string
