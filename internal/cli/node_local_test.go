@@ -13,6 +13,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/testkit"
 	"github.com/zosnet/zosnet/internal/workload"
 )
 
@@ -49,9 +50,7 @@ func (f *fakeND) AddWorkload(ctx context.Context, s workload.Spec) (localapi.Wor
 func (f *fakeND) RemoveWorkload(ctx context.Context, name string) error { return nil }
 
 func TestNodeLocalCommands(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("changes through the API need root (peer credentials)")
-	}
+	testkit.RequireRoot(t) // peer credentials / wg-quick need root; never skipped in CI
 	sock := filepath.Join(t.TempDir(), "nd.sock")
 	l, err := localapi.Listen(sock)
 	if err != nil {

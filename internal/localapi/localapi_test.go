@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/testkit"
 	"github.com/zosnet/zosnet/internal/workload"
 )
 
@@ -83,9 +84,7 @@ func serve(t *testing.T) (string, *fake) {
 }
 
 func TestRoundTripAndErrors(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("changes need root; this test acts as root (no kernel involved)")
-	}
+	testkit.RequireRoot(t) // peer credentials / wg-quick need root; never skipped in CI
 	sock, _ := serve(t)
 	c := NewClient(sock)
 	ctx := context.Background()
@@ -124,9 +123,7 @@ func TestRoundTripAndErrors(t *testing.T) {
 
 // A non-root caller may read but not change: checked with the socket's peer credentials.
 func TestNonRootForbidden(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a client as another uid")
-	}
+	testkit.RequireRoot(t) // peer credentials / wg-quick need root; never skipped in CI
 	sock, f := serve(t)
 	exe, _ := os.Executable()
 	b, err := os.ReadFile(exe)

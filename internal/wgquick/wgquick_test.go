@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/zosnet/zosnet/internal/plan"
+	"github.com/zosnet/zosnet/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -82,9 +83,7 @@ func TestRenderAcceptedByWgQuick(t *testing.T) {
 		}
 		t.Skip("wg-quick not installed")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("wg-quick re-executes itself with sudo when not root")
-	}
+	testkit.RequireRoot(t) // peer credentials / wg-quick need root; never skipped in CI
 	path := filepath.Join(t.TempDir(), "zt-laptop.conf")
 	var b bytes.Buffer
 	if err := RenderDevice(&b, "net1", labDevice(t), key(10), 1380); err != nil {
