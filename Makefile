@@ -5,17 +5,21 @@ BIN       := bin
 # one package at a time.
 TESTFLAGS ?= -race -count=1 -p 1 -timeout 15m
 
-.PHONY: all build demo test fmt-check vet staticcheck unit clean
+.PHONY: all deps build demo test fmt-check vet staticcheck unit clean
 
 all: build
+
+# Debian packages (dnsmasq, radvd, nftables, wireguard-tools, postgresql, ...) and Go modules.
+deps:
+	scripts/install-deps.sh
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-demo: build
+demo: deps build
 	./$(BIN)/zoslab demo
 
-test: fmt-check vet staticcheck unit
+test: deps fmt-check vet staticcheck unit
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
