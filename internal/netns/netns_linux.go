@@ -179,16 +179,25 @@ func createAt(p string) error {
 }
 
 // Delete removes the named namespace: detaches the bind mount and unlinks the file
-// (unmounting alone keeps the name around). A missing namespace is success.
+// (unmounting alone keeps the name around). A missing namespace is success. Bind
+// mounts stacked on the file (made twice, or again by someone racing with us) are peeled
+// off one by one: unlink answers EBUSY while any is left.
 func Delete(dir, name string) error {
 	p := filepath.Join(dirOr(dir), name)
-	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("unmount netns %s: %w", p, err)
+	for attempt := 0; ; attempt++ {
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("unmount netns %s: %w", p, err)
+		}
+		err := os.Remove(p)
+		switch {
+		case err == nil, errors.Is(err, os.ErrNotExist):
+			return nil
+		case errors.Is(err, unix.EBUSY) && attempt < 8:
+			continue
+		default:
+			return fmt.Errorf("remove netns file %s: %w", p, err)
+		}
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove netns file %s: %w", p, err)
-	}
-	return nil
 }
 
 // List returns the names of the named namespaces in dir ("" means DefaultDir).

@@ -2,9 +2,11 @@ package netns_test
 
 import (
 	"errors"
+	"os"
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/testkit"
@@ -105,5 +107,29 @@ func TestLeakCheckSeesLeak(t *testing.T) {
 	want := []string{"netns " + name, "mount /run/netns/" + name}
 	if len(added) != 2 || added[0] != want[0] || added[1] != want[1] {
 		t.Fatalf("Added = %v, want %v", added, want)
+	}
+}
+
+// A namespace file with two bind mounts stacked on it (e.g. recreated by someone racing
+// with the deleter) is still deleted.
+func TestDeleteStackedMounts(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	name := testkit.Name("zts")
+	ns, err := netns.Create("", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	p := netns.DefaultDir + "/" + name
+	if err := unix.Mount(p, p, "none", unix.MS_BIND, ""); err != nil {
+		netns.Delete("", name)
+		t.Fatalf("stack a second bind mount: %v", err)
+	}
+	if err := netns.Delete("", name); err != nil {
+		t.Fatalf("Delete with stacked mounts: %v", err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s still exists: %v", p, err)
 	}
 }
