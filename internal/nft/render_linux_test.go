@@ -25,7 +25,7 @@ func TestRenderRule(t *testing.T) {
 	}{
 		{inet, Join(Established(), Accept()), "ct state established,related accept"},
 		{inet, Join(Invalid(), Drop()), "ct state invalid drop"},
-		{inet, Join(CtState(expr.CtStateBitNEW|expr.CtStateBitUNTRACKED)), "ct state new,untracked"},
+		{inet, Join(CtState(expr.CtStateBitNEW | expr.CtStateBitUNTRACKED)), "ct state new,untracked"},
 		{inet, Join(IIF("lo"), Accept()), `iifname "lo" accept`},
 		{inet, Join(IIF("ndmz-h"), NotOIF("ndmz-h"), Accept()), `iifname "ndmz-h" oifname != "ndmz-h" accept`},
 		{inet, Join(IIFPrefix("u-"), OIF("pub6"), Masquerade(false)), `iifname "u-*" oifname "pub6" masquerade`},
