@@ -12,8 +12,16 @@ import (
 	"github.com/zosnet/zosnet/internal/netns"
 )
 
-// Handle opens a netlink handle inside ns; the caller closes it.
+// Handle opens a netlink handle inside ns (nil: the calling thread's namespace); the
+// caller closes it.
 func Handle(ns *netns.NS) (*netlink.Handle, error) {
+	if ns == nil {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			return nil, fmt.Errorf("netlink: %w", err)
+		}
+		return h, nil
+	}
 	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
 	if err != nil {
 		return nil, fmt.Errorf("netlink in %s: %w", ns.Path(), err)

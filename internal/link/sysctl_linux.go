@@ -3,6 +3,7 @@ package link
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -16,9 +17,23 @@ import (
 // namespace copies some IPv4 settings from the host and resets IPv6 to defaults.
 type Sysctls map[string]string
 
-// IPv6Conf returns the key of IPv6 parameter param of interface iface ("all" and
-// "default" too): net/ipv6/conf/<iface>/<param>.
-func IPv6Conf(iface, param string) string { return "net/ipv6/conf/" + iface + "/" + param }
+// IPv6 returns IPv6 parameters of interface iface ("all" and "default" too), given by
+// name: IPv6("br-pub", Sysctls{"accept_ra": "2"}) is net/ipv6/conf/br-pub/accept_ra=2.
+func IPv6(iface string, params Sysctls) Sysctls {
+	out := make(Sysctls, len(params))
+	for k, v := range params {
+		out["net/ipv6/conf/"+iface+"/"+k] = v
+	}
+	return out
+}
+
+// With returns a new set of s's parameters and more's (more wins on the same key).
+func (s Sysctls) With(more Sysctls) Sysctls {
+	out := make(Sysctls, len(s)+len(more))
+	maps.Copy(out, s)
+	maps.Copy(out, more)
+	return out
+}
 
 // bridgeNF is where br_netfilter's parameters live; they exist only while the module
 // is loaded, and without it there is nothing to turn off.

@@ -12,6 +12,7 @@ import (
 	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/portalloc"
 	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/ula"
 	"github.com/zosnet/zosnet/internal/workload"
 )
 
@@ -54,7 +55,7 @@ func (d *Daemon) GetNR(id string) (localapi.NR, error) {
 		return localapi.NR{}, fmt.Errorf("network resource %q: %w", id, localapi.ErrNotFound)
 	}
 	nr := localapi.NR{Spec: s, Status: localapi.NRStatus{ListenPort: s.ListenPort, State: st.state,
-		LastError: st.lastErr, Subnet6: resource.ULASubnet(id, s.Subnet).String(), Peers: []localapi.PeerStatus{}}}
+		LastError: st.lastErr, Subnet6: ula.Twin(id, s.Subnet).String(), Peers: []localapi.PeerStatus{}}}
 	if kerr == nil {
 		nr.Status.PublicKey = key.PublicKey().String()
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/zosnet/zosnet/internal/nodeagent"
 	"github.com/zosnet/zosnet/internal/plan"
 	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/ula"
 )
 
 // Self is what the local node knows about its own network resource before the
@@ -134,7 +135,7 @@ func overlayLink(name string) bool {
 // given peer entries (plan.WithRelay's result after a failover). IPv6 allowed IPs
 // inside the network's ULA are left out: networkd adds the twin of every IPv4 one.
 func Spec(pl plan.MemberPlan, rng netip.Prefix, netID string, peers []plan.Peer, port int) resource.Spec {
-	ula := plan.ULA48(netID)
+	net48 := ula.Net48(netID)
 	s := resource.Spec{NetworkID: netID, IPRange: rng, Subnet: pl.Subnet, ListenPort: uint16(port), Peers: []resource.Peer{}}
 	for _, p := range peers {
 		rp := resource.Peer{PublicKey: p.PublicKey, PersistentKeepalive: p.Keepalive, AllowedIPs: []netip.Prefix{}}
@@ -142,7 +143,7 @@ func Spec(pl plan.MemberPlan, rng netip.Prefix, netID string, peers []plan.Peer,
 			rp.Endpoint = p.Endpoint.String()
 		}
 		for _, a := range p.AllowedIPs {
-			if a.Addr().Is6() && ula.Overlaps(a) {
+			if a.Addr().Is6() && net48.Overlaps(a) {
 				continue
 			}
 			rp.AllowedIPs = append(rp.AllowedIPs, a)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 
 	"github.com/zosnet/zosnet/internal/lab"
 	"github.com/zosnet/zosnet/internal/ndmz"
@@ -52,13 +51,13 @@ func TestEgressUplinksAndHidden(t *testing.T) {
 		t.Run(tt.node, func(t *testing.T) {
 			n := bootNode(t, l, tt.node)
 			_, wns := n.nr(t, oneNR("net1", "10.1.1.0/24", 3001), "w1")
-			took := pollPing(t, wns, registry4, 10*time.Second)
+			took := testkit.PollPing(t, wns, registry4, 10*time.Second)
 			t.Logf("%s: IPv4 egress after %s", tt.node, took)
 			dmz := openNS(t, filepath.Join(n.dir, ndmz.NS))
 			if tt.v6 {
 				waitGlobal(t, dmz, ndmz.PubLink, true, 10*time.Second)
-				pollPing(t, wns, registry6, 10*time.Second)
-			} else if err := ping(t, wns, registry6); err == nil {
+				testkit.PollPing(t, wns, registry6, 10*time.Second)
+			} else if err := testkit.Ping(t, wns, registry6); err == nil {
 				t.Errorf("%s has no IPv6 on its segment, yet the workload reached %s", tt.node, registry6)
 			}
 			if tt.mode == "nic" {
@@ -99,11 +98,7 @@ func brPubCarries(t *testing.T, l *lab.Lab, dmz *netns.NS, router string, gw4 ne
 // linkLocalOf returns the IPv6 link-local address of the link holding a4 in ns.
 func linkLocalOf(t *testing.T, ns *netns.NS, a4 netip.Addr) netip.Addr {
 	t.Helper()
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := testkit.Handle(t, ns)
 	as, err := h.AddrList(nil, netlink.FAMILY_V4)
 	if err != nil {
 		t.Fatal(err)

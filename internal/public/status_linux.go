@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/zosnet/zosnet/internal/endpoints"
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/ndmz"
 	"github.com/zosnet/zosnet/internal/netns"
 )
@@ -42,7 +43,7 @@ func (u *Uplinks) Status() Status {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	st := Status{SocketNamespace: "host", PublicConfig: u.cfg, Uplinks: []UplinkInfo{}}
-	h, err := handle(u.Host)
+	h, err := link.Handle(u.Host)
 	if err != nil {
 		st.Hidden = true
 		return st
@@ -77,7 +78,7 @@ func (u *Uplinks) dmzInfo() UplinkInfo {
 		return info
 	}
 	defer ns.Close()
-	h, err := handle(ns)
+	h, err := link.Handle(ns)
 	if err != nil {
 		return info
 	}
@@ -88,7 +89,7 @@ func (u *Uplinks) dmzInfo() UplinkInfo {
 
 // publicAddrs: static addresses of the config, SLAAC ones by where br-pub goes.
 func (u *Uplinks) publicAddrs(slaac endpoints.Where) []endpoints.Addr {
-	h, err := handle(u.sock)
+	h, err := link.Handle(u.sock)
 	if err != nil {
 		return nil
 	}

@@ -3,6 +3,8 @@ package resource
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/zosnet/zosnet/internal/ula"
 )
 
 // FuzzSpec decodes outside JSON into a Spec and validates it: no panic, and a spec that
@@ -20,7 +22,7 @@ func FuzzSpec(f *testing.F) {
 			return
 		}
 		for _, r := range s.Routes() {
-			if r.Overlaps(s.Subnet) || r.Overlaps(ULASubnet(s.NetworkID, s.Subnet)) {
+			if r.Overlaps(s.Subnet) || r.Overlaps(ula.Twin(s.NetworkID, s.Subnet)) {
 				t.Fatalf("valid spec routes its own subnet: %s", r)
 			}
 		}

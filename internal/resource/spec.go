@@ -1,9 +1,10 @@
 // Package resource is a network resource (NR): one user network's piece on one node.
 //
-// spec.go and ula.go are pure (no I/O, no Linux imports): the NR model, its validation
-// and the IPv6 ULA twin derivation the planner shares. apply_linux.go holds the applier
-// that makes the kernel match a spec: namespace n-<id>, bridge b-<id>, WireGuard link
-// w-<id>, routes, an nftables table and sysctls. Every apply is idempotent.
+// spec.go is pure (no I/O, no Linux imports): the NR model and its validation (IPv6 ULA
+// twins come from internal/ula, which the planner shares). apply_linux.go holds the
+// applier that makes the kernel match a spec: namespace n-<id>, bridge b-<id>, WireGuard
+// link w-<id>, routes, an nftables table (built as data: nrTable) and sysctls. Every
+// apply is idempotent.
 package resource
 
 import (
@@ -13,6 +14,8 @@ import (
 	"net/netip"
 	"regexp"
 	"strconv"
+
+	"github.com/zosnet/zosnet/internal/ula"
 )
 
 // ErrInvalid marks a spec refused by Validate; the message names the field and reason.
@@ -148,7 +151,7 @@ func (s *Spec) validateAllowed(field string, a netip.Prefix) error {
 		return invalid(field, "%s is not inside ip_range %s", a, s.IPRange)
 	case a.Overlaps(s.Subnet):
 		return invalid(field, "%s overlaps this node's subnet %s", a, s.Subnet)
-	case a.Addr().Is6() && a.Overlaps(ULASubnet(s.NetworkID, s.Subnet)):
+	case a.Addr().Is6() && a.Overlaps(ula.Twin(s.NetworkID, s.Subnet)):
 		return invalid(field, "%s overlaps this node's IPv6 subnet", a)
 	case a.Addr().Is6() && a.Bits() < 8:
 		return invalid(field, "%s is too wide (prefix length < 8)", a)
@@ -200,7 +203,7 @@ func (s *Spec) PeerAllowed(p Peer) []netip.Prefix {
 	for _, a := range p.AllowedIPs {
 		out = append(out, a)
 		if a.Addr().Is4() {
-			out = append(out, ULATwin(s.NetworkID, a))
+			out = append(out, ula.Twin(s.NetworkID, a))
 		}
 	}
 	return out

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/zosnet/zosnet/internal/ula"
 )
 
 const (
@@ -59,7 +61,7 @@ func TestValidate(t *testing.T) {
 		{"allowed everything", func(s *Spec) { s.Peers[0].AllowedIPs[0] = pfx("0.0.0.0/0") }, "peers[0].allowed_ips[0]"},
 		{"allowed host bits", func(s *Spec) { s.Peers[0].AllowedIPs[0] = pfx("10.1.2.1/24") }, "peers[0].allowed_ips[0]"},
 		{"allowed own subnet", func(s *Spec) { s.Peers[0].AllowedIPs[0] = pfx("10.1.1.128/25") }, "peers[0].allowed_ips[0]"},
-		{"allowed own v6", func(s *Spec) { s.Peers[0].AllowedIPs[0] = ULASubnet("net1", s.Subnet) }, "peers[0].allowed_ips[0]"},
+		{"allowed own v6", func(s *Spec) { s.Peers[0].AllowedIPs[0] = ula.Twin("net1", s.Subnet) }, "peers[0].allowed_ips[0]"},
 		{"overlap between peers", func(s *Spec) { s.Peers[1].AllowedIPs[1] = pfx("10.1.2.0/25") }, "peers[1].allowed_ips[1]"},
 	}
 	for _, tt := range tests {

@@ -17,6 +17,7 @@ import (
 	"regexp"
 
 	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/ula"
 )
 
 // Kinds of workload.
@@ -102,9 +103,9 @@ func Plan(nr resource.Spec, s Spec, used map[netip.Addr]bool) (Info, error) {
 		if used[a] {
 			continue
 		}
-		tw := resource.ULASubnet(nr.NetworkID, sub)
+		tw := ula.Twin(nr.NetworkID, sub)
 		info := Info{Spec: s, IPv4: netip.PrefixFrom(a, sub.Bits()),
-			IPv6:    netip.PrefixFrom(resource.ULAAddr(nr.NetworkID, a), tw.Bits()),
+			IPv6:    netip.PrefixFrom(ula.Addr(nr.NetworkID, a), tw.Bits()),
 			Gateway: nr.Gateway(), MAC: MAC(s).String(), HostIf: HostIf(s)}
 		if s.Kind == KindTap {
 			info.Tap = info.HostIf

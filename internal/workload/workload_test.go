@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/ula"
 )
 
 func nr(subnet string) resource.Spec {
@@ -25,7 +26,7 @@ func TestPlanDeterministic(t *testing.T) {
 	if !netip.MustParsePrefix("10.1.1.0/24").Contains(a.IPv4.Addr()) || a.IPv4.Bits() != 24 {
 		t.Fatalf("ipv4 %s", a.IPv4)
 	}
-	if a.IPv6 != netip.PrefixFrom(resource.ULAAddr("net1", a.IPv4.Addr()), 64) {
+	if a.IPv6 != netip.PrefixFrom(ula.Addr("net1", a.IPv4.Addr()), 64) {
 		t.Fatalf("ipv6 %s is not the twin of %s", a.IPv6, a.IPv4)
 	}
 	if a.Gateway.String() != "10.1.1.1" || a.Netns != "wl-web" || len(a.HostIf) != 12 || a.MAC[:3] != "02:" {
