@@ -36,10 +36,12 @@ type Chain struct {
 	Rules []Rule
 }
 
-// Rule is one rule: its expressions and opaque user data (not rendered; Current
-// compares it, so a version tag there tells whether a table is up to date).
+// Rule is one rule.
 type Rule struct {
-	Exprs    []expr.Any
+	// Exprs are the rule's expressions, fragments in a row (see Chain.Add).
+	Exprs []expr.Any
+	// UserData is opaque to the kernel and not rendered; Current compares it, so a
+	// version tag there tells whether a table is up to date.
 	UserData []byte
 }
 
