@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
 
@@ -35,6 +36,18 @@ func TestApplyKernelListsRender(t *testing.T) {
 	}
 	testkit.SameAsGolden(t, "testdata/sample.nft", all.String())
 
+	// A stale view ("not there yet") of an existing table: the exclusive create fails
+	// rather than adding the rules a second time, and apply retries as a replace.
+	if err := flush(ns, ts[:1], map[string]bool{}); err == nil {
+		t.Error("exclusive create of an existing table succeeded")
+	}
+	if err := apply(ns, ts[:1], map[string]bool{}); err != nil {
+		t.Fatalf("apply with a stale view: %v", err)
+	}
+	if got := testkit.NFTList(t, ns, Family(ts[0].Family), ts[0].Name); got != Render(ts[0]) {
+		t.Errorf("after the retry the kernel lists\n%s", got)
+	}
+
 	changed := sample()[0]
 	changed.Chains[0].Rules[2].UserData = []byte("v2")
 	if Current(ns, changed) {
@@ -64,4 +77,39 @@ func TestApplyKernelListsRender(t *testing.T) {
 	if Current(ns, ts[0]) {
 		t.Error("Current: a removed table is current")
 	}
+}
+
+// BenchmarkApply: a table created in a fresh namespace, and the same table replaced.
+func BenchmarkApply(b *testing.B) {
+	testkit.RequireRoot(b)
+	ts := sample()
+	b.Run("create", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			name := testkit.Name("ztb")
+			ns, err := netns.Create("", name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			err = Apply(ns, ts...)
+			b.StopTimer()
+			ns.Close()
+			if derr := netns.Delete("", name); err == nil {
+				err = derr
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	})
+	b.Run("replace", func(b *testing.B) {
+		ns := testkit.NewNS(b)
+		for b.Loop() {
+			if err := Apply(ns, ts...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -9,8 +9,9 @@
 // and their root tests diff the kernel's `nft list table` with the same file, so the
 // renderer is checked against the kernel too.
 //
-// Apply is idempotent (each table is added, deleted, added again and filled in one
-// netlink batch, which the kernel commits atomically) and touches only the tables it is
-// given. Functions keep no state and are safe for concurrent use; concurrent applies of
-// the same table end with one of them in place.
+// Apply is idempotent (an existing table is added, deleted, added again and filled in
+// one netlink batch, which the kernel commits atomically; a missing one is created
+// exclusively, so a concurrent creation fails the batch, which is then retried as a
+// replace) and touches only the tables it is given. Functions keep no state and are safe
+// for concurrent use; concurrent applies of the same table end with one of them in place.
 package nft
