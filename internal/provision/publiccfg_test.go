@@ -1,17 +1,12 @@
-package nodeagent
+package provision
 
 import (
 	"context"
-	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/zosnet/zosnet/internal/endpoints"
 	"github.com/zosnet/zosnet/internal/gridapi"
-	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/public"
 )
 
@@ -33,7 +28,10 @@ func TestValidatorsAgree(t *testing.T) {
 		{GW4: "203.0.113.1"},
 		{},
 	} {
-		_, errPub := PublicConfigOf(&p)
+		c, errPub := public.ParseConfig(p.IPv4, p.GW4, p.IPv6, p.GW6, p.Domain)
+		if errPub == nil {
+			errPub = c.Validate()
+		}
 		errReg := p.Validate()
 		if (errPub == nil) != (errReg == nil) {
 			t.Errorf("%+v: networkd says %v, registry says %v", p, errPub, errReg)
@@ -41,42 +39,12 @@ func TestValidatorsAgree(t *testing.T) {
 	}
 }
 
-// fakeUplink is networkd's public-config side.
-type fakeUplink struct {
-	mu   sync.Mutex
-	cfg  *public.Config
-	sets int
-}
-
-func (f *fakeUplink) NodeStatus() localapi.NodeStatus { return localapi.NodeStatus{} }
-func (f *fakeUplink) PublicConfig() *public.Config {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.cfg
-}
-func (f *fakeUplink) SetPublicConfig(_ context.Context, c *public.Config) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.cfg, f.sets = c, f.sets+1
-	return nil
-}
-
-// TestApplyPublicConfig drives networkd's local API (its real server, a fake backend):
-// set, unchanged (no call), change, unset.
-func TestApplyPublicConfig(t *testing.T) {
-	fake := &fakeUplink{}
-	srv := &localapi.Server{AllowUID: os.Getuid()}
-	srv.Extra = localapi.UplinkRoutes(srv, fake)
-	sock := filepath.Join(t.TempDir(), "api.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	defer func() { cancel(); <-done }()
-	c := localapi.NewClient(sock)
+// TestApplyPublic: the registry's public config reaches networkd once per change (set,
+// unchanged: no call, change, unset) and the agent gets it for the facts; a config
+// networkd refuses is not taken as applied, and is tried again on the next pass.
+func TestApplyPublic(t *testing.T) {
+	f := newFakeNode()
+	ctx := context.Background()
 	pc := &gridapi.PublicConfig{IPv4: "203.0.113.10/24", GW4: "203.0.113.1", NIC: "eth1"}
 	for i, step := range []struct {
 		p        *gridapi.PublicConfig
@@ -89,37 +57,44 @@ func TestApplyPublicConfig(t *testing.T) {
 		{nil, 3, ""},
 		{nil, 3, ""},
 	} {
-		if err := ApplyPublicConfig(ctx, c, step.p); err != nil {
-			t.Fatalf("step %d: %v", i, err)
-		}
-		cfg := fake.PublicConfig()
+		f.p.applyPublic(ctx, step.p)
 		got := ""
-		if cfg != nil {
-			got = cfg.IPv4.String()
+		if f.nd.pub != nil {
+			got = f.nd.pub.IPv4.String()
 		}
-		if fake.sets != step.wantSets || got != step.wantIPv4 {
-			t.Fatalf("step %d: %d calls, ipv4 %q; want %d, %q", i, fake.sets, got, step.wantSets, step.wantIPv4)
+		if f.nd.pubSets != step.wantSets || got != step.wantIPv4 {
+			t.Fatalf("step %d: %d calls, ipv4 %q; want %d, %q", i, f.nd.pubSets, got, step.wantSets, step.wantIPv4)
+		}
+		if a := f.agent.public; len(a) != step.wantSets || a[len(a)-1] != step.p {
+			t.Fatalf("step %d: the agent got %v", i, a)
 		}
 	}
-	if err := ApplyPublicConfig(ctx, c, &gridapi.PublicConfig{IPv4: "10.0.0.1/24", GW4: "10.0.0.2"}); err == nil {
-		t.Fatal("a private address must be refused before networkd is called")
+	bad := &gridapi.PublicConfig{IPv4: "10.0.0.1/24", GW4: "10.0.0.2"}
+	f.p.applyPublic(ctx, bad)
+	f.p.applyPublic(ctx, bad)
+	if f.nd.pubSets != 5 || f.nd.pub != nil || len(f.agent.public) != 3 {
+		t.Fatalf("refused config: %d calls (want 5: tried again), networkd has %+v, agent got %d", f.nd.pubSets, f.nd.pub, len(f.agent.public))
+	}
+	f.p.applyPublic(ctx, &gridapi.PublicConfig{IPv4: "203.0.113.10", GW4: "203.0.113.1"})
+	if f.nd.pubSets != 5 {
+		t.Fatalf("a config that does not parse reached networkd (%d calls)", f.nd.pubSets)
 	}
 }
 
-func TestEndpointsOf(t *testing.T) {
+func TestEndpointsFrom(t *testing.T) {
 	st := public.Status{Hidden: false, Endpoints: []endpoints.Endpoint{
 		{Addr: netip.MustParseAddr("2001:db8:100::10"), Family: "ipv6", Where: endpoints.PublicConfig, Reason: "farmer's public config"},
 		{Addr: netip.MustParseAddr("2001:db8:100::5a"), Family: "ipv6", Where: endpoints.PublicSegment},
 		{Addr: netip.MustParseAddr("203.0.113.10"), Family: "ipv4", Where: endpoints.Management},
 	}}
-	eps, hidden := EndpointsOf(st)
+	eps, hidden := endpointsFrom(st)
 	f := gridapi.NodeFacts{Endpoints: eps, Hidden: hidden}
-	want := []string{ReasonPublicConfig, ReasonPublicSegment, ReasonPublicIPv4}
+	want := []string{gridapi.ReasonPublicConfig, gridapi.ReasonPublicSegment, gridapi.ReasonPublicIPv4}
 	if err := f.Validate(); err != nil || hidden || len(eps) != 3 || eps[2].Family != 4 ||
 		eps[0].Reason != want[0] || eps[1].Reason != want[1] || eps[2].Reason != want[2] {
 		t.Fatalf("%+v hidden=%v: %v", eps, hidden, err)
 	}
-	if eps, hidden := EndpointsOf(public.Status{Hidden: true}); !hidden || eps == nil || len(eps) != 0 {
+	if eps, hidden := endpointsFrom(public.Status{Hidden: true}); !hidden || eps == nil || len(eps) != 0 {
 		t.Fatalf("hidden node: %+v %v", eps, hidden)
 	}
 }
