@@ -44,6 +44,7 @@ type fakeNetworkd struct {
 	pub      *public.Config
 	refuse   error // returned by every change while set
 	nextPort uint16
+	status   localapi.NodeStatus
 }
 
 func newFakeNetworkd() *fakeNetworkd {
@@ -102,7 +103,9 @@ func (f *fakeNetworkd) DeleteNR(_ context.Context, id string) error {
 }
 
 func (f *fakeNetworkd) NodeStatus(context.Context) (localapi.NodeStatus, error) {
-	return localapi.NodeStatus{}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.status, nil
 }
 
 func (f *fakeNetworkd) SetPublicConfig(_ context.Context, c public.Config) error {
@@ -131,11 +134,12 @@ func (f *fakeNetworkd) nr(id string) (localapi.NR, bool) {
 	return nr, ok
 }
 
-// fakeRegistry records the NR reports; the agent and watcher calls are not used by the
-// provisioner's passes.
+// fakeRegistry records the NR reports and hands the watcher what the test sends on
+// desired (one state per long-poll; the poll waits until then).
 type fakeRegistry struct {
 	mu      sync.Mutex
 	reports map[string][]gridapi.NRReport // by network
+	desired chan gridapi.Desired
 }
 
 func (r *fakeRegistry) Register(context.Context, gridapi.NodeRegister) (gridapi.Node, error) {
@@ -144,8 +148,12 @@ func (r *fakeRegistry) Register(context.Context, gridapi.NodeRegister) (gridapi.
 func (r *fakeRegistry) ReportFacts(context.Context, int64, gridapi.NodeFacts) error { return nil }
 func (r *fakeRegistry) Heartbeat(context.Context, int64) error                      { return nil }
 func (r *fakeRegistry) Desired(ctx context.Context, _, _ int64, _ time.Duration) (gridapi.Desired, error) {
-	<-ctx.Done()
-	return gridapi.Desired{}, ctx.Err()
+	select {
+	case d := <-r.desired:
+		return d, nil
+	case <-ctx.Done():
+		return gridapi.Desired{}, ctx.Err()
+	}
 }
 
 func (r *fakeRegistry) ReportNR(_ context.Context, _ int64, network string, rep gridapi.NRReport) error {
@@ -164,14 +172,28 @@ func (r *fakeRegistry) sent(network string) []gridapi.NRReport {
 	return slices.Clone(r.reports[network])
 }
 
-// fakeAgent records the public configs the provisioner hands it.
+// fakeAgent records the public configs the provisioner hands it; with refused set, its
+// registration fails for good.
 type fakeAgent struct {
-	mu     sync.Mutex
-	public []*gridapi.PublicConfig
+	mu      sync.Mutex
+	public  []*gridapi.PublicConfig
+	refused error
 }
 
-func (a *fakeAgent) Run(ctx context.Context) error { <-ctx.Done(); return nil }
-func (a *fakeAgent) Registered() <-chan struct{}   { c := make(chan struct{}); close(c); return c }
+func (a *fakeAgent) Run(ctx context.Context) error {
+	if a.refused != nil {
+		return a.refused
+	}
+	<-ctx.Done()
+	return nil
+}
+func (a *fakeAgent) Registered() <-chan struct{} {
+	c := make(chan struct{})
+	if a.refused == nil {
+		close(c)
+	}
+	return c
+}
 func (a *fakeAgent) NodeID() int64                 { return 2 }
 func (a *fakeAgent) SetPublicConfig(p *gridapi.PublicConfig) {
 	a.mu.Lock()
@@ -221,6 +243,7 @@ func (p *fakeProber) Close() error {
 
 // fakeNode is a Provisioner for node 2 (home1 in gridLab) on fakes.
 type fakeNode struct {
+	mu     sync.Mutex // guards probes while Run runs
 	p      *Provisioner
 	nd     *fakeNetworkd
 	reg    *fakeRegistry
@@ -228,14 +251,20 @@ type fakeNode struct {
 	probes []*fakeProber
 }
 
-func newFakeNode() *fakeNode {
-	f := &fakeNode{nd: newFakeNetworkd(), reg: &fakeRegistry{}, agent: &fakeAgent{}}
-	f.p = New(Config{Registry: f.reg, Networkd: f.nd, Agent: f.agent, NetnsDir: "/nowhere",
-		OpenProber: func(ns string, src netip.Addr, _ uint16) (Prober, error) {
-			pr := &fakeProber{ns: ns, src: src}
-			f.probes = append(f.probes, pr)
-			return pr, nil
-		}})
+func newFakeNode() *fakeNode { return newFakeNodeWith(Config{}) }
+
+// newFakeNodeWith fills cfg's Registry, Networkd, Agent and OpenProber with fakes.
+func newFakeNodeWith(cfg Config) *fakeNode {
+	f := &fakeNode{nd: newFakeNetworkd(), reg: &fakeRegistry{desired: make(chan gridapi.Desired, 1)}, agent: &fakeAgent{}}
+	cfg.Registry, cfg.Networkd, cfg.Agent, cfg.NetnsDir = f.reg, f.nd, f.agent, "/nowhere"
+	cfg.OpenProber = func(ns string, src netip.Addr, _ uint16) (Prober, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		pr := &fakeProber{ns: ns, src: src}
+		f.probes = append(f.probes, pr)
+		return pr, nil
+	}
+	f.p = New(cfg)
 	f.p.node = f.agent.NodeID()
 	return f
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/zosnet/zosnet/internal/endpoints"
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/public"
+	"github.com/zosnet/zosnet/internal/resource"
 )
 
 // TestValidatorsAgree: the registry accepts exactly the public configs networkd accepts.
@@ -96,5 +97,29 @@ func TestEndpointsFrom(t *testing.T) {
 	}
 	if eps, hidden := endpointsFrom(public.Status{Hidden: true}); !hidden || eps == nil || len(eps) != 0 {
 		t.Fatalf("hidden node: %+v %v", eps, hidden)
+	}
+}
+
+// TestFactsFromNetworkd: what provisiond adds to the facts comes from networkd's status
+// once it manages the uplinks (before, nil: the agent classifies the NICs), and the
+// NRs' listen ports.
+func TestFactsFromNetworkd(t *testing.T) {
+	ctx := context.Background()
+	nd := newFakeNetworkd()
+	if eps, _ := endpointsOf(ctx, nd); eps != nil {
+		t.Fatalf("uplinks not managed yet: %+v, want nil", eps)
+	}
+	nd.status.Managed = true
+	nd.status.Endpoints = []endpoints.Endpoint{{Addr: netip.MustParseAddr("203.0.113.10"), Family: "ipv4", Where: endpoints.PublicConfig}}
+	if eps, hidden := endpointsOf(ctx, nd); len(eps) != 1 || eps[0].Reason != gridapi.ReasonPublicConfig || hidden {
+		t.Fatalf("managed: %+v hidden=%v", eps, hidden)
+	}
+	for _, id := range []string{"a", "b"} {
+		if _, err := nd.PutNR(ctx, resource.Spec{NetworkID: id, IPRange: netip.MustParsePrefix("10.1.0.0/16"), Subnet: netip.MustParsePrefix("10.1.1.0/24")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := wgPorts(ctx, nd); len(got) != 2 || got[0] != 3000 || got[1] != 3001 {
+		t.Errorf("wg ports %v, want [3000 3001]", got)
 	}
 }

@@ -1,7 +1,9 @@
 package provision
 
 import (
+	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +149,93 @@ func TestPassSeenAndErrors(t *testing.T) {
 	f.pass(t, d)
 	if _, ok := f.nd.nr("net2"); ok || len(f.reg.sent("net2")) != 0 {
 		t.Error("a network the node is not in the member list of was set up or reported")
+	}
+}
+
+// TestPassFailover: with two public members home1 has two relays; once the grace after
+// a new relay list is over, the primary silent and the second answering, the relayed
+// set moves to the second relay's entry and the report names it.
+func TestPassFailover(t *testing.T) {
+	f := newFakeNodeWith(Config{DownAfter: 50 * time.Millisecond, Hold: time.Hour})
+	dn := gridLab(t)
+	farm2 := dn.Peers[0]
+	farm2.NodeID, farm2.Name, farm2.Subnet = 6, "farm2", "10.100.5.0/24"
+	farm2.NR = &gridapi.NRReport{PublicKey: "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", ListenPort: 3000, State: "up"}
+	farm2.Facts.Endpoints = []gridapi.Endpoint{{IP: "203.0.113.11", Family: 4, Reason: gridapi.ReasonPublicConfig}}
+	dn.Peers = append(dn.Peers, farm2)
+	in, err := plan.FromGrid(dn, plan.Self{NodeID: 2, PublicKey: dn.Peers[1].NR.PublicKey, ListenPort: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.New(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, err := p.Member("2")
+	if err != nil || len(mp.Relays) != 2 {
+		t.Fatalf("home1's relays %v (%v); want two", mp.Relays, err)
+	}
+	second := mp.Relays[1]
+	secondKey := dn.Peers[0].NR.PublicKey
+	if second == "6" {
+		secondKey = farm2.NR.PublicKey
+	}
+	d := gridapi.Desired{NodeID: 2, Revision: 1, Networks: []gridapi.DesiredNetwork{dn}}
+	f.pass(t, d)
+	if r := f.reg.sent("net1"); r[len(r)-1].Relay != "" {
+		t.Fatalf("relay %q right after the plan; want the primary during the grace", r[len(r)-1].Relay)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.p.nets["net1"].relay.Current != second {
+		if time.Now().After(deadline) {
+			t.Fatalf("still on %q after 10 s with the primary silent and %s answering", f.p.nets["net1"].relay.Current, second)
+		}
+		id, _ := strconv.ParseInt(second, 10, 64)
+		f.probes[0].mu.Lock()
+		f.probes[0].seen = map[int64]time.Time{id: time.Now()}
+		f.probes[0].mu.Unlock()
+		f.pass(t, d)
+	}
+	nr, _ := f.nd.nr("net1")
+	if got := peersOf(t, nr.Spec)[secondKey]; !strings.Contains(got, "10.100.3.0/24") {
+		t.Errorf("second relay's entry %q does not carry home6's subnet", got)
+	}
+	if r := f.reg.sent("net1"); r[len(r)-1].Relay != second {
+		t.Errorf("report names relay %q, want %s", r[len(r)-1].Relay, second)
+	}
+}
+
+// TestRun: Run waits for the registration, then applies what the watcher gets; it
+// returns nil when ctx ends, and the agent's error when the registry refuses the node.
+func TestRun(t *testing.T) {
+	f := newFakeNodeWith(Config{Interval: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.p.Run(ctx) }()
+	f.reg.desired <- gridapi.Desired{NodeID: 2, Revision: 1, Networks: []gridapi.DesiredNetwork{gridLab(t)}}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if nr, ok := f.nd.nr("net1"); ok && len(nr.Spec.Peers) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no network resource with peers 10 s after the desired state")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after ctx ended: %v", err)
+	}
+	f.mu.Lock()
+	closed := f.probes[0].closed
+	f.mu.Unlock()
+	if !closed {
+		t.Error("the prober is still open after Run returned")
+	}
+	r := newFakeNode()
+	r.agent.refused = errors.New("409: name taken")
+	if err := r.p.Run(context.Background()); err == nil || err.Error() != "409: name taken" {
+		t.Fatalf("Run with a refused registration: %v", err)
 	}
 }
