@@ -194,7 +194,7 @@ func (a *fakeAgent) Registered() <-chan struct{} {
 	}
 	return c
 }
-func (a *fakeAgent) NodeID() int64                 { return 2 }
+func (a *fakeAgent) NodeID() int64 { return 2 }
 func (a *fakeAgent) SetPublicConfig(p *gridapi.PublicConfig) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
