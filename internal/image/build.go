@@ -22,6 +22,10 @@ import (
 	"time"
 )
 
+// BootloaderFile is systemd-boot's EFI binary in the output directory, kept so that a
+// disk with another command line can be written without the package (WriteDisk).
+const BootloaderFile = "bootx64.efi"
+
 // DefaultCacheDir is where packages and extracted kernels are looked for and kept.
 const DefaultCacheDir = "/var/cache/zosnet"
 
@@ -138,6 +142,9 @@ func (c *Config) disk(r *Result) error {
 		return fmt.Errorf("image: %w", err)
 	}
 	r.DiskSize = size
+	if err := os.WriteFile(filepath.Join(c.OutDir, BootloaderFile), boot, 0o644); err != nil {
+		return fmt.Errorf("image: %w", err)
+	}
 	return os.Rename(tmp, r.Disk)
 }
 
