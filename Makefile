@@ -5,7 +5,7 @@ BIN       := bin
 # one package at a time.
 TESTFLAGS ?= -race -count=1 -p 1 -timeout 15m
 
-.PHONY: all deps build demo test fmt-check vet staticcheck unit clean
+.PHONY: all deps build image demo test fmt-check vet staticcheck unit clean
 
 all: build
 
@@ -15,6 +15,11 @@ deps:
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The node image (issue 16): bin/image/{vmlinuz,initrd.img,zosnet.img}, built from the
+# Debian kernel package that scripts/install-deps.sh downloads (internal/image).
+image: deps
+	$(GO) run ./cmd/mkimage --build --out $(BIN)/image
 
 demo: deps build
 	./$(BIN)/zoslab demo

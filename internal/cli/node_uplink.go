@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/public"
 )
 
@@ -100,12 +101,22 @@ func nodeStatus(ctx context.Context, env *Env, args []string) error {
 	if len(args) != 0 {
 		return fmt.Errorf("%w: status takes no arguments", ErrUsage)
 	}
-	st, err := client().NodeStatus(ctx)
+	ns, err := client().NodeStatus(ctx)
 	if err != nil {
 		return fmt.Errorf("node status: %w", err)
 	}
+	sum, err := client().Status(ctx)
+	if err != nil {
+		return fmt.Errorf("node status: %w", err)
+	}
+	// WireGuard names the implementation networkd uses: kernel (the module) or
+	// userspace (wireguard-go in networkd).
+	st := struct {
+		localapi.NodeStatus
+		WireGuard string `json:"wireguard"`
+	}{ns, sum.WGKind}
 	return env.Print(st, func(w io.Writer) {
-		fmt.Fprintf(w, "HIDDEN\t%v\nSOCKETS\t%s\n", st.Hidden, st.SocketNamespace)
+		fmt.Fprintf(w, "HIDDEN\t%v\nSOCKETS\t%s\nWIREGUARD\t%s\n", st.Hidden, st.SocketNamespace, st.WireGuard)
 		if st.Note != "" {
 			fmt.Fprintf(w, "NOTE\t%s\n", st.Note)
 		}

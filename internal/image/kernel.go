@@ -123,7 +123,11 @@ func ExtractKernel(deb, cacheDir string, sel Selection, log *slog.Logger) (*Kern
 	if err := writeJSON(filepath.Join(tmp, "kernel.json"), k); err != nil {
 		return nil, err
 	}
-	os.RemoveAll(dir)
+	// Entries of the same package with another selection or format are stale.
+	old, _ := filepath.Glob(filepath.Join(cacheDir, fmt.Sprintf("kernel-%s-*", strings.TrimSuffix(base, ".deb"))))
+	for _, o := range old {
+		os.RemoveAll(o)
+	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return nil, fmt.Errorf("kernel cache: %w", err)
 	}
