@@ -11,8 +11,9 @@ import (
 
 // Router is the host side of the serial link: it gives each local client connection's
 // streams their own ids on the link and routes frames both ways. A client speaks the
-// same frames as the link. When the guest says Hello (its agent started: the VM booted
-// or rebooted), every open stream ends with an error. Safe for concurrent use.
+// same frames as the link. When the guest says Hello again (its agent restarted: the
+// guest rebooted), the streams opened while the earlier agent ran end with an error;
+// streams opened before the first Hello wait for the agent. Safe for concurrent use.
 type Router struct {
 	Serial io.ReadWriter
 	Log    *slog.Logger
@@ -26,8 +27,9 @@ type Router struct {
 }
 
 type route struct {
-	c  *clientConn
-	id uint32 // the client's id
+	c     *clientConn
+	id    uint32 // the client's id
+	epoch int    // hellos seen when it opened
 }
 
 type clientConn struct {
@@ -61,6 +63,13 @@ func (r *Router) Hellos() int {
 	return r.hellos
 }
 
+// Open returns how many streams are open.
+func (r *Router) Open() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.routes)
+}
+
 // Serve accepts clients on l and routes until the serial link fails; it then closes l
 // and returns the link's error.
 func (r *Router) Serve(l net.Listener) error {
@@ -90,10 +99,10 @@ func (r *Router) readSerial() error {
 			var h Hello
 			json.Unmarshal(f.Payload, &h)
 			r.Log.Info("guest agent hello", "node", h.Node)
-			r.failAll("the guest agent restarted (the VM rebooted)")
 			r.mu.Lock()
 			r.hellos++
 			r.mu.Unlock()
+			r.fail("the guest agent restarted (the VM rebooted)", func(rt route) bool { return rt.epoch > 0 })
 			continue
 		}
 		r.mu.Lock()
@@ -110,15 +119,21 @@ func (r *Router) readSerial() error {
 }
 
 // failAll ends every open stream with an error.
-func (r *Router) failAll(msg string) {
+func (r *Router) failAll(msg string) { r.fail(msg, func(route) bool { return true }) }
+
+// fail ends the open streams which match with an error.
+func (r *Router) fail(msg string, match func(route) bool) {
 	r.mu.Lock()
-	routes := r.routes
-	r.routes = map[uint32]route{}
-	for _, rt := range routes {
-		delete(rt.c.ids, rt.id)
+	var failed []route
+	for link, rt := range r.routes {
+		if match(rt) {
+			failed = append(failed, rt)
+			delete(r.routes, link)
+			delete(rt.c.ids, rt.id)
+		}
 	}
 	r.mu.Unlock()
-	for _, rt := range routes {
+	for _, rt := range failed {
 		rt.c.write(jsonFrame(rt.id, TExit, Exit{Code: 255, Error: msg}))
 	}
 }
@@ -148,7 +163,7 @@ func (r *Router) client(c *clientConn) {
 			}
 			link, ok = r.next, true
 			c.ids[f.Stream] = link
-			r.routes[link] = route{c: c, id: f.Stream}
+			r.routes[link] = route{c: c, id: f.Stream, epoch: r.hellos}
 		}
 		r.mu.Unlock()
 		if !ok {

@@ -150,9 +150,10 @@ func WriteSysctls() error {
 // registry CA this way; a machine without fw_cfg has none).
 const FwCfgStateDir = "/sys/firmware/qemu_fw_cfg/by_name/opt/zosnet/state"
 
-// ImportFwCfg copies fw_cfg state files into stateDir; it returns their names.
-func ImportFwCfg(stateDir string) ([]string, error) {
-	ents, err := os.ReadDir(FwCfgStateDir)
+// ImportFwCfg copies the fw_cfg state files under src (FwCfgStateDir) into stateDir,
+// each only when it changed; it returns the names it wrote.
+func ImportFwCfg(src, stateDir string) ([]string, error) {
+	ents, err := os.ReadDir(src)
 	if err != nil {
 		return nil, nil
 	}
@@ -162,7 +163,7 @@ func ImportFwCfg(stateDir string) ([]string, error) {
 		if name == "" || strings.HasPrefix(name, ".") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(FwCfgStateDir, name, "raw"))
+		b, err := os.ReadFile(filepath.Join(src, name, "raw"))
 		if err != nil {
 			return names, fmt.Errorf("fw_cfg %s: %w", name, err)
 		}

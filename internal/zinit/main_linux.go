@@ -111,7 +111,7 @@ func runInit() {
 		il.file = f
 	}
 	log.Info("state directory", "dir", StateDir, "on", where)
-	if names, err := ImportFwCfg(StateDir); err != nil || len(names) > 0 {
+	if names, err := ImportFwCfg(FwCfgStateDir, StateDir); err != nil || len(names) > 0 {
 		log.Info("state files from the hypervisor (fw_cfg)", "files", names, "err", err)
 	}
 	sup := &Supervisor{Services: Plan(cfg, BinDir, StateDir), LogDir: logDir, Console: con, Reaper: reaper, Log: log}

@@ -136,6 +136,22 @@ func ext4Label(b []byte) string {
 	return strings.TrimRight(string(sb[120:136]), "\x00")
 }
 
+// deviceSize is a block device's size (or a regular file's, for tests).
+func deviceSize(f *os.File) (uint64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if st.Mode().IsRegular() {
+		return uint64(st.Size()), nil
+	}
+	var size uint64
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.BLKGETSIZE64, uintptr(unsafe.Pointer(&size))); e != 0 {
+		return 0, e
+	}
+	return size, nil
+}
+
 // formatState makes an ext4 file system labelled StateLabel on the whole device.
 func formatState(dev string) error {
 	f, err := os.OpenFile(dev, os.O_RDWR, 0)
@@ -143,9 +159,9 @@ func formatState(dev string) error {
 		return err
 	}
 	defer f.Close()
-	var size uint64
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.BLKGETSIZE64, uintptr(unsafe.Pointer(&size))); e != 0 {
-		return fmt.Errorf("size of %s: %w", dev, e)
+	size, err := deviceSize(f)
+	if err != nil {
+		return fmt.Errorf("size of %s: %w", dev, err)
 	}
 	_, err = ext4.Create(file.New(f, false), int64(size), 0, 512, &ext4.Params{
 		VolumeName: StateLabel,
