@@ -1,6 +1,7 @@
 package lab
 
 import (
+	_ "embed"
 	"fmt"
 	"maps"
 	"slices"
@@ -15,6 +16,19 @@ import (
 // with one tap per NIC bridged into the NIC's segment, a persistent state disk, and a
 // guest agent on a virtio-serial port for Lab.Command / `zoslab exec`. This file is the
 // pure part: the spec, its validation, qemu's command line and the PXE scripts.
+
+//go:embed specs/vm.yaml
+var vmYAML []byte
+
+// VMSpec returns specs/vm.yaml: the default farm plus vm1 (OOB + PUBLIC, boots its EFI
+// disk) and vm2 (OOB, boots by PXE). Each call returns a fresh copy.
+func VMSpec() *Spec {
+	s, err := ParseSpec(vmYAML)
+	if err != nil {
+		panic(fmt.Sprintf("lab: embedded vm spec is invalid: %v", err))
+	}
+	return s
+}
 
 // Node kinds.
 const (
@@ -138,7 +152,7 @@ func (n *Node) runsProvisiond() bool {
 func VMCmdline(n *Node) string {
 	c := strings.TrimSpace(n.Cmdline)
 	if !strings.Contains(" "+c, " console=") {
-		c = "console=ttyS0,115200 " + c
+		c = strings.TrimSpace("console=ttyS0,115200 " + c)
 	}
 	if !strings.Contains(" "+c, " "+zinit.ParamName+"=") {
 		c += " " + zinit.ParamName + "=" + n.Name
