@@ -20,6 +20,12 @@ import (
 // their leading "./". fn may read r until it returns; returning ErrStop ends the walk
 // without error. Nothing is installed or written.
 func WalkDeb(path string, fn func(h *tar.Header, r io.Reader) error) error {
+	return WalkDebMember(path, "data.tar", fn)
+}
+
+// WalkDebMember is WalkDeb for another tar member of the package: "control.tar" (the
+// maintainer scripts, conffiles) or "data.tar".
+func WalkDebMember(path, member string, fn func(h *tar.Header, r io.Reader) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("open package: %w", err)
@@ -29,13 +35,13 @@ func WalkDeb(path string, fn func(h *tar.Header, r io.Reader) error) error {
 	for {
 		h, err := a.Next()
 		if err == io.EOF {
-			return fmt.Errorf("package %s: no data.tar member (not a Debian package?)", path)
+			return fmt.Errorf("package %s: no %s member (not a Debian package?)", path, member)
 		}
 		if err != nil {
 			return fmt.Errorf("package %s: not an ar archive: %w", path, err)
 		}
 		name := strings.TrimSuffix(h.Name, "/")
-		if !strings.HasPrefix(name, "data.tar") {
+		if !strings.HasPrefix(name, member) {
 			continue
 		}
 		dec, closer, err := decompressor(name, bufio.NewReaderSize(a, 1<<20))
