@@ -19,7 +19,7 @@ func TestMain(m *testing.M) {
 }
 
 // nodeWireGuard is what `zosnet node status --json` says about the WireGuard backend.
-func nodeWireGuard(t *testing.T, m *Mesh, node string) string {
+func nodeWireGuard(t testing.TB, m *Mesh, node string) string {
 	t.Helper()
 	out, err := m.Run(context.Background(), node, m.zosnet(), "node", "status", "--json")
 	if err != nil {

@@ -376,3 +376,24 @@ func (l *Lab) vmCommand(ctx context.Context, node string, argv []string) (*exec.
 	cmd.Env = append(cleanEnv(), envLab+"="+l.name, envReexec+"=vmexec")
 	return cmd, nil
 }
+
+// SetCmdline changes a node's kernel command line: a vm node boots with it at its next
+// power-on (Reboot), as when a farmer changes the boot configuration; a namespace node's
+// processes see the new /proc/cmdline at once. The line is validated like the spec's.
+func (l *Lab) SetCmdline(node, cmdline string) error {
+	n := l.st.Spec.node(node)
+	if n == nil {
+		return fmt.Errorf("set cmdline: no node %q", node)
+	}
+	old := n.Cmdline
+	n.Cmdline = cmdline
+	if err := l.st.Spec.Validate(); err != nil {
+		n.Cmdline = old
+		return fmt.Errorf("set cmdline %s: %w", node, err)
+	}
+	if err := os.WriteFile(filepath.Join(l.NodeDir(node), "cmdline"), []byte(cmdline+"\n"), 0o644); err != nil {
+		n.Cmdline = old
+		return fmt.Errorf("set cmdline %s: %w", node, err)
+	}
+	return l.save()
+}
