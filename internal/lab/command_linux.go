@@ -85,6 +85,11 @@ func (l *Lab) SetCarrier(node, nic string, up bool) error {
 		if err := setPort(sw, nodePort(node, i), up); err != nil {
 			return fmt.Errorf("set carrier %s/%s: %w", node, nic, err)
 		}
+		if n.IsVM() && l.VMRunning(node) { // the guest's NIC sees the link state through qemu
+			if err := qmpSetLink(l.vmFiles(n).QMPSock, fmt.Sprintf("n%d", i), up); err != nil {
+				return fmt.Errorf("set carrier %s/%s: %w", node, nic, err)
+			}
+		}
 		l.st.Carrier[node+"/"+nic] = up
 		return l.save()
 	}

@@ -36,8 +36,9 @@ func consoleHas(l *Lab, node, s string) bool {
 
 // TestVMNoDHCP boots the image in a VM node whose LAN has no DHCP server: netinit keeps
 // retrying and says why on the console (round after round) while the node's init and
-// guest agent run; once the farm's DHCP comes on, netinit takes a lease. Then a
-// power-cycle boots it again, with its state disk (formatted at the first boot) kept.
+// guest agent run; once the farm's DHCP comes on, netinit takes a lease. Pulling the
+// NIC's cable (SetCarrier) shows in the guest. Then a power-cycle boots it again, with
+// its state disk (formatted at the first boot) kept.
 func TestVMNoDHCP(t *testing.T) {
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
@@ -84,6 +85,16 @@ func TestVMNoDHCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait("a lease once DHCP is on", 2*time.Minute, func() bool { return consoleHas(l, "vm1", `"uplink chosen" nic=eth0`) })
+	for _, up := range []bool{false, true} { // the cable: the guest's NIC sees carrier go and come
+		if err := l.SetCarrier("vm1", "eth0", up); err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]string{false: "0", true: "1"}[up]
+		wait("carrier "+want+" in the guest", time.Minute, func() bool {
+			out, err := mustCommand(t, l, "vm1", "cat", "/sys/class/net/eth0/carrier")
+			return err == nil && strings.TrimSpace(out) == want
+		})
+	}
 	if err := l.Reboot(ctx, "vm1", Options{}); err != nil {
 		t.Fatal(err)
 	}
