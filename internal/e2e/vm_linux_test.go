@@ -36,7 +36,7 @@ func nodeWireGuard(t testing.TB, m *Mesh, node string) string {
 
 // nrOf returns node's network resource of network id (key and port), polling until
 // networkd answers with it.
-func nrOf(t *testing.T, m *Mesh, node, id string, timeout time.Duration) localapi.NR {
+func nrOf(t testing.TB, m *Mesh, node, id string, timeout time.Duration) localapi.NR {
 	t.Helper()
 	var nr localapi.NR
 	err := poll(context.Background(), timeout, func() error {
