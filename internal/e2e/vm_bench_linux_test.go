@@ -110,7 +110,9 @@ func BenchmarkVMWireGuard(b *testing.B) {
 		if _, err := m.WaitMatrix(ctx, ws, 3*time.Minute); err != nil {
 			b.Fatal(err)
 		}
-		return medianOf(b, 5, func() float64 { return vmIperf(b, m, ws[1].Node, ws[1].Netns, ws[0].Node, ws[0].Netns, ws[0].IPv4.Addr()) })
+		return medianOf(b, 5, func() float64 {
+			return vmIperf(b, m, ws[1].Node, ws[1].Netns, ws[0].Node, ws[0].Netns, ws[0].IPv4.Addr())
+		})
 	}
 	underlay := medianOf(b, 5, func() float64 {
 		return vmIperf(b, m, "vm2", "", "vm1", "", zosAddr(b, m, "vm1"))

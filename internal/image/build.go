@@ -110,7 +110,7 @@ func Build(c Config) (*Result, error) {
 	r := &Result{Release: k.Release, KernelPackage: k.Package, Modules: len(k.Index.Modules), Tools: c.Tools,
 		Kernel: filepath.Join(c.OutDir, "vmlinuz"), Initramfs: filepath.Join(c.OutDir, "initrd.img"),
 		InitramfsFiles: len(t.Paths()), Cmdline: c.Cmdline}
-	if err := writeAtomic(r.Initramfs, func(f *os.File) error { return t.WriteInitramfs(f) }); err != nil {
+	if err := WriteFileAtomic(r.Initramfs, t.WriteInitramfs); err != nil {
 		return nil, fmt.Errorf("image: initramfs: %w", err)
 	}
 	if err := copyFile(k.Vmlinuz(), r.Kernel); err != nil {
@@ -274,8 +274,6 @@ func need(p string) error {
 	}
 	return nil
 }
-
-func writeAtomic(p string, fn func(w *os.File) error) error { return writeAtomicW(p, fn) }
 
 func copyFile(src, dst string) error {
 	b, err := os.ReadFile(src)

@@ -152,9 +152,10 @@ func (t *Tree) WriteInitramfs(w io.Writer) error {
 	return z.Close()
 }
 
-// writeAtomicW writes p through fn into a temporary file renamed over p on success.
-func writeAtomicW(p string, fn func(w *os.File) error) error {
-	tmp := p + ".tmp"
+// WriteFileAtomic writes path through fn into a temporary file next to it, renamed over
+// path only when fn and the close succeed: a reader never sees half a file.
+func WriteFileAtomic(path string, fn func(w io.Writer) error) error {
+	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
 		return err
@@ -168,5 +169,5 @@ func writeAtomicW(p string, fn func(w *os.File) error) error {
 		os.Remove(tmp)
 		return err
 	}
-	return os.Rename(tmp, p)
+	return os.Rename(tmp, path)
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/goreleaser/nfpm/v2"
 	_ "github.com/goreleaser/nfpm/v2/deb" // registers the deb packager
 	"github.com/goreleaser/nfpm/v2/files"
+
+	"github.com/zosnet/zosnet/internal/image"
 )
 
 // Config says what to build.
@@ -219,22 +221,8 @@ func writeArchive(path, bin string, zipped bool, a *Artifact) error {
 }
 
 func atomic(a *Artifact, fn func(io.Writer) error) error {
-	tmp := a.Path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if err := fn(f); err != nil {
-		f.Close()
-		os.Remove(tmp)
+	if err := image.WriteFileAtomic(a.Path, fn); err != nil {
 		return fmt.Errorf("%s: %w", a.Path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, a.Path); err != nil {
-		return err
 	}
 	st, err := os.Stat(a.Path)
 	if err == nil {
