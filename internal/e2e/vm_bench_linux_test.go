@@ -13,6 +13,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/image/imagetest"
 	"github.com/zosnet/zosnet/internal/lab"
+	"github.com/zosnet/zosnet/internal/lab/scenario"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
 
@@ -157,7 +158,7 @@ func median64(v []float64) float64 {
 }
 
 // zosAddr is a VM node's address on its zos bridge.
-func zosAddr(b *testing.B, m *Mesh, node string) netip.Addr {
+func zosAddr(b *testing.B, m *scenario.Mesh, node string) netip.Addr {
 	out, err := m.Run(context.Background(), node, "ip", "-j", "-4", "addr", "show", "zos")
 	if err != nil {
 		b.Fatal(err)
@@ -175,7 +176,7 @@ func zosAddr(b *testing.B, m *Mesh, node string) netip.Addr {
 
 // vmIperf runs iperf3 from cli (in netns cliNS, "" = the node's host namespace) to srv
 // and returns the receiver's Mbit/s.
-func vmIperf(b *testing.B, m *Mesh, cli, cliNS, srv, srvNS string, dst netip.Addr) float64 {
+func vmIperf(b *testing.B, m *scenario.Mesh, cli, cliNS, srv, srvNS string, dst netip.Addr) float64 {
 	ctx := context.Background()
 	in := func(ns string, argv ...string) []string {
 		if ns == "" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/image/imagetest"
 	"github.com/zosnet/zosnet/internal/lab"
+	"github.com/zosnet/zosnet/internal/lab/scenario"
 	"github.com/zosnet/zosnet/internal/localapi"
 )
 
@@ -18,10 +19,22 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// pollErr calls f until it succeeds or timeout passes; it returns f's last error.
+func pollErr(timeout time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 // nodeWireGuard is what `zosnet node status --json` says about the WireGuard backend.
-func nodeWireGuard(t testing.TB, m *Mesh, node string) string {
+func nodeWireGuard(t testing.TB, m *scenario.Mesh, node string) string {
 	t.Helper()
-	out, err := m.Run(context.Background(), node, m.zosnet(), "node", "status", "--json")
+	out, err := m.Run(context.Background(), node, m.ZosnetPath(), "node", "status", "--json")
 	if err != nil {
 		t.Fatalf("%s: node status: %v", node, err)
 	}
@@ -36,11 +49,11 @@ func nodeWireGuard(t testing.TB, m *Mesh, node string) string {
 
 // nrOf returns node's network resource of network id (key and port), polling until
 // networkd answers with it.
-func nrOf(t testing.TB, m *Mesh, node, id string, timeout time.Duration) localapi.NR {
+func nrOf(t testing.TB, m *scenario.Mesh, node, id string, timeout time.Duration) localapi.NR {
 	t.Helper()
 	var nr localapi.NR
-	err := poll(context.Background(), timeout, func() error {
-		out, err := m.Run(context.Background(), node, m.zosnet(), "node", "nr", "show", id, "--json")
+	err := pollErr(timeout, func() error {
+		out, err := m.Run(context.Background(), node, m.ZosnetPath(), "node", "nr", "show", id, "--json")
 		if err != nil {
 			return err
 		}
@@ -81,7 +94,7 @@ func TestVMMixed(t *testing.T) {
 			t.Errorf("%s: node status names WireGuard %q, want %q", node, got, want)
 		}
 	}
-	nodes := Names(m.Lab.Spec())
+	nodes := scenario.Names(m.Lab.Spec())
 	n, err := m.CreateNetwork(ctx, "vmx", "10.100.0.0/16", nodes)
 	if err != nil {
 		t.Fatal(err)
