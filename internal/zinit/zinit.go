@@ -13,6 +13,7 @@
 package zinit
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -45,37 +46,43 @@ type Config struct {
 	Services  []string
 }
 
-// ParseConfig reads the init's parameters; a bad value is an error naming the
-// parameter (the init then logs it and uses the default).
+// ParseConfig reads the init's parameters. A bad value is an error naming the parameter
+// and the reason; that parameter keeps its default and the others still apply (the init
+// logs the error and boots).
 func ParseConfig(line string) (Config, error) {
 	c := Config{Name: "zos", State: "auto", Services: append([]string{}, AllServices...)}
+	var errs []error
 	for _, f := range cmdline.Fields(line) {
 		k, v, _ := strings.Cut(f, "=")
+		var err error
 		switch k {
 		case ParamName:
-			if err := validName(v); err != nil {
-				return c, fmt.Errorf("%s=%q: %w", k, v, err)
+			if err = validName(v); err == nil {
+				c.Name = v
 			}
-			c.Name = v
 		case ParamWireGuard:
 			if v != "auto" && v != "kernel" && v != "userspace" {
-				return c, fmt.Errorf("%s=%q: want auto, kernel or userspace", k, v)
+				err = errors.New("want auto, kernel or userspace")
+			} else {
+				c.WireGuard = v
 			}
-			c.WireGuard = v
 		case ParamState:
-			if v == "" || strings.ContainsAny(v, "/ ") && !strings.HasPrefix(v, "/dev/") {
-				return c, fmt.Errorf("%s=%q: want auto, ram or a block device name", k, v)
+			if v == "" || strings.ContainsAny(v, "/ ") && !strings.HasPrefix(v, "/dev/") || strings.Contains(v, "..") {
+				err = errors.New("want auto, ram or a block device name")
+			} else {
+				c.State = strings.TrimPrefix(v, "/dev/")
 			}
-			c.State = strings.TrimPrefix(v, "/dev/")
 		case ParamServices:
-			s, err := parseServices(v)
-			if err != nil {
-				return c, fmt.Errorf("%s=%q: %w", k, v, err)
+			var s []string
+			if s, err = parseServices(v); err == nil {
+				c.Services = s
 			}
-			c.Services = s
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", k, v, err))
 		}
 	}
-	return c, nil
+	return c, errors.Join(errs...)
 }
 
 func validName(v string) error {

@@ -24,6 +24,7 @@ func TestParseConfig(t *testing.T) {
 		{"zosnet.services=netinit,sshd", def, `unknown service "sshd"`},
 		{"zosnet.state=", def, "zosnet.state"},
 		{"zosnet.state=../x", def, "zosnet.state"},
+		{"zosnet.state=/dev/../x", def, "zosnet.state"},
 	} {
 		got, err := ParseConfig(tc.line)
 		if tc.err != "" {
@@ -35,6 +36,14 @@ func TestParseConfig(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%q: got %+v %v, want %+v", tc.line, got, err, tc.want)
 		}
+	}
+}
+
+// TestParseConfigKeepsGoodParameters: one bad parameter keeps its default; the others apply.
+func TestParseConfigKeepsGoodParameters(t *testing.T) {
+	c, err := ParseConfig("zosnet.wireguard=fast zosnet.name=vm9 zosnet.services=none")
+	if err == nil || c.Name != "vm9" || c.WireGuard != "" || len(c.Services) != 0 {
+		t.Fatalf("got %+v %v", c, err)
 	}
 }
 
