@@ -12,6 +12,12 @@ import (
 	"github.com/zosnet/zosnet/internal/zinit"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	imagetest.Cleanup() // the node image built for the VM tests
+	os.Exit(code)
+}
+
 // noDHCPSpec is a farm LAN whose DHCP server is off, and one VM node on it.
 const noDHCPSpec = `
 segments:
