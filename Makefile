@@ -5,7 +5,7 @@ BIN       := bin
 # one package at a time.
 TESTFLAGS ?= -race -count=1 -p 1 -timeout 15m
 
-.PHONY: all deps build demo test fmt-check vet staticcheck unit clean
+.PHONY: all deps build image packages demo test fmt-check vet staticcheck unit clean
 
 all: build
 
@@ -15,6 +15,16 @@ deps:
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The node image (issue 16): bin/image/{vmlinuz,initrd.img,zosnet.img}, built from the
+# Debian kernel package that scripts/install-deps.sh downloads (internal/image).
+image: deps
+	$(GO) run ./cmd/mkimage --build --out $(BIN)/image
+
+# Packages (issue 16): zosnet-registry .deb and the CLI for its four platforms in
+# bin/pkg/ (internal/packaging, nfpm as a library).
+packages:
+	$(GO) run ./cmd/mkpkg --out $(BIN)/pkg
 
 demo: deps build
 	./$(BIN)/zoslab demo

@@ -75,12 +75,22 @@ func nodeStatus(ctx context.Context, env *Env, nd *localapi.Client, args []strin
 	if len(args) != 0 {
 		return fmt.Errorf("%w: status takes no arguments", ErrUsage)
 	}
-	st, err := nd.NodeStatus(ctx)
+	ns, err := nd.NodeStatus(ctx)
 	if err != nil {
 		return fmt.Errorf("node status: %w", err)
 	}
+	sum, err := nd.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("node status: %w", err)
+	}
+	// WireGuard names the implementation networkd uses: kernel (the module) or
+	// userspace (wireguard-go in networkd).
+	st := struct {
+		localapi.NodeStatus
+		WireGuard string `json:"wireguard"`
+	}{ns, sum.WGKind}
 	return env.Print(st, func(w io.Writer) {
-		fmt.Fprintf(w, "HIDDEN\t%v\nSOCKETS\t%s\n", st.Hidden, st.SocketNamespace)
+		fmt.Fprintf(w, "HIDDEN\t%v\nSOCKETS\t%s\nWIREGUARD\t%s\n", st.Hidden, st.SocketNamespace, st.WireGuard)
 		if st.Note != "" {
 			fmt.Fprintf(w, "NOTE\t%s\n", st.Note)
 		}
