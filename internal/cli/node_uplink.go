@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/zosnet/zosnet/internal/public"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // nodeUplinkCommands are the node-local uplink commands (issue 5), talking to
@@ -24,8 +24,8 @@ func nodeUplinkCommands() []*Command {
 var pcIPv4, pcGW4, pcIPv6, pcGW6, pcDomain string
 
 // parsePublicConfig turns the flags into a validated config; errors name the flag.
-func parsePublicConfig(ipv4, gw4, ipv6, gw6, domain string) (public.Config, error) {
-	c := public.Config{Domain: domain}
+func parsePublicConfig(ipv4, gw4, ipv6, gw6, domain string) (nodeapi.PublicConfig, error) {
+	c := nodeapi.PublicConfig{Domain: domain}
 	for _, f := range []struct {
 		name, v string
 		p       *netip.Prefix

@@ -7,16 +7,16 @@ import (
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/localapi"
-	"github.com/zosnet/zosnet/internal/public"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // PublicConfigOf converts the registry's public config into networkd's (nil stays
 // nil). NIC has no counterpart: networkd picks the public NIC itself.
-func PublicConfigOf(p *gridapi.PublicConfig) (*public.Config, error) {
+func PublicConfigOf(p *gridapi.PublicConfig) (*nodeapi.PublicConfig, error) {
 	if p == nil {
 		return nil, nil
 	}
-	c := &public.Config{Domain: p.Domain}
+	c := &nodeapi.PublicConfig{Domain: p.Domain}
 	for _, f := range []struct {
 		name, v string
 		p       *netip.Prefix

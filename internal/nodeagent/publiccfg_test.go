@@ -12,7 +12,7 @@ import (
 	"github.com/zosnet/zosnet/internal/endpoints"
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/localapi"
-	"github.com/zosnet/zosnet/internal/public"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // TestValidatorsAgree: the registry accepts exactly the public configs networkd accepts.
@@ -41,20 +41,24 @@ func TestValidatorsAgree(t *testing.T) {
 	}
 }
 
-// fakeUplink is networkd's public-config side.
+// fakeUplink is networkd's public-config side (the other Backend methods, which
+// ApplyPublicConfig does not call, come from the nil embedded Backend).
 type fakeUplink struct {
+	localapi.Backend
 	mu   sync.Mutex
-	cfg  *public.Config
+	cfg  *nodeapi.PublicConfig
 	sets int
 }
 
-func (f *fakeUplink) NodeStatus() localapi.NodeStatus { return localapi.NodeStatus{} }
-func (f *fakeUplink) PublicConfig() *public.Config {
+func (f *fakeUplink) NodeStatus(context.Context) (nodeapi.NodeStatus, error) {
+	return nodeapi.NodeStatus{}, nil
+}
+func (f *fakeUplink) PublicConfig(context.Context) (*nodeapi.PublicConfig, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.cfg
+	return f.cfg, nil
 }
-func (f *fakeUplink) SetPublicConfig(_ context.Context, c *public.Config) error {
+func (f *fakeUplink) SetPublicConfig(_ context.Context, c *nodeapi.PublicConfig) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cfg, f.sets = c, f.sets+1
@@ -65,8 +69,7 @@ func (f *fakeUplink) SetPublicConfig(_ context.Context, c *public.Config) error 
 // set, unchanged (no call), change, unset.
 func TestApplyPublicConfig(t *testing.T) {
 	fake := &fakeUplink{}
-	srv := &localapi.Server{AllowUID: os.Getuid()}
-	srv.Extra = localapi.UplinkRoutes(srv, fake)
+	srv := &localapi.Server{B: fake, AllowUID: os.Getuid()}
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
@@ -92,7 +95,7 @@ func TestApplyPublicConfig(t *testing.T) {
 		if err := ApplyPublicConfig(ctx, c, step.p); err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
-		cfg := fake.PublicConfig()
+		cfg, _ := fake.PublicConfig(ctx)
 		got := ""
 		if cfg != nil {
 			got = cfg.IPv4.String()
@@ -107,7 +110,7 @@ func TestApplyPublicConfig(t *testing.T) {
 }
 
 func TestEndpointsOf(t *testing.T) {
-	st := public.Status{Hidden: false, Endpoints: []endpoints.Endpoint{
+	st := nodeapi.UplinkStatus{Hidden: false, Endpoints: []endpoints.Endpoint{
 		{Addr: netip.MustParseAddr("2001:db8:100::10"), Family: "ipv6", Where: endpoints.PublicConfig, Reason: "farmer's public config"},
 		{Addr: netip.MustParseAddr("2001:db8:100::5a"), Family: "ipv6", Where: endpoints.PublicSegment},
 		{Addr: netip.MustParseAddr("203.0.113.10"), Family: "ipv4", Where: endpoints.Management},
@@ -119,7 +122,7 @@ func TestEndpointsOf(t *testing.T) {
 		eps[0].Reason != want[0] || eps[1].Reason != want[1] || eps[2].Reason != want[2] {
 		t.Fatalf("%+v hidden=%v: %v", eps, hidden, err)
 	}
-	if eps, hidden := EndpointsOf(public.Status{Hidden: true}); !hidden || eps == nil || len(eps) != 0 {
+	if eps, hidden := EndpointsOf(nodeapi.UplinkStatus{Hidden: true}); !hidden || eps == nil || len(eps) != 0 {
 		t.Fatalf("hidden node: %+v %v", eps, hidden)
 	}
 }

@@ -5,7 +5,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/endpoints"
 	"github.com/zosnet/zosnet/internal/gridapi"
-	"github.com/zosnet/zosnet/internal/public"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // EndpointsOf turns networkd's uplink status into the endpoint candidates and hidden
@@ -13,7 +13,7 @@ import (
 // public namespace) and which addresses there can be endpoints. Each endpoint's reason
 // is a short code of where networkd found it (ReasonOf). provisiond passes it as
 // NodeOptions.Endpoints.
-func EndpointsOf(st public.Status) ([]gridapi.Endpoint, bool) {
+func EndpointsOf(st nodeapi.UplinkStatus) ([]gridapi.Endpoint, bool) {
 	out := []gridapi.Endpoint{}
 	for _, e := range st.Endpoints {
 		if !e.Addr.IsValid() {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/nodeagent"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/plan"
-	"github.com/zosnet/zosnet/internal/resource"
 )
 
 // Self is what the local node knows about its own network resource before the
@@ -133,11 +133,11 @@ func overlayLink(name string) bool {
 // Spec builds the network resource spec networkd applies for a member's plan with the
 // given peer entries (plan.WithRelay's result after a failover). IPv6 allowed IPs
 // inside the network's ULA are left out: networkd adds the twin of every IPv4 one.
-func Spec(pl plan.MemberPlan, rng netip.Prefix, netID string, peers []plan.Peer, port int) resource.Spec {
+func Spec(pl plan.MemberPlan, rng netip.Prefix, netID string, peers []plan.Peer, port int) nodeapi.NRSpec {
 	ula := plan.ULA48(netID)
-	s := resource.Spec{NetworkID: netID, IPRange: rng, Subnet: pl.Subnet, ListenPort: uint16(port), Peers: []resource.Peer{}}
+	s := nodeapi.NRSpec{NetworkID: netID, IPRange: rng, Subnet: pl.Subnet, ListenPort: uint16(port), Peers: []nodeapi.Peer{}}
 	for _, p := range peers {
-		rp := resource.Peer{PublicKey: p.PublicKey, PersistentKeepalive: p.Keepalive, AllowedIPs: []netip.Prefix{}}
+		rp := nodeapi.Peer{PublicKey: p.PublicKey, PersistentKeepalive: p.Keepalive, AllowedIPs: []netip.Prefix{}}
 		if p.Endpoint.IsValid() {
 			rp.Endpoint = p.Endpoint.String()
 		}

@@ -78,7 +78,7 @@ func endpointsOf(ctx context.Context, nd *localapi.Client) ([]gridapi.Endpoint, 
 	if err != nil || !st.Managed {
 		return nil, false
 	}
-	return nodeagent.EndpointsOf(st.Status)
+	return nodeagent.EndpointsOf(st.UplinkStatus)
 }
 
 // wgPorts lists the listen ports of the node's network resources (for the facts).

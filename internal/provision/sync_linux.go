@@ -15,8 +15,8 @@ import (
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/localapi"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/plan"
-	"github.com/zosnet/zosnet/internal/public"
 	"github.com/zosnet/zosnet/internal/resource"
 )
 
@@ -44,11 +44,11 @@ func (p *Provisioner) applyPublic(ctx context.Context, pc *gridapi.PublicConfig)
 }
 
 // PublicConfig converts the registry's public config to networkd's (nil stays nil).
-func PublicConfig(pc *gridapi.PublicConfig) (*public.Config, error) {
+func PublicConfig(pc *gridapi.PublicConfig) (*nodeapi.PublicConfig, error) {
 	if pc == nil {
 		return nil, nil
 	}
-	c := &public.Config{Domain: pc.Domain}
+	c := &nodeapi.PublicConfig{Domain: pc.Domain}
 	var errs []error
 	parse := func(field, s string, f func(string) error) {
 		if s != "" {
@@ -90,7 +90,7 @@ func (p *Provisioner) syncNetwork(ctx context.Context, n gridapi.DesiredNetwork)
 			p.log.Info("network resource updated", "network", n.ID, "peers", len(spec.Peers), "relay", st.relay.Current)
 		}
 	}
-	if cur.Status.State == localapi.StateError && lastErr == "" {
+	if cur.Status.State == nodeapi.StateError && lastErr == "" {
 		state, lastErr = "error", cur.Status.LastError
 	}
 	p.probe(n, st, cur, mp)
@@ -108,7 +108,7 @@ func selfOf(n gridapi.DesiredNetwork, node int64) (gridapi.PeerFacts, bool) {
 
 // ensureNR returns the node's network resource, creating it without peers (to get a
 // key and a port to report) or moving it to a new subnet first when needed.
-func (p *Provisioner) ensureNR(ctx context.Context, n gridapi.DesiredNetwork, self gridapi.PeerFacts) (localapi.NR, error) {
+func (p *Provisioner) ensureNR(ctx context.Context, n gridapi.DesiredNetwork, self gridapi.PeerFacts) (nodeapi.NR, error) {
 	cur, err := p.cfg.Networkd.GetNR(ctx, n.ID)
 	if err == nil || !localapi.IsNotFound(err) {
 		return cur, err
@@ -121,7 +121,7 @@ func (p *Provisioner) ensureNR(ctx context.Context, n gridapi.DesiredNetwork, se
 	if err != nil {
 		return cur, fmt.Errorf("subnet %q: %w", self.Subnet, err)
 	}
-	cur, err = p.cfg.Networkd.PutNR(ctx, resource.Spec{NetworkID: n.ID, IPRange: rng, Subnet: sub, Peers: []resource.Peer{}})
+	cur, err = p.cfg.Networkd.PutNR(ctx, nodeapi.NRSpec{NetworkID: n.ID, IPRange: rng, Subnet: sub, Peers: []nodeapi.Peer{}})
 	if err == nil {
 		p.log.Info("network resource created", "network", n.ID, "subnet", sub, "port", cur.Status.ListenPort)
 	}
@@ -129,18 +129,18 @@ func (p *Provisioner) ensureNR(ctx context.Context, n gridapi.DesiredNetwork, se
 }
 
 // planSpec computes the spec the node's NR must have, relay failover included.
-func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur localapi.NR) (resource.Spec, plan.MemberPlan, error) {
+func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR) (nodeapi.NRSpec, plan.MemberPlan, error) {
 	in, err := Input(n, Self{NodeID: p.node, PublicKey: cur.Status.PublicKey, ListenPort: int(cur.Status.ListenPort)})
 	if err != nil {
-		return resource.Spec{}, plan.MemberPlan{}, err
+		return nodeapi.NRSpec{}, plan.MemberPlan{}, err
 	}
 	pl, err := plan.New(in)
 	if err != nil {
-		return resource.Spec{}, plan.MemberPlan{}, err
+		return nodeapi.NRSpec{}, plan.MemberPlan{}, err
 	}
 	mp, err := pl.Member(strconv.FormatInt(p.node, 10))
 	if err != nil {
-		return resource.Spec{}, mp, err
+		return nodeapi.NRSpec{}, mp, err
 	}
 	peers := mp.Peers
 	if len(mp.Relays) > 0 {
@@ -184,7 +184,7 @@ func relayName(relays []string, current string) string {
 }
 
 // normalize makes two specs comparable (JSON round trip: nil and empty agree).
-func normalize(s resource.Spec) string {
+func normalize(s nodeapi.NRSpec) string {
 	for i := range s.Peers {
 		if len(s.Peers[i].AllowedIPs) == 0 {
 			s.Peers[i].AllowedIPs = nil
@@ -198,7 +198,7 @@ func normalize(s resource.Spec) string {
 }
 
 // probe (re)starts the NR's prober and points it at every other member's gateway.
-func (p *Provisioner) probe(n gridapi.DesiredNetwork, st *netState, cur localapi.NR, mp plan.MemberPlan) {
+func (p *Provisioner) probe(n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR, mp plan.MemberPlan) {
 	src := cur.Spec.Gateway()
 	if st.probe == nil || st.probeSrc != src.String() {
 		if st.probe != nil {
@@ -229,7 +229,7 @@ func (p *Provisioner) probe(n gridapi.DesiredNetwork, st *netState, cur localapi
 
 // report sends the NR's report when it differs from the last one, or every 15 s so that
 // probe times stay fresh.
-func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *netState, cur localapi.NR, state, lastErr string) error {
+func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR, state, lastErr string) error {
 	r := gridapi.NRReport{PublicKey: cur.Status.PublicKey, ListenPort: int(cur.Status.ListenPort), State: state,
 		LastError: lastErr, Relay: st.relay.Current, Endpoints: []string{}}
 	if self, ok := selfOf(n, p.node); ok {
