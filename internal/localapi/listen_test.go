@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // A second Listen on a socket that is served fails with ErrInUse and leaves the first
@@ -73,4 +74,43 @@ func TestListenReplacesStaleSocket(t *testing.T) {
 		t.Fatalf("new listener does not answer: %v", err)
 	}
 	c.Close()
+}
+
+// A lock whose holder does not answer on the socket (a networkd being killed) is
+// waited for: Listen succeeds once it is released, and gives up with ErrInUse when it
+// never is.
+func TestListenWaitsForDyingHolder(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "nd.sock")
+	held, err := lockFile(sock + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(200 * time.Millisecond) // the holder dies a moment later
+		held.Close()
+		close(released)
+	}()
+	l, err := Listen(sock)
+	if err != nil {
+		t.Fatalf("Listen after the holder released the lock: %v", err)
+	}
+	select {
+	case <-released:
+	default:
+		t.Fatal("Listen succeeded while the lock was still held")
+	}
+	l.Close()
+
+	held, err = lockFile(sock + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	old := lockWait
+	lockWait = 300 * time.Millisecond
+	defer func() { lockWait = old }()
+	if _, err := Listen(sock); !errors.Is(err, ErrInUse) {
+		t.Fatalf("Listen with the lock never released: %v, want ErrInUse", err)
+	}
 }

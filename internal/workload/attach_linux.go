@@ -120,7 +120,10 @@ func configureInside(h *netlink.Handle, info nodeapi.Workload, mtu int) error {
 	if err != nil {
 		return fmt.Errorf("find eth0: %w", err)
 	}
-	mac, _ := net.ParseMAC(info.MAC)
+	mac, err := net.ParseMAC(info.MAC)
+	if err != nil {
+		return fmt.Errorf("mac %q: %w", info.MAC, err)
+	}
 	if err := h.LinkSetHardwareAddr(e, mac); err != nil {
 		return fmt.Errorf("set mac: %w", err)
 	}
