@@ -1,14 +1,15 @@
 package localapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -21,15 +22,20 @@ var errLocked = errors.New("locked by another process")
 
 // lockWait bounds how long Listen waits for a lock whose holder does not answer on
 // the socket: a networkd that was just killed holds it until the kernel has closed
-// its files, which can take a moment under load.
+// its files (its socket may still accept connections meanwhile, but nothing serves
+// them), which can take a moment under load.
 var lockWait = 10 * time.Second
 
+// probeTimeout bounds the HTTP request that checks whether a server answers.
+var probeTimeout = 2 * time.Second
+
 // Listen claims the socket at path and listens there (mode 0666: reads are open,
-// changes are checked per request). It refuses (ErrInUse) at once when a server
-// answers on path. Otherwise it takes an exclusive lock on path+".lock", held until
-// the listener is closed (a holder that does not answer, such as a process being
-// killed, is waited for up to 10 s); a socket file nobody answers on is stale and
-// removed. Closing the listener removes the socket and releases the lock.
+// changes are checked per request). It refuses (ErrInUse) as soon as a server answers
+// HTTP on path. It takes an exclusive lock on path+".lock", held until the listener
+// is closed; a holder that does not answer (a networkd being killed, or one still in
+// its first reconcile) is waited for up to 10 s, then refused too. A socket file on
+// which nothing answers is stale and replaced. Closing the listener removes the
+// socket and releases the lock.
 func Listen(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("socket dir: %w", err)
@@ -53,19 +59,19 @@ func claim(path string) (io.Closer, error) {
 		if !errors.Is(err, errLocked) {
 			return lock, err
 		}
-		if err := answering(path); err != nil {
-			return nil, err
+		if answers(path) {
+			return nil, inUse(path)
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%w: %s: %w for %v, and nothing answers on the socket (a networkd that hangs? stop it first, or use another --socket)", ErrInUse, path, err, lockWait)
+			return nil, fmt.Errorf("%w: %w for %v by a process that does not answer on %s (a networkd that hangs? stop it first, or use another --socket)", ErrInUse, err, lockWait, path)
 		}
 		time.Sleep(50 * time.Millisecond) // the holder is going away; bounded by lockWait
 	}
 }
 
 func listen(path string) (net.Listener, error) {
-	if err := answering(path); err != nil {
-		return nil, err
+	if answers(path) { // a server that does not take the lock (another program)
+		return nil, inUse(path)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
@@ -80,18 +86,31 @@ func listen(path string) (net.Listener, error) {
 	return l, nil
 }
 
-// answering returns ErrInUse when something accepts connections on path, nil when
-// nothing does (no file, or a stale one: connection refused).
-func answering(path string) error {
-	c, err := net.DialTimeout("unix", path, 2*time.Second)
-	switch {
-	case err == nil:
-		c.Close()
-		return fmt.Errorf("%w: a server answers on %s (is networkd already running? stop it first, or use another --socket)", ErrInUse, path)
-	case errors.Is(err, os.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
-		return nil
+func inUse(path string) error {
+	return fmt.Errorf("%w: a server answers on %s (is networkd already running? stop it first, or use another --socket)", ErrInUse, path)
+}
+
+// answers reports whether a server answers an HTTP request on the unix socket at
+// path (any status counts). No file, a refused connection, or no answer within
+// probeTimeout (a dying process whose socket still accepts) is no server.
+func answers(path string) bool {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://networkd/v1/status", nil)
+	if err != nil {
+		return false
 	}
-	return fmt.Errorf("check socket %s: %w", path, err)
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
 }
 
 // lockedListener releases the socket's lock once the listener is closed.
