@@ -35,7 +35,8 @@ type Backend interface {
 // Server serves a Backend.
 type Server struct {
 	B Backend
-	// Log receives one line per failed request; nil discards.
+	// Log receives one line per failed request (Warn for server errors, Debug for refused
+// requests); nil discards.
 	Log *slog.Logger
 	// Metrics, when set, is served at GET /metrics.
 	Metrics http.Handler
@@ -156,8 +157,12 @@ func statusOf(err error) int {
 func (s *Server) reply(w http.ResponseWriter, r *http.Request, v any, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
-		if s.Log != nil {
-			s.Log.Info("local api", "method", r.Method, "path", r.URL.Path, "status", statusOf(err), "err", err)
+		if s.Log != nil { // a refused request is the caller's business; a failure is ours
+			lv := slog.LevelDebug
+			if statusOf(err) >= http.StatusInternalServerError {
+				lv = slog.LevelWarn
+			}
+			s.Log.Log(r.Context(), lv, "local api", "method", r.Method, "path", r.URL.Path, "status", statusOf(err), "err", err)
 		}
 		w.WriteHeader(statusOf(err))
 		v = errorBody{Error: err.Error()}

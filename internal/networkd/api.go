@@ -27,8 +27,9 @@ func (d *Daemon) ListNRs(ctx context.Context) ([]nodeapi.NR, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make([]nodeapi.NR, 0, len(d.state.NRs))
+	eps := d.rec.endpoints() // read once for all NRs
 	for _, id := range d.state.nrIDs() {
-		nr, err := d.getLocked(id)
+		nr, err := d.getLocked(id, eps)
 		if err != nil {
 			return nil, err
 		}
@@ -41,10 +42,12 @@ func (d *Daemon) ListNRs(ctx context.Context) ([]nodeapi.NR, error) {
 func (d *Daemon) GetNR(ctx context.Context, id string) (nodeapi.NR, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.getLocked(id)
+	return d.getLocked(id, d.rec.endpoints())
 }
 
-func (d *Daemon) getLocked(id string) (nodeapi.NR, error) {
+// getLocked returns NR id with its live WireGuard status; eps are the node's endpoint
+// addresses (each NR's endpoints are these with its port).
+func (d *Daemon) getLocked(id string, eps []netip.Addr) (nodeapi.NR, error) {
 	s, ok := d.state.NRs[id]
 	if !ok {
 		return nodeapi.NR{}, fmt.Errorf("network resource %q: %w", id, nodeapi.ErrNotFound)
@@ -55,8 +58,10 @@ func (d *Daemon) getLocked(id string) (nodeapi.NR, error) {
 	}
 	st := d.status[id]
 	nr := nodeapi.NR{Spec: s, Status: nodeapi.NRStatus{PublicKey: key.PublicKey().String(), ListenPort: s.ListenPort,
-		State: st.state, LastError: st.lastErr, Subnet6: s.Subnet6().String(), Peers: []nodeapi.PeerStatus{},
-		Endpoints: d.rec.endpoints(s.ListenPort)}}
+		State: st.state, LastError: st.lastErr, Subnet6: s.Subnet6().String(), Peers: []nodeapi.PeerStatus{}}}
+	for _, a := range eps {
+		nr.Status.Endpoints = append(nr.Status.Endpoints, netip.AddrPortFrom(a, s.ListenPort).String())
+	}
 	peers, kind, err := d.rec.peers(id)
 	if err != nil {
 		return nodeapi.NR{}, err
@@ -82,7 +87,7 @@ func (d *Daemon) PutNR(ctx context.Context, s nodeapi.NRSpec) (nodeapi.NR, error
 	if err := d.putLocked(s); err != nil {
 		return nodeapi.NR{}, err
 	}
-	return d.getLocked(s.NetworkID)
+	return d.getLocked(s.NetworkID, d.rec.endpoints())
 }
 
 func (d *Daemon) putLocked(s nodeapi.NRSpec) error {

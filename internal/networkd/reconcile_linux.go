@@ -240,15 +240,15 @@ func (r *reconciler) peers(id string) ([]nodeapi.PeerStatus, string, error) {
 	return out, string(kind), nil
 }
 
-// endpoints returns ip:port for every endpoint of the node (nil while the uplinks are
-// not managed).
-func (r *reconciler) endpoints(port uint16) []string {
+// endpoints returns the node's endpoint addresses, read live (nil while the uplinks
+// are not managed).
+func (r *reconciler) endpoints() []netip.Addr {
 	if !r.managed {
 		return nil
 	}
-	var out []string
+	var out []netip.Addr
 	for _, e := range r.up.Status().Endpoints {
-		out = append(out, netip.AddrPortFrom(e.Addr, port).String())
+		out = append(out, e.Addr)
 	}
 	return out
 }
