@@ -36,7 +36,7 @@ type Backend interface {
 type Server struct {
 	B Backend
 	// Log receives one line per failed request (Warn for server errors, Debug for refused
-// requests); nil discards.
+	// requests); nil discards.
 	Log *slog.Logger
 	// Metrics, when set, is served at GET /metrics.
 	Metrics http.Handler
