@@ -6,6 +6,8 @@ import (
 	"flag"
 	"strings"
 	"testing"
+
+	"github.com/zosnet/zosnet/internal/gridapi"
 )
 
 func TestDispatchAndFlags(t *testing.T) {
@@ -47,7 +49,7 @@ func TestParsePublicConfig(t *testing.T) {
 		{[5]string{"203.0.113.10/24", "", "", "", ""}, "gw4: required"},
 		{[5]string{"", "", "", "", ""}, "ipv4: set ipv4 and/or ipv6"},
 	} {
-		_, err := parsePublicConfig(tt.args[0], tt.args[1], tt.args[2], tt.args[3], tt.args[4])
+		_, err := localPublicConfig(gridapi.PublicConfig{IPv4: tt.args[0], GW4: tt.args[1], IPv6: tt.args[2], GW6: tt.args[3], Domain: tt.args[4]})
 		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("%v: error %v, want %q", tt.args, err, tt.want)
 		}

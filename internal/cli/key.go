@@ -73,15 +73,17 @@ func printKey(env *Env, name, path string, k *identity.Key) error {
 
 // profileCommands are `zosnet profile set|use|list`.
 func profileCommands() []*Command {
-	var p Profile
-	var use bool
+	var set struct { // profile set's flags
+		p   Profile
+		use bool
+	}
 	return []*Command{
 		{Name: "set", Summary: "create or change a profile", Usage: "NAME [--registry URL] [--ca FILE] [--key NAME] [--use]",
 			Flags: func(fs *flag.FlagSet) {
-				fs.StringVar(&p.Registry, "registry", "", "registry URL")
-				fs.StringVar(&p.CA, "ca", "", "CA bundle to trust")
-				fs.StringVar(&p.Key, "key", "", "key name or file")
-				fs.BoolVar(&use, "use", false, "make it the current profile")
+				fs.StringVar(&set.p.Registry, "registry", "", "registry URL")
+				fs.StringVar(&set.p.CA, "ca", "", "CA bundle to trust")
+				fs.StringVar(&set.p.Key, "key", "", "key name or file")
+				fs.BoolVar(&set.use, "use", false, "make it the current profile")
 			},
 			Run: func(_ context.Context, env *Env, args []string) error {
 				if err := needArgs(args, 1, "NAME"); err != nil {
@@ -89,12 +91,13 @@ func profileCommands() []*Command {
 				}
 				return updateConfig(func(c *Config) error {
 					old := c.Profiles[args[0]]
+					p := set.p
 					old.Registry, old.CA, old.Key = firstNonEmpty(p.Registry, old.Registry), firstNonEmpty(p.CA, old.CA), firstNonEmpty(p.Key, old.Key)
 					if c.Profiles == nil {
 						c.Profiles = map[string]Profile{}
 					}
 					c.Profiles[args[0]] = old
-					if use || c.Current == "" {
+					if set.use || c.Current == "" {
 						c.Current = args[0]
 					}
 					return nil

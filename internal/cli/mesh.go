@@ -7,40 +7,36 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/plan"
-	"github.com/zosnet/zosnet/internal/provision"
 	"github.com/zosnet/zosnet/internal/wgquick"
 )
-
-// Fresh is how recent an answered overlay probe must be for `network status` to call a
-// pair reachable.
-const Fresh = 30 * time.Second
 
 // meshCommands are `zosnet network remove-node|access add|status` (add-node and rm-node
 // are in network_edit.go).
 func meshCommands() []*Command {
-	var device, out string
-	var wait time.Duration
+	var add struct { // access add's flags
+		device, out string
+		wait        time.Duration
+	}
 	return []*Command{
 		removeNodeAlias(),
 		{Name: "access", Summary: "external devices (wg-quick) in your networks", Sub: []*Command{
 			gridCommand("add", "add a device and write its wg-quick file", "NAME|ID --device NAME [--out FILE] [--wait 60s]", true,
 				func(fs *flag.FlagSet) {
-					fs.StringVar(&device, "device", "", "the device's name, e.g. laptop")
-					fs.StringVar(&out, "out", "", "wg-quick file to write (default ./NETWORK-DEVICE.conf)")
-					fs.DurationVar(&wait, "wait", time.Minute, "how long to wait for the access node")
+					fs.StringVar(&add.device, "device", "", "the device's name, e.g. laptop")
+					fs.StringVar(&add.out, "out", "", "wg-quick file to write (default ./NETWORK-DEVICE.conf)")
+					fs.DurationVar(&add.wait, "wait", time.Minute, "how long to wait for the access node")
 				},
 				func(ctx context.Context, env *Env, g *grid, args []string) error {
 					if err := needArgs(args, 1, "NAME|ID"); err != nil {
 						return err
 					}
-					return g.accessAdd(ctx, env, args[0], device, out, wait)
+					return g.accessAdd(ctx, env, args[0], add.device, add.out, add.wait)
 				}),
 		}},
 		gridCommand("status", "members, pairs, paths and reachability of a network", "NAME|ID", false, nil,
@@ -97,7 +93,7 @@ func (g *grid) accessAdd(ctx context.Context, env *Env, netName, device, out str
 	if err != nil {
 		return err
 	}
-	d.AccessNode = idName(dn)(d.AccessNode)
+	d.AccessNode = plan.NodeName(dn, d.AccessNode)
 	f, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("access add: %w", err)
@@ -157,24 +153,11 @@ func (g *grid) desiredNetwork(ctx context.Context, n gridapi.Network) (gridapi.D
 	return gridapi.DesiredNetwork{}, fmt.Errorf("network %s: not in its member's view yet", n.Name)
 }
 
+// planner plans a network from the registry's view of it, as an outsider (no self).
 func planner(dn gridapi.DesiredNetwork) (*plan.Planner, error) {
-	in, err := provision.Input(dn, provision.Self{})
+	in, err := plan.FromGrid(dn, plan.Self{})
 	if err != nil {
 		return nil, err
 	}
 	return plan.New(in)
-}
-
-// idName maps node ids to names.
-func idName(dn gridapi.DesiredNetwork) func(string) string {
-	names := map[string]string{}
-	for _, p := range dn.Peers {
-		names[strconv.FormatInt(p.NodeID, 10)] = p.Name
-	}
-	return func(id string) string {
-		if n, ok := names[id]; ok {
-			return n
-		}
-		return id
-	}
 }

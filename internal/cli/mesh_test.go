@@ -14,6 +14,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/identity"
+	"github.com/zosnet/zosnet/internal/plan"
 	"github.com/zosnet/zosnet/internal/registry"
 	"github.com/zosnet/zosnet/internal/wgquick"
 )
@@ -73,7 +74,7 @@ func TestMeshCommands(t *testing.T) {
 	mustJSON(t, zosnet(t, "network", "create", "net1", "--range", "10.1.0.0/16", "--nodes", "farm1,home1,home2", "--json"), &net)
 
 	// before any report: every member unreported, no pairs
-	var ns NetworkStatus
+	var ns plan.NetworkStatus
 	mustJSON(t, zosnet(t, "network", "status", "net1", "--json"), &ns)
 	if len(ns.Pairs) != 0 || len(ns.Members) != 3 || ns.Members[0].State != "unreported" {
 		t.Fatalf("status before reports: %+v", ns)

@@ -13,28 +13,30 @@ import (
 
 // networkCommands are `zosnet network create|show|delete|list`.
 func networkCommands() []*Command {
-	var rng, nodes string
-	var size int
-	var peers multiFlag
-	var all bool
+	var create struct { // network create's flags
+		rng, nodes string
+		size       int
+		peers      multiFlag
+	}
+	var list struct{ all bool } // network list's flags
 	return append([]*Command{
 		gridCommand("create", "create a network owned by your key", "NAME --range CIDR [--nodes ID|NAME,...] [--subnet-size 24] [--peer NAME=WGKEY]...", true,
 			func(fs *flag.FlagSet) {
-				fs.StringVar(&rng, "range", "", "IPv4 range of the network (CIDR)")
-				fs.StringVar(&nodes, "nodes", "", "comma-separated member nodes (ids or names)")
-				fs.IntVar(&size, "subnet-size", 24, "prefix length of each node's subnet")
-				fs.Var(&peers, "peer", "external access peer NAME=WIREGUARD_PUBLIC_KEY (repeatable)")
+				fs.StringVar(&create.rng, "range", "", "IPv4 range of the network (CIDR)")
+				fs.StringVar(&create.nodes, "nodes", "", "comma-separated member nodes (ids or names)")
+				fs.IntVar(&create.size, "subnet-size", 24, "prefix length of each node's subnet")
+				fs.Var(&create.peers, "peer", "external access peer NAME=WIREGUARD_PUBLIC_KEY (repeatable)")
 			},
 			func(ctx context.Context, env *Env, g *grid, args []string) error {
 				if err := needArgs(args, 1, "NAME"); err != nil {
 					return err
 				}
-				spec := gridapi.NetworkSpec{Name: args[0], IPRange: rng, SubnetSize: size}
+				spec := gridapi.NetworkSpec{Name: args[0], IPRange: create.rng, SubnetSize: create.size}
 				var err error
-				if spec.Members, err = g.resolveNodes(ctx, nodes); err != nil {
+				if spec.Members, err = g.resolveNodes(ctx, create.nodes); err != nil {
 					return err
 				}
-				if spec.AccessPeers, err = peers.accessPeers(); err != nil {
+				if spec.AccessPeers, err = create.peers.accessPeers(); err != nil {
 					return err
 				}
 				n, err := g.c.CreateNetwork(ctx, spec)
@@ -73,10 +75,10 @@ func networkCommands() []*Command {
 				return env.Print(map[string]string{"deleted": n.ID}, func(w io.Writer) { fmt.Fprintf(w, "network %s (%s) deleted\n", n.Name, n.ID) })
 			}),
 		gridCommand("list", "list your networks (--all: everyone's)", "[--all]", false,
-			func(fs *flag.FlagSet) { fs.BoolVar(&all, "all", false, "list every owner's networks") },
+			func(fs *flag.FlagSet) { fs.BoolVar(&list.all, "all", false, "list every owner's networks") },
 			func(ctx context.Context, env *Env, g *grid, _ []string) error {
 				owner := ""
-				if !all {
+				if !list.all {
 					if g.key == nil {
 						return errors.New("network list: no key to list your networks (use --key, or --all)")
 					}

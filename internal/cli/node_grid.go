@@ -14,16 +14,16 @@ import (
 // nodeGridCommands are the `zosnet node ...` commands that talk to the registry:
 // list and show (public-config, shared with the local path, is in public_config.go).
 func nodeGridCommands() []*Command {
-	var farm string
+	var list struct{ farm string } // node list's flags
 	return []*Command{
 		gridCommand("list", "list the grid's nodes", "[--farm ID|NAME]", false,
-			func(fs *flag.FlagSet) { fs.StringVar(&farm, "farm", "", "only this farm's nodes") },
+			func(fs *flag.FlagSet) { fs.StringVar(&list.farm, "farm", "", "only this farm's nodes") },
 			func(ctx context.Context, env *Env, g *grid, _ []string) error {
 				var id int64
-				if farm != "" {
-					f, err := g.c.Farm(ctx, farm)
+				if list.farm != "" {
+					f, err := g.c.Farm(ctx, list.farm)
 					if err != nil {
-						return fmt.Errorf("node list: farm %s: %w", farm, err)
+						return fmt.Errorf("node list: farm %s: %w", list.farm, err)
 					}
 					id = f.ID
 				}

@@ -15,51 +15,59 @@ import (
 	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
-// socketFlag is --socket, the networkd API socket, on every node-local command.
-var socketFlag = localapi.DefaultSocket
-
-func withSocket(more func(fs *flag.FlagSet)) func(fs *flag.FlagSet) {
-	return func(fs *flag.FlagSet) {
-		fs.StringVar(&socketFlag, "socket", localapi.DefaultSocket, "networkd API socket")
-		if more != nil {
-			more(fs)
-		}
-	}
+// localOpts are the flags every node-local command has.
+type localOpts struct {
+	socket string // networkd's API socket
 }
 
-func client() *localapi.Client { return localapi.NewClient(socketFlag) }
+func (o *localOpts) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.socket, "socket", localapi.DefaultSocket, "networkd API socket")
+}
+
+func (o *localOpts) client() *localapi.Client { return localapi.NewClient(o.socket) }
+
+// localCommand builds a node-local command with its own flags (--socket plus extra's);
+// run gets a client of networkd's local API.
+func localCommand(name, summary, usage string, extra func(fs *flag.FlagSet),
+	run func(ctx context.Context, env *Env, nd *localapi.Client, args []string) error) *Command {
+	var o localOpts
+	return &Command{Name: name, Summary: summary, Usage: usage,
+		Flags: func(fs *flag.FlagSet) {
+			o.register(fs)
+			if extra != nil {
+				extra(fs)
+			}
+		},
+		Run: func(ctx context.Context, env *Env, args []string) error { return run(ctx, env, o.client(), args) }}
+}
 
 // nodeLocalCommands are the `zosnet node ...` commands that talk to the local networkd
 // over its unix socket: nr list|show, wg show, workload add|rm|list.
 func nodeLocalCommands() []*Command {
+	var wa workloadAddOpts
 	return []*Command{
 		{Name: "nr", Summary: "network resources on this node", Sub: []*Command{
-			{Name: "list", Summary: "list network resources", Flags: withSocket(nil), Run: nrList},
-			{Name: "show", Summary: "show one network resource", Usage: "NETWORK_ID", Flags: withSocket(nil), Run: nrShow},
-			{Name: "apply", Summary: "create or update a network resource from a JSON spec (- = stdin)", Usage: "FILE",
-				Flags: withSocket(nil), Run: nrApply},
-			{Name: "rm", Summary: "remove a network resource and its workloads", Usage: "NETWORK_ID", Flags: withSocket(nil), Run: nrRm},
+			localCommand("list", "list network resources", "", nil, nrList),
+			localCommand("show", "show one network resource", "NETWORK_ID", nil, nrShow),
+			localCommand("apply", "create or update a network resource from a JSON spec (- = stdin)", "FILE", nil, nrApply),
+			localCommand("rm", "remove a network resource and its workloads", "NETWORK_ID", nil, nrRm),
 		}},
 		{Name: "wg", Summary: "WireGuard links on this node", Sub: []*Command{
-			{Name: "show", Summary: "show WireGuard links like `wg show`", Usage: "[NETWORK_ID]", Flags: withSocket(nil), Run: wgShow},
+			localCommand("show", "show WireGuard links like `wg show`", "[NETWORK_ID]", nil, wgShow),
 		}},
 		{Name: "workload", Summary: "workloads attached to network resources", Sub: []*Command{
-			{Name: "add", Summary: "attach a workload (prints its addresses)", Usage: "NETWORK_ID NAME [--tap]",
-				Flags: withSocket(func(fs *flag.FlagSet) { fs.BoolVar(&tapFlag, "tap", false, "a tap for a VM instead of a namespace") }),
-				Run:   workloadAdd},
-			{Name: "rm", Summary: "detach a workload", Usage: "NAME", Flags: withSocket(nil), Run: workloadRm},
-			{Name: "list", Summary: "list workloads and their addresses", Flags: withSocket(nil), Run: workloadList},
+			localCommand("add", "attach a workload (prints its addresses)", "NETWORK_ID NAME [--tap]", wa.register, wa.run),
+			localCommand("rm", "detach a workload", "NAME", nil, workloadRm),
+			localCommand("list", "list workloads and their addresses", "", nil, workloadList),
 		}},
 	}
 }
 
-var tapFlag bool
-
-func nrList(ctx context.Context, env *Env, args []string) error {
+func nrList(ctx context.Context, env *Env, nd *localapi.Client, args []string) error {
 	if len(args) != 0 {
 		return fmt.Errorf("%w: nr list takes no arguments", ErrUsage)
 	}
-	nrs, err := client().ListNRs(ctx)
+	nrs, err := nd.ListNRs(ctx)
 	if err != nil {
 		return fmt.Errorf("list network resources: %w", err)
 	}
@@ -72,11 +80,11 @@ func nrList(ctx context.Context, env *Env, args []string) error {
 	})
 }
 
-func nrShow(ctx context.Context, env *Env, args []string) error {
+func nrShow(ctx context.Context, env *Env, nd *localapi.Client, args []string) error {
 	if len(args) != 1 {
 		return fmt.Errorf("%w: nr show NETWORK_ID", ErrUsage)
 	}
-	nr, err := client().GetNR(ctx, args[0])
+	nr, err := nd.GetNR(ctx, args[0])
 	if err != nil {
 		return fmt.Errorf("show network resource %s: %w", args[0], err)
 	}
@@ -91,7 +99,7 @@ func nrShow(ctx context.Context, env *Env, args []string) error {
 	})
 }
 
-func nrApply(ctx context.Context, env *Env, args []string) error {
+func nrApply(ctx context.Context, env *Env, nd *localapi.Client, args []string) error {
 	if len(args) != 1 {
 		return fmt.Errorf("%w: nr apply FILE (or - for stdin)", ErrUsage)
 	}
@@ -111,7 +119,7 @@ func nrApply(ctx context.Context, env *Env, args []string) error {
 	if err := dec.Decode(&s); err != nil {
 		return fmt.Errorf("spec %s: %w", args[0], err)
 	}
-	nr, err := client().PutNR(ctx, s)
+	nr, err := nd.PutNR(ctx, s)
 	if err != nil {
 		return fmt.Errorf("apply network resource %s: %w", s.NetworkID, err)
 	}
@@ -121,11 +129,11 @@ func nrApply(ctx context.Context, env *Env, args []string) error {
 	})
 }
 
-func nrRm(ctx context.Context, env *Env, args []string) error {
+func nrRm(ctx context.Context, env *Env, nd *localapi.Client, args []string) error {
 	if len(args) != 1 {
 		return fmt.Errorf("%w: nr rm NETWORK_ID", ErrUsage)
 	}
-	if err := client().DeleteNR(ctx, args[0]); err != nil {
+	if err := nd.DeleteNR(ctx, args[0]); err != nil {
 		return fmt.Errorf("remove network resource %s: %w", args[0], err)
 	}
 	return env.Print(map[string]string{"removed": args[0]}, func(w io.Writer) { fmt.Fprintf(w, "removed %s\n", args[0]) })
@@ -145,11 +153,11 @@ func printPeers(w io.Writer, peers []nodeapi.PeerStatus) {
 	}
 }
 
-func wgShow(ctx context.Context, env *Env, args []string) error {
+func wgShow(ctx context.Context, env *Env, nd *localapi.Client, args []string) error {
 	if len(args) > 1 {
 		return fmt.Errorf("%w: wg show [NETWORK_ID]", ErrUsage)
 	}
-	nrs, err := client().ListNRs(ctx)
+	nrs, err := nd.ListNRs(ctx)
 	if err != nil {
 		return fmt.Errorf("read wireguard links: %w", err)
 	}
@@ -190,33 +198,42 @@ func filterNR(nrs []nodeapi.NR, id string) []nodeapi.NR {
 	return nil
 }
 
-func workloadAdd(ctx context.Context, env *Env, args []string) error {
+// workloadAddOpts are the flags of `node workload add`.
+type workloadAddOpts struct {
+	tap bool // a tap for a VM instead of a namespace
+}
+
+func (o *workloadAddOpts) register(fs *flag.FlagSet) {
+	fs.BoolVar(&o.tap, "tap", false, "a tap for a VM instead of a namespace")
+}
+
+func (o *workloadAddOpts) run(ctx context.Context, env *Env, nd *localapi.Client, args []string) error {
 	if len(args) != 2 {
 		return fmt.Errorf("%w: workload add NETWORK_ID NAME [--tap]", ErrUsage)
 	}
 	s := nodeapi.WorkloadSpec{NetworkID: args[0], Name: args[1], Kind: nodeapi.KindNetns}
-	if tapFlag {
+	if o.tap {
 		s.Kind = nodeapi.KindTap
 	}
-	info, err := client().AddWorkload(ctx, s)
+	info, err := nd.AddWorkload(ctx, s)
 	if err != nil {
 		return fmt.Errorf("add workload %s: %w", args[1], err)
 	}
 	return env.Print(info, func(w io.Writer) { printWorkloads(w, []nodeapi.Workload{info}) })
 }
 
-func workloadRm(ctx context.Context, env *Env, args []string) error {
+func workloadRm(ctx context.Context, env *Env, nd *localapi.Client, args []string) error {
 	if len(args) != 1 {
 		return fmt.Errorf("%w: workload rm NAME", ErrUsage)
 	}
-	if err := client().RemoveWorkload(ctx, args[0]); err != nil {
+	if err := nd.RemoveWorkload(ctx, args[0]); err != nil {
 		return fmt.Errorf("remove workload %s: %w", args[0], err)
 	}
 	return env.Print(map[string]string{"removed": args[0]}, func(w io.Writer) { fmt.Fprintf(w, "removed %s\n", args[0]) })
 }
 
-func workloadList(ctx context.Context, env *Env, args []string) error {
-	ws, err := client().ListWorkloads(ctx)
+func workloadList(ctx context.Context, env *Env, nd *localapi.Client, args []string) error {
+	ws, err := nd.ListWorkloads(ctx)
 	if err != nil {
 		return fmt.Errorf("list workloads: %w", err)
 	}

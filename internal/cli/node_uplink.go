@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/netip"
 	"strings"
 
+	"github.com/zosnet/zosnet/internal/gridapi"
+	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
@@ -15,57 +16,34 @@ import (
 // set|show|unset` (public_config.go), which goes to the registry when given a NODE.
 func nodeUplinkCommands() []*Command {
 	return []*Command{
-		{Name: "status", Summary: "uplinks, WireGuard endpoints and whether this node is hidden", Flags: withSocket(nil), Run: nodeStatus},
+		localCommand("status", "uplinks, WireGuard endpoints and whether this node is hidden", "", nil, nodeStatus),
 		publicConfigCommand(),
 	}
 }
 
-// The local public-config values, set from public_config.go's flags.
-var pcIPv4, pcGW4, pcIPv6, pcGW6, pcDomain string
-
-// parsePublicConfig turns the flags into a validated config; errors name the flag.
-func parsePublicConfig(ipv4, gw4, ipv6, gw6, domain string) (nodeapi.PublicConfig, error) {
-	c := nodeapi.PublicConfig{Domain: domain}
-	for _, f := range []struct {
-		name, v string
-		p       *netip.Prefix
-		a       *netip.Addr
-	}{{"--ipv4", ipv4, &c.IPv4, nil}, {"--gw4", gw4, nil, &c.GW4}, {"--ipv6", ipv6, &c.IPv6, nil}, {"--gw6", gw6, nil, &c.GW6}} {
-		if f.v == "" {
-			continue
-		}
-		var err error
-		if f.p != nil {
-			*f.p, err = netip.ParsePrefix(f.v)
-		} else {
-			*f.a, err = netip.ParseAddr(f.v)
-		}
-		if err != nil {
-			return c, fmt.Errorf("%w: %s %q: %v", ErrUsage, f.name, f.v, err)
-		}
+// localPublicConfig turns the public-config flags into a validated config for networkd
+// (nodeapi.ParsePublicConfig, then Validate); a value that does not parse names its flag.
+func localPublicConfig(pc gridapi.PublicConfig) (nodeapi.PublicConfig, error) {
+	c, err := nodeapi.ParsePublicConfig(pc.IPv4, pc.GW4, pc.IPv6, pc.GW6, pc.Domain)
+	if err != nil {
+		return c, fmt.Errorf("%w: --%v", ErrUsage, err)
 	}
 	return c, c.Validate()
 }
 
-func publicConfigSet(ctx context.Context, env *Env, args []string) error {
-	if len(args) != 0 {
-		return fmt.Errorf("%w: public-config set takes only flags", ErrUsage)
-	}
-	c, err := parsePublicConfig(pcIPv4, pcGW4, pcIPv6, pcGW6, pcDomain)
+func publicConfigSet(ctx context.Context, env *Env, nd *localapi.Client, pc gridapi.PublicConfig) error {
+	c, err := localPublicConfig(pc)
 	if err != nil {
 		return err
 	}
-	if err := client().SetPublicConfig(ctx, c); err != nil {
+	if err := nd.SetPublicConfig(ctx, c); err != nil {
 		return fmt.Errorf("set public config: %w", err)
 	}
-	return publicConfigShow(ctx, env, nil)
+	return publicConfigShow(ctx, env, nd)
 }
 
-func publicConfigShow(ctx context.Context, env *Env, args []string) error {
-	if len(args) != 0 {
-		return fmt.Errorf("%w: public-config show takes no arguments", ErrUsage)
-	}
-	st, err := client().PublicConfig(ctx)
+func publicConfigShow(ctx context.Context, env *Env, nd *localapi.Client) error {
+	st, err := nd.PublicConfig(ctx)
 	if err != nil {
 		return fmt.Errorf("get public config: %w", err)
 	}
@@ -79,14 +57,11 @@ func publicConfigShow(ctx context.Context, env *Env, args []string) error {
 	})
 }
 
-func publicConfigUnset(ctx context.Context, env *Env, args []string) error {
-	if len(args) != 0 {
-		return fmt.Errorf("%w: public-config unset takes no arguments", ErrUsage)
-	}
-	if err := client().UnsetPublicConfig(ctx); err != nil {
+func publicConfigUnset(ctx context.Context, env *Env, nd *localapi.Client) error {
+	if err := nd.UnsetPublicConfig(ctx); err != nil {
 		return fmt.Errorf("unset public config: %w", err)
 	}
-	return publicConfigShow(ctx, env, nil)
+	return publicConfigShow(ctx, env, nd)
 }
 
 func orNone(v interface{ IsValid() bool }) string {
@@ -96,11 +71,11 @@ func orNone(v interface{ IsValid() bool }) string {
 	return fmt.Sprint(v)
 }
 
-func nodeStatus(ctx context.Context, env *Env, args []string) error {
+func nodeStatus(ctx context.Context, env *Env, nd *localapi.Client, args []string) error {
 	if len(args) != 0 {
 		return fmt.Errorf("%w: status takes no arguments", ErrUsage)
 	}
-	st, err := client().NodeStatus(ctx)
+	st, err := nd.NodeStatus(ctx)
 	if err != nil {
 		return fmt.Errorf("node status: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zosnet/zosnet/internal/lab"
+	"github.com/zosnet/zosnet/internal/lab/scenario"
 )
 
 // BenchmarkConverge measures, on the booted default farm, the time from `zosnet network
@@ -18,7 +19,7 @@ import (
 // is deleted after each run). Run with -benchtime=Nx; s/op-median is the median.
 func BenchmarkConverge(b *testing.B) {
 	m := upMesh(b)
-	nodes := Names(lab.DefaultSpec())
+	nodes := scenario.Names(lab.DefaultSpec())
 	runs := converge(b, m, nodes, "bench", 110, 90*time.Second, 120*time.Second)
 	b.Logf("create → all pairs green: %v", runs)
 }
@@ -26,7 +27,7 @@ func BenchmarkConverge(b *testing.B) {
 // converge creates a network over nodes once per benchmark round (named prefix<i>, range
 // 10.<base+i>.0.0/16), waits until every member is up and every pair of workloads
 // answers, deletes it, and returns the time of each round; it reports their median.
-func converge(b *testing.B, m *Mesh, nodes []string, prefix string, base int, upWithin, matrixWithin time.Duration) []time.Duration {
+func converge(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, base int, upWithin, matrixWithin time.Duration) []time.Duration {
 	ctx := context.Background()
 	var runs []time.Duration
 	for i := 0; b.Loop(); i++ {
@@ -71,23 +72,23 @@ func BenchmarkConverge20(b *testing.B) {
 	}
 	m := upMeshSpec(b, spec, false)
 	ctx := context.Background()
-	nodes := Names(spec)
+	nodes := scenario.Names(spec)
 	for _, n := range nodes { // without public configs, Up does not wait for registrations
-		if err := poll(ctx, 60*time.Second, func() error { return m.Zosnet(ctx, nil, "node", "show", n) }); err != nil {
+		if err := scenario.Poll(ctx, 60*time.Second, func() error { return m.Zosnet(ctx, nil, "node", "show", n) }); err != nil {
 			b.Fatal(err)
 		}
 	}
 	// The OOB-only and home nodes have IPv4 only, so some public member needs a public
 	// IPv4 (a peer is reached over one family): the farmer gives f1–f4 public configs.
 	for i, n := range nodes[:4] {
-		_, err := m.Run(ctx, lab.UserHost, m.zosnet(), "node", "public-config", "set", n, "--profile", "farmer",
+		_, err := m.Run(ctx, lab.UserHost, m.ZosnetPath(), "node", "public-config", "set", n, "--profile", "farmer",
 			"--ipv4", fmt.Sprintf("203.0.113.%d/24", 20+i), "--gw4", "203.0.113.1")
 		if err != nil {
 			b.Fatal(err)
 		}
 	}
 	for _, n := range nodes[:4] {
-		err := poll(ctx, 60*time.Second, func() error {
+		err := scenario.Poll(ctx, 60*time.Second, func() error {
 			var nd struct {
 				Facts struct{ Endpoints []struct{ Reason string } } `json:"facts"`
 			}
@@ -115,7 +116,7 @@ func BenchmarkConverge20(b *testing.B) {
 func BenchmarkFailover(b *testing.B) {
 	m := upMesh(b)
 	ctx := context.Background()
-	nodes := Names(lab.DefaultSpec())
+	nodes := scenario.Names(lab.DefaultSpec())
 	n, err := m.CreateNetwork(ctx, "failover", "10.100.0.0/16", nodes)
 	if err != nil {
 		b.Fatal(err)
@@ -128,7 +129,7 @@ func BenchmarkFailover(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	wl := map[string]Workload{}
+	wl := map[string]scenario.Workload{}
 	for _, w := range ws {
 		wl[w.Node] = w
 	}
@@ -141,13 +142,13 @@ func BenchmarkFailover(b *testing.B) {
 	for b.Loop() {
 		t0 := time.Now()
 		stopService(b, m.Lab.Name(), relay, "networkd")
-		if err := poll(ctx, 90*time.Second, hidden); err != nil {
+		if err := scenario.Poll(ctx, 90*time.Second, hidden); err != nil {
 			b.Fatal(err)
 		}
 		runs = append(runs, time.Since(t0))
 		b.StopTimer()
 		startNetworkd(b, m, relay)
-		if err := poll(ctx, 90*time.Second, func() error {
+		if err := scenario.Poll(ctx, 90*time.Second, func() error {
 			st, err := m.Status(ctx, n.ID)
 			if err != nil {
 				return err
@@ -168,7 +169,7 @@ func BenchmarkFailover(b *testing.B) {
 }
 
 // startNetworkd starts networkd again on a lab node the way zoslab boots it.
-func startNetworkd(b testing.TB, m *Mesh, node string) {
+func startNetworkd(b testing.TB, m *scenario.Mesh, node string) {
 	cmd, err := m.Lab.Command(context.Background(), node, filepath.Join(m.BinDir, "networkd"))
 	if err != nil {
 		b.Fatal(err)

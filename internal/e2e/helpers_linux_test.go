@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/zosnet/zosnet/internal/lab"
+	"github.com/zosnet/zosnet/internal/lab/scenario"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
 
@@ -37,14 +38,14 @@ func buildBins(t testing.TB) string {
 
 // upMesh brings the default farm up booted (registry, netinit, networkd, provisiond)
 // and takes it down at cleanup, device tunnel included.
-func upMesh(t testing.TB) *Mesh {
+func upMesh(t testing.TB) *scenario.Mesh {
 	t.Helper()
 	return upMeshSpec(t, lab.DefaultSpec(), true)
 }
 
 // upMeshSpec boots spec with the whole OS on every node (registry, netinit, networkd,
 // provisiond); publicConfigs makes the lab's farmer give farm1/farm2 public configs.
-func upMeshSpec(t testing.TB, spec *lab.Spec, publicConfigs bool) *Mesh {
+func upMeshSpec(t testing.TB, spec *lab.Spec, publicConfigs bool) *scenario.Mesh {
 	t.Helper()
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
@@ -52,7 +53,7 @@ func upMeshSpec(t testing.TB, spec *lab.Spec, publicConfigs bool) *Mesh {
 	name := testkit.Name("me")
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	m := &Mesh{BinDir: bin}
+	m := &scenario.Mesh{BinDir: bin}
 	t.Cleanup(func() {
 		if m.Lab != nil {
 			m.RemoveDevice(ctx)
@@ -86,7 +87,7 @@ func dumpLogs(t testing.TB, name string) {
 
 // nftCounter installs table inet e2e in a namespace with one counting rule (match is
 // nft syntax) in a forward chain, and returns a function that reads the packet count.
-func nftCounter(t *testing.T, m *Mesh, where string, inNS string, match string) func() int {
+func nftCounter(t *testing.T, m *scenario.Mesh, where string, inNS string, match string) func() int {
 	t.Helper()
 	ctx := context.Background()
 	rules := fmt.Sprintf("table inet e2e {\n chain count {\n type filter hook forward priority -10; policy accept;\n %s counter\n }\n}\n", match)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zosnet/zosnet/internal/lab"
+	"github.com/zosnet/zosnet/internal/lab/scenario"
 	"github.com/zosnet/zosnet/internal/plan"
 	"github.com/zosnet/zosnet/internal/resource"
 )
@@ -21,7 +22,7 @@ import (
 func TestMesh(t *testing.T) {
 	m := upMesh(t)
 	ctx := context.Background()
-	nodes := Names(lab.DefaultSpec())
+	nodes := scenario.Names(lab.DefaultSpec())
 	start := time.Now()
 	n, err := m.CreateNetwork(ctx, "e2e", "10.100.0.0/16", nodes)
 	if err != nil {
@@ -35,7 +36,7 @@ func TestMesh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wl := map[string]Workload{}
+	wl := map[string]scenario.Workload{}
 	for _, w := range ws {
 		wl[w.Node] = w
 	}
@@ -47,7 +48,7 @@ func TestMesh(t *testing.T) {
 		}
 		t.Logf("all %d pairs answer %s after create", len(nodes)*(len(nodes)-1), since(start))
 		// status says so too, from the probes the nodes report
-		err := poll(ctx, 45*time.Second, func() error {
+		err := scenario.Poll(ctx, 45*time.Second, func() error {
 			st, err := m.Status(ctx, n.ID)
 			if err != nil {
 				return err
@@ -86,7 +87,7 @@ func TestMesh(t *testing.T) {
 		// big packets leaving the home LAN through its router are counted there
 		count := nftCounter(t, m, "homegw", "", `iifname "home" meta length > 1000`)
 		before := count()
-		if _, err := m.bigPings(ctx, wl["home1"], wl["home2"], 20); err != nil {
+		if _, err := bigPings(ctx, m, wl["home1"], wl["home2"], 20); err != nil {
 			t.Fatal(err)
 		}
 		if got := count() - before; got != 0 {
@@ -94,7 +95,7 @@ func TestMesh(t *testing.T) {
 		}
 		// contrast: the same pings to farm3 (relayed) do leave through homegw
 		before = count()
-		ok, err := m.bigPings(ctx, wl["home1"], wl["farm3"], 20)
+		ok, err := bigPings(ctx, m, wl["home1"], wl["farm3"], 20)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +110,7 @@ func TestMesh(t *testing.T) {
 		atRelay := nftCounter(t, m, relay, ns.NS, match)
 		atOther := nftCounter(t, m, second, ns.NS, match)
 		r0, o0 := atRelay(), atOther()
-		ok, err := m.bigPings(ctx, wl["home1"], wl["home6"], 20)
+		ok, err := bigPings(ctx, m, wl["home1"], wl["home6"], 20)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +160,7 @@ func TestMesh(t *testing.T) {
 			t.Fatal(err)
 		}
 		wl["farm3"] = w[0]
-		if err := poll(ctx, 30*time.Second, func() error { return m.Ping(ctx, wl["farm3"], wl["home6"].IPv4.Addr(), 3) }); err != nil {
+		if err := scenario.Poll(ctx, 30*time.Second, func() error { return m.Ping(ctx, wl["farm3"], wl["home6"].IPv4.Addr(), 3) }); err != nil {
 			t.Errorf("farm3 back in the network: %v", err)
 		}
 	})
@@ -170,7 +171,7 @@ func TestMesh(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, h := range []string{"home1", "home6"} {
-			if err := poll(ctx, 30*time.Second, func() error { return m.DevicePing(ctx, wl[h].IPv4.Addr(), 3) }); err != nil {
+			if err := scenario.Poll(ctx, 30*time.Second, func() error { return m.DevicePing(ctx, wl[h].IPv4.Addr(), 3) }); err != nil {
 				t.Errorf("device %s (%s via %s) → %s workload: %v", d.Name, d.Address, d.AccessNode, h, err)
 			}
 		}
@@ -180,7 +181,7 @@ func TestMesh(t *testing.T) {
 		t0 := time.Now()
 		stopService(t, m.Lab.Name(), relay, "networkd")
 		// the hidden pairs move to the second relay by themselves
-		err := poll(ctx, 60*time.Second, func() error {
+		err := scenario.Poll(ctx, 60*time.Second, func() error {
 			if err := m.Ping(ctx, wl["home1"], wl["home6"].IPv4.Addr(), 2); err != nil {
 				return err
 			}
@@ -235,7 +236,7 @@ func nrUpdates(t *testing.T, labName string, nodes []string) int {
 
 // bigPings sends count 1200-byte pings from a to b over the overlay and returns how
 // many were answered (at least one must be).
-func (m *Mesh) bigPings(ctx context.Context, a, b Workload, count int) (int, error) {
+func bigPings(ctx context.Context, m *scenario.Mesh, a, b scenario.Workload, count int) (int, error) {
 	out, err := m.Run(ctx, a.Node, "ip", "netns", "exec", a.Netns, "ping", "-n", "-q", "-s", "1200", "-c", fmt.Sprint(count), "-i", "0.05", "-W", "1", b.IPv4.Addr().String())
 	if err != nil {
 		return 0, err

@@ -46,8 +46,27 @@ func init() {
 	os.Exit(2)
 }
 
+// gridNode loads the node as provisiond does and starts its agent (registration,
+// facts from netlink) until ctx ends.
+func gridNode(ctx context.Context) (*nodeagent.Node, *nodeagent.Agent, error) {
+	n, err := nodeagent.LoadNode(nodeagent.NodeOptions{Version: "test"})
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := n.NewAgent(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	go func() {
+		if err := a.Run(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "agent:", err)
+		}
+	}()
+	return n, a, nil
+}
+
 func gridAgent(ctx context.Context) int {
-	if _, err := nodeagent.Start(ctx, nodeagent.NodeOptions{Version: "test"}); err != nil {
+	if _, _, err := gridNode(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "agent:", err)
 		return 1
 	}
@@ -56,15 +75,25 @@ func gridAgent(ctx context.Context) int {
 }
 
 func gridWatcher(ctx context.Context) int {
-	err := nodeagent.Watch(ctx, nodeagent.NodeOptions{Version: "test"}, func(_ context.Context, d gridapi.Desired) error {
+	n, a, err := gridNode(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "watcher:", err)
+		return 1
+	}
+	select {
+	case <-a.Registered():
+	case <-ctx.Done():
+		return 0
+	}
+	w := &nodeagent.Watcher{Client: n.Client, NodeID: a.NodeID(), Apply: func(_ context.Context, d gridapi.Desired) error {
 		b, _ := json.Marshal(d)
 		p := filepath.Join(os.Getenv("ZOSNET_STATE_DIR"), "desired.json")
 		if err := os.WriteFile(p+".tmp", b, 0o644); err != nil {
 			return err
 		}
 		return os.Rename(p+".tmp", p)
-	})
-	if err != nil {
+	}}
+	if err := w.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "watcher:", err)
 		return 1
 	}

@@ -1,13 +1,14 @@
-// Package nodeagent is the node side of the registry: it registers the node (its key,
-// farm id from the kernel command line, name), reports its facts (NICs with MACs,
-// addresses and routes, endpoint candidates, hidden flag, WireGuard ports, version) at
-// start, on every link/address change and periodically, heartbeats, and watches what
-// the node must run (Watcher). Both back off while the registry is unreachable and
-// never touch the node's data plane: a registry outage only delays news.
+// Package nodeagent is the node's side of the registry: who the node is (LoadNode: farm
+// id and registry from the kernel command line, its ed25519 key made at first boot, its
+// name), its registration, facts and heartbeats (Agent), and the long-poll of what it
+// must run (Watcher). It reads the node (netlink facts) but never changes it; provisiond
+// (package provision) runs an Agent and a Watcher and does the changing.
 //
-// Where facts come from is a FactsSource: NetlinkFacts on a node, a fake in tests.
-// networkd runs an Agent; provisiond runs a Watcher whose Apply hands public configs
-// (and, with the mesh, network resources) to networkd's local API.
+// Facts are NICs with MACs, addresses and routes, endpoint candidates, the hidden flag,
+// WireGuard ports and the version, reported at start, on every link/address change and
+// periodically. Where they come from is a FactsSource: NetlinkFacts on a node, a fake in
+// tests; the registry is a Registry (*gridapi.Client). Both loops back off while the
+// registry is unreachable: a registry outage only delays news.
 package nodeagent
 
 import (
@@ -23,9 +24,18 @@ import (
 	"github.com/zosnet/zosnet/internal/gridapi"
 )
 
+// Registry is the part of the registry's API the agent and the watcher use:
+// *gridapi.Client, signing with the node's key; a fake in tests.
+type Registry interface {
+	Register(ctx context.Context, r gridapi.NodeRegister) (gridapi.Node, error)
+	ReportFacts(ctx context.Context, node int64, f gridapi.NodeFacts) error
+	Heartbeat(ctx context.Context, node int64) error
+	Desired(ctx context.Context, node int64, rev int64, timeout time.Duration) (gridapi.Desired, error)
+}
+
 // Config configures an Agent. Zero durations mean the documented defaults.
 type Config struct {
-	Client     *gridapi.Client // signs with the node's key
+	Client     Registry // signs with the node's key
 	FarmID     int64
 	Name       string
 	Version    string
@@ -85,7 +95,7 @@ func (a *Agent) Registered() <-chan struct{} { return a.registered }
 // "public-config") and re-reports the facts.
 func (a *Agent) SetPublicConfig(p *gridapi.PublicConfig) {
 	a.mu.Lock()
-	a.extra = PublicConfigEndpoints(p)
+	a.extra = publicConfigEndpoints(p)
 	a.mu.Unlock()
 	select {
 	case a.kick <- struct{}{}:
@@ -205,7 +215,7 @@ func (a *Agent) sync(ctx context.Context) error {
 	if decided {
 		f.Hidden = f.Hidden && len(extra) == 0
 	} else {
-		Classify(&f) // the source left endpoints to us: derive them from the NICs
+		classify(&f) // the source left endpoints to us: derive them from the NICs
 	}
 	b, _ := json.Marshal(f)
 	if string(b) == last && time.Since(lastAt) < a.cfg.Resync {

@@ -22,22 +22,27 @@ func TestEndpointReason(t *testing.T) {
 		{"10.1.2.3", ""}, {"192.168.1.1", ""}, {"172.16.0.1", ""}, {"100.64.1.1", ""}, {"127.0.0.1", ""},
 		{"169.254.1.1", ""}, {"fe80::1", ""}, {"fd00::1", ""}, {"::1", ""}, {"::ffff:198.51.100.5", "public-ipv4"},
 	} {
-		if got := EndpointReason(netip.MustParseAddr(tc.ip)); got != tc.want {
-			t.Errorf("EndpointReason(%s) = %q, want %q", tc.ip, got, tc.want)
+		if got := endpointReason(netip.MustParseAddr(tc.ip)); got != tc.want {
+			t.Errorf("endpointReason(%s) = %q, want %q", tc.ip, got, tc.want)
 		}
 	}
 	f := gridapi.NodeFacts{NICs: []gridapi.NIC{{Name: "zos", Addrs: []string{"10.0.0.5/24", "fe80::1/64"}}}}
-	Classify(&f)
+	classify(&f)
 	if !f.Hidden || len(f.Endpoints) != 0 {
 		t.Fatalf("private-only node must be hidden: %+v", f)
 	}
 	f.NICs[0].Addrs = append(f.NICs[0].Addrs, "198.51.100.5/24", "2001:db8::5/64")
-	f.Endpoints = PublicConfigEndpoints(&gridapi.PublicConfig{IPv4: "203.0.113.5/24"})
-	Classify(&f)
+	f.Endpoints = publicConfigEndpoints(&gridapi.PublicConfig{IPv4: "203.0.113.5/24"})
+	classify(&f)
 	if f.Hidden || len(f.Endpoints) != 3 || f.Endpoints[0].IP != "2001:db8::5" || f.Endpoints[1].Reason != "public-ipv4" && f.Endpoints[1].Reason != "public-config" {
 		t.Fatalf("classified: %+v", f.Endpoints)
 	}
 }
+
+// factsFunc adapts a function to FactsSource.
+type factsFunc func(ctx context.Context) (gridapi.NodeFacts, error)
+
+func (f factsFunc) Facts(ctx context.Context) (gridapi.NodeFacts, error) { return f(ctx) }
 
 // fakeFacts is a FactsSource the test changes.
 type fakeFacts struct {
@@ -297,7 +302,7 @@ func TestAgentDecidedEndpoints(t *testing.T) {
 	if _, err := (&gridapi.Client{Base: reg.url(), Key: key(t)}).CreateFarm(ctx, gridapi.FarmCreate{Name: "f"}); err != nil {
 		t.Fatal(err)
 	}
-	src := FactsFunc(func(context.Context) (gridapi.NodeFacts, error) {
+	src := factsFunc(func(context.Context) (gridapi.NodeFacts, error) {
 		return gridapi.NodeFacts{Hidden: true, Endpoints: []gridapi.Endpoint{},
 			NICs: []gridapi.NIC{{Name: "zos", Addrs: []string{"2001:db8::5/64"}}}}, nil // global, but networkd says hidden
 	})

@@ -14,10 +14,10 @@ import (
 	"github.com/zosnet/zosnet/internal/gridapi"
 )
 
-// InternalLink reports links zosnet makes per network resource or workload (b-, v-, w-,
+// internalLink reports links zosnet makes per network resource or workload (b-, v-, w-,
 // u-, c-, t- and the ndmz-/pub- transit veths): the farmer configures none of them, so
-// they are not reported as NICs. It is the Skip of the agent networkd runs.
-func InternalLink(name string) bool {
+// they are not reported as NICs. It is the Skip of the agent NewAgent builds.
+func internalLink(name string) bool {
 	for _, p := range []string{"b-", "v-", "w-", "u-", "c-", "t-", "ndmz-", "pub-"} {
 		if strings.HasPrefix(name, p) {
 			return true
@@ -29,14 +29,14 @@ func InternalLink(name string) bool {
 // NetlinkFacts reads a node's facts from the kernel with netlink: every link except
 // loopback (name, kind, MAC, up), its global and site addresses with prefixes, and the
 // main table's routes through it; endpoint candidates and the hidden flag follow from
-// the addresses (Classify).
+// the addresses (classify).
 type NetlinkFacts struct {
 	Handle  *netlink.Handle   // nil: the calling process's namespace
 	Skip    func(string) bool // links to leave out (nil: none besides lo)
 	WGPorts func() []int      // WireGuard listen ports in use (nil: none)
 	// Endpoints, when set, decides the endpoint candidates and the hidden flag (networkd:
 	// its uplink status, which knows the socket namespace); nil classifies the NICs'
-	// addresses (Classify).
+	// addresses (classify).
 	Endpoints func() (eps []gridapi.Endpoint, hidden bool)
 	Version   string
 }
@@ -81,7 +81,7 @@ func (n *NetlinkFacts) Facts(_ context.Context) (gridapi.NodeFacts, error) {
 			return f, nil
 		}
 	}
-	Classify(&f)
+	classify(&f)
 	return f, nil
 }
 

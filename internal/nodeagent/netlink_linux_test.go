@@ -65,7 +65,7 @@ func TestNetlinkFacts(t *testing.T) {
 	if err := h.LinkAdd(br); err != nil {
 		t.Fatal(err)
 	}
-	src := &NetlinkFacts{Handle: h, Version: "t", WGPorts: func() []int { return []int{3001, 3000} }, Skip: InternalLink}
+	src := &NetlinkFacts{Handle: h, Version: "t", WGPorts: func() []int { return []int{3001, 3000} }, Skip: internalLink}
 	f, err := src.Facts(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/zosnet/zosnet/internal/cmdline"
 	"github.com/zosnet/zosnet/internal/gridapi"
@@ -28,8 +27,8 @@ type NodeOptions struct {
 	Name     string // default $ZOSNET_NODE (the lab's node name), else the hostname
 	Version  string
 	WGPorts  func() []int // WireGuard ports in use, for the facts
-	// Endpoints, when set, gives the endpoint candidates and hidden flag (networkd: from
-	// its uplink status, see EndpointsOf); nil classifies the host's addresses.
+	// Endpoints, when set, gives the endpoint candidates and hidden flag (provisiond: from
+	// networkd's uplink status); nil classifies the host's addresses.
 	Endpoints func() ([]gridapi.Endpoint, bool)
 	Log       *slog.Logger
 }
@@ -107,75 +106,13 @@ func exists(p string) bool {
 
 // NewAgent returns an Agent for the node that reads facts from the calling process's
 // network namespace with netlink and re-reports on every link or address change until
-// ctx ends. networkd runs it: `go agent.Run(ctx)`.
+// ctx ends. provisiond runs it (`go agent.Run(ctx)`) and learns the node's id from it.
 func (n *Node) NewAgent(ctx context.Context) (*Agent, error) {
 	changes, err := WatchChanges(ctx, -1)
 	if err != nil {
 		return nil, err
 	}
-	facts := &NetlinkFacts{Version: n.opts.Version, WGPorts: n.opts.WGPorts, Skip: InternalLink, Endpoints: n.opts.Endpoints}
+	facts := &NetlinkFacts{Version: n.opts.Version, WGPorts: n.opts.WGPorts, Skip: internalLink, Endpoints: n.opts.Endpoints}
 	return New(Config{Client: n.Client, FarmID: n.FarmID, Name: n.Name, Version: n.opts.Version,
 		Facts: facts, Changes: changes, Log: n.opts.Log}), nil
-}
-
-// Register registers the node (idempotent), retrying with backoff until it succeeds,
-// ctx ends, or the registry refuses for good. provisiond uses it to learn its node id
-// before watching.
-func (n *Node) Register(ctx context.Context) (gridapi.Node, error) {
-	bo := backoff{min: 500 * time.Millisecond, max: 30 * time.Second}
-	for {
-		nd, err := n.Client.Register(ctx, gridapi.NodeRegister{FarmID: n.FarmID, Name: n.Name, Version: n.opts.Version})
-		if err == nil || permanent(err) {
-			return nd, err
-		}
-		d := bo.next()
-		n.opts.Log.Warn("nodeagent: registration failed, retrying", "err", err, "in", d.Round(time.Millisecond))
-		if !sleep(ctx, d) {
-			return nd, ctx.Err()
-		}
-	}
-}
-
-// NewWatcher registers the node and returns a Watcher that calls apply with every new
-// desired state (provisiond: public config and network resources to networkd).
-func (n *Node) NewWatcher(ctx context.Context, apply func(context.Context, gridapi.Desired) error) (*Watcher, error) {
-	nd, err := n.Register(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &Watcher{Client: n.Client, NodeID: nd.ID, Apply: apply, Log: n.opts.Log}, nil
-}
-
-// Start is networkd's one call: it loads the node (LoadNode) and runs its Agent in the
-// background until ctx ends, logging a registration the registry refuses for good. It
-// fails only when the node cannot be set up (command line, key, CA bundle).
-func Start(ctx context.Context, o NodeOptions) (*Agent, error) {
-	n, err := LoadNode(o)
-	if err != nil {
-		return nil, err
-	}
-	a, err := n.NewAgent(ctx)
-	if err != nil {
-		return nil, err
-	}
-	go func() {
-		if err := a.Run(ctx); err != nil {
-			n.opts.Log.Error("nodeagent: the registry refused this node", "err", err)
-		}
-	}()
-	return a, nil
-}
-
-// Watch is provisiond's one call: it loads the node, registers it and calls apply with
-// every new desired state until ctx ends.
-func Watch(ctx context.Context, o NodeOptions, apply func(context.Context, gridapi.Desired) error) error {
-	n, err := LoadNode(o)
-	if err != nil {
-		return err
-	}
-	w, err := n.NewWatcher(ctx, apply)
-	if err != nil {
-		return err
-	}
-	return w.Run(ctx)
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // TestLoadNode: settings from a kernel command line file, the key made at first boot
-// and kept, registration and a watcher.
+// and kept, the node's agent (registration, facts from netlink) and a watcher.
 func TestLoadNode(t *testing.T) {
 	reg := newRegServer(t)
 	reg.start()
@@ -38,37 +38,42 @@ func TestLoadNode(t *testing.T) {
 	if err != nil || n2.Key.ID() != n.Key.ID() || n2.FarmID != 1 {
 		t.Fatalf("second load: %+v %v", n2, err)
 	}
-	got := make(chan gridapi.Desired, 1)
-	w, err := n.NewWatcher(ctx, func(_ context.Context, d gridapi.Desired) error { got <- d; return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
+	// provisiond's composition: the agent registers (this process's own host links,
+	// read-only, reported to the in-process registry on loopback), then a watcher gets
+	// the node's desired state
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go w.Run(wctx)
-	select {
-	case d := <-got:
-		if d.NodeID != w.NodeID {
-			t.Fatalf("desired for node %d, want %d", d.NodeID, w.NodeID)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no desired state")
-	}
-	// networkd's one call: this process's own (host) links, read-only, reported to the
-	// in-process registry on loopback
-	a, err := Start(wctx, o)
+	a, err := n.NewAgent(wctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	go a.Run(wctx)
 	select {
 	case <-a.Registered():
 	case <-time.After(5 * time.Second):
-		t.Fatal("Start did not register")
+		t.Fatal("the agent did not register")
 	}
 	eventually(t, 5*time.Second, "facts from netlink", func() bool {
 		nd, err := farmer.Node(ctx, "farm1")
 		return err == nil && nd.Facts.Version == "t" && nd.Facts.NICs != nil
 	})
+	got := make(chan gridapi.Desired, 1)
+	w := &Watcher{Client: n.Client, NodeID: a.NodeID(), Apply: func(_ context.Context, d gridapi.Desired) error {
+		select {
+		case got <- d:
+		default:
+		}
+		return nil
+	}}
+	go w.Run(wctx)
+	select {
+	case d := <-got:
+		if d.NodeID != a.NodeID() {
+			t.Fatalf("desired for node %d, want %d", d.NodeID, a.NodeID())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no desired state")
+	}
 	if err := os.WriteFile(cmd, []byte("zosnet.registry="+reg.url()), 0o644); err != nil {
 		t.Fatal(err)
 	}

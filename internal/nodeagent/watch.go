@@ -12,7 +12,7 @@ import (
 // While the registry is unreachable it backs off and Apply is not called: whatever
 // runs keeps running. A failed Apply is retried with the same state after a backoff.
 type Watcher struct {
-	Client     *gridapi.Client
+	Client     Registry
 	NodeID     int64
 	Apply      func(ctx context.Context, d gridapi.Desired) error
 	Timeout    time.Duration // long-poll timeout; default 30 s

@@ -1,6 +1,7 @@
 package nodeapi
 
 import (
+	"fmt"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -30,6 +31,33 @@ var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]
 
 func invalidPC(field, format string, args ...any) error {
 	return invalid("public config", field, format, args...)
+}
+
+// ParsePublicConfig is the one parser of a public config's textual form (the
+// registry's, the CLI's flags): addresses with prefix length for ipv4 and ipv6, plain
+// addresses for the gateways, "" for none. It checks only the syntax and returns the
+// first bad field as `gw4 "x": not an IP address` (field first, so the CLI can name its
+// flag); Validate checks the rest. The NIC is not part of it: the node picks it.
+func ParsePublicConfig(ipv4, gw4, ipv6, gw6, domain string) (PublicConfig, error) {
+	c := PublicConfig{Domain: domain}
+	for _, f := range []struct {
+		name, v string
+		p       *netip.Prefix
+		a       *netip.Addr
+	}{{"ipv4", ipv4, &c.IPv4, nil}, {"gw4", gw4, nil, &c.GW4}, {"ipv6", ipv6, &c.IPv6, nil}, {"gw6", gw6, nil, &c.GW6}} {
+		if f.v == "" {
+			continue
+		}
+		var err error
+		if f.p != nil {
+			if *f.p, err = netip.ParsePrefix(f.v); err != nil {
+				return c, fmt.Errorf("%s %q: not an IP address with prefix length (e.g. 203.0.113.10/24)", f.name, f.v)
+			}
+		} else if *f.a, err = netip.ParseAddr(f.v); err != nil {
+			return c, fmt.Errorf("%s %q: not an IP address", f.name, f.v)
+		}
+	}
+	return c, nil
 }
 
 // Validate checks every field and returns the first problem, naming the field.

@@ -51,3 +51,38 @@ func TestPublicConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestParsePublicConfig(t *testing.T) {
+	for _, tt := range []struct {
+		args [5]string
+		want string // "" ok, else the error's start
+	}{
+		{[5]string{"203.0.113.10/24", "203.0.113.1", "", "", ""}, ""},
+		{[5]string{"", "", "2001:db8:100::10/64", "fe80::1", "farm1.example.com"}, ""},
+		{[5]string{"", "", "", "", ""}, ""}, // syntax only: Validate refuses it
+		{[5]string{"203.0.113.10", "203.0.113.1", "", "", ""}, `ipv4 "203.0.113.10": `},
+		{[5]string{"203.0.113.10/24", "gw", "", "", ""}, `gw4 "gw": `},
+		{[5]string{"", "", "2001:db8::1/64x", "", ""}, `ipv6 "2001:db8::1/64x": `},
+		{[5]string{"", "", "", "fe80::1/64", ""}, `gw6 "fe80::1/64": `},
+		{[5]string{"x", "y", "", "", ""}, `ipv4 "x": `}, // the first bad field
+	} {
+		c, err := ParsePublicConfig(tt.args[0], tt.args[1], tt.args[2], tt.args[3], tt.args[4])
+		if (tt.want == "") != (err == nil) || (err != nil && !strings.HasPrefix(err.Error(), tt.want)) {
+			t.Errorf("%q: error %v, want %q", tt.args, err, tt.want)
+			continue
+		}
+		if err == nil && (c.Domain != tt.args[4] || fmtOr(c.IPv4) != tt.args[0] || fmtOr(c.GW4) != tt.args[1] || fmtOr(c.IPv6) != tt.args[2] || fmtOr(c.GW6) != tt.args[3]) {
+			t.Errorf("%q: parsed %+v", tt.args, c)
+		}
+	}
+}
+
+func fmtOr(v interface {
+	IsValid() bool
+	String() string
+}) string {
+	if !v.IsValid() {
+		return ""
+	}
+	return v.String()
+}

@@ -24,8 +24,11 @@
 // Every subnet has an IPv6 ULA twin ([ULATwin]). Members without a subnet get one
 // assigned deterministically ([Planner.Member] reports it; callers persist it).
 //
-// Use (provisiond, on every change of the network's facts and on resync):
+// The registry's view of a network becomes the planner's input with [FromGrid], the one
+// conversion (provisiond and the CLI). Use (provisiond, on every change of the network's
+// facts and on resync):
 //
+//	input, err := plan.FromGrid(desired, self)
 //	p, err := plan.New(input)            // validate + prepare, O(n log n)
 //	view, err := p.Member(myNodeID)      // this node's peers, routes, relays
 //	peers := plan.WithRelay(view, st.Current) // st from Failover.Next; primary at first
@@ -34,7 +37,8 @@
 // then apply changes (remove, then update and add with replace-allowed-IPs) and route
 // view.Routes into the WireGuard link. Every ~10 s, feed the relays' latest handshake
 // times to [Failover.Next] and re-apply when the current relay changes. The CLI builds
-// `network status` pairs with [Pairs] and device files with package wgquick.
+// `network status` with [StatusOf] (pairs from [Pairs]) and device files with package
+// wgquick.
 //
 // Errors: invalid input wraps [ErrInvalid]; a valid but impossible network wraps
 // [ErrImpossible] and says what to add. All types are plain data, safe to share once built.

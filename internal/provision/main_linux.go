@@ -67,29 +67,3 @@ func keepAlive(hc *http.Client) {
 	}
 	hc.Timeout = 60 * time.Second
 }
-
-// endpointsOf asks networkd, which knows where the WireGuard sockets live, for the
-// node's endpoints and hidden flag. While networkd does not answer or does not manage
-// the uplinks it returns nil, and the agent falls back to classifying the NICs.
-func endpointsOf(ctx context.Context, nd *localapi.Client) ([]gridapi.Endpoint, bool) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	st, err := nd.NodeStatus(ctx)
-	if err != nil || !st.Managed {
-		return nil, false
-	}
-	return nodeagent.EndpointsOf(st.UplinkStatus)
-}
-
-// wgPorts lists the listen ports of the node's network resources (for the facts).
-func wgPorts(ctx context.Context, nd *localapi.Client) []int {
-	nrs, err := nd.ListNRs(ctx)
-	if err != nil {
-		return nil
-	}
-	var ports []int
-	for _, nr := range nrs {
-		ports = append(ports, int(nr.Status.ListenPort))
-	}
-	return ports
-}

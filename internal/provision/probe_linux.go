@@ -12,11 +12,11 @@ import (
 	"github.com/zosnet/zosnet/internal/netns"
 )
 
-// prober sends ICMP echo requests from a network resource's gateway address (inside
+// icmpProber is the Prober of a node: it sends ICMP echo requests from a network resource's gateway address (inside
 // its n-<id> namespace) to every other member's gateway over the overlay and records
 // when each answered: the proof that packets really crossed, for `network status` and
 // for relay failover. Safe for concurrent use; Close stops it.
-type prober struct {
+type icmpProber struct {
 	conn *net.IPConn
 	id   uint16
 
@@ -26,8 +26,9 @@ type prober struct {
 	last    map[int64]time.Time  // node id → last reply
 }
 
-// openProber opens a raw ICMP socket bound to src in the namespace at nsPath.
-func openProber(nsPath string, src netip.Addr, id uint16) (*prober, error) {
+// openICMP opens a raw ICMP socket bound to src in the namespace at nsPath (the default
+// Config.OpenProber).
+func openICMP(nsPath string, src netip.Addr, id uint16) (Prober, error) {
 	ns, err := netns.Open(nsPath)
 	if err != nil {
 		return nil, err
@@ -42,13 +43,13 @@ func openProber(nsPath string, src netip.Addr, id uint16) (*prober, error) {
 	if err != nil {
 		return nil, fmt.Errorf("probe socket in %s: %w", nsPath, err)
 	}
-	p := &prober{conn: conn, id: id, targets: map[netip.Addr]int64{}, last: map[int64]time.Time{}}
+	p := &icmpProber{conn: conn, id: id, targets: map[netip.Addr]int64{}, last: map[int64]time.Time{}}
 	go p.read()
 	return p, nil
 }
 
-// setTargets replaces the probed members (gateway address → node id).
-func (p *prober) setTargets(t map[netip.Addr]int64) {
+// SetTargets implements Prober.
+func (p *icmpProber) SetTargets(t map[netip.Addr]int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.targets = t
@@ -63,8 +64,8 @@ func (p *prober) setTargets(t map[netip.Addr]int64) {
 	}
 }
 
-// send sends one echo request to every target.
-func (p *prober) send() {
+// Send implements Prober: one echo request to every target.
+func (p *icmpProber) Send() {
 	p.mu.Lock()
 	p.seq++
 	seq := p.seq
@@ -79,8 +80,8 @@ func (p *prober) send() {
 	}
 }
 
-// seen returns the last reply time per node id.
-func (p *prober) seen() map[int64]time.Time {
+// Seen implements Prober.
+func (p *icmpProber) Seen() map[int64]time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make(map[int64]time.Time, len(p.last))
@@ -90,7 +91,7 @@ func (p *prober) seen() map[int64]time.Time {
 	return out
 }
 
-func (p *prober) read() {
+func (p *icmpProber) read() {
 	buf := make([]byte, 1500)
 	for {
 		n, from, err := p.conn.ReadFromIP(buf)
@@ -115,8 +116,8 @@ func (p *prober) read() {
 	}
 }
 
-// Close stops the prober.
-func (p *prober) Close() { p.conn.Close() }
+// Close implements Prober.
+func (p *icmpProber) Close() error { return p.conn.Close() }
 
 // echo builds an ICMP echo request with its checksum.
 func echo(id, seq uint16) []byte {

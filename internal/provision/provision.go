@@ -1,12 +1,12 @@
-// Package provision is provisiond: the node's agent towards the grid. It registers the
-// node (its ed25519 key, made at first boot in the state directory; farm id from the
-// kernel command line) and keeps its facts current (package nodeagent), watches what the
-// node must run (long-poll by revision), applies the farmer's public config through
-// networkd's local API, and for every network the node is a member of plans its peers
-// locally (package plan) from the registry's facts and creates, updates or deletes the
-// network resource through networkd. It reports each resource's key, port, endpoints,
-// state, errors, current relay and overlay probe results back, and re-plans whenever a
-// member's facts change (every such change bumps the node's revision).
+// Package provision is provisiond: it makes the node what the registry says, through
+// networkd's local API, and reports back. It runs the node's agent (package nodeagent:
+// registration, facts, heartbeats) and its watcher (long-poll by revision), hands the
+// farmer's public config to networkd, and for every network the node is a member of
+// plans its peers locally (plan.FromGrid, plan.New) from the registry's facts and
+// creates, updates or deletes the network resource through networkd. It reports each
+// resource's key, port, endpoints, state, errors, current relay and overlay probe
+// results back, and re-plans whenever a member's facts change (every such change bumps
+// the node's revision).
 //
 // Relay failover: each node probes every other member's gateway over the overlay
 // (ICMP echo from its own gateway); when the planned relay stops answering for
@@ -15,33 +15,80 @@
 //
 // While the registry is unreachable nothing is changed on the node: the last applied
 // state keeps running. Run is the only entry point; a Provisioner is not reusable.
+// Everything it talks to is an interface (Registry, Networkd, Agent, Prober), so its
+// logic runs in tests against fakes.
 package provision
 
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
-	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/nodeagent"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/plan"
 )
 
+// Registry is the part of the registry's API provisiond uses: *gridapi.Client,
+// signing with the node's key; a fake in tests.
+type Registry interface {
+	nodeagent.Registry
+	ReportNR(ctx context.Context, node int64, network string, r gridapi.NRReport) error
+}
+
+// Networkd is the part of networkd's local API provisiond uses: *localapi.Client; a
+// fake in tests.
+type Networkd interface {
+	ListNRs(ctx context.Context) ([]nodeapi.NR, error)
+	GetNR(ctx context.Context, id string) (nodeapi.NR, error)
+	PutNR(ctx context.Context, s nodeapi.NRSpec) (nodeapi.NR, error)
+	DeleteNR(ctx context.Context, id string) error
+	NodeStatus(ctx context.Context) (nodeapi.NodeStatus, error)
+	SetPublicConfig(ctx context.Context, cfg nodeapi.PublicConfig) error
+	UnsetPublicConfig(ctx context.Context) error
+}
+
+// Agent is the node's registry agent as provisiond uses it: *nodeagent.Agent; a fake
+// in tests.
+type Agent interface {
+	Run(ctx context.Context) error
+	Registered() <-chan struct{}
+	NodeID() int64
+	SetPublicConfig(p *gridapi.PublicConfig)
+}
+
+// Prober probes other members' gateways over the overlay from one network resource and
+// says when each last answered. Safe for concurrent use.
+type Prober interface {
+	// SetTargets replaces the probed members (gateway address → node id).
+	SetTargets(t map[netip.Addr]int64)
+	// Send sends one probe to every target.
+	Send()
+	// Seen returns the last answer time per node id.
+	Seen() map[int64]time.Time
+	// Close stops the prober.
+	Close() error
+}
+
 // Config configures a Provisioner. Zero durations mean the documented defaults.
 type Config struct {
-	Registry *gridapi.Client  // signs with the node's key
-	Networkd *localapi.Client // the node's networkd
-	Agent    *nodeagent.Agent // registers the node and reports its facts
-	NetnsDir string           // where networkd creates n-<id> ("" = /run/netns)
+	Registry Registry // signs with the node's key
+	Networkd Networkd // the node's networkd
+	Agent    Agent    // registers the node and reports its facts
+	NetnsDir string   // where networkd creates n-<id> ("" = /run/netns)
+	// OpenProber opens a network resource's prober: in namespace nsPath, from address
+	// src, with echo id id. nil: ICMP echo (raw socket, needs root).
+	OpenProber func(nsPath string, src netip.Addr, id uint16) (Prober, error)
 	// Interval is how often overlay probes are sent and failover is evaluated (2 s).
 	Interval time.Duration
 	// DownAfter is how long the relay may not answer probes before hidden members move
 	// to the second relay (10 s); Hold is how long it must answer again before they
 	// move back (20 s).
 	DownAfter, Hold time.Duration
-	// Fresh is how recent a probe answer must be to report a member as seen (30 s).
+	// Fresh is how recent a probe answer must be to report a member as seen (plan.Fresh).
 	Fresh time.Duration
 	Log   *slog.Logger
 }
@@ -66,7 +113,7 @@ type netState struct {
 	relay       plan.RelayState
 	relays      []string  // the planned relays relay refers to
 	relaysSince time.Time // when relays last changed
-	probe       *prober
+	probe       Prober
 	probeSrc    string
 	report      string // digest of the last report sent
 	reportedAt  time.Time
@@ -82,9 +129,12 @@ func New(cfg Config) *Provisioner {
 	def(&cfg.Interval, 2*time.Second)
 	def(&cfg.DownAfter, 10*time.Second)
 	def(&cfg.Hold, 20*time.Second)
-	def(&cfg.Fresh, 30*time.Second)
+	def(&cfg.Fresh, plan.Fresh)
 	if cfg.NetnsDir == "" {
 		cfg.NetnsDir = "/run/netns"
+	}
+	if cfg.OpenProber == nil {
+		cfg.OpenProber = openICMP
 	}
 	log := cfg.Log
 	if log == nil {

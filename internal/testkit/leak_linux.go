@@ -85,10 +85,13 @@ func (s Snapshot) Added(after Snapshot) []string {
 }
 
 // LeakCheck snapshots the machine now and, when the test ends (after every cleanup
-// registered later), fails it for anything added since. Processes get up to 3 s to exit
+// registered later), fails it for anything added since. The first call of a test binary
+// waits for the machine-wide test lock (lock_linux.go), so two suites on one machine do
+// not see each other's objects. Processes get up to 3 s to exit
 // and the kernel the same to release links, since both go away asynchronously.
 func LeakCheck(t testing.TB) {
 	t.Helper()
+	lockMachine(t)
 	before, err := Take()
 	if err != nil {
 		t.Fatalf("leak check: %v", err)

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zosnet/zosnet/internal/cli"
-	"github.com/zosnet/zosnet/internal/e2e"
 	"github.com/zosnet/zosnet/internal/lab"
+	"github.com/zosnet/zosnet/internal/lab/scenario"
+	"github.com/zosnet/zosnet/internal/plan"
 )
 
 // meshDemo is `zoslab demo` (issue 7): the default farm booted with the whole OS, a user
@@ -41,7 +41,7 @@ func meshDemo(ctx context.Context, e *env, stay bool) (err error) {
 	if err != nil {
 		return err
 	}
-	m := &e2e.Mesh{Lab: l, BinDir: bin}
+	m := &scenario.Mesh{Lab: l, BinDir: bin}
 	if !stay {
 		defer func() {
 			m.RemoveDevice(context.Background())
@@ -62,8 +62,8 @@ func meshDemo(ctx context.Context, e *env, stay bool) (err error) {
 	return nil
 }
 
-func demoSteps(ctx context.Context, w io.Writer, m *e2e.Mesh) error {
-	nodes := e2e.Names(lab.DefaultSpec())
+func demoSteps(ctx context.Context, w io.Writer, m *scenario.Mesh) error {
+	nodes := scenario.Names(lab.DefaultSpec())
 	out, _ := m.Run(ctx, lab.UserHost, "zosnet", "node", "list")
 	say(w, "The nodes as the registry knows them (`zoslab exec user -- zosnet node list`); the",
 		"farmer gave farm1 and farm2 public addresses, the others are hidden:")
@@ -97,7 +97,7 @@ func demoSteps(ctx context.Context, w io.Writer, m *e2e.Mesh) error {
 	return demoDevice(ctx, w, m, n.ID, ws)
 }
 
-func demoDevice(ctx context.Context, w io.Writer, m *e2e.Mesh, netID string, ws []e2e.Workload) error {
+func demoDevice(ctx context.Context, w io.Writer, m *scenario.Mesh, netID string, ws []scenario.Workload) error {
 	say(w, "", "Now the user's laptop (the `user` host) joins: `zosnet network access add demo --device laptop`",
 		"makes a WireGuard key on the laptop, registers only its public key, and writes a wg-quick file;",
 		"Debian's wg-quick brings it up with wireguard-go.")
@@ -107,7 +107,7 @@ func demoDevice(ctx context.Context, w io.Writer, m *e2e.Mesh, netID string, ws 
 	}
 	b, _ := os.ReadFile(d.File)
 	indent(w, redact(b))
-	var target e2e.Workload
+	var target scenario.Workload
 	for _, x := range ws {
 		if x.Node == "home1" {
 			target = x
@@ -129,7 +129,7 @@ func demoDevice(ctx context.Context, w io.Writer, m *e2e.Mesh, netID string, ws 
 	return nil
 }
 
-func printMatrix(w io.Writer, nodes []string, cells []e2e.Cell, st cli.NetworkStatus) {
+func printMatrix(w io.Writer, nodes []string, cells []scenario.Cell, st plan.NetworkStatus) {
 	ok := map[[2]string]bool{}
 	for _, c := range cells {
 		ok[[2]string{c.From, c.To}] = c.OK
@@ -182,7 +182,7 @@ func printMatrix(w io.Writer, nodes []string, cells []e2e.Cell, st cli.NetworkSt
 	}
 }
 
-func explainPaths(w io.Writer, st cli.NetworkStatus) {
+func explainPaths(w io.Writer, st plan.NetworkStatus) {
 	relays := strings.Join(st.Relays, " (then ")
 	if len(st.Relays) > 1 {
 		relays += " for failover)"

@@ -1,10 +1,11 @@
-// Package e2e drives the whole zosnet stack in a zoslab lab: the user's CLI on the
-// `user` host, the registry, and netinit → networkd → provisiond on every node. Mesh
-// holds the steps the demo (`zoslab demo`) and the end-to-end tests share: create a
-// network, attach a workload on each member, ping every pair over the overlay, bring an
-// external device in with wg-quick. Every command runs inside a lab namespace; nothing
-// is sent from the host's own namespace.
-package e2e
+// Package scenario drives the whole zosnet stack in a booted zoslab lab: the user's CLI
+// on the `user` host, the registry, and netinit → networkd → provisiond on every node.
+// Mesh holds the steps the demo (`zoslab demo`) and the end-to-end tests (internal/e2e)
+// share: create a network, attach a workload on each member, ping every pair over the
+// overlay, bring an external device in with wg-quick. Every command runs inside a lab
+// namespace; nothing is sent from the host's own namespace. It talks to the stack only
+// through its commands (zosnet --json, ping, wg-quick), like a user.
+package scenario
 
 import (
 	"bytes"
@@ -18,10 +19,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zosnet/zosnet/internal/cli"
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/lab"
 	"github.com/zosnet/zosnet/internal/nodeapi"
+	"github.com/zosnet/zosnet/internal/plan"
 )
 
 // Mesh runs mesh steps in a booted lab. Methods are safe for concurrent use.
@@ -48,14 +49,15 @@ func (m *Mesh) Run(ctx context.Context, where string, argv ...string) ([]byte, e
 // Zosnet runs `zosnet --json ARGS` on the user host (the user's profile) and decodes
 // its output into v (nil: ignored).
 func (m *Mesh) Zosnet(ctx context.Context, v any, args ...string) error {
-	out, err := m.Run(ctx, lab.UserHost, append(append([]string{m.zosnet()}, args...), "--json")...)
+	out, err := m.Run(ctx, lab.UserHost, append(append([]string{m.ZosnetPath()}, args...), "--json")...)
 	if err != nil || v == nil {
 		return err
 	}
 	return json.Unmarshal(out, v)
 }
 
-func (m *Mesh) zosnet() string { return filepath.Join(m.BinDir, "zosnet") }
+// ZosnetPath is the zosnet binary the mesh runs (in BinDir).
+func (m *Mesh) ZosnetPath() string { return filepath.Join(m.BinDir, "zosnet") }
 
 // CreateNetwork creates network name over nodes with the user's key.
 func (m *Mesh) CreateNetwork(ctx context.Context, name, rng string, nodes []string) (gridapi.Network, error) {
@@ -65,17 +67,17 @@ func (m *Mesh) CreateNetwork(ctx context.Context, name, rng string, nodes []stri
 }
 
 // Status is `zosnet network status`.
-func (m *Mesh) Status(ctx context.Context, network string) (cli.NetworkStatus, error) {
-	var st cli.NetworkStatus
+func (m *Mesh) Status(ctx context.Context, network string) (plan.NetworkStatus, error) {
+	var st plan.NetworkStatus
 	err := m.Zosnet(ctx, &st, "network", "status", network)
 	return st, err
 }
 
 // WaitUp polls the network's status until every member reports state up (and the plan
 // is complete), or timeout.
-func (m *Mesh) WaitUp(ctx context.Context, network string, members int, timeout time.Duration) (cli.NetworkStatus, error) {
-	var st cli.NetworkStatus
-	err := poll(ctx, timeout, func() error {
+func (m *Mesh) WaitUp(ctx context.Context, network string, members int, timeout time.Duration) (plan.NetworkStatus, error) {
+	var st plan.NetworkStatus
+	err := Poll(ctx, timeout, func() error {
 		var err error
 		if st, err = m.Status(ctx, network); err != nil {
 			return err
@@ -112,7 +114,7 @@ func (m *Mesh) AddWorkloads(ctx context.Context, networkID string, nodes []strin
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b, err := m.Run(ctx, n, m.zosnet(), "node", "workload", "add", networkID, networkID+"-"+n, "--json")
+			b, err := m.Run(ctx, n, m.ZosnetPath(), "node", "workload", "add", networkID, networkID+"-"+n, "--json")
 			if err == nil {
 				err = json.Unmarshal(b, &out[i].Workload)
 			}
@@ -187,7 +189,7 @@ func (m *Mesh) matrixOf(ctx context.Context, ws []Workload, tries int, want func
 func (m *Mesh) WaitMatrix(ctx context.Context, ws []Workload, timeout time.Duration) ([]Cell, error) {
 	var cells []Cell
 	done := map[[2]string]bool{}
-	err := poll(ctx, timeout, func() error {
+	err := Poll(ctx, timeout, func() error {
 		round := m.matrixOf(ctx, ws, 3, func(from, to string) bool { return !done[[2]string{from, to}] })
 		var bad []string
 		cells = cells[:0]
@@ -246,8 +248,9 @@ func (m *Mesh) DevicePing(ctx context.Context, to netip.Addr, tries int) error {
 	return err
 }
 
-// poll calls f until it succeeds or timeout passes; it returns f's last error.
-func poll(ctx context.Context, timeout time.Duration, f func() error) error {
+// Poll calls f every 500 ms until it succeeds or timeout passes (it returns f's last
+// error) or ctx ends.
+func Poll(ctx context.Context, timeout time.Duration, f func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := f()

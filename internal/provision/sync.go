@@ -3,7 +3,6 @@ package provision
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/netip"
@@ -18,6 +17,7 @@ import (
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/plan"
 	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/ula"
 )
 
 // applyPublic hands a changed public config to networkd and makes its addresses
@@ -26,13 +26,14 @@ func (p *Provisioner) applyPublic(ctx context.Context, pc *gridapi.PublicConfig)
 	if p.pubDone && reflect.DeepEqual(pc, p.public) {
 		return
 	}
-	cfg, err := PublicConfig(pc)
-	switch {
-	case err != nil:
-	case cfg == nil:
+	var err error
+	if pc == nil {
 		err = p.cfg.Networkd.UnsetPublicConfig(ctx)
-	default:
-		err = p.cfg.Networkd.SetPublicConfig(ctx, *cfg)
+	} else {
+		var cfg nodeapi.PublicConfig
+		if cfg, err = nodeapi.ParsePublicConfig(pc.IPv4, pc.GW4, pc.IPv6, pc.GW6, pc.Domain); err == nil {
+			err = p.cfg.Networkd.SetPublicConfig(ctx, cfg)
+		}
 	}
 	if err != nil {
 		p.log.Warn("public config", "err", err)
@@ -41,27 +42,6 @@ func (p *Provisioner) applyPublic(ctx context.Context, pc *gridapi.PublicConfig)
 	p.cfg.Agent.SetPublicConfig(pc)
 	p.public, p.pubDone = pc, true
 	p.log.Info("public config applied", "config", pc)
-}
-
-// PublicConfig converts the registry's public config to networkd's (nil stays nil).
-func PublicConfig(pc *gridapi.PublicConfig) (*nodeapi.PublicConfig, error) {
-	if pc == nil {
-		return nil, nil
-	}
-	c := &nodeapi.PublicConfig{Domain: pc.Domain}
-	var errs []error
-	parse := func(field, s string, f func(string) error) {
-		if s != "" {
-			if err := f(s); err != nil {
-				errs = append(errs, fmt.Errorf("public config %s %q: %w", field, s, err))
-			}
-		}
-	}
-	parse("ipv4", pc.IPv4, func(s string) (err error) { c.IPv4, err = netip.ParsePrefix(s); return })
-	parse("gw4", pc.GW4, func(s string) (err error) { c.GW4, err = netip.ParseAddr(s); return })
-	parse("ipv6", pc.IPv6, func(s string) (err error) { c.IPv6, err = netip.ParsePrefix(s); return })
-	parse("gw6", pc.GW6, func(s string) (err error) { c.GW6, err = netip.ParseAddr(s); return })
-	return c, errors.Join(errs...)
 }
 
 // syncNetwork plans the node's view of one network and makes its network resource match.
@@ -130,7 +110,7 @@ func (p *Provisioner) ensureNR(ctx context.Context, n gridapi.DesiredNetwork, se
 
 // planSpec computes the spec the node's NR must have, relay failover included.
 func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR) (nodeapi.NRSpec, plan.MemberPlan, error) {
-	in, err := Input(n, Self{NodeID: p.node, PublicKey: cur.Status.PublicKey, ListenPort: int(cur.Status.ListenPort)})
+	in, err := plan.FromGrid(n, plan.Self{NodeID: p.node, PublicKey: cur.Status.PublicKey, ListenPort: int(cur.Status.ListenPort)})
 	if err != nil {
 		return nodeapi.NRSpec{}, plan.MemberPlan{}, err
 	}
@@ -147,7 +127,7 @@ func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodea
 		p.failover(n.ID, st, mp.Relays)
 		peers = plan.WithRelay(mp, relayName(mp.Relays, st.relay.Current))
 	}
-	return Spec(mp, in.Network.Range, n.ID, peers, int(cur.Status.ListenPort)), mp, nil
+	return specOf(mp, in.Network.Range, n.ID, peers, int(cur.Status.ListenPort)), mp, nil
 }
 
 // failover moves the relayed set between the planned relays (plan.Failover) on the
@@ -164,7 +144,7 @@ func (p *Provisioner) failover(netID string, st *netState, relays []string) {
 	}
 	seen := map[string]time.Time{}
 	if st.probe != nil {
-		for id, t := range st.probe.seen() {
+		for id, t := range st.probe.Seen() {
 			seen[strconv.FormatInt(id, 10)] = t
 		}
 	}
@@ -207,7 +187,7 @@ func (p *Provisioner) probe(n gridapi.DesiredNetwork, st *netState, cur nodeapi.
 		}
 		h := fnv.New32a()
 		h.Write([]byte(n.ID))
-		pr, err := openProber(filepath.Join(p.cfg.NetnsDir, resource.NamesOf(n.ID).NS), src, uint16(h.Sum32()))
+		pr, err := p.cfg.OpenProber(filepath.Join(p.cfg.NetnsDir, resource.NamesOf(n.ID).NS), src, uint16(h.Sum32()))
 		if err != nil {
 			p.log.Warn("overlay probe", "network", n.ID, "err", err)
 			return
@@ -220,11 +200,11 @@ func (p *Provisioner) probe(n gridapi.DesiredNetwork, st *netState, cur nodeapi.
 			continue
 		}
 		if sub, err := netip.ParsePrefix(m.Subnet); err == nil {
-			targets[Gateway(sub)] = m.NodeID
+			targets[gatewayOf(sub)] = m.NodeID
 		}
 	}
-	st.probe.setTargets(targets)
-	st.probe.send()
+	st.probe.SetTargets(targets)
+	st.probe.Send()
 }
 
 // report sends the NR's report when it differs from the last one, or every 15 s so that
@@ -234,14 +214,14 @@ func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *
 		LastError: lastErr, Relay: st.relay.Current, Endpoints: []string{}}
 	if self, ok := selfOf(n, p.node); ok {
 		for _, e := range self.Facts.Endpoints {
-			if a, err := netip.ParseAddr(e.IP); err == nil && Reachable(e) {
+			if a, err := netip.ParseAddr(e.IP); err == nil && e.Reachable() {
 				r.Endpoints = append(r.Endpoints, netip.AddrPortFrom(a, cur.Status.ListenPort).String())
 			}
 		}
 	}
 	var fresh []int64
 	if st.probe != nil {
-		for id, t := range st.probe.seen() {
+		for id, t := range st.probe.Seen() {
 			r.Seen = append(r.Seen, gridapi.PeerSeen{NodeID: id, LastReply: t.UTC()})
 			if time.Since(t) < p.cfg.Fresh {
 				fresh = append(fresh, id)
@@ -288,3 +268,29 @@ func (p *Provisioner) removeOthers(ctx context.Context, want map[string]bool) {
 		}
 	}
 }
+
+// specOf builds the network resource spec networkd applies for a member's plan with the
+// given peer entries (plan.WithRelay's result after a failover). IPv6 allowed IPs
+// inside the network's ULA are left out: networkd adds the twin of every IPv4 one.
+func specOf(pl plan.MemberPlan, rng netip.Prefix, netID string, peers []plan.Peer, port int) nodeapi.NRSpec {
+	ula48 := ula.Net48(netID)
+	s := nodeapi.NRSpec{NetworkID: netID, IPRange: rng, Subnet: pl.Subnet, ListenPort: uint16(port), Peers: []nodeapi.Peer{}}
+	for _, p := range peers {
+		rp := nodeapi.Peer{PublicKey: p.PublicKey, PersistentKeepalive: p.Keepalive, AllowedIPs: []netip.Prefix{}}
+		if p.Endpoint.IsValid() {
+			rp.Endpoint = p.Endpoint.String()
+		}
+		for _, a := range p.AllowedIPs {
+			if a.Addr().Is6() && ula48.Overlaps(a) {
+				continue
+			}
+			rp.AllowedIPs = append(rp.AllowedIPs, a)
+		}
+		s.Peers = append(s.Peers, rp)
+	}
+	return s
+}
+
+// gatewayOf returns the probe address of a member: the first host of its subnet, where
+// its network resource answers.
+func gatewayOf(subnet netip.Prefix) netip.Addr { return subnet.Masked().Addr().Next() }

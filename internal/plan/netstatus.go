@@ -1,0 +1,120 @@
+package plan
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/zosnet/zosnet/internal/gridapi"
+)
+
+// Fresh is how recent an answered overlay probe must be for a pair to count as
+// reachable in a NetworkStatus.
+const Fresh = 30 * time.Second
+
+// NetworkStatus is a network's status as `zosnet network status --json` prints it:
+// members as their nodes reported them, and every pair with its planned path and its
+// observed reachability. Node ids are replaced by member names throughout.
+type NetworkStatus struct {
+	ID      string         `json:"id"`
+	Name    string         `json:"name"`
+	Range   string         `json:"range"`
+	Relays  []string       `json:"relays"`
+	Members []MemberStatus `json:"members"`
+	Pairs   []NetworkPair  `json:"pairs"`
+	// PlanError says why no plan could be made yet (e.g. members not reported).
+	PlanError string `json:"plan_error,omitempty"`
+}
+
+// NetworkPair is one ordered pair of members that reported: its PairStatus (from, to,
+// path, via, reachable) and when From last got an answer from To over the overlay.
+type NetworkPair struct {
+	PairStatus
+	LastReply *time.Time `json:"last_reply,omitempty"`
+}
+
+// MemberStatus is one member as its node reported it.
+type MemberStatus struct {
+	NodeID    int64    `json:"node_id"`
+	Name      string   `json:"name"`
+	Subnet    string   `json:"subnet"`
+	State     string   `json:"state"` // the NR report's state, "unreported" before one
+	Hidden    bool     `json:"hidden"`
+	Endpoints []string `json:"endpoints"`
+	Relay     string   `json:"relay,omitempty"` // relay in use, for hidden members
+	LastError string   `json:"last_error,omitempty"`
+	Updated   string   `json:"updated,omitempty"`
+}
+
+// StatusOf computes a network's status from the registry's view of it (every member's
+// facts and network-resource report): the plan from the facts (FromGrid, outside view),
+// the relays members report using, and reachability from the probe results they report
+// (a reply at most fresh old at now; see Pairs). A network that cannot be planned yet
+// has its members and PlanError, and no pairs.
+func StatusOf(n gridapi.DesiredNetwork, now time.Time, fresh time.Duration) NetworkStatus {
+	names := make(map[string]string, len(n.Peers))
+	for _, p := range n.Peers {
+		names[strconv.FormatInt(p.NodeID, 10)] = p.Name
+	}
+	name := func(id string) string {
+		if s, ok := names[id]; ok {
+			return s
+		}
+		return id
+	}
+	st := NetworkStatus{ID: n.ID, Name: n.Name, Range: n.IPRange, Relays: []string{}, Members: []MemberStatus{}, Pairs: []NetworkPair{}}
+	current := map[string]string{}
+	var obs []PairObservation
+	for _, p := range n.Peers {
+		id := strconv.FormatInt(p.NodeID, 10)
+		m := MemberStatus{NodeID: p.NodeID, Name: p.Name, Subnet: p.Subnet, State: "unreported", Endpoints: []string{}}
+		if r := p.NR; r != nil {
+			m.State, m.LastError, m.Endpoints, m.Updated = r.State, r.LastError, r.Endpoints, r.Updated.Format(time.RFC3339)
+			if r.Relay != "" {
+				m.Relay, current[id] = name(r.Relay), r.Relay
+			}
+			for _, s := range r.Seen {
+				obs = append(obs, PairObservation{From: id, To: strconv.FormatInt(s.NodeID, 10), LastReply: s.LastReply})
+			}
+		}
+		st.Members = append(st.Members, m)
+	}
+	in, err := FromGrid(n, Self{})
+	var p *Planner
+	if err == nil {
+		p, err = New(in)
+	}
+	if err != nil {
+		st.PlanError = err.Error()
+		return st
+	}
+	pl := p.Plan()
+	for i, m := range st.Members {
+		for _, mp := range pl.Members {
+			if mp.NodeID == strconv.FormatInt(m.NodeID, 10) {
+				st.Members[i].Hidden = mp.Hidden
+				if mp.Hidden && st.Members[i].Relay == "" && len(mp.Relays) > 0 {
+					st.Members[i].Relay = name(mp.Relays[0])
+				}
+			}
+		}
+	}
+	for _, r := range pl.Relays {
+		st.Relays = append(st.Relays, name(r))
+	}
+	last := map[[2]string]time.Time{}
+	for _, o := range obs {
+		last[[2]string{o.From, o.To}] = o.LastReply
+	}
+	for _, ps := range Pairs(pl, current, obs, now, fresh) {
+		p := NetworkPair{PairStatus: ps}
+		if t, ok := last[[2]string{ps.From, ps.To}]; ok {
+			p.LastReply = &t
+		}
+		p.From, p.To = name(ps.From), name(ps.To)
+		if ps.Via != "" {
+			p.Via = name(ps.Via)
+		}
+		st.Pairs = append(st.Pairs, p)
+	}
+	return st
+}

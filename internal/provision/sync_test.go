@@ -1,0 +1,241 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zosnet/zosnet/internal/gridapi"
+	"github.com/zosnet/zosnet/internal/nodeapi"
+	"github.com/zosnet/zosnet/internal/plan"
+)
+
+// peersOf maps a spec's peers to "endpoint allowed-ips", by public key.
+func peersOf(t *testing.T, s nodeapi.NRSpec) map[string]string {
+	t.Helper()
+	peers := map[string]string{}
+	for _, pe := range s.Peers {
+		var a []string
+		for _, x := range pe.AllowedIPs {
+			if x.Addr().Is6() {
+				t.Errorf("peer %s: IPv6 allowed IP %s (networkd adds the twins)", pe.PublicKey, x)
+			}
+			a = append(a, x.String())
+		}
+		peers[pe.PublicKey] = pe.Endpoint + " " + strings.Join(a, ",")
+	}
+	return peers
+}
+
+// TestPlanAndSpec plans the lab network from home1's view and checks the spec networkd
+// gets: same-LAN peer home2 over its LAN address, the public member direct with a
+// keepalive, home6 through the relay, no IPv6 ULA prefixes (networkd adds the twins).
+func TestPlanAndSpec(t *testing.T) {
+	dn := gridLab(t)
+	in, err := plan.FromGrid(dn, plan.Self{NodeID: 2, PublicKey: dn.Peers[1].NR.PublicKey, ListenPort: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.New(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, err := p.Member("2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := specOf(mp, in.Network.Range, "net1", plan.WithRelay(mp, mp.Relays[0]), 3000)
+	if err := s.Validate(); err != nil {
+		t.Fatalf("spec invalid: %v", err)
+	}
+	peers := peersOf(t, s)
+	k1, k3, k4 := dn.Peers[0].NR.PublicKey, dn.Peers[2].NR.PublicKey, dn.Peers[3].NR.PublicKey
+	if got := peers[k3]; !strings.HasPrefix(got, "172.29.1.102:3000 10.100.2.0/24") {
+		t.Errorf("home2 (same LAN): %q", got)
+	}
+	if got := peers[k1]; !strings.HasPrefix(got, "203.0.113.10:3000 ") || !strings.Contains(got, "10.100.3.0/24") {
+		t.Errorf("farm1 (public, relay for home6): %q", got)
+	}
+	if _, ok := peers[k4]; ok {
+		t.Error("home6 is a direct peer of home1; want it relayed")
+	}
+}
+
+// TestPassNetwork drives the provisioner's loop on fakes: the first pass creates the
+// NR (to learn its key and port), plans with them and puts the peers, starts the
+// overlay probes and reports; an unchanged state changes and reports nothing; a member
+// that leaves is re-planned; a network the node left is removed with its prober.
+func TestPassNetwork(t *testing.T) {
+	f := newFakeNode()
+	dn := gridLab(t)
+	d := gridapi.Desired{NodeID: 2, Revision: 1, Networks: []gridapi.DesiredNetwork{dn}}
+	f.pass(t, d)
+	nr, ok := f.nd.nr("net1")
+	if !ok {
+		t.Fatal("no network resource after the first pass")
+	}
+	if f.nd.puts != 2 || len(nr.Spec.Peers) != 2 || nr.Spec.Subnet.String() != "10.100.1.0/24" {
+		t.Fatalf("after the first pass: %d puts, spec %+v; want create, then the planned peers", f.nd.puts, nr.Spec)
+	}
+	if got := peersOf(t, nr.Spec)[dn.Peers[2].NR.PublicKey]; !strings.HasPrefix(got, "172.29.1.102:3000 ") {
+		t.Errorf("home2 over the LAN: %q", got)
+	}
+	reps := f.reg.sent("net1")
+	if len(reps) != 1 || reps[0].State != "up" || reps[0].PublicKey != nr.Status.PublicKey || reps[0].ListenPort != 3000 || len(reps[0].Endpoints) != 0 {
+		t.Fatalf("reports %+v; want one, up, with the NR's key and port and no endpoints (home1 is hidden)", reps)
+	}
+	if len(f.probes) != 1 {
+		t.Fatalf("%d probers, want one", len(f.probes))
+	}
+	pr := f.probes[0]
+	if _, self := pr.targets[gatewayOf(nr.Spec.Subnet)]; pr.ns != "/nowhere/n-net1" || pr.src.String() != "10.100.1.1" ||
+		len(pr.targets) != 4 || self || pr.targets[gatewayOf(nr.Spec.IPRange)] != 1 {
+		t.Fatalf("prober in %s from %s to %v; want n-net1, from 10.100.1.1, to the 4 other members' gateways", pr.ns, pr.src, pr.targets)
+	}
+	f.pass(t, d)
+	if f.nd.puts != 2 || len(f.reg.sent("net1")) != 1 || f.probes[0].sends != 2 {
+		t.Errorf("unchanged state: %d puts, %d reports, %d probe rounds; want 2, 1, 2", f.nd.puts, len(f.reg.sent("net1")), f.probes[0].sends)
+	}
+	// home2 leaves: its direct entry goes
+	d.Revision++
+	d.Networks[0].Peers = append(d.Networks[0].Peers[:2:2], d.Networks[0].Peers[3:]...)
+	f.pass(t, d)
+	nr, _ = f.nd.nr("net1")
+	if _, ok := peersOf(t, nr.Spec)[dn.Peers[2].NR.PublicKey]; ok || f.nd.puts != 3 {
+		t.Errorf("home2 left: %d puts, peers %v", f.nd.puts, peersOf(t, nr.Spec))
+	}
+	// the node leaves the network
+	d.Revision++
+	d.Networks = nil
+	f.pass(t, d)
+	if _, ok := f.nd.nr("net1"); ok || !f.probes[0].closed {
+		t.Errorf("network left: NR still there (%v) or prober open (closed %v)", ok, f.probes[0].closed)
+	}
+}
+
+// TestPassSeenAndErrors: probe answers go into the report (and a new answer sends one);
+// networkd refusing the spec is reported as the NR's error; a node missing from the
+// member list touches nothing.
+func TestPassSeenAndErrors(t *testing.T) {
+	f := newFakeNode()
+	d := gridapi.Desired{NodeID: 2, Revision: 1, Networks: []gridapi.DesiredNetwork{gridLab(t)}}
+	f.pass(t, d)
+	now := time.Now()
+	f.probes[0].seen = map[int64]time.Time{3: now, 1: now.Add(-time.Hour)}
+	f.pass(t, d)
+	reps := f.reg.sent("net1")
+	if len(reps) != 2 {
+		t.Fatalf("%d reports; want a second one for the fresh answer", len(reps))
+	}
+	if s := reps[1].Seen; len(s) != 2 || s[0].NodeID != 1 || s[1].NodeID != 3 || !s[1].LastReply.Equal(now.UTC()) {
+		t.Errorf("seen %+v; want nodes 1 and 3 with their last replies, by node id", s)
+	}
+	f.nd.refuse = errors.New("networkd: busy")
+	d.Revision++
+	d.Networks[0].Peers[2].NR.ListenPort = 3005 // home2 moved: a new spec
+	f.pass(t, d)
+	reps = f.reg.sent("net1")
+	if last := reps[len(reps)-1]; last.State != "error" || last.LastError != "networkd: busy" {
+		t.Errorf("report after a refused spec: %+v", last)
+	}
+	f.nd.refuse = nil
+	d.Revision++
+	d.Networks = append(d.Networks, gridLab(t))
+	d.Networks[1].ID = "net2"
+	d.Networks[1].Peers = d.Networks[1].Peers[2:] // node 2 is not a member
+	f.pass(t, d)
+	if _, ok := f.nd.nr("net2"); ok || len(f.reg.sent("net2")) != 0 {
+		t.Error("a network the node is not in the member list of was set up or reported")
+	}
+}
+
+// TestPassFailover: with two public members home1 has two relays; once the grace after
+// a new relay list is over, the primary silent and the second answering, the relayed
+// set moves to the second relay's entry and the report names it.
+func TestPassFailover(t *testing.T) {
+	f := newFakeNodeWith(Config{DownAfter: 50 * time.Millisecond, Hold: time.Hour})
+	dn := gridLab(t)
+	farm2 := dn.Peers[0]
+	farm2.NodeID, farm2.Name, farm2.Subnet = 6, "farm2", "10.100.5.0/24"
+	farm2.NR = &gridapi.NRReport{PublicKey: "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", ListenPort: 3000, State: "up"}
+	farm2.Facts.Endpoints = []gridapi.Endpoint{{IP: "203.0.113.11", Family: 4, Reason: gridapi.ReasonPublicConfig}}
+	dn.Peers = append(dn.Peers, farm2)
+	in, err := plan.FromGrid(dn, plan.Self{NodeID: 2, PublicKey: dn.Peers[1].NR.PublicKey, ListenPort: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.New(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, err := p.Member("2")
+	if err != nil || len(mp.Relays) != 2 {
+		t.Fatalf("home1's relays %v (%v); want two", mp.Relays, err)
+	}
+	second := mp.Relays[1]
+	secondKey := dn.Peers[0].NR.PublicKey
+	if second == "6" {
+		secondKey = farm2.NR.PublicKey
+	}
+	d := gridapi.Desired{NodeID: 2, Revision: 1, Networks: []gridapi.DesiredNetwork{dn}}
+	f.pass(t, d)
+	if r := f.reg.sent("net1"); r[len(r)-1].Relay != "" {
+		t.Fatalf("relay %q right after the plan; want the primary during the grace", r[len(r)-1].Relay)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.p.nets["net1"].relay.Current != second {
+		if time.Now().After(deadline) {
+			t.Fatalf("still on %q after 10 s with the primary silent and %s answering", f.p.nets["net1"].relay.Current, second)
+		}
+		id, _ := strconv.ParseInt(second, 10, 64)
+		f.probes[0].mu.Lock()
+		f.probes[0].seen = map[int64]time.Time{id: time.Now()}
+		f.probes[0].mu.Unlock()
+		f.pass(t, d)
+	}
+	nr, _ := f.nd.nr("net1")
+	if got := peersOf(t, nr.Spec)[secondKey]; !strings.Contains(got, "10.100.3.0/24") {
+		t.Errorf("second relay's entry %q does not carry home6's subnet", got)
+	}
+	if r := f.reg.sent("net1"); r[len(r)-1].Relay != second {
+		t.Errorf("report names relay %q, want %s", r[len(r)-1].Relay, second)
+	}
+}
+
+// TestRun: Run waits for the registration, then applies what the watcher gets; it
+// returns nil when ctx ends, and the agent's error when the registry refuses the node.
+func TestRun(t *testing.T) {
+	f := newFakeNodeWith(Config{Interval: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.p.Run(ctx) }()
+	f.reg.desired <- gridapi.Desired{NodeID: 2, Revision: 1, Networks: []gridapi.DesiredNetwork{gridLab(t)}}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if nr, ok := f.nd.nr("net1"); ok && len(nr.Spec.Peers) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no network resource with peers 10 s after the desired state")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after ctx ended: %v", err)
+	}
+	f.mu.Lock()
+	closed := f.probes[0].closed
+	f.mu.Unlock()
+	if !closed {
+		t.Error("the prober is still open after Run returned")
+	}
+	r := newFakeNode()
+	r.agent.refused = errors.New("409: name taken")
+	if err := r.p.Run(context.Background()); err == nil || err.Error() != "409: name taken" {
+		t.Fatalf("Run with a refused registration: %v", err)
+	}
+}
