@@ -26,8 +26,10 @@ var errLocked = errors.New("locked by another process")
 // them), which can take a moment under load.
 var lockWait = 10 * time.Second
 
-// probeTimeout bounds the HTTP request that checks whether a server answers.
-var probeTimeout = 2 * time.Second
+// probeTimeout bounds the HTTP request that checks whether a server answers. It only
+// speeds up the refusal of a live networkd (which answers within milliseconds); one
+// too busy to answer in time still holds the lock and is refused after lockWait.
+var probeTimeout = 300 * time.Millisecond
 
 // Listen claims the socket at path and listens there (mode 0666: reads are open,
 // changes are checked per request). It refuses (ErrInUse) as soon as a server answers

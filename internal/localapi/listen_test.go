@@ -20,7 +20,7 @@ func serveHTTP(t *testing.T, l net.Listener) {
 // shortWaits makes the bounded waits of Listen short for one test.
 func shortWaits(t *testing.T) {
 	lw, pt := lockWait, probeTimeout
-	lockWait, probeTimeout = 500*time.Millisecond, 200*time.Millisecond
+	lockWait, probeTimeout = 500*time.Millisecond, 100*time.Millisecond
 	t.Cleanup(func() { lockWait, probeTimeout = lw, pt })
 }
 

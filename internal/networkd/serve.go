@@ -29,11 +29,15 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	if sock == "" {
 		sock = localapi.DefaultSocket
 	}
+	claimed := time.Now()
 	l, err := localapi.Listen(sock)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
+	if waited := time.Since(claimed); waited > time.Second {
+		d.log.Info("api socket claimed after waiting for the previous networkd to exit", "socket", sock, "waited", waited.Round(time.Millisecond))
+	}
 	var ml net.Listener
 	if d.cfg.MetricsAddr != "" {
 		if ml, err = net.Listen("tcp", d.cfg.MetricsAddr); err != nil {
