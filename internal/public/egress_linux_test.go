@@ -13,8 +13,8 @@ import (
 	"github.com/zosnet/zosnet/internal/lab"
 	"github.com/zosnet/zosnet/internal/ndmz"
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/public"
-	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
 
@@ -23,8 +23,8 @@ var (
 	registry6 = netip.MustParseAddr("2001:db8::10")
 )
 
-func oneNR(id, subnet string, port uint16) resource.Spec {
-	return resource.Spec{NetworkID: id, IPRange: pfx("10.0.0.0/8"), Subnet: pfx(subnet), ListenPort: port}
+func oneNR(id, subnet string, port uint16) nodeapi.NRSpec {
+	return nodeapi.NRSpec{NetworkID: id, IPRange: pfx("10.0.0.0/8"), Subnet: pfx(subnet), ListenPort: port}
 }
 
 // TestEgressUplinksAndHidden: on a farm node with two NICs, one with one NIC and two

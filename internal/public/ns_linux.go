@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/resource"
 )
 
@@ -34,7 +35,7 @@ func handle(ns *netns.NS) (*netlink.Handle, error) {
 }
 
 // ensureNS makes namespace public match c and returns it open (the caller closes).
-func ensureNS(host *netns.NS, dir string, c Config) (*netns.NS, error) {
+func ensureNS(host *netns.NS, dir string, c nodeapi.PublicConfig) (*netns.NS, error) {
 	existed := false
 	if old, err := netns.OpenNamed(dir, NS); err == nil {
 		old.Close()
@@ -51,7 +52,7 @@ func ensureNS(host *netns.NS, dir string, c Config) (*netns.NS, error) {
 	return ns, nil
 }
 
-func configureNS(host, ns *netns.NS, c Config, fresh bool) error {
+func configureNS(host, ns *netns.NS, c nodeapi.PublicConfig, fresh bool) error {
 	slaac := "0"
 	if !c.IPv6.IsValid() {
 		slaac = "1"
@@ -156,7 +157,7 @@ func ensureLeg(host, ns *netns.NS) error {
 
 // address puts exactly c's addresses on the leg (removing static ones no longer in c)
 // and its default routes.
-func address(ns *netns.NS, c Config) error {
+func address(ns *netns.NS, c nodeapi.PublicConfig) error {
 	h, err := handle(ns)
 	if err != nil {
 		return err
@@ -201,7 +202,7 @@ func pruneAddrs(h *netlink.Handle, l netlink.Link, want map[netip.Prefix]bool) e
 	return nil
 }
 
-func routes(h *netlink.Handle, l netlink.Link, c Config) error {
+func routes(h *netlink.Handle, l netlink.Link, c nodeapi.PublicConfig) error {
 	for _, x := range []struct {
 		fam int
 		gw  netip.Addr

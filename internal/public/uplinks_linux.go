@@ -16,6 +16,7 @@ import (
 	"github.com/zosnet/zosnet/internal/firewall"
 	"github.com/zosnet/zosnet/internal/ndmz"
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/resource"
 )
 
@@ -37,7 +38,7 @@ type Uplinks struct {
 	mu     sync.Mutex
 	dmz    *ndmz.DMZ
 	uplink Uplink
-	cfg    *Config
+	cfg    *nodeapi.PublicConfig
 	sock   *netns.NS // the public namespace while a config is set
 	quiet  map[string]time.Time
 }
@@ -68,7 +69,7 @@ func (u *Uplinks) log() *slog.Logger {
 // public namespace and then moves the sockets there; removing one moves them back
 // to the host and then deletes the namespace; changing one re-addresses in place.
 // Idempotent; cfg must be valid.
-func (u *Uplinks) Apply(ctx context.Context, cfg *Config, wgPorts []uint16) error {
+func (u *Uplinks) Apply(ctx context.Context, cfg *nodeapi.PublicConfig, wgPorts []uint16) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	probe := u.Probe
@@ -105,7 +106,7 @@ func (u *Uplinks) Apply(ctx context.Context, cfg *Config, wgPorts []uint16) erro
 	return nil
 }
 
-func (u *Uplinks) setConfig(cfg Config, ports []uint16) error {
+func (u *Uplinks) setConfig(cfg nodeapi.PublicConfig, ports []uint16) error {
 	ns, err := ensureNS(u.Host, u.NetnsDir, cfg)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 func writeFile(p, v string) error { return os.WriteFile(p, []byte(v), 0o644) }
@@ -135,7 +136,7 @@ func fixHalfLeg(h, nh *netlink.Handle, n Names) error {
 }
 
 // ensureGateway puts the gateway addresses (IPv4 and its ULA twin) on b-<id> in n-<id>.
-func ensureGateway(ns *netns.NS, s Spec, n Names) error {
+func ensureGateway(ns *netns.NS, s nodeapi.NRSpec, n Names) error {
 	h, err := handleAt(ns)
 	if err != nil {
 		return err
@@ -164,7 +165,7 @@ func toIPNet(p netip.Prefix) *net.IPNet {
 
 // ensureRoutes routes every peer prefix (and ULA twin) through w-<id>, and removes our
 // routes (RouteProto) that are no longer wanted.
-func ensureRoutes(ns *netns.NS, s Spec, n Names) error {
+func ensureRoutes(ns *netns.NS, s nodeapi.NRSpec, n Names) error {
 	h, err := handleAt(ns)
 	if err != nil {
 		return err

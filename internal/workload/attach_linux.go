@@ -11,7 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/ula"
 )
 
 // Attacher plugs workloads into the NR bridges of the host namespace.
@@ -30,7 +32,7 @@ func handle(ns *netns.NS) (*netlink.Handle, error) {
 
 // Attach makes the workload of info exist on its NR's bridge. Re-running it repairs a
 // half-made attachment. On failure nothing new is left behind.
-func (a *Attacher) Attach(info Info) (err error) {
+func (a *Attacher) Attach(info nodeapi.Workload) (err error) {
 	h, err := handle(a.Host)
 	if err != nil {
 		return err
@@ -46,7 +48,7 @@ func (a *Attacher) Attach(info Info) (err error) {
 		}
 	}()
 	var l netlink.Link
-	if info.Kind == KindTap {
+	if info.Kind == nodeapi.KindTap {
 		l, err = a.ensureTap(h, info, br)
 	} else {
 		l, err = a.ensureNetns(h, info, br)
@@ -65,7 +67,7 @@ func (a *Attacher) Attach(info Info) (err error) {
 
 // ensureTap makes a persistent tap in the host namespace. The tap ioctl works in the
 // calling thread's namespace (not the handle's), so it runs inside Host.Do.
-func (a *Attacher) ensureTap(h *netlink.Handle, info Info, br netlink.Link) (netlink.Link, error) {
+func (a *Attacher) ensureTap(h *netlink.Handle, info nodeapi.Workload, br netlink.Link) (netlink.Link, error) {
 	if l, err := h.LinkByName(info.HostIf); err == nil {
 		if l.Type() != "tuntap" {
 			return nil, fmt.Errorf("link %s exists as %s, want tuntap", info.HostIf, l.Type())
@@ -84,7 +86,7 @@ func (a *Attacher) ensureTap(h *netlink.Handle, info Info, br netlink.Link) (net
 	return l, h.LinkSetMTU(l, br.Attrs().MTU)
 }
 
-func (a *Attacher) ensureNetns(h *netlink.Handle, info Info, br netlink.Link) (netlink.Link, error) {
+func (a *Attacher) ensureNetns(h *netlink.Handle, info nodeapi.Workload, br netlink.Link) (netlink.Link, error) {
 	ns, err := resource.CreateNS(a.NetnsDir, info.Netns)
 	if err != nil {
 		return nil, err
@@ -113,12 +115,15 @@ func (a *Attacher) ensureNetns(h *netlink.Handle, info Info, br netlink.Link) (n
 
 // configureInside sets eth0's MAC, MTU, addresses and default routes inside the
 // workload namespace, and brings lo and eth0 up.
-func configureInside(h *netlink.Handle, info Info, mtu int) error {
+func configureInside(h *netlink.Handle, info nodeapi.Workload, mtu int) error {
 	e, err := h.LinkByName("eth0")
 	if err != nil {
 		return fmt.Errorf("find eth0: %w", err)
 	}
-	mac, _ := net.ParseMAC(info.MAC)
+	mac, err := net.ParseMAC(info.MAC)
+	if err != nil {
+		return fmt.Errorf("mac %q: %w", info.MAC, err)
+	}
 	if err := h.LinkSetHardwareAddr(e, mac); err != nil {
 		return fmt.Errorf("set mac: %w", err)
 	}
@@ -140,7 +145,7 @@ func configureInside(h *netlink.Handle, info Info, mtu int) error {
 			return fmt.Errorf("set %s up: %w", n, err)
 		}
 	}
-	gw6 := resource.ULAAddr(info.NetworkID, info.Gateway)
+	gw6 := ula.Addr(info.NetworkID, info.Gateway)
 	for _, gw := range []netip.Addr{info.Gateway, gw6} {
 		r := &netlink.Route{LinkIndex: e.Attrs().Index, Gw: gw.AsSlice()}
 		if err := h.RouteReplace(r); err != nil {
@@ -156,7 +161,7 @@ func ipnet(p netip.Prefix) *net.IPNet {
 
 // Detach removes the workload's host link and, for a netns workload, its namespace.
 // A workload already gone is success.
-func (a *Attacher) Detach(info Info) error {
+func (a *Attacher) Detach(info nodeapi.Workload) error {
 	h, err := handle(a.Host)
 	if err != nil {
 		return err
