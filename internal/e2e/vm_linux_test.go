@@ -10,7 +10,7 @@ import (
 	"github.com/zosnet/zosnet/internal/image/imagetest"
 	"github.com/zosnet/zosnet/internal/lab"
 	"github.com/zosnet/zosnet/internal/lab/scenario"
-	"github.com/zosnet/zosnet/internal/localapi"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 func TestMain(m *testing.M) {
@@ -49,9 +49,9 @@ func nodeWireGuard(t testing.TB, m *scenario.Mesh, node string) string {
 
 // nrOf returns node's network resource of network id (key and port), polling until
 // networkd answers with it.
-func nrOf(t testing.TB, m *scenario.Mesh, node, id string, timeout time.Duration) localapi.NR {
+func nrOf(t testing.TB, m *scenario.Mesh, node, id string, timeout time.Duration) nodeapi.NR {
 	t.Helper()
-	var nr localapi.NR
+	var nr nodeapi.NR
 	err := pollErr(timeout, func() error {
 		out, err := m.Run(context.Background(), node, m.ZosnetPath(), "node", "nr", "show", id, "--json")
 		if err != nil {
