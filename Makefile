@@ -5,7 +5,7 @@ BIN       := bin
 # one package at a time.
 TESTFLAGS ?= -race -count=1 -p 1 -timeout 15m
 
-.PHONY: all deps build demo test fmt-check vet staticcheck unit clean
+.PHONY: all deps build image packages demo test fmt-check vet staticcheck cross unit clean
 
 all: build
 
@@ -16,10 +16,20 @@ deps:
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
+# The node image (issue 16): bin/image/{vmlinuz,initrd.img,zosnet.img}, built from the
+# Debian kernel package that scripts/install-deps.sh downloads (internal/image).
+image: deps
+	$(GO) run ./cmd/mkimage --build --out $(BIN)/image
+
+# Packages (issue 16): zosnet-registry .deb and the CLI for its four platforms in
+# bin/pkg/ (internal/packaging, nfpm as a library).
+packages:
+	$(GO) run ./cmd/mkpkg --out $(BIN)/pkg
+
 demo: deps build
 	./$(BIN)/zoslab demo
 
-test: deps fmt-check vet staticcheck unit
+test: deps fmt-check vet staticcheck cross unit
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -30,6 +40,14 @@ vet:
 
 staticcheck:
 	$(GO) tool staticcheck ./...
+
+# The user's CLI must build wherever users are (the node subcommands need a node).
+CROSS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
+cross:
+	@set -e; for p in $(CROSS); do \
+		echo "cross: zosnet for $$p"; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/zosnet; \
+	done
 
 unit:
 	$(GO) test $(TESTFLAGS) ./...

@@ -20,6 +20,9 @@
 // the process: a restart (or a crash) removes their links until networkd is back,
 // then recreates them from the persisted state with the same keys and ports, so peers
 // keep working after one handshake.
+//
+// One networkd per socket: while another networkd answers on --socket this one exits
+// 1 with "in use" before touching anything (a socket left by a crash is replaced).
 package main
 
 import (

@@ -12,8 +12,7 @@ import (
 	"time"
 
 	"github.com/zosnet/zosnet/internal/localapi"
-	"github.com/zosnet/zosnet/internal/resource"
-	"github.com/zosnet/zosnet/internal/workload"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // localOpts are the flags every node-local command has.
@@ -114,7 +113,7 @@ func nrApply(ctx context.Context, env *Env, nd *localapi.Client, args []string) 
 	if err != nil {
 		return fmt.Errorf("read spec: %w", err)
 	}
-	var s resource.Spec
+	var s nodeapi.NRSpec
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
@@ -140,7 +139,7 @@ func nrRm(ctx context.Context, env *Env, nd *localapi.Client, args []string) err
 	return env.Print(map[string]string{"removed": args[0]}, func(w io.Writer) { fmt.Fprintf(w, "removed %s\n", args[0]) })
 }
 
-func printPeers(w io.Writer, peers []localapi.PeerStatus) {
+func printPeers(w io.Writer, peers []nodeapi.PeerStatus) {
 	for _, p := range peers {
 		fmt.Fprintf(w, "\npeer:\t%s\n", p.PublicKey)
 		if p.Endpoint != "" {
@@ -165,15 +164,15 @@ func wgShow(ctx context.Context, env *Env, nd *localapi.Client, args []string) e
 	if len(args) == 1 {
 		nrs = filterNR(nrs, args[0])
 		if len(nrs) == 0 {
-			return fmt.Errorf("wg show %s: %w", args[0], localapi.ErrNotFound)
+			return fmt.Errorf("wg show %s: %w", args[0], nodeapi.ErrNotFound)
 		}
 	}
 	type link struct {
-		Interface  string                `json:"interface"`
-		PublicKey  string                `json:"public_key"`
-		ListenPort uint16                `json:"listen_port"`
-		Kind       string                `json:"kind"`
-		Peers      []localapi.PeerStatus `json:"peers"`
+		Interface  string               `json:"interface"`
+		PublicKey  string               `json:"public_key"`
+		ListenPort uint16               `json:"listen_port"`
+		Kind       string               `json:"kind"`
+		Peers      []nodeapi.PeerStatus `json:"peers"`
 	}
 	links := make([]link, 0, len(nrs))
 	for _, nr := range nrs {
@@ -190,10 +189,10 @@ func wgShow(ctx context.Context, env *Env, nd *localapi.Client, args []string) e
 	})
 }
 
-func filterNR(nrs []localapi.NR, id string) []localapi.NR {
+func filterNR(nrs []nodeapi.NR, id string) []nodeapi.NR {
 	for _, nr := range nrs {
 		if nr.Spec.NetworkID == id {
-			return []localapi.NR{nr}
+			return []nodeapi.NR{nr}
 		}
 	}
 	return nil
@@ -212,15 +211,15 @@ func (o *workloadAddOpts) run(ctx context.Context, env *Env, nd *localapi.Client
 	if len(args) != 2 {
 		return fmt.Errorf("%w: workload add NETWORK_ID NAME [--tap]", ErrUsage)
 	}
-	s := workload.Spec{NetworkID: args[0], Name: args[1], Kind: workload.KindNetns}
+	s := nodeapi.WorkloadSpec{NetworkID: args[0], Name: args[1], Kind: nodeapi.KindNetns}
 	if o.tap {
-		s.Kind = workload.KindTap
+		s.Kind = nodeapi.KindTap
 	}
 	info, err := nd.AddWorkload(ctx, s)
 	if err != nil {
 		return fmt.Errorf("add workload %s: %w", args[1], err)
 	}
-	return env.Print(info, func(w io.Writer) { printWorkloads(w, []localapi.Workload{info}) })
+	return env.Print(info, func(w io.Writer) { printWorkloads(w, []nodeapi.Workload{info}) })
 }
 
 func workloadRm(ctx context.Context, env *Env, nd *localapi.Client, args []string) error {
@@ -241,11 +240,11 @@ func workloadList(ctx context.Context, env *Env, nd *localapi.Client, args []str
 	return env.Print(ws, func(w io.Writer) { printWorkloads(w, ws) })
 }
 
-func printWorkloads(w io.Writer, ws []localapi.Workload) {
+func printWorkloads(w io.Writer, ws []nodeapi.Workload) {
 	fmt.Fprintln(w, "NAME\tNETWORK\tKIND\tIPV4\tIPV6\tGATEWAY\tMAC\tNETNS/TAP")
 	for _, x := range ws {
 		where := x.Netns
-		if x.Kind == workload.KindTap {
+		if x.Kind == nodeapi.KindTap {
 			where = x.Tap
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.NetworkID, x.Kind, x.IPv4, x.IPv6, x.Gateway, x.MAC, where)

@@ -12,38 +12,41 @@ import (
 	"time"
 
 	"github.com/zosnet/zosnet/internal/localapi"
-	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/testkit"
-	"github.com/zosnet/zosnet/internal/workload"
 )
 
-// fakeND is an in-memory networkd backend for the node-local commands.
-type fakeND struct{ wl []localapi.Workload }
-
-func (f *fakeND) Status() localapi.Status { return localapi.Status{NRs: 1} }
-func (f *fakeND) ListNRs() []localapi.NR {
-	nr, _ := f.GetNR("net1")
-	return []localapi.NR{nr}
+// fakeND is an in-memory networkd backend for the node-local commands (the uplink
+// methods, which they do not call, come from the nil embedded Backend).
+type fakeND struct {
+	localapi.Backend
+	wl []nodeapi.Workload
 }
-func (f *fakeND) GetNR(id string) (localapi.NR, error) {
+
+func (f *fakeND) Status(context.Context) (nodeapi.Status, error) { return nodeapi.Status{NRs: 1}, nil }
+func (f *fakeND) ListNRs(ctx context.Context) ([]nodeapi.NR, error) {
+	nr, err := f.GetNR(ctx, "net1")
+	return []nodeapi.NR{nr}, err
+}
+func (f *fakeND) GetNR(_ context.Context, id string) (nodeapi.NR, error) {
 	if id != "net1" {
-		return localapi.NR{}, localapi.ErrNotFound
+		return nodeapi.NR{}, nodeapi.ErrNotFound
 	}
 	hs := time.Now().Add(-3 * time.Second)
-	return localapi.NR{Spec: resource.Spec{NetworkID: "net1", Subnet: netip.MustParsePrefix("10.1.1.0/24")},
-		Status: localapi.NRStatus{PublicKey: "PUB", ListenPort: 3000, State: "ok", WGKind: "userspace",
-			Peers: []localapi.PeerStatus{{PublicKey: "PEER", Endpoint: "192.0.2.1:3001", LatestHandshake: &hs, RxBytes: 10}}}}, nil
+	return nodeapi.NR{Spec: nodeapi.NRSpec{NetworkID: "net1", Subnet: netip.MustParsePrefix("10.1.1.0/24")},
+		Status: nodeapi.NRStatus{PublicKey: "PUB", ListenPort: 3000, State: "ok", WGKind: "userspace",
+			Peers: []nodeapi.PeerStatus{{PublicKey: "PEER", Endpoint: "192.0.2.1:3001", LatestHandshake: &hs, RxBytes: 10}}}}, nil
 }
-func (f *fakeND) PutNR(ctx context.Context, s resource.Spec) (localapi.NR, error) {
-	return localapi.NR{Spec: s, Status: localapi.NRStatus{State: "ok"}}, s.Validate()
+func (f *fakeND) PutNR(ctx context.Context, s nodeapi.NRSpec) (nodeapi.NR, error) {
+	return nodeapi.NR{Spec: s, Status: nodeapi.NRStatus{State: "ok"}}, s.Validate()
 }
-func (f *fakeND) DeleteNR(ctx context.Context, id string) error { return nil }
-func (f *fakeND) ListWorkloads() []localapi.Workload            { return f.wl }
-func (f *fakeND) AddWorkload(ctx context.Context, s workload.Spec) (localapi.Workload, error) {
+func (f *fakeND) DeleteNR(ctx context.Context, id string) error             { return nil }
+func (f *fakeND) ListWorkloads(context.Context) ([]nodeapi.Workload, error) { return f.wl, nil }
+func (f *fakeND) AddWorkload(ctx context.Context, s nodeapi.WorkloadSpec) (nodeapi.Workload, error) {
 	if err := s.Validate(); err != nil {
-		return localapi.Workload{}, err
+		return nodeapi.Workload{}, err
 	}
-	w := localapi.Workload{Spec: s, IPv4: netip.MustParsePrefix("10.1.1.7/24"), Netns: "wl-" + s.Name}
+	w := nodeapi.Workload{WorkloadSpec: s, IPv4: netip.MustParsePrefix("10.1.1.7/24"), Netns: "wl-" + s.Name}
 	f.wl = append(f.wl, w)
 	return w, nil
 }
@@ -69,7 +72,7 @@ func TestNodeLocalCommands(t *testing.T) {
 		t.Fatalf("nr list: %d %s", code, out)
 	}
 	out, code := run("node", "nr", "show", "net1", "--json")
-	var nr localapi.NR
+	var nr nodeapi.NR
 	if code != 0 || json.Unmarshal([]byte(out), &nr) != nil || nr.Status.PublicKey != "PUB" {
 		t.Fatalf("nr show --json: %d %s", code, out)
 	}

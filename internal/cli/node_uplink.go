@@ -8,7 +8,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/localapi"
-	"github.com/zosnet/zosnet/internal/public"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // nodeUplinkCommands are the node-local uplink commands (issue 5), talking to
@@ -22,9 +22,9 @@ func nodeUplinkCommands() []*Command {
 }
 
 // localPublicConfig turns the public-config flags into a validated config for networkd
-// (public.ParseConfig, then Validate); a value that does not parse names its flag.
-func localPublicConfig(pc gridapi.PublicConfig) (public.Config, error) {
-	c, err := public.ParseConfig(pc.IPv4, pc.GW4, pc.IPv6, pc.GW6, pc.Domain)
+// (nodeapi.ParsePublicConfig, then Validate); a value that does not parse names its flag.
+func localPublicConfig(pc gridapi.PublicConfig) (nodeapi.PublicConfig, error) {
+	c, err := nodeapi.ParsePublicConfig(pc.IPv4, pc.GW4, pc.IPv6, pc.GW6, pc.Domain)
 	if err != nil {
 		return c, fmt.Errorf("%w: --%v", ErrUsage, err)
 	}
@@ -75,12 +75,22 @@ func nodeStatus(ctx context.Context, env *Env, nd *localapi.Client, args []strin
 	if len(args) != 0 {
 		return fmt.Errorf("%w: status takes no arguments", ErrUsage)
 	}
-	st, err := nd.NodeStatus(ctx)
+	ns, err := nd.NodeStatus(ctx)
 	if err != nil {
 		return fmt.Errorf("node status: %w", err)
 	}
+	sum, err := nd.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("node status: %w", err)
+	}
+	// WireGuard names the implementation networkd uses: kernel (the module) or
+	// userspace (wireguard-go in networkd).
+	st := struct {
+		nodeapi.NodeStatus
+		WireGuard string `json:"wireguard"`
+	}{ns, sum.WGKind}
 	return env.Print(st, func(w io.Writer) {
-		fmt.Fprintf(w, "HIDDEN\t%v\nSOCKETS\t%s\n", st.Hidden, st.SocketNamespace)
+		fmt.Fprintf(w, "HIDDEN\t%v\nSOCKETS\t%s\nWIREGUARD\t%s\n", st.Hidden, st.SocketNamespace, st.WireGuard)
 		if st.Note != "" {
 			fmt.Fprintf(w, "NOTE\t%s\n", st.Note)
 		}

@@ -47,6 +47,12 @@ func upMesh(t testing.TB) *scenario.Mesh {
 // provisiond); publicConfigs makes the lab's farmer give farm1/farm2 public configs.
 func upMeshSpec(t testing.TB, spec *lab.Spec, publicConfigs bool) *scenario.Mesh {
 	t.Helper()
+	return upMeshOpts(t, spec, lab.Options{PublicConfigs: publicConfigs})
+}
+
+// upMeshOpts is upMeshSpec with more options (Name, BinDir, Boot and Log are set here).
+func upMeshOpts(t testing.TB, spec *lab.Spec, o lab.Options) *scenario.Mesh {
+	t.Helper()
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
 	bin := buildBins(t)
@@ -66,7 +72,8 @@ func upMeshSpec(t testing.TB, spec *lab.Spec, publicConfigs bool) *scenario.Mesh
 		}
 		os.Remove("/run/wireguard/wz" + name + ".sock")
 	})
-	l, err := lab.Up(ctx, spec, lab.Options{Name: name, BinDir: bin, Boot: true, Log: log, PublicConfigs: publicConfigs})
+	o.Name, o.BinDir, o.Boot, o.Log = name, bin, true, log
+	l, err := lab.Up(ctx, spec, o)
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
 	}

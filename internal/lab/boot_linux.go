@@ -48,11 +48,18 @@ func (l *Lab) boot(ctx context.Context, o Options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if n.IsVM() {
+				errs[i] = l.bootVM(ctx, o, &l.st.Spec.Nodes[i]) // vm_linux.go
+				return
+			}
 			errs[i] = l.bootNode(ctx, o, n)
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := l.save(); err != nil {
 		return err
 	}
 	return l.meshSetup(ctx, o) // mesh_linux.go

@@ -22,6 +22,9 @@ func (l *Lab) Command(ctx context.Context, node string, argv ...string) (*exec.C
 	if len(argv) == 0 {
 		return nil, errors.New("command: no program given")
 	}
+	if n := l.st.Spec.node(node); n != nil && n.IsVM() {
+		return l.vmCommand(ctx, node, argv) // vm_linux.go
+	}
 	args, err := l.enterArgs(node)
 	if err != nil {
 		return nil, err
@@ -48,6 +51,9 @@ func (l *Lab) enterArgs(node string) ([]string, error) {
 // brings iface up, gets one lease (retransmitting every second, up to timeout), applies
 // address and default route and prints "lease ADDR/LEN router GW|none".
 func (l *Lab) LeaseCommand(ctx context.Context, node, iface string, timeout time.Duration) (*exec.Cmd, error) {
+	if n := l.st.Spec.node(node); n != nil && n.IsVM() {
+		return nil, fmt.Errorf("lease: %s is a vm node: its own init runs netinit (see its console)", node)
+	}
 	exe, err := selfExe()
 	if err != nil {
 		return nil, err
@@ -78,6 +84,11 @@ func (l *Lab) SetCarrier(node, nic string, up bool) error {
 		defer sw.close()
 		if err := setPort(sw, nodePort(node, i), up); err != nil {
 			return fmt.Errorf("set carrier %s/%s: %w", node, nic, err)
+		}
+		if n.IsVM() && l.VMRunning(node) { // the guest's NIC sees the link state through qemu
+			if err := qmpSetLink(l.vmFiles(n).QMPSock, fmt.Sprintf("n%d", i), up); err != nil {
+				return fmt.Errorf("set carrier %s/%s: %w", node, nic, err)
+			}
 		}
 		l.st.Carrier[node+"/"+nic] = up
 		return l.save()
@@ -128,7 +139,10 @@ type NodeStatus struct {
 	PID      int         `json:"pid"`
 	Running  bool        `json:"running"`
 	Cmdline  string      `json:"cmdline"`
-	StateDir string      `json:"state_dir"` // on the host; the node sees NodeStateDir
+	Kind     string      `json:"kind"`                // netns or vm
+	Boot     string      `json:"vm_boot,omitempty"`   // vm: kernel, disk or pxe
+	Console  string      `json:"console,omitempty"`   // vm: serial console log on the host
+	StateDir string      `json:"state_dir,omitempty"` // on the host; the node sees NodeStateDir
 	NICs     []NICStatus `json:"nics"`
 }
 
@@ -161,11 +175,15 @@ func (l *Lab) Status() Status {
 	for _, n := range s.Nodes {
 		pid := l.st.Holders[n.Name]
 		ns := NodeStatus{Name: n.Name, PID: pid, Running: pid > 0 && isLabProc(pid, l.name),
-			Cmdline: n.Cmdline, StateDir: l.NodeDir(n.Name) + "/state"}
+			Cmdline: n.Cmdline, Kind: n.Kind, StateDir: l.NodeDir(n.Name) + "/state"}
+		if n.IsVM() {
+			ns.PID, ns.Running, ns.StateDir = l.st.VMs[n.Name], l.VMRunning(n.Name), ""
+			ns.Boot, ns.Console, ns.Cmdline = n.VM.Boot, l.ConsoleLog(n.Name), VMCmdline(&n)
+		}
 		for _, c := range n.NICs {
 			ns.NICs = append(ns.NICs, NICStatus{Name: c.Name, MAC: c.MAC, Segment: c.Segment, Carrier: l.st.Carrier[n.Name+"/"+c.Name]})
 		}
-		if ns.Running {
+		if ns.Running && !n.IsVM() {
 			l.liveAddrs(&ns)
 		}
 		st.Nodes = append(st.Nodes, ns)

@@ -11,7 +11,9 @@
 // A node is a holder process (a re-exec of the running binary, see holder_linux.go) in
 // new network, mount, PID and UTS namespaces, with its own /run, /sys, /proc, a per-node
 // /proc/cmdline and the node's state directory on /var/lib/zosnet. Enter it with
-// Lab.Command (nsenter), never through `ip netns exec`.
+// Lab.Command (nsenter), never through `ip netns exec`. A node of kind vm is instead a
+// qemu guest booting the node image, with taps on its segments and a guest agent that
+// Lab.Command goes through (vmspec.go, vm_linux.go).
 //
 // Functions that change a lab are not safe to call concurrently on the same lab; Status
 // and Command are.

@@ -49,6 +49,10 @@ func init() {
 		err = runDelayed(os.Args[1:])
 	case "dhcp":
 		err = runDHCPClient(os.Args[1:])
+	case "vm":
+		err = runVMHolder(os.Args[1:]) // vmholder_linux.go
+	case "vmexec":
+		err = runVMExec(os.Args[1:])
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
@@ -224,7 +228,7 @@ func cleanEnv() []string {
 	var out []string
 	for _, e := range os.Environ() {
 		switch {
-		case hasPrefix(e, envReexec+"="), hasPrefix(e, envLab+"="), hasPrefix(e, envNode+"="):
+		case hasPrefix(e, envReexec+"="), hasPrefix(e, envLab+"="), hasPrefix(e, envNode+"="), hasPrefix(e, envVM+"="):
 			continue
 		}
 		out = append(out, e)

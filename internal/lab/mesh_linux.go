@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 )
 
@@ -41,7 +40,7 @@ func (l *Lab) meshSetup(ctx context.Context, o Options) error {
 	// Every node that boots provisiond registers itself; wait for all of them, so a
 	// network can name any node as soon as Up returns.
 	for _, nd := range l.st.Spec.Nodes {
-		if slices.Contains(nd.Boot, "provisiond") {
+		if nd.runsProvisiond() {
 			if err := l.waitRegistered(ctx, o, nd.Name); err != nil {
 				return err
 			}

@@ -25,6 +25,9 @@ func (l *Lab) Reboot(ctx context.Context, node string, o Options) error {
 	if err := o.defaults(); err != nil {
 		return err
 	}
+	if n.IsVM() {
+		return l.rebootVM(ctx, n, o) // vmholder_linux.go
+	}
 	if err := l.powerOff(ctx, node); err != nil {
 		return fmt.Errorf("reboot %s: %w", node, err)
 	}
@@ -51,13 +54,18 @@ func (l *Lab) powerOff(ctx context.Context, node string) error {
 	if err := poll(ctx, 10*time.Second, func() bool { return pid == 0 || !isLabProc(pid, l.name) }); err != nil {
 		return fmt.Errorf("holder %d does not exit: %w", pid, err)
 	}
-	n := l.st.Spec.node(node)
+	return l.waitPortsGone(ctx, l.st.Spec.node(node))
+}
+
+// waitPortsGone waits until the switch ports of a node's NICs are gone (the node died),
+// so that they can be made again.
+func (l *Lab) waitPortsGone(ctx context.Context, n *Node) error {
 	for i, c := range n.NICs {
 		sw, err := openNSH(switchNS(l.name, c.Segment), l.switchPath(c.Segment))
 		if err != nil {
 			return err
 		}
-		port := nodePort(node, i)
+		port := nodePort(n.Name, i)
 		err = poll(ctx, 10*time.Second, func() bool {
 			_, err := sw.h.LinkByName(port)
 			return errors.As(err, new(netlink.LinkNotFoundError))

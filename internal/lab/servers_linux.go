@@ -55,7 +55,7 @@ user=root
 group=root
 log-dhcp
 log-facility=%s.log
-`, g.Name, ping, first, last, mask[0], mask[1], mask[2], mask[3], router, base, base, base), nil
+%s`, g.Name, ping, first, last, mask[0], mask[1], mask[2], mask[3], router, base, base, base, l.pxeConf(g.Name)), nil
 }
 
 // radvdConf renders the segment's radvd config: the prefix for SLAAC, short intervals.

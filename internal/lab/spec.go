@@ -112,8 +112,14 @@ type Node struct {
 	NICs []NIC  `yaml:"nics" json:"nics"`
 	// Cmdline is what the node's processes read from /proc/cmdline.
 	Cmdline string `yaml:"cmdline" json:"cmdline"`
-	// Boot lists the services started at boot, in order (see boot_linux.go).
+	// Boot lists the services started at boot, in order (see boot_linux.go). A vm node
+	// runs the image's services instead (its init reads zosnet.services= from Cmdline).
 	Boot []string `yaml:"boot" json:"boot,omitempty"`
+	// Kind is "netns" (default: a holder process in namespaces) or "vm" (a qemu guest
+	// booting the node image; see vmspec.go).
+	Kind string `yaml:"kind" json:"kind,omitempty"`
+	// VM configures a vm node (defaults filled in by Validate).
+	VM *VM `yaml:"vm" json:"vm,omitempty"`
 }
 
 // NIC is one network card of a node: a veth whose other end is a port of the segment.

@@ -39,6 +39,10 @@ type state struct {
 	DHCPOn    map[string]bool   `json:"dhcp_on"`
 	DHCPRange map[string]string `json:"dhcp_range"`
 	Carrier   map[string]bool   `json:"carrier"` // "<node>/<nic>" -> up
+	// VMs are the vm nodes' holders (node -> PID of the process that runs qemu).
+	VMs map[string]int `json:"vms,omitempty"`
+	// ImageDir is the node image vm nodes boot (vm_linux.go).
+	ImageDir string `json:"image_dir,omitempty"`
 }
 
 // CheckName validates a lab name: it prefixes every object of the lab.

@@ -31,6 +31,9 @@ type Options struct {
 	// PublicConfigs has the lab's farmer give farm1 and farm2 public configs once they
 	// booted, and waits until they applied them (mesh_linux.go). `zoslab up` sets it.
 	PublicConfigs bool
+	// ImageDir holds the node image vm nodes boot: vmlinuz, initrd.img, bootx64.efi
+	// (default: BinDir/image, where `make image` puts it).
+	ImageDir string
 	// Log gets progress lines (default: discarded).
 	Log *slog.Logger
 }
@@ -62,6 +65,10 @@ func Up(ctx context.Context, s *Spec, o Options) (l *Lab, err error) {
 			l = nil
 		}
 	}()
+	l.st.ImageDir = o.ImageDir
+	if err := l.checkImage(); err != nil { // vm_linux.go
+		return nil, err
+	}
 	b := &builder{l: l, nss: map[string]*nsh{}}
 	defer b.close()
 	if err := b.build(ctx); err != nil {
@@ -72,6 +79,8 @@ func Up(ctx context.Context, s *Spec, o Options) (l *Lab, err error) {
 		if err := l.boot(ctx, o); err != nil {
 			return nil, err
 		}
+	} else if err := l.startVMs(o); err != nil { // vm_linux.go
+		return nil, err
 	}
 	return l, nil
 }
@@ -95,6 +104,9 @@ func (o *Options) defaults() error {
 			return err
 		}
 		o.BinDir = filepath.Dir(exe)
+	}
+	if o.ImageDir == "" {
+		o.ImageDir = filepath.Join(o.BinDir, "image")
 	}
 	return nil
 }
@@ -120,6 +132,7 @@ func create(name string, s *Spec, log *slog.Logger) (*Lab, error) {
 	l := &Lab{name: name, dir: dir, log: log, st: &state{
 		Name: name, Spec: s, Holders: map[string]int{}, Servers: map[string]int{},
 		DHCPOn: map[string]bool{}, DHCPRange: map[string]string{}, Carrier: map[string]bool{},
+		VMs: map[string]int{},
 	}}
 	for _, d := range []string{"servers", "nodes"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -258,6 +271,9 @@ func (b *builder) nodes() error {
 		if err := os.WriteFile(filepath.Join(dir, "cmdline"), []byte(n.Cmdline+"\n"), 0o644); err != nil {
 			return fmt.Errorf("node %s: cmdline: %w", n.Name, err)
 		}
+		if n.IsVM() {
+			continue // powered on once the servers run (vm_linux.go)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -276,6 +292,9 @@ func (b *builder) nodes() error {
 		return err
 	}
 	for _, n := range s.Nodes {
+		if n.IsVM() {
+			continue
+		}
 		h, err := openNSH(n.Name, b.l.NSPath(n.Name))
 		if err != nil {
 			return err
@@ -328,6 +347,9 @@ func (b *builder) routers() error {
 func (b *builder) nics() error {
 	s := b.l.st.Spec
 	for _, n := range s.Nodes {
+		if n.IsVM() {
+			continue // taps, made when the VM powers on
+		}
 		for i, c := range n.NICs {
 			g := s.segment(c.Segment)
 			if err := veth(b.host, b.nss[n.Name], c.Name, c.MAC, b.nss["s-"+g.Name], nodePort(n.Name, i), g.MTU, *c.Carrier); err != nil {

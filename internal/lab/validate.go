@@ -390,7 +390,7 @@ func (n *Node) validate(f string, idx int, segs map[string]*Segment, names map[s
 			return err
 		}
 	}
-	return nil
+	return n.validateKind(f, segs) // vmspec.go
 }
 
 func (c *NIC) validate(f string, node, i int, segs map[string]*Segment, seen map[string]bool) error {

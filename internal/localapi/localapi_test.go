@@ -9,55 +9,91 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
-	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/testkit"
-	"github.com/zosnet/zosnet/internal/workload"
 )
 
 // fake is an in-memory Backend.
-type fake struct{ nrs map[string]resource.Spec }
+type fake struct {
+	mu  sync.Mutex
+	nrs map[string]nodeapi.NRSpec
+	cfg *nodeapi.PublicConfig
+}
 
-func (f *fake) Status() Status { return Status{NRs: len(f.nrs)} }
-func (f *fake) ListNRs() []NR  { return nil }
-func (f *fake) GetNR(id string) (NR, error) {
+func (f *fake) Status(context.Context) (nodeapi.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return nodeapi.Status{NRs: len(f.nrs)}, nil
+}
+func (f *fake) ListNRs(context.Context) ([]nodeapi.NR, error) { return nil, nil }
+func (f *fake) GetNR(_ context.Context, id string) (nodeapi.NR, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	s, ok := f.nrs[id]
 	if !ok {
-		return NR{}, fmt.Errorf("nr %s: %w", id, ErrNotFound)
+		return nodeapi.NR{}, fmt.Errorf("nr %s: %w", id, nodeapi.ErrNotFound)
 	}
-	return NR{Spec: s, Status: NRStatus{State: StateOK}}, nil
+	return nodeapi.NR{Spec: s, Status: nodeapi.NRStatus{State: nodeapi.StateOK}}, nil
 }
-func (f *fake) PutNR(ctx context.Context, s resource.Spec) (NR, error) {
+func (f *fake) PutNR(ctx context.Context, s nodeapi.NRSpec) (nodeapi.NR, error) {
 	if err := s.Validate(); err != nil {
-		return NR{}, err
+		return nodeapi.NR{}, err
 	}
 	if s.ListenPort == 1 {
-		return NR{}, fmt.Errorf("%w: listen_port: taken", ErrConflict)
+		return nodeapi.NR{}, fmt.Errorf("%w: listen_port: taken", nodeapi.ErrConflict)
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.nrs[s.NetworkID] = s
-	return NR{Spec: s}, nil
+	return nodeapi.NR{Spec: s}, nil
 }
-func (f *fake) DeleteNR(ctx context.Context, id string) error { delete(f.nrs, id); return nil }
-func (f *fake) ListWorkloads() []Workload                     { return nil }
-func (f *fake) AddWorkload(ctx context.Context, s workload.Spec) (Workload, error) {
-	return Workload{Spec: s}, s.Validate()
+func (f *fake) DeleteNR(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.nrs, id)
+	return nil
 }
-func (f *fake) RemoveWorkload(ctx context.Context, name string) error { return nil }
+func (f *fake) ListWorkloads(context.Context) ([]nodeapi.Workload, error) { return nil, nil }
+func (f *fake) AddWorkload(_ context.Context, s nodeapi.WorkloadSpec) (nodeapi.Workload, error) {
+	return nodeapi.Workload{WorkloadSpec: s}, s.Validate()
+}
+func (f *fake) RemoveWorkload(context.Context, string) error { return nil }
+func (f *fake) NodeStatus(context.Context) (nodeapi.NodeStatus, error) {
+	return nodeapi.NodeStatus{Managed: true}, nil
+}
+func (f *fake) PublicConfig(context.Context) (*nodeapi.PublicConfig, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cfg, nil
+}
+func (f *fake) SetPublicConfig(_ context.Context, c *nodeapi.PublicConfig) error {
+	if c != nil {
+		if err := c.Validate(); err != nil {
+			return err
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cfg = c
+	return nil
+}
 
 // TestMain doubles as an unprivileged client: LOCALAPI_TEST_PUT=<socket> tries a PUT.
 func TestMain(m *testing.M) {
 	if sock := os.Getenv("LOCALAPI_TEST_PUT"); sock != "" {
 		_, err := NewClient(sock).PutNR(context.Background(), spec("net9"))
-		fmt.Print(errors.Is(err, ErrForbidden), " ", err)
+		fmt.Print(errors.Is(err, nodeapi.ErrForbidden), " ", err)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
 
-func spec(id string) resource.Spec {
-	return resource.Spec{NetworkID: id, IPRange: netip.MustParsePrefix("10.1.0.0/16"), Subnet: netip.MustParsePrefix("10.1.1.0/24")}
+func spec(id string) nodeapi.NRSpec {
+	return nodeapi.NRSpec{NetworkID: id, IPRange: netip.MustParsePrefix("10.1.0.0/16"), Subnet: netip.MustParsePrefix("10.1.1.0/24")}
 }
 
 // openDir is a temp dir that other users can enter (t.TempDir's are 0700).
@@ -75,7 +111,7 @@ func serve(t *testing.T) (string, *fake) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fake{nrs: map[string]resource.Spec{}}
+	f := &fake{nrs: map[string]nodeapi.NRSpec{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- (&Server{B: f}).Serve(ctx, l) }()
@@ -92,7 +128,7 @@ func TestRoundTripAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	nr, err := c.GetNR(ctx, "net1")
-	if err != nil || nr.Spec.Subnet.String() != "10.1.1.0/24" || nr.Status.State != StateOK {
+	if err != nil || nr.Spec.Subnet.String() != "10.1.1.0/24" || nr.Status.State != nodeapi.StateOK {
 		t.Fatalf("get: %+v %v", nr, err)
 	}
 	bad := spec("net2")
@@ -104,10 +140,14 @@ func TestRoundTripAndErrors(t *testing.T) {
 		want error
 		text string
 	}{
-		{func() error { _, e := c.GetNR(ctx, "nope"); return e }(), ErrNotFound, "nope"},
-		{func() error { _, e := c.PutNR(ctx, bad); return e }(), ErrInvalid, "subnet"},
-		{func() error { _, e := c.PutNR(ctx, taken); return e }(), ErrConflict, "listen_port"},
-		{func() error { _, e := c.AddWorkload(ctx, workload.Spec{Name: "BAD", NetworkID: "net1"}); return e }(), ErrInvalid, "name"},
+		{func() error { _, e := c.GetNR(ctx, "nope"); return e }(), nodeapi.ErrNotFound, "nope"},
+		{func() error { _, e := c.PutNR(ctx, bad); return e }(), nodeapi.ErrInvalid, "subnet"},
+		{func() error { _, e := c.PutNR(ctx, taken); return e }(), nodeapi.ErrConflict, "listen_port"},
+		{func() error {
+			_, e := c.AddWorkload(ctx, nodeapi.WorkloadSpec{Name: "BAD", NetworkID: "net1"})
+			return e
+		}(), nodeapi.ErrInvalid, "name"},
+		{c.SetPublicConfig(ctx, nodeapi.PublicConfig{IPv4: netip.MustParsePrefix("10.0.0.5/24"), GW4: netip.MustParseAddr("10.0.0.1")}), nodeapi.ErrInvalid, "ipv4"},
 	} {
 		if !errors.Is(tt.err, tt.want) || !strings.Contains(tt.err.Error(), tt.text) {
 			t.Errorf("got %v, want %v mentioning %q", tt.err, tt.want, tt.text)
@@ -116,6 +156,7 @@ func TestRoundTripAndErrors(t *testing.T) {
 	if err := c.DeleteNR(ctx, "net1"); err != nil {
 		t.Fatal(err)
 	}
+	checkUplinkRoutes(t, c)
 	if _, err := NewClient(filepath.Join(t.TempDir(), "none.sock")).Status(ctx); err == nil || !strings.Contains(err.Error(), "is networkd running") {
 		t.Fatalf("no daemon: %v", err)
 	}
@@ -144,5 +185,27 @@ func TestNonRootForbidden(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(out), "true ") || len(f.nrs) != 0 {
 		t.Fatalf("non-root PUT: %s (nrs %v)", out, f.nrs)
+	}
+}
+
+// checkUplinkRoutes: /v1/node and /v1/public-config set, read and unset.
+func checkUplinkRoutes(t *testing.T, c *Client) {
+	t.Helper()
+	ctx := context.Background()
+	if st, err := c.NodeStatus(ctx); err != nil || !st.Managed {
+		t.Fatalf("node status: %+v %v", st, err)
+	}
+	cfg := nodeapi.PublicConfig{IPv4: netip.MustParsePrefix("203.0.113.10/24"), GW4: netip.MustParseAddr("203.0.113.1")}
+	if err := c.SetPublicConfig(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.PublicConfig(ctx); err != nil || st.Config == nil || *st.Config != cfg {
+		t.Fatalf("public config after set: %+v %v", st, err)
+	}
+	if err := c.UnsetPublicConfig(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.PublicConfig(ctx); err != nil || st.Config != nil {
+		t.Fatalf("public config after unset: %+v %v", st, err)
 	}
 }

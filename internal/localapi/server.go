@@ -9,32 +9,37 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 
-	"github.com/zosnet/zosnet/internal/resource"
-	"github.com/zosnet/zosnet/internal/workload"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // Backend is what the API serves; networkd's daemon implements it. Methods are called
-// concurrently and must be safe for that.
+// concurrently and must be safe for that. Every method gets the request's context: a
+// change whose caller has gone must change nothing. Errors wrap the nodeapi sentinels
+// (anything else is a 500).
 type Backend interface {
-	Status() Status
-	ListNRs() []NR
-	GetNR(id string) (NR, error)
-	PutNR(ctx context.Context, s resource.Spec) (NR, error)
+	Status(ctx context.Context) (nodeapi.Status, error)
+	ListNRs(ctx context.Context) ([]nodeapi.NR, error)
+	GetNR(ctx context.Context, id string) (nodeapi.NR, error)
+	PutNR(ctx context.Context, s nodeapi.NRSpec) (nodeapi.NR, error)
 	DeleteNR(ctx context.Context, id string) error
-	ListWorkloads() []Workload
-	AddWorkload(ctx context.Context, s workload.Spec) (Workload, error)
+	ListWorkloads(ctx context.Context) ([]nodeapi.Workload, error)
+	AddWorkload(ctx context.Context, s nodeapi.WorkloadSpec) (nodeapi.Workload, error)
 	RemoveWorkload(ctx context.Context, name string) error
+	NodeStatus(ctx context.Context) (nodeapi.NodeStatus, error)
+	PublicConfig(ctx context.Context) (*nodeapi.PublicConfig, error)
+	// SetPublicConfig sets, changes or (nil) removes the public config.
+	SetPublicConfig(ctx context.Context, cfg *nodeapi.PublicConfig) error
 }
 
 // Server serves a Backend.
 type Server struct {
-	B   Backend
+	B Backend
+	// Log receives one line per failed request (Warn for server errors, Debug for refused
+	// requests); nil discards.
 	Log *slog.Logger
-	// Extra handlers mounted as-is (e.g. "/metrics").
-	Extra map[string]http.Handler
+	// Metrics, when set, is served at GET /metrics.
+	Metrics http.Handler
 	// AllowUID is a uid allowed to change things besides root (0: root only).
 	AllowUID int
 }
@@ -42,106 +47,129 @@ type Server struct {
 // Handler returns the API's HTTP handler.
 func (s *Server) Handler() http.Handler {
 	m := http.NewServeMux()
-	m.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { reply(w, s.B.Status(), nil) })
-	m.HandleFunc("GET /v1/nrs", func(w http.ResponseWriter, r *http.Request) { reply(w, s.B.ListNRs(), nil) })
+	m.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.B.Status(r.Context())
+		s.reply(w, r, st, err)
+	})
+	m.HandleFunc("GET /v1/nrs", func(w http.ResponseWriter, r *http.Request) {
+		nrs, err := s.B.ListNRs(r.Context())
+		s.reply(w, r, nrs, err)
+	})
 	m.HandleFunc("GET /v1/nrs/{id}", func(w http.ResponseWriter, r *http.Request) {
-		nr, err := s.B.GetNR(r.PathValue("id"))
-		reply(w, nr, err)
+		nr, err := s.B.GetNR(r.Context(), r.PathValue("id"))
+		s.reply(w, r, nr, err)
 	})
 	m.HandleFunc("PUT /v1/nrs/{id}", s.root(s.putNR))
 	m.HandleFunc("DELETE /v1/nrs/{id}", s.root(func(w http.ResponseWriter, r *http.Request) {
-		reply(w, struct{}{}, s.B.DeleteNR(r.Context(), r.PathValue("id")))
+		s.reply(w, r, struct{}{}, s.B.DeleteNR(r.Context(), r.PathValue("id")))
 	}))
-	m.HandleFunc("GET /v1/workloads", func(w http.ResponseWriter, r *http.Request) { reply(w, s.B.ListWorkloads(), nil) })
+	m.HandleFunc("GET /v1/workloads", func(w http.ResponseWriter, r *http.Request) {
+		ws, err := s.B.ListWorkloads(r.Context())
+		s.reply(w, r, ws, err)
+	})
 	m.HandleFunc("PUT /v1/workloads/{name}", s.root(s.putWorkload))
 	m.HandleFunc("DELETE /v1/workloads/{name}", s.root(func(w http.ResponseWriter, r *http.Request) {
-		reply(w, struct{}{}, s.B.RemoveWorkload(r.Context(), r.PathValue("name")))
+		s.reply(w, r, struct{}{}, s.B.RemoveWorkload(r.Context(), r.PathValue("name")))
 	}))
-	for p, h := range s.Extra {
-		m.Handle(p, h)
+	s.uplinkRoutes(m)
+	if s.Metrics != nil {
+		m.Handle("GET /metrics", s.Metrics)
 	}
 	return m
 }
 
+// uplinkRoutes: GET /v1/node, GET|PUT|DELETE /v1/public-config.
+func (s *Server) uplinkRoutes(m *http.ServeMux) {
+	m.HandleFunc("GET /v1/node", func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.B.NodeStatus(r.Context())
+		s.reply(w, r, st, err)
+	})
+	m.HandleFunc("GET /v1/public-config", func(w http.ResponseWriter, r *http.Request) {
+		cfg, err := s.B.PublicConfig(r.Context())
+		s.reply(w, r, nodeapi.PublicConfigState{Config: cfg}, err)
+	})
+	m.HandleFunc("PUT /v1/public-config", s.root(func(w http.ResponseWriter, r *http.Request) {
+		var cfg nodeapi.PublicConfig
+		if err := decode(r, &cfg); err != nil {
+			s.reply(w, r, nil, err)
+			return
+		}
+		s.reply(w, r, nodeapi.PublicConfigState{Config: &cfg}, s.B.SetPublicConfig(r.Context(), &cfg))
+	}))
+	m.HandleFunc("DELETE /v1/public-config", s.root(func(w http.ResponseWriter, r *http.Request) {
+		s.reply(w, r, nodeapi.PublicConfigState{}, s.B.SetPublicConfig(r.Context(), nil))
+	}))
+}
+
 func (s *Server) putNR(w http.ResponseWriter, r *http.Request) {
-	var spec resource.Spec
+	var spec nodeapi.NRSpec
 	if err := decode(r, &spec); err != nil {
-		reply(w, nil, err)
+		s.reply(w, r, nil, err)
 		return
 	}
 	if spec.NetworkID != r.PathValue("id") {
-		reply(w, nil, fmt.Errorf("%w: network_id %q differs from the path's %q", ErrInvalid, spec.NetworkID, r.PathValue("id")))
+		s.reply(w, r, nil, fmt.Errorf("%w request: network_id %q differs from the path's %q", nodeapi.ErrInvalid, spec.NetworkID, r.PathValue("id")))
 		return
 	}
 	nr, err := s.B.PutNR(r.Context(), spec)
-	reply(w, nr, err)
+	s.reply(w, r, nr, err)
 }
 
 func (s *Server) putWorkload(w http.ResponseWriter, r *http.Request) {
-	var spec workload.Spec
+	var spec nodeapi.WorkloadSpec
 	if err := decode(r, &spec); err != nil {
-		reply(w, nil, err)
+		s.reply(w, r, nil, err)
 		return
 	}
 	if spec.Name != r.PathValue("name") {
-		reply(w, nil, fmt.Errorf("%w: name %q differs from the path's %q", ErrInvalid, spec.Name, r.PathValue("name")))
+		s.reply(w, r, nil, fmt.Errorf("%w request: name %q differs from the path's %q", nodeapi.ErrInvalid, spec.Name, r.PathValue("name")))
 		return
 	}
 	info, err := s.B.AddWorkload(r.Context(), spec)
-	reply(w, info, err)
+	s.reply(w, r, info, err)
 }
 
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: body: %v", ErrInvalid, err)
+		return fmt.Errorf("%w request: body: %v", nodeapi.ErrInvalid, err)
 	}
 	return nil
 }
 
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, nodeapi.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, ErrInvalid), errors.Is(err, resource.ErrInvalid), errors.Is(err, workload.ErrInvalid):
+	case errors.Is(err, nodeapi.ErrInvalid):
 		return http.StatusBadRequest
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, nodeapi.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, ErrForbidden):
+	case errors.Is(err, nodeapi.ErrForbidden):
 		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }
 
-func reply(w http.ResponseWriter, v any, err error) {
+// reply writes v as JSON, or err with its status. A failed write means the caller
+// has gone; there is no one left to tell, so it is only logged.
+func (s *Server) reply(w http.ResponseWriter, r *http.Request, v any, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
+		if s.Log != nil { // a refused request is the caller's business; a failure is ours
+			lv := slog.LevelDebug
+			if statusOf(err) >= http.StatusInternalServerError {
+				lv = slog.LevelWarn
+			}
+			s.Log.Log(r.Context(), lv, "local api", "method", r.Method, "path", r.URL.Path, "status", statusOf(err), "err", err)
+		}
 		w.WriteHeader(statusOf(err))
-		json.NewEncoder(w).Encode(errorBody{Error: err.Error()})
-		return
+		v = errorBody{Error: err.Error()}
 	}
-	json.NewEncoder(w).Encode(v)
-}
-
-// Listen removes a stale socket at path, listens there (mode 0666: reads are open,
-// changes are checked per request) and returns the listener.
-func Listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("socket dir: %w", err)
+	if werr := json.NewEncoder(w).Encode(v); werr != nil && s.Log != nil {
+		s.Log.Debug("local api: write answer", "path", r.URL.Path, "err", werr)
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
-	}
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o666); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("chmod %s: %w", path, err)
-	}
-	return l, nil
 }
 
 // Serve serves the API on l until ctx ends.
@@ -156,4 +184,20 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		return nil
 	}
 	return err
+}
+
+// root wraps a changing handler: only uid 0 (or AllowUID) may call it.
+func (s *Server) root(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		uid, ok := peerUID(r.Context())
+		if !ok {
+			s.reply(w, r, nil, fmt.Errorf("%w (the caller's uid is unknown)", nodeapi.ErrForbidden))
+			return
+		}
+		if uid != 0 && uid != s.AllowUID {
+			s.reply(w, r, nil, fmt.Errorf("%w (peer uid %d)", nodeapi.ErrForbidden, uid))
+			return
+		}
+		h(w, r)
+	}
 }

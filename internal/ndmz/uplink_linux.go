@@ -11,7 +11,7 @@ import (
 	"github.com/zosnet/zosnet/internal/firewall"
 	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
-	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // Attach gives NR id (namespace nr) its uplink: veth u-<id> between ndmz and nr with
@@ -19,7 +19,7 @@ import (
 // uplink table (masquerade out, nothing new in). ndmz must exist (Ensure). An
 // existing uplink keeps its block. Idempotent.
 func (d *DMZ) Attach(nr *netns.NS, id string) error {
-	if err := resource.ValidID(id); err != nil {
+	if err := nodeapi.ValidID(id); err != nil {
 		return err
 	}
 	d.mu.Lock()
@@ -105,7 +105,7 @@ func blockFor(dh *netlink.Handle, name, id string) (int, error) {
 
 // Detach removes NR id's uplink (both ends go with the ndmz one). Missing is success.
 func (d *DMZ) Detach(id string) error {
-	if err := resource.ValidID(id); err != nil {
+	if err := nodeapi.ValidID(id); err != nil {
 		return err
 	}
 	d.mu.Lock()
@@ -141,7 +141,7 @@ func (d *DMZ) gc(keep func(id string) bool) error {
 	var errs []error
 	for _, l := range links {
 		id, ok := strings.CutPrefix(l.Attrs().Name, UplinkPrefix)
-		if !ok || resource.ValidID(id) != nil || keep(id) {
+		if !ok || nodeapi.ValidID(id) != nil || keep(id) {
 			continue
 		}
 		if err := dh.LinkDel(l); err != nil && !link.IsNotFound(err) {

@@ -5,110 +5,101 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sort"
-
-	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/zosnet/zosnet/internal/localapi"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/portalloc"
-	"github.com/zosnet/zosnet/internal/resource"
-	"github.com/zosnet/zosnet/internal/ula"
 	"github.com/zosnet/zosnet/internal/workload"
 )
 
 var _ localapi.Backend = (*Daemon)(nil)
 
 // Status returns the node summary.
-func (d *Daemon) Status() localapi.Status {
+func (d *Daemon) Status(ctx context.Context) (nodeapi.Status, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return localapi.Status{NRs: len(d.state.NRs), Workloads: len(d.state.Workloads),
-		WGKind: string(d.app.Kind()), StateDir: d.cfg.StateDir}
+	return nodeapi.Status{NRs: len(d.state.NRs), Workloads: len(d.state.Workloads),
+		WGKind: string(d.rec.wgKind()), StateDir: d.cfg.StateDir}, nil
 }
 
 // ListNRs returns every NR with its status, sorted by id.
-func (d *Daemon) ListNRs() []localapi.NR {
+func (d *Daemon) ListNRs(ctx context.Context) ([]nodeapi.NR, error) {
 	d.mu.Lock()
-	ids := d.state.nrIDs()
-	d.mu.Unlock()
-	out := make([]localapi.NR, 0, len(ids))
-	for _, id := range ids {
-		if nr, err := d.GetNR(id); err == nil {
-			out = append(out, nr)
+	defer d.mu.Unlock()
+	out := make([]nodeapi.NR, 0, len(d.state.NRs))
+	eps := d.rec.endpoints() // read once for all NRs
+	for _, id := range d.state.nrIDs() {
+		nr, err := d.getLocked(id, eps)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, nr)
 	}
-	return out
+	return out, nil
 }
 
 // GetNR returns NR id with its live WireGuard status.
-func (d *Daemon) GetNR(id string) (localapi.NR, error) {
+func (d *Daemon) GetNR(ctx context.Context, id string) (nodeapi.NR, error) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.getLocked(id, d.rec.endpoints())
+}
+
+// getLocked returns NR id with its live WireGuard status; eps are the node's endpoint
+// addresses (each NR's endpoints are these with its port).
+func (d *Daemon) getLocked(id string, eps []netip.Addr) (nodeapi.NR, error) {
 	s, ok := d.state.NRs[id]
-	st := d.status[id]
-	var key wgtypes.Key
-	var kerr error
-	if ok {
-		key, kerr = d.keyOf(id)
-	}
-	d.mu.Unlock()
 	if !ok {
-		return localapi.NR{}, fmt.Errorf("network resource %q: %w", id, localapi.ErrNotFound)
+		return nodeapi.NR{}, fmt.Errorf("network resource %q: %w", id, nodeapi.ErrNotFound)
 	}
-	nr := localapi.NR{Spec: s, Status: localapi.NRStatus{ListenPort: s.ListenPort, State: st.state,
-		LastError: st.lastErr, Subnet6: ula.Twin(id, s.Subnet).String(), Peers: []localapi.PeerStatus{}}}
-	if kerr == nil {
-		nr.Status.PublicKey = key.PublicKey().String()
+	key, err := d.keyOf(id)
+	if err != nil {
+		return nodeapi.NR{}, err
 	}
-	nr.Status.Endpoints = d.nrEndpoints(s.ListenPort)
-	dev, kind, err := d.app.Device(id)
-	if err != nil || dev == nil {
-		return nr, nil
+	st := d.status[id]
+	nr := nodeapi.NR{Spec: s, Status: nodeapi.NRStatus{PublicKey: key.PublicKey().String(), ListenPort: s.ListenPort,
+		State: st.state, LastError: st.lastErr, Subnet6: s.Subnet6().String(), Peers: []nodeapi.PeerStatus{}}}
+	for _, a := range eps {
+		nr.Status.Endpoints = append(nr.Status.Endpoints, netip.AddrPortFrom(a, s.ListenPort).String())
 	}
-	nr.Status.WGKind = string(kind)
-	for _, p := range dev.Peers {
-		ps := localapi.PeerStatus{PublicKey: p.PublicKey.String(), RxBytes: p.ReceiveBytes, TxBytes: p.TransmitBytes, AllowedIPs: []string{}}
-		if p.Endpoint != nil {
-			ps.Endpoint = p.Endpoint.String()
-		}
-		if !p.LastHandshakeTime.IsZero() {
-			t := p.LastHandshakeTime.UTC()
-			ps.LatestHandshake = &t
-		}
-		for _, a := range p.AllowedIPs {
-			ps.AllowedIPs = append(ps.AllowedIPs, a.String())
-		}
-		nr.Status.Peers = append(nr.Status.Peers, ps)
+	peers, kind, err := d.rec.peers(id)
+	if err != nil {
+		return nodeapi.NR{}, err
 	}
-	sort.Slice(nr.Status.Peers, func(i, j int) bool { return nr.Status.Peers[i].PublicKey < nr.Status.Peers[j].PublicKey })
+	if peers != nil {
+		nr.Status.Peers, nr.Status.WGKind = peers, kind
+	}
 	return nr, nil
 }
 
 // PutNR creates or updates an NR. The spec is validated, a port allocated (or the
 // requested one checked), the key made on first use, the desired state persisted and
 // then applied. A failed create leaves nothing behind; a failed update restores the
-// previous spec.
-func (d *Daemon) PutNR(ctx context.Context, s resource.Spec) (localapi.NR, error) {
+// previous spec. A caller gone before the lock was taken changes nothing.
+func (d *Daemon) PutNR(ctx context.Context, s nodeapi.NRSpec) (nodeapi.NR, error) {
 	if err := s.Validate(); err != nil {
-		return localapi.NR{}, err
+		return nodeapi.NR{}, err
 	}
-	if err := d.putNR(s); err != nil {
-		return localapi.NR{}, err
+	if err := d.lockFor(ctx); err != nil {
+		return nodeapi.NR{}, err
 	}
-	return d.GetNR(s.NetworkID)
+	defer d.mu.Unlock()
+	if err := d.putLocked(s); err != nil {
+		return nodeapi.NR{}, err
+	}
+	return d.getLocked(s.NetworkID, d.rec.endpoints())
 }
 
-func (d *Daemon) putNR(s resource.Spec) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Daemon) putLocked(s nodeapi.NRSpec) error {
 	id := s.NetworkID
 	old, had := d.state.NRs[id]
 	if had && old.Subnet != s.Subnet && d.hasWorkloads(id) {
-		return fmt.Errorf("%w: subnet: network %s has workloads; remove them before changing the subnet", localapi.ErrConflict, id)
+		return fmt.Errorf("%w: subnet: network %s has workloads; remove them before changing the subnet", nodeapi.ErrConflict, id)
 	}
 	port, err := d.ports.Allocate(id, s.ListenPort)
 	if err != nil {
 		if errors.Is(err, portalloc.ErrTaken) {
-			err = fmt.Errorf("%w: listen_port: %w", localapi.ErrConflict, err)
+			err = fmt.Errorf("%w: listen_port: %w", nodeapi.ErrConflict, err)
 		}
 		return err
 	}
@@ -125,15 +116,17 @@ func (d *Daemon) putNR(s resource.Spec) error {
 }
 
 // undoPut restores the state before a failed PutNR.
-func (d *Daemon) undoPut(id string, old resource.Spec, had bool) error {
+func (d *Daemon) undoPut(id string, old nodeapi.NRSpec, had bool) error {
 	if !had {
 		delete(d.state.NRs, id)
 		delete(d.status, id)
 		d.ports.Release(id)
-		return errors.Join(d.persist(), d.app.Remove(id), d.forgetKey(id))
+		return errors.Join(d.persist(), d.rec.removeNR(id), d.forgetKey(id))
 	}
 	d.state.NRs[id] = old
-	d.ports.Allocate(id, old.ListenPort)
+	if _, err := d.ports.Allocate(id, old.ListenPort); err != nil {
+		return errors.Join(fmt.Errorf("restore listen port %d of nr %s: %w", old.ListenPort, id, err), d.persist())
+	}
 	return errors.Join(d.persist(), d.applyLocked(old))
 }
 
@@ -159,12 +152,14 @@ func (d *Daemon) hasWorkloads(id string) bool {
 // DeleteNR detaches the NR's workloads and removes it; a missing NR is success. The
 // desired state is persisted first, so a crash midway is finished by the next GC.
 func (d *Daemon) DeleteNR(ctx context.Context, id string) error {
-	if err := resource.ValidID(id); err != nil {
+	if err := nodeapi.ValidID(id); err != nil {
 		return err
 	}
-	d.mu.Lock()
+	if err := d.lockFor(ctx); err != nil {
+		return err
+	}
 	defer d.mu.Unlock()
-	var detach []workload.Info
+	var detach []nodeapi.Workload
 	for n, w := range d.state.Workloads {
 		if w.NetworkID == id {
 			detach = append(detach, w)
@@ -177,9 +172,9 @@ func (d *Daemon) DeleteNR(ctx context.Context, id string) error {
 	}
 	var errs []error
 	for _, w := range detach {
-		errs = append(errs, d.att.Detach(w))
+		errs = append(errs, d.rec.detach(w))
 	}
-	errs = append(errs, d.app.Remove(id))
+	errs = append(errs, d.rec.removeNR(id))
 	d.ports.Release(id)
 	delete(d.status, id)
 	errs = append(errs, d.forgetKey(id))
@@ -187,59 +182,61 @@ func (d *Daemon) DeleteNR(ctx context.Context, id string) error {
 }
 
 // ListWorkloads returns the attached workloads, sorted by name.
-func (d *Daemon) ListWorkloads() []localapi.Workload {
+func (d *Daemon) ListWorkloads(ctx context.Context) ([]nodeapi.Workload, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]localapi.Workload, 0, len(d.state.Workloads))
-	for _, n := range d.state.workloadNames() {
-		out = append(out, d.state.Workloads[n])
-	}
-	return out
+	return d.state.workloadList(), nil
 }
 
 // AddWorkload attaches a workload to its NR (idempotent: the same spec again returns
-// the same addresses).
-func (d *Daemon) AddWorkload(ctx context.Context, s workload.Spec) (localapi.Workload, error) {
+// the same addresses). A new workload that cannot be attached, or whose
+// anti-spoofing rules cannot be applied, is removed again: it never runs unguarded.
+func (d *Daemon) AddWorkload(ctx context.Context, s nodeapi.WorkloadSpec) (nodeapi.Workload, error) {
 	if err := s.Validate(); err != nil {
-		return localapi.Workload{}, err
+		return nodeapi.Workload{}, err
 	}
-	d.mu.Lock()
+	if err := d.lockFor(ctx); err != nil {
+		return nodeapi.Workload{}, err
+	}
 	defer d.mu.Unlock()
 	nr, ok := d.state.NRs[s.NetworkID]
 	if !ok {
-		return localapi.Workload{}, fmt.Errorf("workload %s: network resource %q: %w", s.Name, s.NetworkID, localapi.ErrNotFound)
+		return nodeapi.Workload{}, fmt.Errorf("workload %s: network resource %q: %w", s.Name, s.NetworkID, nodeapi.ErrNotFound)
 	}
 	info, had := d.state.Workloads[s.Name]
-	if had && info.Spec != s {
-		return localapi.Workload{}, fmt.Errorf("%w: workload %s exists on network %s as %s", localapi.ErrConflict, s.Name, info.NetworkID, info.Kind)
+	if had && info.WorkloadSpec != s {
+		return nodeapi.Workload{}, fmt.Errorf("%w: workload %s exists on network %s as %s", nodeapi.ErrConflict, s.Name, info.NetworkID, info.Kind)
 	}
 	if !had {
 		var err error
 		if info, err = workload.Plan(nr, s, d.usedAddrs(s.NetworkID)); err != nil {
-			return localapi.Workload{}, fmt.Errorf("%w: %w", localapi.ErrConflict, err)
+			return nodeapi.Workload{}, fmt.Errorf("%w: %w", nodeapi.ErrConflict, err)
 		}
 		d.state.Workloads[s.Name] = info
 		if err := d.persist(); err != nil {
 			delete(d.state.Workloads, s.Name)
-			return localapi.Workload{}, err
+			return nodeapi.Workload{}, err
 		}
 	}
-	if err := d.att.Attach(info); err != nil {
-		if !had {
-			delete(d.state.Workloads, s.Name)
-			err = errors.Join(err, d.persist())
-		}
-		return localapi.Workload{}, err
+	err := d.rec.attach(info)
+	if err == nil {
+		err = d.rec.antiSpoof(d.state.workloadList())
 	}
-	if err := d.antiSpoof(); err != nil {
-		d.log.Warn("workload anti-spoofing", "workload", s.Name, "err", err)
+	if err != nil && !had {
+		delete(d.state.Workloads, s.Name)
+		err = errors.Join(err, d.persist(), d.rec.detach(info), d.rec.antiSpoof(d.state.workloadList()))
+	}
+	if err != nil {
+		return nodeapi.Workload{}, err
 	}
 	return info, nil
 }
 
 // RemoveWorkload detaches a workload; a missing one is success.
 func (d *Daemon) RemoveWorkload(ctx context.Context, name string) error {
-	d.mu.Lock()
+	if err := d.lockFor(ctx); err != nil {
+		return err
+	}
 	defer d.mu.Unlock()
 	info, ok := d.state.Workloads[name]
 	if !ok {
@@ -249,5 +246,5 @@ func (d *Daemon) RemoveWorkload(ctx context.Context, name string) error {
 	if err := d.persist(); err != nil {
 		return err
 	}
-	return d.att.Detach(info)
+	return errors.Join(d.rec.detach(info), d.rec.antiSpoof(d.state.workloadList()))
 }

@@ -18,7 +18,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/zosnet/zosnet/internal/netns"
-	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
 
@@ -60,7 +60,7 @@ func BenchmarkNRCreate100(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		for j := 0; j < 100; j++ {
-			s := spec(fmt.Sprintf("n%d", j), "10.1.1.0/24", resource.Peer{PublicKey: k.PublicKey().String(),
+			s := spec(fmt.Sprintf("n%d", j), "10.1.1.0/24", nodeapi.Peer{PublicKey: k.PublicKey().String(),
 				Endpoint: "10.99.0.2:5000", AllowedIPs: []netip.Prefix{pfx("10.1.2.0/24")}})
 			t0 := time.Now()
 			if _, err := n.cl.PutNR(bg, s); err != nil {
@@ -87,7 +87,7 @@ func BenchmarkRestart50(b *testing.B) {
 	n.start(b)
 	k, _ := wgtypes.GeneratePrivateKey()
 	for j := 0; j < 50; j++ {
-		s := spec(fmt.Sprintf("n%d", j), "10.1.1.0/24", resource.Peer{PublicKey: k.PublicKey().String(),
+		s := spec(fmt.Sprintf("n%d", j), "10.1.1.0/24", nodeapi.Peer{PublicKey: k.PublicKey().String(),
 			Endpoint: "10.99.0.2:5000", AllowedIPs: []netip.Prefix{pfx("10.1.2.0/24")}})
 		if _, err := n.cl.PutNR(bg, s); err != nil {
 			b.Fatal(err)

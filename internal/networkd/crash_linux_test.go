@@ -18,6 +18,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
@@ -48,7 +49,7 @@ func TestPeerUpdateUnderPing(t *testing.T) {
 	for i := 0; i < 10; i++ { // add and remove other peers while the ping runs
 		s := base
 		k, _ := wgtypes.GeneratePrivateKey()
-		s.Peers = append(slices.Clone(base.Peers), resource.Peer{PublicKey: k.PublicKey().String(),
+		s.Peers = append(slices.Clone(base.Peers), nodeapi.Peer{PublicKey: k.PublicKey().String(),
 			Endpoint: "10.99.0.3:5000", AllowedIPs: []netip.Prefix{pfx(fmt.Sprintf("10.1.%d.0/24", 10+i))}})
 		if _, err := a.cl.PutNR(bg, s); err != nil {
 			t.Fatal(err)
@@ -117,7 +118,7 @@ func churn(ctx context.Context, n *node, seed uint64) {
 			s := spec(id, fmt.Sprintf("10.1.%d.0/24", i))
 			for j := 0; j < rng.IntN(3); j++ {
 				k, _ := wgtypes.GeneratePrivateKey()
-				s.Peers = append(s.Peers, resource.Peer{PublicKey: k.PublicKey().String(), Endpoint: "10.99.0.9:5000",
+				s.Peers = append(s.Peers, nodeapi.Peer{PublicKey: k.PublicKey().String(), Endpoint: "10.99.0.9:5000",
 					AllowedIPs: []netip.Prefix{pfx(fmt.Sprintf("10.1.%d.0/24", 100+j))}})
 			}
 			_, err = n.cl.PutNR(ctx, s)

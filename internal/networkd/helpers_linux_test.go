@@ -16,7 +16,7 @@ import (
 	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/networkd"
-	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/testkit"
 	"github.com/zosnet/zosnet/internal/wg"
 )
@@ -112,7 +112,11 @@ func cleanupAll(t testing.TB, n *node) {
 		return
 	}
 	defer d.Close()
-	for _, nr := range d.ListNRs() {
+	nrs, err := d.ListNRs(context.Background())
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+	for _, nr := range nrs {
 		if err := d.DeleteNR(context.Background(), nr.Spec.NetworkID); err != nil {
 			t.Errorf("cleanup %s: %v", nr.Spec.NetworkID, err)
 		}
@@ -136,8 +140,8 @@ func wireB(t testing.TB, x, y *netns.NS, mtu int) { t.Helper(); testkit.Underlay
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
-func spec(id, subnet string, peers ...resource.Peer) resource.Spec {
-	return resource.Spec{NetworkID: id, IPRange: pfx("10.1.0.0/16"), Subnet: pfx(subnet), Peers: peers}
+func spec(id, subnet string, peers ...nodeapi.Peer) nodeapi.NRSpec {
+	return nodeapi.NRSpec{NetworkID: id, IPRange: pfx("10.1.0.0/16"), Subnet: pfx(subnet), Peers: peers}
 }
 
 func ping(t testing.TB, nsPath string, dst netip.Addr) error {

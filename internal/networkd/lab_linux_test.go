@@ -20,9 +20,8 @@ import (
 	"github.com/zosnet/zosnet/internal/lab"
 	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/netns"
-	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/testkit"
-	"github.com/zosnet/zosnet/internal/workload"
 )
 
 // labNode is a networkd running inside a lab node (its own net, mount and PID
@@ -128,7 +127,7 @@ func pollWLPing(t testing.TB, l *lab.Lab, node, wl string, dst netip.Addr, withi
 	}
 }
 
-func put(t testing.TB, n *labNode, s resource.Spec) localapi.NR {
+func put(t testing.TB, n *labNode, s nodeapi.NRSpec) nodeapi.NR {
 	t.Helper()
 	nr, err := n.cl.PutNR(bg, s)
 	if err != nil {
@@ -137,7 +136,7 @@ func put(t testing.TB, n *labNode, s resource.Spec) localapi.NR {
 	return nr
 }
 
-func endpoint(n *labNode, nr localapi.NR) string {
+func endpoint(n *labNode, nr nodeapi.NR) string {
 	return netip.AddrPortFrom(n.oob, nr.Status.ListenPort).String()
 }
 
@@ -153,25 +152,25 @@ func TestLabTwoNodesAndHiddenPeer(t *testing.T) {
 	const id = "lab1"
 	s1, s2, s3 := spec(id, "10.1.1.0/24"), spec(id, "10.1.2.0/24"), spec(id, "10.1.3.0/24")
 	n1, n2, n3 := put(t, f1, s1), put(t, f2, s2), put(t, f3, s3)
-	peer := func(nr localapi.NR, ep string, keepalive int, allowed ...string) resource.Peer {
-		p := resource.Peer{PublicKey: nr.Status.PublicKey, Endpoint: ep, PersistentKeepalive: keepalive}
+	peer := func(nr nodeapi.NR, ep string, keepalive int, allowed ...string) nodeapi.Peer {
+		p := nodeapi.Peer{PublicKey: nr.Status.PublicKey, Endpoint: ep, PersistentKeepalive: keepalive}
 		for _, a := range allowed {
 			p.AllowedIPs = append(p.AllowedIPs, pfx(a))
 		}
 		return p
 	}
-	s1.Peers = []resource.Peer{peer(n2, endpoint(f2, n2), 0, "10.1.2.0/24"), peer(n3, "", 0, "10.1.3.0/24")}
-	s2.Peers = []resource.Peer{peer(n1, endpoint(f1, n1), 0, "10.1.1.0/24", "10.1.3.0/24")}
-	s3.Peers = []resource.Peer{peer(n1, endpoint(f1, n1), 25, "10.1.1.0/24", "10.1.2.0/24")}
+	s1.Peers = []nodeapi.Peer{peer(n2, endpoint(f2, n2), 0, "10.1.2.0/24"), peer(n3, "", 0, "10.1.3.0/24")}
+	s2.Peers = []nodeapi.Peer{peer(n1, endpoint(f1, n1), 0, "10.1.1.0/24", "10.1.3.0/24")}
+	s3.Peers = []nodeapi.Peer{peer(n1, endpoint(f1, n1), 25, "10.1.1.0/24", "10.1.2.0/24")}
 	put(t, f1, s1)
 	put(t, f2, s2)
 	put(t, f3, s3)
-	w := map[string]localapi.Workload{}
+	w := map[string]nodeapi.Workload{}
 	for _, x := range []struct {
 		n    *labNode
 		name string
 	}{{f1, "w1"}, {f2, "w2"}, {f3, "w3"}} {
-		wl, err := x.n.cl.AddWorkload(bg, workload.Spec{Name: x.name, NetworkID: id})
+		wl, err := x.n.cl.AddWorkload(bg, nodeapi.WorkloadSpec{Name: x.name, NetworkID: id})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,7 +213,7 @@ func TestLabTwoNodesAndHiddenPeer(t *testing.T) {
 
 // peerUpdatesUnderPing pings farm1's workload from farm2's while farm1's NR gets
 // peer-only updates (a peer added and removed ten times): no packet may be lost.
-func peerUpdatesUnderPing(t testing.TB, l *lab.Lab, f1 *labNode, base resource.Spec, dst netip.Addr) {
+func peerUpdatesUnderPing(t testing.TB, l *lab.Lab, f1 *labNode, base nodeapi.NRSpec, dst netip.Addr) {
 	t.Helper()
 	cmd, err := l.Command(bg, "farm2", "nsenter", "--net=/run/netns/wl-w2", "ping", "-n", "-q", "-i", "0.02", "-c", "150", "-W", "1", dst.String())
 	if err != nil {
@@ -228,7 +227,7 @@ func peerUpdatesUnderPing(t testing.TB, l *lab.Lab, f1 *labNode, base resource.S
 	for i := 0; i < 10; i++ {
 		s := base
 		k, _ := wgtypes.GeneratePrivateKey()
-		s.Peers = append(slices.Clone(base.Peers), resource.Peer{PublicKey: k.PublicKey().String(),
+		s.Peers = append(slices.Clone(base.Peers), nodeapi.Peer{PublicKey: k.PublicKey().String(),
 			Endpoint: "10.201.0.250:4000", AllowedIPs: []netip.Prefix{pfx(fmt.Sprintf("10.1.%d.0/24", 20+i))}})
 		put(t, f1, s)
 		put(t, f1, base)
@@ -290,12 +289,12 @@ func BenchmarkLabThroughput(b *testing.B) {
 		f1, f2 := startLabNode(b, l, "farm1"), startLabNode(b, l, "farm2")
 		s1, s2 := spec("bench", "10.1.1.0/24"), spec("bench", "10.1.2.0/24")
 		n1, n2 := put(b, f1, s1), put(b, f2, s2)
-		s1.Peers = []resource.Peer{{PublicKey: n2.Status.PublicKey, Endpoint: endpoint(f2, n2), AllowedIPs: []netip.Prefix{pfx("10.1.2.0/24")}}}
-		s2.Peers = []resource.Peer{{PublicKey: n1.Status.PublicKey, Endpoint: endpoint(f1, n1), AllowedIPs: []netip.Prefix{pfx("10.1.1.0/24")}}}
+		s1.Peers = []nodeapi.Peer{{PublicKey: n2.Status.PublicKey, Endpoint: endpoint(f2, n2), AllowedIPs: []netip.Prefix{pfx("10.1.2.0/24")}}}
+		s2.Peers = []nodeapi.Peer{{PublicKey: n1.Status.PublicKey, Endpoint: endpoint(f1, n1), AllowedIPs: []netip.Prefix{pfx("10.1.1.0/24")}}}
 		put(b, f1, s1)
 		put(b, f2, s2)
-		w1, err1 := f1.cl.AddWorkload(bg, workload.Spec{Name: "w1", NetworkID: "bench"})
-		_, err2 := f2.cl.AddWorkload(bg, workload.Spec{Name: "w2", NetworkID: "bench"})
+		w1, err1 := f1.cl.AddWorkload(bg, nodeapi.WorkloadSpec{Name: "w1", NetworkID: "bench"})
+		_, err2 := f2.cl.AddWorkload(bg, nodeapi.WorkloadSpec{Name: "w2", NetworkID: "bench"})
 		if err1 != nil || err2 != nil {
 			b.Fatal(err1, err2)
 		}
@@ -420,8 +419,8 @@ func TestLabRestart50(t *testing.T) {
 		id := fmt.Sprintf("n%d", i)
 		s1, s2 := spec(id, "10.1.1.0/24"), spec(id, "10.1.2.0/24")
 		n1, n2 := put(t, f1, s1), put(t, f2, s2)
-		s1.Peers = []resource.Peer{{PublicKey: n2.Status.PublicKey, Endpoint: endpoint(f2, n2), AllowedIPs: []netip.Prefix{pfx("10.1.2.0/24")}}}
-		s2.Peers = []resource.Peer{{PublicKey: n1.Status.PublicKey, Endpoint: endpoint(f1, n1), AllowedIPs: []netip.Prefix{pfx("10.1.1.0/24")}}}
+		s1.Peers = []nodeapi.Peer{{PublicKey: n2.Status.PublicKey, Endpoint: endpoint(f2, n2), AllowedIPs: []netip.Prefix{pfx("10.1.2.0/24")}}}
+		s2.Peers = []nodeapi.Peer{{PublicKey: n1.Status.PublicKey, Endpoint: endpoint(f1, n1), AllowedIPs: []netip.Prefix{pfx("10.1.1.0/24")}}}
 		put(t, f2, s2)
 		put(t, f1, s1)
 	}

@@ -1,10 +1,13 @@
 package networkd
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // metrics are networkd's Prometheus metrics, on a registry of its own.
@@ -71,13 +74,25 @@ func (c *nrCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect reads every NR.
+// Collect reads every NR. A read that fails yields an invalid metric, so the scrape
+// reports the error instead of silently missing series.
 func (c *nrCollector) Collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(descWL, prometheus.GaugeValue, float64(len(c.d.ListWorkloads())))
-	for _, nr := range c.d.ListNRs() {
+	ctx := context.Background()
+	ws, err := c.d.ListWorkloads(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descWL, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descWL, prometheus.GaugeValue, float64(len(ws)))
+	nrs, err := c.d.ListNRs(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descNR, err)
+		return
+	}
+	for _, nr := range nrs {
 		id := nr.Spec.NetworkID
 		up := 0.0
-		if nr.Status.State == "ok" {
+		if nr.Status.State == nodeapi.StateOK {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descNR, prometheus.GaugeValue, up, id)

@@ -15,11 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/netns"
-	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/testkit"
-	"github.com/zosnet/zosnet/internal/workload"
 )
 
 var bg = context.Background()
@@ -27,7 +25,7 @@ var bg = context.Background()
 // meshPair creates network id on a (10.1.1.0/24, public at 10.99.0.1) and b
 // (10.1.2.0/24, hidden: a has no endpoint for it), both peered, and returns the NRs.
 // a learns b's key first, so b's first handshake (sent at once: keepalive) finds a ready.
-func meshPair(t testing.TB, a, b *node, id string) (localapi.NR, localapi.NR) {
+func meshPair(t testing.TB, a, b *node, id string) (nodeapi.NR, nodeapi.NR) {
 	t.Helper()
 	nb, err := b.cl.PutNR(bg, spec(id, "10.1.2.0/24"))
 	if err != nil {
@@ -37,13 +35,13 @@ func meshPair(t testing.TB, a, b *node, id string) (localapi.NR, localapi.NR) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	na, err = a.cl.PutNR(bg, spec(id, "10.1.1.0/24", resource.Peer{PublicKey: nb.Status.PublicKey,
+	na, err = a.cl.PutNR(bg, spec(id, "10.1.1.0/24", nodeapi.Peer{PublicKey: nb.Status.PublicKey,
 		AllowedIPs: []netip.Prefix{pfx("10.1.2.0/24")}}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// b (hidden) knows a's endpoint and keeps the NAT open; a has no endpoint for b.
-	nb, err = b.cl.PutNR(bg, spec(id, "10.1.2.0/24", resource.Peer{PublicKey: na.Status.PublicKey,
+	nb, err = b.cl.PutNR(bg, spec(id, "10.1.2.0/24", nodeapi.Peer{PublicKey: na.Status.PublicKey,
 		Endpoint:   netip.AddrPortFrom(netip.MustParseAddr("10.99.0.1"), na.Status.ListenPort).String(),
 		AllowedIPs: []netip.Prefix{pfx("10.1.1.0/24")}, PersistentKeepalive: 25}))
 	if err != nil {
@@ -52,9 +50,9 @@ func meshPair(t testing.TB, a, b *node, id string) (localapi.NR, localapi.NR) {
 	return na, nb
 }
 
-func addWL(t testing.TB, n *node, id, name string) localapi.Workload {
+func addWL(t testing.TB, n *node, id, name string) nodeapi.Workload {
 	t.Helper()
-	w, err := n.cl.AddWorkload(bg, workload.Spec{Name: name, NetworkID: id})
+	w, err := n.cl.AddWorkload(bg, nodeapi.WorkloadSpec{Name: name, NetworkID: id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +79,7 @@ func TestDaemonAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := got.Status.Peers
-	if got.Status.State != localapi.StateOK || len(p) != 1 || p[0].LatestHandshake == nil || p[0].RxBytes == 0 ||
+	if got.Status.State != nodeapi.StateOK || len(p) != 1 || p[0].LatestHandshake == nil || p[0].RxBytes == 0 ||
 		p[0].Endpoint != "10.99.0.2:"+itoa(nb.Status.ListenPort) || got.Status.WGKind != "userspace" {
 		t.Fatalf("status %+v", got.Status)
 	}
@@ -90,7 +88,7 @@ func TestDaemonAPI(t *testing.T) {
 	if err != nil || again.Status.PublicKey != na.Status.PublicKey || again.Status.ListenPort != na.Status.ListenPort {
 		t.Fatalf("re-put: %+v %v", again.Status, err)
 	}
-	if w2, err := a.cl.AddWorkload(bg, workload.Spec{Name: "wa", NetworkID: "net1"}); err != nil || w2.IPv4 != wa.IPv4 || w2.MAC != wa.MAC {
+	if w2, err := a.cl.AddWorkload(bg, nodeapi.WorkloadSpec{Name: "wa", NetworkID: "net1"}); err != nil || w2.IPv4 != wa.IPv4 || w2.MAC != wa.MAC {
 		t.Fatalf("re-add workload: %+v %v", w2, err)
 	}
 	checkErrors(t, a, na)
@@ -99,7 +97,7 @@ func TestDaemonAPI(t *testing.T) {
 }
 
 // Changing an NR's port frees the old one (another NR can take it) and keeps the key.
-func checkPortChange(t *testing.T, a *node, nr localapi.NR) {
+func checkPortChange(t *testing.T, a *node, nr nodeapi.NR) {
 	t.Helper()
 	old := nr.Status.ListenPort
 	s := nr.Spec
@@ -122,18 +120,18 @@ func itoa(p uint16) string {
 	return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):]
 }
 
-func checkErrors(t *testing.T, a *node, na localapi.NR) {
+func checkErrors(t *testing.T, a *node, na nodeapi.NR) {
 	t.Helper()
 	bad := spec("net2", "10.2.0.0/24")
-	if _, err := a.cl.PutNR(bg, bad); !errors.Is(err, localapi.ErrInvalid) || !strings.Contains(err.Error(), "subnet") {
+	if _, err := a.cl.PutNR(bg, bad); !errors.Is(err, nodeapi.ErrInvalid) || !strings.Contains(err.Error(), "subnet") {
 		t.Fatalf("subnet outside range: %v", err)
 	}
 	taken := spec("net2", "10.1.1.0/24")
 	taken.ListenPort = na.Status.ListenPort
-	if _, err := a.cl.PutNR(bg, taken); !errors.Is(err, localapi.ErrConflict) || !strings.Contains(err.Error(), "listen_port") {
+	if _, err := a.cl.PutNR(bg, taken); !errors.Is(err, nodeapi.ErrConflict) || !strings.Contains(err.Error(), "listen_port") {
 		t.Fatalf("port taken: %v", err)
 	}
-	if _, err := a.cl.GetNR(bg, "nope"); !errors.Is(err, localapi.ErrNotFound) {
+	if _, err := a.cl.GetNR(bg, "nope"); !errors.Is(err, nodeapi.ErrNotFound) {
 		t.Fatalf("missing nr: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(a.stateDir(), "keys", "nr-nope.key")); err == nil {
@@ -145,10 +143,10 @@ func checkErrors(t *testing.T, a *node, na localapi.NR) {
 			t.Fatalf("key %s has mode %v, want 0600", k.Name(), st.Mode())
 		}
 	}
-	if _, err := a.cl.AddWorkload(bg, workload.Spec{Name: "x", NetworkID: "nope"}); !errors.Is(err, localapi.ErrNotFound) {
+	if _, err := a.cl.AddWorkload(bg, nodeapi.WorkloadSpec{Name: "x", NetworkID: "nope"}); !errors.Is(err, nodeapi.ErrNotFound) {
 		t.Fatalf("workload on missing nr: %v", err)
 	}
-	if _, err := a.cl.AddWorkload(bg, workload.Spec{Name: "Bad_Name", NetworkID: "net1"}); !errors.Is(err, localapi.ErrInvalid) {
+	if _, err := a.cl.AddWorkload(bg, nodeapi.WorkloadSpec{Name: "Bad_Name", NetworkID: "net1"}); !errors.Is(err, nodeapi.ErrInvalid) {
 		t.Fatalf("bad workload name: %v", err)
 	}
 	if nrs, _ := a.cl.ListNRs(bg); len(nrs) != 1 {

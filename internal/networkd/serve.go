@@ -18,42 +18,59 @@ func (d *Daemon) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(d.met.reg, promhttp.HandlerOpts{})
 }
 
-// Serve runs the daemon until ctx ends: the first reconcile (which re-applies the
-// persisted state, no registry needed), then the local API on the socket, /metrics
-// on MetricsAddr when set, and the periodic resync. It closes the daemon on return.
+// Serve runs the daemon until ctx ends: it claims the API socket first (refusing to
+// start, with localapi.ErrInUse, while another networkd answers there), then the
+// first reconcile (which re-applies the persisted state, no registry needed), then
+// serves the local API on the socket, /metrics on MetricsAddr when set, and the
+// periodic resync. It closes the daemon on return.
 func (d *Daemon) Serve(ctx context.Context) error {
 	defer d.Close()
-	start := time.Now()
-	if err := d.Reconcile(ctx); err != nil {
-		d.log.Warn("initial reconcile had errors; retrying on resync", "err", err)
-	}
-	d.log.Info("state re-applied", "nrs", len(d.ListNRs()), "took", time.Since(start))
 	sock := d.cfg.Socket
 	if sock == "" {
 		sock = localapi.DefaultSocket
 	}
+	claimed := time.Now()
 	l, err := localapi.Listen(sock)
 	if err != nil {
 		return err
 	}
-	srv := &localapi.Server{B: d, Log: d.log, Extra: map[string]http.Handler{"GET /metrics": d.MetricsHandler()}}
-	d.addUplinkRoutes(srv)
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ctx, l) }()
+	defer l.Close()
+	if waited := time.Since(claimed); waited > time.Second {
+		d.log.Info("api socket claimed after waiting for the previous networkd to exit", "socket", sock, "waited", waited.Round(time.Millisecond))
+	}
+	var ml net.Listener
 	if d.cfg.MetricsAddr != "" {
-		ml, err := net.Listen("tcp", d.cfg.MetricsAddr)
-		if err != nil {
+		if ml, err = net.Listen("tcp", d.cfg.MetricsAddr); err != nil {
 			return fmt.Errorf("metrics listen on %s: %w", d.cfg.MetricsAddr, err)
 		}
+	}
+	start := time.Now()
+	if err := d.Reconcile(ctx); err != nil && ctx.Err() == nil {
+		d.log.Warn("initial reconcile had errors; retrying on resync", "err", err)
+	}
+	d.mu.Lock()
+	n := len(d.state.NRs)
+	d.mu.Unlock()
+	d.log.Info("state re-applied", "nrs", n, "took", time.Since(start))
+	return d.serve(ctx, l, ml)
+}
+
+func (d *Daemon) serve(ctx context.Context, l, ml net.Listener) error {
+	ctx, stop := context.WithCancel(ctx) // a failed server stops the others
+	defer stop()
+	srv := &localapi.Server{B: d, Log: d.log, Metrics: d.MetricsHandler()}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ctx, l) }()
+	if ml != nil {
 		ms := &http.Server{Handler: d.MetricsHandler()}
 		go func() { <-ctx.Done(); ms.Close() }()
 		go func() {
 			if err := ms.Serve(ml); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- err
+				errc <- fmt.Errorf("metrics: %w", err)
 			}
 		}()
 	}
-	d.log.Info("networkd serving", "socket", sock, "metrics", d.cfg.MetricsAddr)
+	d.log.Info("networkd serving", "socket", l.Addr().String(), "metrics", d.cfg.MetricsAddr)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { d.Run(rctx); close(done) }()

@@ -4,26 +4,25 @@ import (
 	"fmt"
 	"net"
 	"sort"
-	"strings"
 
-	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
-	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/portalloc"
-	"github.com/zosnet/zosnet/internal/resource"
-	"github.com/zosnet/zosnet/internal/workload"
 )
 
-const stateFile = "state.json"
+const (
+	stateFile        = "state.json"
+	publicConfigFile = "public-config.json"
+)
 
 // State is the desired state persisted in the state directory. NR specs are stored
-// with their allocated listen port; private keys are separate 0600 files.
+// with their allocated listen port; private keys are separate 0600 files; the public
+// config has a file of its own (publicConfigFile).
 type State struct {
-	Version   int                      `json:"version"`
-	NRs       map[string]resource.Spec `json:"nrs"`
-	Workloads map[string]workload.Info `json:"workloads"`
+	Version   int                         `json:"version"`
+	NRs       map[string]nodeapi.NRSpec   `json:"nrs"`
+	Workloads map[string]nodeapi.Workload `json:"workloads"`
 }
 
 func (s *State) nrIDs() []string {
@@ -44,52 +43,121 @@ func (s *State) workloadNames() []string {
 	return ns
 }
 
-func (s *State) wantNRs() map[string]bool {
-	m := make(map[string]bool, len(s.NRs))
-	for id := range s.NRs {
-		m[id] = true
+// workloadList returns the workloads sorted by name.
+func (s *State) workloadList() []nodeapi.Workload {
+	out := make([]nodeapi.Workload, 0, len(s.Workloads))
+	for _, n := range s.workloadNames() {
+		out = append(out, s.Workloads[n])
 	}
-	return m
+	return out
+}
+
+// listenPorts returns every NR's listen port, sorted.
+func (s *State) listenPorts() []uint16 {
+	ports := make([]uint16, 0, len(s.NRs))
+	for _, nr := range s.NRs {
+		ports = append(ports, nr.ListenPort)
+	}
+	sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
+	return ports
+}
+
+// publicConfigState is the content of publicConfigFile.
+type publicConfigState struct {
+	Config *nodeapi.PublicConfig `json:"config"`
 }
 
 func keyName(id string) string { return "nr-" + id + ".key" }
 
-// load reads the state file, re-validates every spec, restores the port assignments
-// and loads the keys.
+// load reads the state files, re-validates everything in them (they are outside
+// input too), restores the port assignments, loads the keys and the learned
+// endpoints.
 func (d *Daemon) load() error {
-	d.state = State{Version: 1, NRs: map[string]resource.Spec{}, Workloads: map[string]workload.Info{}}
+	d.state = State{Version: 1, NRs: map[string]nodeapi.NRSpec{}, Workloads: map[string]nodeapi.Workload{}}
 	if _, err := d.store.ReadJSON(stateFile, &d.state); err != nil {
 		return err
 	}
 	if d.state.NRs == nil {
-		d.state.NRs = map[string]resource.Spec{}
+		d.state.NRs = map[string]nodeapi.NRSpec{}
 	}
 	if d.state.Workloads == nil {
-		d.state.Workloads = map[string]workload.Info{}
+		d.state.Workloads = map[string]nodeapi.Workload{}
 	}
-	ports, err := portalloc.New(d.cfg.PortMin, d.cfg.PortMax, d.portFree)
+	if err := d.validateState(); err != nil {
+		return fmt.Errorf("state file %s: %w", stateFile, err)
+	}
+	ports, err := portalloc.New(d.cfg.PortMin, d.cfg.PortMax, d.rec.portFree)
 	if err != nil {
 		return err
 	}
 	assign := map[string]uint16{}
 	for id, s := range d.state.NRs {
-		if err := s.Validate(); err != nil {
-			return fmt.Errorf("state file %s: nr %s: %w", stateFile, id, err)
-		}
 		assign[id] = s.ListenPort
 		if _, err := d.keyOf(id); err != nil {
 			return err
 		}
-		d.status[id] = nrStatus{state: "pending"}
+		d.status[id] = nrStatus{state: nodeapi.StatePending}
 	}
 	if err := ports.Restore(assign); err != nil {
 		return fmt.Errorf("state file %s: %w", stateFile, err)
 	}
 	d.ports = ports
+	if err := d.loadPublicConfig(); err != nil {
+		return err
+	}
 	return d.loadHints()
 }
 
+// validateState checks every persisted NR and workload: each must validate, sit
+// under its own key, and a workload must belong to an NR and carry a usable MAC.
+func (d *Daemon) validateState() error {
+	for id, s := range d.state.NRs {
+		if err := s.Validate(); err != nil {
+			return fmt.Errorf("nr %s: %w", id, err)
+		}
+		if s.NetworkID != id {
+			return fmt.Errorf("nr %s: network_id %q differs from its key", id, s.NetworkID)
+		}
+	}
+	for name, w := range d.state.Workloads {
+		if err := w.WorkloadSpec.Validate(); err != nil {
+			return fmt.Errorf("workload %s: %w", name, err)
+		}
+		if w.Name != name {
+			return fmt.Errorf("workload %s: name %q differs from its key", name, w.Name)
+		}
+		if _, ok := d.state.NRs[w.NetworkID]; !ok {
+			return fmt.Errorf("workload %s: network resource %q is not in the state", name, w.NetworkID)
+		}
+		if _, err := net.ParseMAC(w.MAC); err != nil {
+			return fmt.Errorf("workload %s: mac %q: %w", name, w.MAC, err)
+		}
+		if !w.IPv4.IsValid() || !w.IPv6.IsValid() || w.HostIf == "" {
+			return fmt.Errorf("workload %s: addresses or host link missing", name)
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) loadPublicConfig() error {
+	var st publicConfigState
+	if _, err := d.store.ReadJSON(publicConfigFile, &st); err != nil {
+		return err
+	}
+	if st.Config != nil {
+		if err := st.Config.Validate(); err != nil {
+			return fmt.Errorf("state file %s: %w", publicConfigFile, err)
+		}
+	}
+	d.pubCfg = st.Config
+	return nil
+}
+
 func (d *Daemon) persist() error { return d.store.WriteJSON(stateFile, &d.state) }
+
+func (d *Daemon) persistPublicConfig(cfg *nodeapi.PublicConfig) error {
+	return d.store.WriteJSON(publicConfigFile, publicConfigState{Config: cfg})
+}
 
 // keyOf returns NR id's private key, generating and persisting it (0600) first if it
 // has none. The key never leaves the node.
@@ -122,59 +190,4 @@ func (d *Daemon) keyOf(id string) (wgtypes.Key, error) {
 func (d *Daemon) forgetKey(id string) error {
 	delete(d.keys, id)
 	return d.store.RemoveSecret(keyName(id))
-}
-
-// portFree probes whether a UDP port can be bound in the socket namespace (IPv4 and
-// IPv6), for ports no NR holds.
-func (d *Daemon) portFree(port uint16) bool {
-	free := false
-	d.cfg.SockNS.Do(func() error {
-		c4, err := net.ListenUDP("udp4", &net.UDPAddr{Port: int(port)})
-		if err != nil {
-			return nil
-		}
-		defer c4.Close()
-		c6, err := net.ListenUDP("udp6", &net.UDPAddr{Port: int(port)})
-		if err == nil {
-			c6.Close()
-		}
-		free = err == nil || strings.Contains(err.Error(), "address family not supported")
-		return nil
-	})
-	return free
-}
-
-// gcWorkloads removes workload links (c-, t-) in the host namespace and wl-
-// namespaces that no workload wants.
-func (d *Daemon) gcWorkloads() error {
-	wantIf, wantNS := map[string]bool{}, map[string]bool{}
-	for _, w := range d.state.Workloads {
-		wantIf[w.HostIf], wantNS[w.Netns] = true, true
-	}
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(d.cfg.Host.Fd()))
-	if err != nil {
-		return fmt.Errorf("gc workloads: %w", err)
-	}
-	defer h.Close()
-	links, _ := h.LinkList()
-	for _, l := range links {
-		n := l.Attrs().Name
-		if (strings.HasPrefix(n, "c-") || strings.HasPrefix(n, "t-")) && len(n) == 12 && !wantIf[n] {
-			d.log.Info("gc: removing workload link no one wants", "link", n)
-			h.LinkDel(l)
-		}
-	}
-	names, err := netns.List(d.cfg.NetnsDir)
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		if strings.HasPrefix(n, "wl-") && !wantNS[n] {
-			d.log.Info("gc: removing workload namespace no one wants", "netns", n)
-			if err := netns.Delete(d.cfg.NetnsDir, n); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

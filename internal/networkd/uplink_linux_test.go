@@ -11,8 +11,8 @@ import (
 
 	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/public"
-	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
 
@@ -58,13 +58,13 @@ func TestPublicConfigSurvivesRestart(t *testing.T) {
 	n.resync = time.Hour
 	n.start(t)
 	ctx := context.Background()
-	spec := resource.Spec{NetworkID: "pub1", IPRange: netip.MustParsePrefix("10.5.0.0/16"),
+	spec := nodeapi.NRSpec{NetworkID: "pub1", IPRange: netip.MustParsePrefix("10.5.0.0/16"),
 		Subnet: netip.MustParsePrefix("10.5.1.0/24"), ListenPort: 4007}
 	if _, err := n.cl.PutNR(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
 	waitSocketIn(t, n.host, nil, 4007)
-	cfg := public.Config{IPv4: netip.MustParsePrefix("203.0.113.10/24"), GW4: netip.MustParseAddr("203.0.113.1")}
+	cfg := nodeapi.PublicConfig{IPv4: netip.MustParsePrefix("203.0.113.10/24"), GW4: netip.MustParseAddr("203.0.113.1")}
 	if err := n.cl.SetPublicConfig(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -85,11 +85,11 @@ func TestPublicConfigSurvivesRestart(t *testing.T) {
 	n.stop(t)
 	n.start(t)
 	waitSocketIn(t, pub, n.host, 4007)
-	var pc localapi.PublicConfigState
+	var pc nodeapi.PublicConfigState
 	if pc, err = n.cl.PublicConfig(ctx); err != nil || pc.Config == nil || pc.Config.IPv4 != cfg.IPv4 {
 		t.Fatalf("public config after restart: %+v (%v)", pc, err)
 	}
-	if err := n.cl.SetPublicConfig(ctx, public.Config{IPv4: netip.MustParsePrefix("10.0.0.5/24"), GW4: netip.MustParseAddr("10.0.0.1")}); !localapi.IsInvalid(err) {
+	if err := n.cl.SetPublicConfig(ctx, nodeapi.PublicConfig{IPv4: netip.MustParsePrefix("10.0.0.5/24"), GW4: netip.MustParseAddr("10.0.0.1")}); !localapi.IsInvalid(err) {
 		t.Errorf("private public config: error %v, want invalid", err)
 	}
 	if err := n.cl.UnsetPublicConfig(ctx); err != nil {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/endpoints"
 	"github.com/zosnet/zosnet/internal/gridapi"
-	"github.com/zosnet/zosnet/internal/public"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // What provisiond adds to the node's facts (nodeagent.NodeOptions) from networkd.
@@ -22,14 +22,14 @@ func endpointsOf(ctx context.Context, nd Networkd) ([]gridapi.Endpoint, bool) {
 	if err != nil || !st.Managed {
 		return nil, false
 	}
-	return endpointsFrom(st.Status)
+	return endpointsFrom(st.UplinkStatus)
 }
 
 // endpointsFrom turns networkd's uplink status into the endpoint candidates and hidden
 // flag the registry gets: networkd knows where the WireGuard sockets live (host or
 // public namespace) and which addresses there can be endpoints. Each endpoint's reason
 // is a short code of where networkd found it (reasonOf).
-func endpointsFrom(st public.Status) ([]gridapi.Endpoint, bool) {
+func endpointsFrom(st nodeapi.UplinkStatus) ([]gridapi.Endpoint, bool) {
 	out := []gridapi.Endpoint{}
 	for _, e := range st.Endpoints {
 		if !e.Addr.IsValid() {

@@ -13,9 +13,7 @@ import (
 	"time"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
-	"github.com/zosnet/zosnet/internal/localapi"
-	"github.com/zosnet/zosnet/internal/public"
-	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // gridLab is the default farm's network as the registry reports it to a member
@@ -34,57 +32,57 @@ func gridLab(t testing.TB) gridapi.DesiredNetwork {
 }
 
 // fakeNetworkd is networkd's local API in memory: NRs get a key and port when created,
-// a spec is stored as given (after resource.Spec.Validate, like networkd), and every
+// a spec is stored as given (after nodeapi.NRSpec.Validate, like networkd), and every
 // change is counted.
 type fakeNetworkd struct {
 	mu       sync.Mutex
-	nrs      map[string]localapi.NR
+	nrs      map[string]nodeapi.NR
 	puts     int // PutNR calls
 	pubSets  int // SetPublicConfig and UnsetPublicConfig calls
-	pub      *public.Config
+	pub      *nodeapi.PublicConfig
 	refuse   error // returned by every change while set
 	nextPort uint16
-	status   localapi.NodeStatus
+	status   nodeapi.NodeStatus
 }
 
 func newFakeNetworkd() *fakeNetworkd {
-	return &fakeNetworkd{nrs: map[string]localapi.NR{}, nextPort: 3000}
+	return &fakeNetworkd{nrs: map[string]nodeapi.NR{}, nextPort: 3000}
 }
 
-func (f *fakeNetworkd) ListNRs(context.Context) ([]localapi.NR, error) {
+func (f *fakeNetworkd) ListNRs(context.Context) ([]nodeapi.NR, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []localapi.NR
+	var out []nodeapi.NR
 	for _, nr := range f.nrs {
 		out = append(out, nr)
 	}
-	slices.SortFunc(out, func(a, b localapi.NR) int { return strings.Compare(a.Spec.NetworkID, b.Spec.NetworkID) })
+	slices.SortFunc(out, func(a, b nodeapi.NR) int { return strings.Compare(a.Spec.NetworkID, b.Spec.NetworkID) })
 	return out, nil
 }
 
-func (f *fakeNetworkd) GetNR(_ context.Context, id string) (localapi.NR, error) {
+func (f *fakeNetworkd) GetNR(_ context.Context, id string) (nodeapi.NR, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	nr, ok := f.nrs[id]
 	if !ok {
-		return nr, fmt.Errorf("network resource %s: %w", id, localapi.ErrNotFound)
+		return nr, fmt.Errorf("network resource %s: %w", id, nodeapi.ErrNotFound)
 	}
 	return nr, nil
 }
 
-func (f *fakeNetworkd) PutNR(_ context.Context, s resource.Spec) (localapi.NR, error) {
+func (f *fakeNetworkd) PutNR(_ context.Context, s nodeapi.NRSpec) (nodeapi.NR, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.refuse != nil {
-		return localapi.NR{}, f.refuse
+		return nodeapi.NR{}, f.refuse
 	}
 	if err := s.Validate(); err != nil {
-		return localapi.NR{}, fmt.Errorf("%w: %w", localapi.ErrInvalid, err)
+		return nodeapi.NR{}, fmt.Errorf("%w: %w", nodeapi.ErrInvalid, err)
 	}
 	f.puts++
 	nr, ok := f.nrs[s.NetworkID]
 	if !ok {
-		nr.Status = localapi.NRStatus{PublicKey: "mNnedxa0LIxktdE7v1BW5IJt6v8Ul7+fi1Lpp0UFC0I=", ListenPort: f.nextPort, State: localapi.StateOK}
+		nr.Status = nodeapi.NRStatus{PublicKey: "mNnedxa0LIxktdE7v1BW5IJt6v8Ul7+fi1Lpp0UFC0I=", ListenPort: f.nextPort, State: nodeapi.StateOK}
 		f.nextPort++
 	}
 	nr.Spec = s
@@ -96,24 +94,24 @@ func (f *fakeNetworkd) DeleteNR(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.nrs[id]; !ok {
-		return localapi.ErrNotFound
+		return nodeapi.ErrNotFound
 	}
 	delete(f.nrs, id)
 	return nil
 }
 
-func (f *fakeNetworkd) NodeStatus(context.Context) (localapi.NodeStatus, error) {
+func (f *fakeNetworkd) NodeStatus(context.Context) (nodeapi.NodeStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.status, nil
 }
 
-func (f *fakeNetworkd) SetPublicConfig(_ context.Context, c public.Config) error {
+func (f *fakeNetworkd) SetPublicConfig(_ context.Context, c nodeapi.PublicConfig) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pubSets++
 	if err := c.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", localapi.ErrInvalid, err)
+		return fmt.Errorf("%w: %w", nodeapi.ErrInvalid, err)
 	}
 	f.pub = &c
 	return nil
@@ -127,7 +125,7 @@ func (f *fakeNetworkd) UnsetPublicConfig(context.Context) error {
 	return nil
 }
 
-func (f *fakeNetworkd) nr(id string) (localapi.NR, bool) {
+func (f *fakeNetworkd) nr(id string) (nodeapi.NR, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	nr, ok := f.nrs[id]

@@ -27,11 +27,9 @@ import (
 	"time"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
-	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/nodeagent"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/plan"
-	"github.com/zosnet/zosnet/internal/public"
-	"github.com/zosnet/zosnet/internal/resource"
 )
 
 // Registry is the part of the registry's API provisiond uses: *gridapi.Client,
@@ -44,12 +42,12 @@ type Registry interface {
 // Networkd is the part of networkd's local API provisiond uses: *localapi.Client; a
 // fake in tests.
 type Networkd interface {
-	ListNRs(ctx context.Context) ([]localapi.NR, error)
-	GetNR(ctx context.Context, id string) (localapi.NR, error)
-	PutNR(ctx context.Context, s resource.Spec) (localapi.NR, error)
+	ListNRs(ctx context.Context) ([]nodeapi.NR, error)
+	GetNR(ctx context.Context, id string) (nodeapi.NR, error)
+	PutNR(ctx context.Context, s nodeapi.NRSpec) (nodeapi.NR, error)
 	DeleteNR(ctx context.Context, id string) error
-	NodeStatus(ctx context.Context) (localapi.NodeStatus, error)
-	SetPublicConfig(ctx context.Context, cfg public.Config) error
+	NodeStatus(ctx context.Context) (nodeapi.NodeStatus, error)
+	SetPublicConfig(ctx context.Context, cfg nodeapi.PublicConfig) error
 	UnsetPublicConfig(ctx context.Context) error
 }
 

@@ -7,8 +7,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/endpoints"
 	"github.com/zosnet/zosnet/internal/gridapi"
-	"github.com/zosnet/zosnet/internal/public"
-	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // TestValidatorsAgree: the registry accepts exactly the public configs networkd accepts.
@@ -29,7 +28,7 @@ func TestValidatorsAgree(t *testing.T) {
 		{GW4: "203.0.113.1"},
 		{},
 	} {
-		c, errPub := public.ParseConfig(p.IPv4, p.GW4, p.IPv6, p.GW6, p.Domain)
+		c, errPub := nodeapi.ParsePublicConfig(p.IPv4, p.GW4, p.IPv6, p.GW6, p.Domain)
 		if errPub == nil {
 			errPub = c.Validate()
 		}
@@ -83,7 +82,7 @@ func TestApplyPublic(t *testing.T) {
 }
 
 func TestEndpointsFrom(t *testing.T) {
-	st := public.Status{Hidden: false, Endpoints: []endpoints.Endpoint{
+	st := nodeapi.UplinkStatus{Hidden: false, Endpoints: []endpoints.Endpoint{
 		{Addr: netip.MustParseAddr("2001:db8:100::10"), Family: "ipv6", Where: endpoints.PublicConfig, Reason: "farmer's public config"},
 		{Addr: netip.MustParseAddr("2001:db8:100::5a"), Family: "ipv6", Where: endpoints.PublicSegment},
 		{Addr: netip.MustParseAddr("203.0.113.10"), Family: "ipv4", Where: endpoints.Management},
@@ -95,7 +94,7 @@ func TestEndpointsFrom(t *testing.T) {
 		eps[0].Reason != want[0] || eps[1].Reason != want[1] || eps[2].Reason != want[2] {
 		t.Fatalf("%+v hidden=%v: %v", eps, hidden, err)
 	}
-	if eps, hidden := endpointsFrom(public.Status{Hidden: true}); !hidden || eps == nil || len(eps) != 0 {
+	if eps, hidden := endpointsFrom(nodeapi.UplinkStatus{Hidden: true}); !hidden || eps == nil || len(eps) != 0 {
 		t.Fatalf("hidden node: %+v %v", eps, hidden)
 	}
 }
@@ -115,7 +114,7 @@ func TestFactsFromNetworkd(t *testing.T) {
 		t.Fatalf("managed: %+v hidden=%v", eps, hidden)
 	}
 	for _, id := range []string{"a", "b"} {
-		if _, err := nd.PutNR(ctx, resource.Spec{NetworkID: id, IPRange: netip.MustParsePrefix("10.1.0.0/16"), Subnet: netip.MustParsePrefix("10.1.1.0/24")}); err != nil {
+		if _, err := nd.PutNR(ctx, nodeapi.NRSpec{NetworkID: id, IPRange: netip.MustParsePrefix("10.1.0.0/16"), Subnet: netip.MustParsePrefix("10.1.1.0/24")}); err != nil {
 			t.Fatal(err)
 		}
 	}

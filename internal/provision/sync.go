@@ -14,8 +14,8 @@ import (
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/localapi"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/plan"
-	"github.com/zosnet/zosnet/internal/public"
 	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/ula"
 )
@@ -30,8 +30,8 @@ func (p *Provisioner) applyPublic(ctx context.Context, pc *gridapi.PublicConfig)
 	if pc == nil {
 		err = p.cfg.Networkd.UnsetPublicConfig(ctx)
 	} else {
-		var cfg public.Config
-		if cfg, err = public.ParseConfig(pc.IPv4, pc.GW4, pc.IPv6, pc.GW6, pc.Domain); err == nil {
+		var cfg nodeapi.PublicConfig
+		if cfg, err = nodeapi.ParsePublicConfig(pc.IPv4, pc.GW4, pc.IPv6, pc.GW6, pc.Domain); err == nil {
 			err = p.cfg.Networkd.SetPublicConfig(ctx, cfg)
 		}
 	}
@@ -70,7 +70,7 @@ func (p *Provisioner) syncNetwork(ctx context.Context, n gridapi.DesiredNetwork)
 			p.log.Info("network resource updated", "network", n.ID, "peers", len(spec.Peers), "relay", st.relay.Current)
 		}
 	}
-	if cur.Status.State == localapi.StateError && lastErr == "" {
+	if cur.Status.State == nodeapi.StateError && lastErr == "" {
 		state, lastErr = "error", cur.Status.LastError
 	}
 	p.probe(n, st, cur, mp)
@@ -88,7 +88,7 @@ func selfOf(n gridapi.DesiredNetwork, node int64) (gridapi.PeerFacts, bool) {
 
 // ensureNR returns the node's network resource, creating it without peers (to get a
 // key and a port to report) or moving it to a new subnet first when needed.
-func (p *Provisioner) ensureNR(ctx context.Context, n gridapi.DesiredNetwork, self gridapi.PeerFacts) (localapi.NR, error) {
+func (p *Provisioner) ensureNR(ctx context.Context, n gridapi.DesiredNetwork, self gridapi.PeerFacts) (nodeapi.NR, error) {
 	cur, err := p.cfg.Networkd.GetNR(ctx, n.ID)
 	if err == nil || !localapi.IsNotFound(err) {
 		return cur, err
@@ -101,7 +101,7 @@ func (p *Provisioner) ensureNR(ctx context.Context, n gridapi.DesiredNetwork, se
 	if err != nil {
 		return cur, fmt.Errorf("subnet %q: %w", self.Subnet, err)
 	}
-	cur, err = p.cfg.Networkd.PutNR(ctx, resource.Spec{NetworkID: n.ID, IPRange: rng, Subnet: sub, Peers: []resource.Peer{}})
+	cur, err = p.cfg.Networkd.PutNR(ctx, nodeapi.NRSpec{NetworkID: n.ID, IPRange: rng, Subnet: sub, Peers: []nodeapi.Peer{}})
 	if err == nil {
 		p.log.Info("network resource created", "network", n.ID, "subnet", sub, "port", cur.Status.ListenPort)
 	}
@@ -109,18 +109,18 @@ func (p *Provisioner) ensureNR(ctx context.Context, n gridapi.DesiredNetwork, se
 }
 
 // planSpec computes the spec the node's NR must have, relay failover included.
-func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur localapi.NR) (resource.Spec, plan.MemberPlan, error) {
+func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR) (nodeapi.NRSpec, plan.MemberPlan, error) {
 	in, err := plan.FromGrid(n, plan.Self{NodeID: p.node, PublicKey: cur.Status.PublicKey, ListenPort: int(cur.Status.ListenPort)})
 	if err != nil {
-		return resource.Spec{}, plan.MemberPlan{}, err
+		return nodeapi.NRSpec{}, plan.MemberPlan{}, err
 	}
 	pl, err := plan.New(in)
 	if err != nil {
-		return resource.Spec{}, plan.MemberPlan{}, err
+		return nodeapi.NRSpec{}, plan.MemberPlan{}, err
 	}
 	mp, err := pl.Member(strconv.FormatInt(p.node, 10))
 	if err != nil {
-		return resource.Spec{}, mp, err
+		return nodeapi.NRSpec{}, mp, err
 	}
 	peers := mp.Peers
 	if len(mp.Relays) > 0 {
@@ -164,7 +164,7 @@ func relayName(relays []string, current string) string {
 }
 
 // normalize makes two specs comparable (JSON round trip: nil and empty agree).
-func normalize(s resource.Spec) string {
+func normalize(s nodeapi.NRSpec) string {
 	for i := range s.Peers {
 		if len(s.Peers[i].AllowedIPs) == 0 {
 			s.Peers[i].AllowedIPs = nil
@@ -178,7 +178,7 @@ func normalize(s resource.Spec) string {
 }
 
 // probe (re)starts the NR's prober and points it at every other member's gateway.
-func (p *Provisioner) probe(n gridapi.DesiredNetwork, st *netState, cur localapi.NR, mp plan.MemberPlan) {
+func (p *Provisioner) probe(n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR, mp plan.MemberPlan) {
 	src := cur.Spec.Gateway()
 	if st.probe == nil || st.probeSrc != src.String() {
 		if st.probe != nil {
@@ -209,7 +209,7 @@ func (p *Provisioner) probe(n gridapi.DesiredNetwork, st *netState, cur localapi
 
 // report sends the NR's report when it differs from the last one, or every 15 s so that
 // probe times stay fresh.
-func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *netState, cur localapi.NR, state, lastErr string) error {
+func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR, state, lastErr string) error {
 	r := gridapi.NRReport{PublicKey: cur.Status.PublicKey, ListenPort: int(cur.Status.ListenPort), State: state,
 		LastError: lastErr, Relay: st.relay.Current, Endpoints: []string{}}
 	if self, ok := selfOf(n, p.node); ok {
@@ -272,11 +272,11 @@ func (p *Provisioner) removeOthers(ctx context.Context, want map[string]bool) {
 // specOf builds the network resource spec networkd applies for a member's plan with the
 // given peer entries (plan.WithRelay's result after a failover). IPv6 allowed IPs
 // inside the network's ULA are left out: networkd adds the twin of every IPv4 one.
-func specOf(pl plan.MemberPlan, rng netip.Prefix, netID string, peers []plan.Peer, port int) resource.Spec {
+func specOf(pl plan.MemberPlan, rng netip.Prefix, netID string, peers []plan.Peer, port int) nodeapi.NRSpec {
 	ula48 := ula.Net48(netID)
-	s := resource.Spec{NetworkID: netID, IPRange: rng, Subnet: pl.Subnet, ListenPort: uint16(port), Peers: []resource.Peer{}}
+	s := nodeapi.NRSpec{NetworkID: netID, IPRange: rng, Subnet: pl.Subnet, ListenPort: uint16(port), Peers: []nodeapi.Peer{}}
 	for _, p := range peers {
-		rp := resource.Peer{PublicKey: p.PublicKey, PersistentKeepalive: p.Keepalive, AllowedIPs: []netip.Prefix{}}
+		rp := nodeapi.Peer{PublicKey: p.PublicKey, PersistentKeepalive: p.Keepalive, AllowedIPs: []netip.Prefix{}}
 		if p.Endpoint.IsValid() {
 			rp.Endpoint = p.Endpoint.String()
 		}

@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/plan"
-	"github.com/zosnet/zosnet/internal/resource"
 )
 
 // peersOf maps a spec's peers to "endpoint allowed-ips", by public key.
-func peersOf(t *testing.T, s resource.Spec) map[string]string {
+func peersOf(t *testing.T, s nodeapi.NRSpec) map[string]string {
 	t.Helper()
 	peers := map[string]string{}
 	for _, pe := range s.Peers {

@@ -15,9 +15,8 @@ import (
 	"time"
 
 	"github.com/zosnet/zosnet/internal/lab"
-	"github.com/zosnet/zosnet/internal/localapi"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/testkit"
-	"github.com/zosnet/zosnet/internal/workload"
 )
 
 var (
@@ -93,13 +92,13 @@ func startNetworkd(t *testing.T, l *lab.Lab, node string) {
 }
 
 // waitStatus polls `zosnet node status --json` on node until ok accepts it.
-func waitStatus(t *testing.T, l *lab.Lab, node string, ok func(localapi.NodeStatus) bool) localapi.NodeStatus {
+func waitStatus(t *testing.T, l *lab.Lab, node string, ok func(nodeapi.NodeStatus) bool) nodeapi.NodeStatus {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	var st localapi.NodeStatus
+	var st nodeapi.NodeStatus
 	var err error
 	for time.Now().Before(deadline) {
-		st = localapi.NodeStatus{}
+		st = nodeapi.NodeStatus{}
 		if err = zosnet(t, l, node, nil, &st, "node", "status"); err == nil && st.Managed && ok(st) {
 			return st
 		}
@@ -124,17 +123,17 @@ func TestAcceptanceNodeStatus(t *testing.T) {
 		startNetworkd(t, l, node)
 	}
 	for node, hidden := range truth {
-		st := waitStatus(t, l, node, func(st localapi.NodeStatus) bool { return st.Hidden == hidden })
+		st := waitStatus(t, l, node, func(st nodeapi.NodeStatus) bool { return st.Hidden == hidden })
 		if len(st.Uplinks) < 3 {
 			t.Errorf("%s: uplinks %+v, want zos, br-pub and ndmz", node, st.Uplinks)
 		}
 		t.Logf("%s: hidden=%v br-pub=%s endpoints=%v", node, st.Hidden, st.Uplinks[1].Mode, st.Endpoints)
 	}
-	var pc localapi.PublicConfigState
+	var pc nodeapi.PublicConfigState
 	if err := zosnet(t, l, "farm1", nil, &pc, "node", "public-config", "set", "--ipv4", "203.0.113.10/24", "--gw4", "203.0.113.1"); err != nil {
 		t.Fatal(err)
 	}
-	has4 := func(st localapi.NodeStatus) bool {
+	has4 := func(st nodeapi.NodeStatus) bool {
 		for _, e := range st.Endpoints {
 			if e.Addr == netip.MustParseAddr("203.0.113.10") {
 				return true
@@ -142,7 +141,7 @@ func TestAcceptanceNodeStatus(t *testing.T) {
 		}
 		return false
 	}
-	waitStatus(t, l, "farm1", func(st localapi.NodeStatus) bool { return has4(st) && st.SocketNamespace == "public" && !st.Hidden })
+	waitStatus(t, l, "farm1", func(st nodeapi.NodeStatus) bool { return has4(st) && st.SocketNamespace == "public" && !st.Hidden })
 	if err := zosnet(t, l, "farm1", nil, nil, "node", "public-config", "set", "--ipv4", "10.0.0.1/24", "--gw4", "10.0.0.254"); err == nil ||
 		!strings.Contains(err.Error(), "ipv4") {
 		t.Errorf("a private public config must be refused naming ipv4, got %v", err)
@@ -150,13 +149,13 @@ func TestAcceptanceNodeStatus(t *testing.T) {
 	if err := zosnet(t, l, "farm1", nil, &pc, "node", "public-config", "unset"); err != nil || pc.Config != nil {
 		t.Fatalf("unset: %v %+v", err, pc)
 	}
-	waitStatus(t, l, "farm1", func(st localapi.NodeStatus) bool { return !has4(st) && st.SocketNamespace == "host" && !st.Hidden })
+	waitStatus(t, l, "farm1", func(st nodeapi.NodeStatus) bool { return !has4(st) && st.SocketNamespace == "host" && !st.Hidden })
 
 	spec := []byte(`{"network_id":"acc1","ip_range":"10.7.0.0/16","subnet":"10.7.1.0/24","peers":[]}`)
 	if err := zosnet(t, l, "farm1", spec, nil, "node", "nr", "apply", "-"); err != nil {
 		t.Fatal(err)
 	}
-	var w workload.Info
+	var w nodeapi.Workload
 	if err := zosnet(t, l, "farm1", nil, &w, "node", "workload", "add", "acc1", "w1"); err != nil {
 		t.Fatal(err)
 	}

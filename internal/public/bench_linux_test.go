@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/zosnet/zosnet/internal/public"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
 
@@ -24,12 +24,12 @@ func BenchmarkPublicConfig20NRs(b *testing.B) {
 		n.nr(b, oneNR(fmt.Sprintf("b%d", i), fmt.Sprintf("10.%d.1.0/24", 10+i), port), fmt.Sprintf("w%d", i))
 		ports = append(ports, port)
 	}
-	cfgs := []*public.Config{
+	cfgs := []*nodeapi.PublicConfig{
 		{IPv4: pfx("203.0.113.10/24"), GW4: netip.MustParseAddr("203.0.113.1")},
 		{IPv4: pfx("203.0.113.11/24"), GW4: netip.MustParseAddr("203.0.113.1"), IPv6: pfx("2001:db8:100::11/64"), GW6: netip.MustParseAddr("2001:db8:100::1")},
 	}
 	ctx := context.Background()
-	run := func(b *testing.B, pick func(i int) *public.Config) {
+	run := func(b *testing.B, pick func(i int) *nodeapi.PublicConfig) {
 		for i := 0; b.Loop(); i++ {
 			if err := n.up.Apply(ctx, pick(i), ports); err != nil {
 				b.Fatal(err)
@@ -37,7 +37,7 @@ func BenchmarkPublicConfig20NRs(b *testing.B) {
 		}
 	}
 	b.Run("move", func(b *testing.B) {
-		run(b, func(i int) *public.Config {
+		run(b, func(i int) *nodeapi.PublicConfig {
 			if i%2 == 0 {
 				return cfgs[1]
 			}
@@ -47,5 +47,5 @@ func BenchmarkPublicConfig20NRs(b *testing.B) {
 	if err := n.up.Apply(ctx, cfgs[0], ports); err != nil {
 		b.Fatal(err)
 	}
-	b.Run("change", func(b *testing.B) { run(b, func(i int) *public.Config { return cfgs[(i+1)%2] }) })
+	b.Run("change", func(b *testing.B) { run(b, func(i int) *nodeapi.PublicConfig { return cfgs[(i+1)%2] }) })
 }

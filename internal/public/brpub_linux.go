@@ -12,6 +12,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // Kernel object names of the public side (host namespace unless said otherwise).
@@ -77,7 +78,7 @@ func pickNIC(ctx context.Context, h *netlink.Handle, host *netns.NS, br netlink.
 	var cands []netlink.Link
 	for _, l := range links {
 		at := l.Attrs()
-		if notNIC(at.Name) || (l.Type() != "device" && l.Type() != "veth") {
+		if nodeapi.OwnLink(at.Name) || (l.Type() != "device" && l.Type() != "veth") {
 			continue
 		}
 		if at.MasterIndex == br.Attrs().Index {
@@ -169,7 +170,7 @@ func releaseOtherNICs(h *netlink.Handle, br netlink.Link, keep string) error {
 	}
 	for _, l := range links {
 		at := l.Attrs()
-		if at.MasterIndex == br.Attrs().Index && at.Name != keep && !notNIC(at.Name) {
+		if at.MasterIndex == br.Attrs().Index && at.Name != keep && !nodeapi.OwnLink(at.Name) {
 			if err := h.LinkSetNoMaster(l); err != nil {
 				return fmt.Errorf("release %s from %s: %w", at.Name, Bridge, err)
 			}

@@ -7,19 +7,19 @@ import (
 	"time"
 
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/public"
-	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
 
-func peerSpec(id, subnet string, port uint16, peer *labNode, peerSubnet, endpoint string) resource.Spec {
+func peerSpec(id, subnet string, port uint16, peer *labNode, peerSubnet, endpoint string) nodeapi.NRSpec {
 	s := oneNR(id, subnet, port)
-	s.Peers = []resource.Peer{{PublicKey: peer.key.PublicKey().String(), Endpoint: endpoint,
+	s.Peers = []nodeapi.Peer{{PublicKey: peer.key.PublicKey().String(), Endpoint: endpoint,
 		AllowedIPs: []netip.Prefix{pfx(peerSubnet)}, PersistentKeepalive: 5}}
 	return s
 }
 
-func apply(t *testing.T, n *labNode, cfg *public.Config, ports ...uint16) time.Duration {
+func apply(t *testing.T, n *labNode, cfg *nodeapi.PublicConfig, ports ...uint16) time.Duration {
 	t.Helper()
 	if cfg != nil {
 		if err := cfg.Validate(); err != nil {
@@ -54,7 +54,7 @@ func TestPublicConfigLive(t *testing.T) {
 	dst := w1.IPv4.Addr()
 	t.Logf("tunnel up after %s", testkit.PollPing(t, w2ns, dst, 15*time.Second))
 
-	cfg1 := &public.Config{IPv4: pfx("203.0.113.10/24"), GW4: netip.MustParseAddr("203.0.113.1")}
+	cfg1 := &nodeapi.PublicConfig{IPv4: pfx("203.0.113.10/24"), GW4: netip.MustParseAddr("203.0.113.1")}
 	t.Logf("set: applied in %s", apply(t, f1, cfg1, 3001))
 	sock := f1.up.SocketNS()
 	checkSockets(t, f1, sock, "public")
@@ -68,7 +68,7 @@ func TestPublicConfigLive(t *testing.T) {
 	}
 	t.Logf("over IPv4: ping after %s", testkit.PollPing(t, w2ns, dst, 20*time.Second))
 
-	cfg2 := &public.Config{IPv4: pfx("203.0.113.11/24"), GW4: netip.MustParseAddr("203.0.113.1"),
+	cfg2 := &nodeapi.PublicConfig{IPv4: pfx("203.0.113.11/24"), GW4: netip.MustParseAddr("203.0.113.1"),
 		IPv6: pfx("2001:db8:100::11/64"), GW6: netip.MustParseAddr("2001:db8:100::1")}
 	t.Logf("change: applied in %s", apply(t, f1, cfg2, 3001))
 	checkSockets(t, f1, f1.up.SocketNS(), "public")

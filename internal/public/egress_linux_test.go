@@ -2,7 +2,6 @@ package public_test
 
 import (
 	"net/netip"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,8 +11,8 @@ import (
 	"github.com/zosnet/zosnet/internal/lab"
 	"github.com/zosnet/zosnet/internal/ndmz"
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/public"
-	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
 
@@ -22,8 +21,8 @@ var (
 	registry6 = netip.MustParseAddr("2001:db8::10")
 )
 
-func oneNR(id, subnet string, port uint16) resource.Spec {
-	return resource.Spec{NetworkID: id, IPRange: pfx("10.0.0.0/8"), Subnet: pfx(subnet), ListenPort: port}
+func oneNR(id, subnet string, port uint16) nodeapi.NRSpec {
+	return nodeapi.NRSpec{NetworkID: id, IPRange: pfx("10.0.0.0/8"), Subnet: pfx(subnet), ListenPort: port}
 }
 
 // TestEgressUplinksAndHidden: on a farm node with two NICs, one with one NIC and two
@@ -82,17 +81,7 @@ func TestEgressUplinksAndHidden(t *testing.T) {
 func brPubCarries(t *testing.T, l *lab.Lab, dmz *netns.NS, router string, gw4 netip.Addr) {
 	t.Helper()
 	ll := linkLocalOf(t, openNS(t, l.NSPath(router)), gw4)
-	dmz.Do(func() error { testkit.RefuseInit(t); return nil })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, err := exec.Command("nsenter", "--net="+dmz.Path(), "ping", "-c1", "-W1", "-n", ll.String()+"%"+ndmz.PubLink).CombinedOutput()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("br-pub via zos does not reach %s's %s: %v: %s", router, ll, err, out)
-		}
-	}
+	testkit.PollPing(t, dmz, ll.WithZone(ndmz.PubLink), 10*time.Second) // br-pub via zos reaches the router
 }
 
 // linkLocalOf returns the IPv6 link-local address of the link holding a4 in ns.

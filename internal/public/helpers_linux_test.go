@@ -19,6 +19,7 @@ import (
 	"github.com/zosnet/zosnet/internal/lab"
 	zlink "github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/public"
 	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/testkit"
@@ -134,7 +135,7 @@ func makeZos(t testing.TB, ns *netns.NS) {
 }
 
 // nr applies network resource s with its uplink and attaches one workload.
-func (n *labNode) nr(t testing.TB, s resource.Spec, wl string) (workload.Info, *netns.NS) {
+func (n *labNode) nr(t testing.TB, s nodeapi.NRSpec, wl string) (nodeapi.Workload, *netns.NS) {
 	t.Helper()
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
@@ -146,7 +147,7 @@ func (n *labNode) nr(t testing.TB, s resource.Spec, wl string) (workload.Info, *
 	if err := n.up.DMZ().Attach(nrNS, s.NetworkID); err != nil {
 		t.Fatal(err)
 	}
-	info, err := workload.Plan(s, workload.Spec{Name: wl, NetworkID: s.NetworkID, Kind: workload.KindNetns}, nil)
+	info, err := workload.Plan(s, nodeapi.WorkloadSpec{Name: wl, NetworkID: s.NetworkID, Kind: nodeapi.KindNetns}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // Names of the public namespace and its leg.
@@ -24,7 +25,7 @@ const (
 const RouteProto netlink.RouteProtocol = 92
 
 // ensureNS makes namespace public match c and returns it open (the caller closes).
-func ensureNS(host *netns.NS, dir string, c Config) (*netns.NS, error) {
+func ensureNS(host *netns.NS, dir string, c nodeapi.PublicConfig) (*netns.NS, error) {
 	existed := false
 	if old, err := netns.OpenNamed(dir, NS); err == nil {
 		old.Close()
@@ -41,7 +42,7 @@ func ensureNS(host *netns.NS, dir string, c Config) (*netns.NS, error) {
 	return ns, nil
 }
 
-func configureNS(host, ns *netns.NS, c Config, fresh bool) error {
+func configureNS(host, ns *netns.NS, c nodeapi.PublicConfig, fresh bool) error {
 	slaac := "0"
 	if !c.IPv6.IsValid() {
 		slaac = "1"
@@ -125,7 +126,7 @@ func ensureLeg(host, ns *netns.NS) error {
 
 // address puts exactly c's addresses on the leg (removing static ones no longer in c)
 // and its default routes.
-func address(ns *netns.NS, c Config) error {
+func address(ns *netns.NS, c nodeapi.PublicConfig) error {
 	h, err := link.Handle(ns)
 	if err != nil {
 		return err
@@ -170,7 +171,7 @@ func pruneAddrs(h *netlink.Handle, l netlink.Link, want map[netip.Prefix]bool) e
 	return nil
 }
 
-func routes(h *netlink.Handle, l netlink.Link, c Config) error {
+func routes(h *netlink.Handle, l netlink.Link, c nodeapi.PublicConfig) error {
 	for _, x := range []struct {
 		fam int
 		gw  netip.Addr

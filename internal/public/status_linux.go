@@ -10,39 +10,14 @@ import (
 	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/ndmz"
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
-// Status is the node's uplink report (`zosnet node status --json`).
-type Status struct {
-	// Hidden is true when no address of the socket namespace can be an endpoint.
-	Hidden bool `json:"hidden"`
-	// SocketNamespace is where the WireGuard sockets live: "host" or "public".
-	SocketNamespace string `json:"socket_namespace"`
-	// Uplinks are zos, br-pub, ndmz and (with a public config) public.
-	Uplinks []UplinkInfo `json:"uplinks"`
-	// Endpoints are the addresses peers can reach this node's WireGuard ports at.
-	Endpoints []endpoints.Endpoint `json:"endpoints"`
-	// Refused are the socket namespace's other addresses, with the reason.
-	Refused []endpoints.Refused `json:"refused"`
-	// PublicConfig is the farmer's public config, nil when unset.
-	PublicConfig *Config `json:"public_config"`
-}
-
-// UplinkInfo is one uplink of the node.
-type UplinkInfo struct {
-	Name      string   `json:"name"`
-	Role      string   `json:"role"`
-	Mode      string   `json:"mode,omitempty"`
-	NIC       string   `json:"nic,omitempty"`
-	Reason    string   `json:"reason,omitempty"`
-	Addresses []string `json:"addresses"`
-}
-
 // Status reads the live addresses and reports uplinks, endpoints and hidden.
-func (u *Uplinks) Status() Status {
+func (u *Uplinks) Status() nodeapi.UplinkStatus {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	st := Status{SocketNamespace: "host", PublicConfig: u.cfg, Uplinks: []UplinkInfo{}}
+	st := nodeapi.UplinkStatus{SocketNamespace: "host", PublicConfig: u.cfg, Uplinks: []nodeapi.UplinkInfo{}}
 	h, err := link.Handle(u.Host)
 	if err != nil {
 		st.Hidden = true
@@ -56,22 +31,22 @@ func (u *Uplinks) Status() Status {
 	zos := addrsOf(h, Zos, fixed(endpoints.Management))
 	brpub := addrsOf(h, Bridge, fixed(pubWhere))
 	st.Uplinks = append(st.Uplinks,
-		UplinkInfo{Name: Zos, Role: "management (DHCP, NAT egress for IPv4)", Addresses: strs(zos)},
-		UplinkInfo{Name: Bridge, Role: "public segment", Mode: u.uplink.Mode, NIC: u.uplink.NIC, Reason: u.uplink.Reason, Addresses: strs(brpub)},
+		nodeapi.UplinkInfo{Name: Zos, Role: "management (DHCP, NAT egress for IPv4)", Addresses: strs(zos)},
+		nodeapi.UplinkInfo{Name: Bridge, Role: "public segment", Mode: u.uplink.Mode, NIC: u.uplink.NIC, Reason: u.uplink.Reason, Addresses: strs(brpub)},
 		u.dmzInfo())
 	sockAddrs := append(zos, brpub...)
 	if u.sock != nil {
 		st.SocketNamespace = NS
 		sockAddrs = u.publicAddrs(pubWhere)
-		st.Uplinks = append(st.Uplinks, UplinkInfo{Name: NS, Role: "public config (WireGuard sockets)", Addresses: strs(sockAddrs)})
+		st.Uplinks = append(st.Uplinks, nodeapi.UplinkInfo{Name: NS, Role: "public config (WireGuard sockets)", Addresses: strs(sockAddrs)})
 	}
 	r := endpoints.Compute(sockAddrs)
 	st.Hidden, st.Endpoints, st.Refused = r.Hidden, r.Endpoints, r.Refused
 	return st
 }
 
-func (u *Uplinks) dmzInfo() UplinkInfo {
-	info := UplinkInfo{Name: ndmz.NS, Role: "egress: IPv4 NAT through zos, IPv6 SLAAC on br-pub", Addresses: []string{}}
+func (u *Uplinks) dmzInfo() nodeapi.UplinkInfo {
+	info := nodeapi.UplinkInfo{Name: ndmz.NS, Role: "egress: IPv4 NAT through zos, IPv6 SLAAC on br-pub", Addresses: []string{}}
 	ns, err := netns.OpenNamed(u.NetnsDir, ndmz.NS)
 	if err != nil {
 		info.Reason = "missing"

@@ -17,6 +17,7 @@ import (
 	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/ndmz"
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/resource"
 )
 
@@ -38,7 +39,7 @@ type Uplinks struct {
 	mu     sync.Mutex
 	dmz    *ndmz.DMZ
 	uplink Uplink
-	cfg    *Config
+	cfg    *nodeapi.PublicConfig
 	sock   *netns.NS // the public namespace while a config is set
 	quiet  map[string]time.Time
 }
@@ -69,7 +70,7 @@ func (u *Uplinks) log() *slog.Logger {
 // public namespace and then moves the sockets there; removing one moves them back
 // to the host and then deletes the namespace; changing one re-addresses in place.
 // Idempotent; cfg must be valid.
-func (u *Uplinks) Apply(ctx context.Context, cfg *Config, wgPorts []uint16) error {
+func (u *Uplinks) Apply(ctx context.Context, cfg *nodeapi.PublicConfig, wgPorts []uint16) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	probe := u.Probe
@@ -106,7 +107,7 @@ func (u *Uplinks) Apply(ctx context.Context, cfg *Config, wgPorts []uint16) erro
 	return nil
 }
 
-func (u *Uplinks) setConfig(cfg Config, ports []uint16) error {
+func (u *Uplinks) setConfig(cfg nodeapi.PublicConfig, ports []uint16) error {
 	ns, err := ensureNS(u.Host, u.NetnsDir, cfg)
 	if err != nil {
 		return err

@@ -3,17 +3,24 @@ package registry
 import (
 	"errors"
 	"fmt"
-	"net/http"
-
-	"github.com/zosnet/zosnet/internal/gridapi"
 )
 
-// Error is an error with an HTTP status and, for bad input, the field it concerns.
-// Store methods return it for everything a client can cause.
+// The kinds of error a client can cause. Store methods return them inside an *Error
+// (or, for a spec that fails validation, a *gridapi.FieldError, which is ErrInvalid's
+// kind too); branch with errors.Is.
+var (
+	ErrInvalid   = errors.New("invalid")   // the request is malformed or does not fit
+	ErrNotFound  = errors.New("not found") // the farm, node or network does not exist
+	ErrForbidden = errors.New("forbidden") // the signer may not do this to this object
+	ErrConflict  = errors.New("conflict")  // the request clashes with what is stored
+)
+
+// Error is an error a client caused: its kind (ErrInvalid, ErrNotFound, ErrForbidden
+// or ErrConflict), and for bad input the field it concerns.
 type Error struct {
-	Status int
-	Field  string
-	Msg    string
+	Kind  error
+	Field string
+	Msg   string
 }
 
 // Error implements error: "field: message" or the message.
@@ -24,27 +31,19 @@ func (e *Error) Error() string {
 	return e.Msg
 }
 
-func errorf(status int, field, format string, a ...any) *Error {
-	return &Error{Status: status, Field: field, Msg: fmt.Sprintf(format, a...)}
+// Unwrap returns the kind, so that errors.Is(err, ErrNotFound) and the like hold.
+func (e *Error) Unwrap() error { return e.Kind }
+
+func kindf(kind error, field, format string, a ...any) *Error {
+	return &Error{Kind: kind, Field: field, Msg: fmt.Sprintf(format, a...)}
 }
+
+func invalid(field, format string, a ...any) *Error { return kindf(ErrInvalid, field, format, a...) }
+
+func conflict(field, format string, a ...any) *Error { return kindf(ErrConflict, field, format, a...) }
 
 func notFound(what string, id any) *Error {
-	return errorf(http.StatusNotFound, "", "%s %v not found", what, id)
+	return kindf(ErrNotFound, "", "%s %v not found", what, id)
 }
 
-func forbidden(format string, a ...any) *Error {
-	return errorf(http.StatusForbidden, "", format, a...)
-}
-
-// statusOf maps err to an HTTP status, field and message; unknown errors are 500.
-func statusOf(err error) (int, string, string) {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Status, e.Field, e.Msg
-	}
-	var fe *gridapi.FieldError
-	if errors.As(err, &fe) {
-		return http.StatusBadRequest, fe.Field, fe.Reason
-	}
-	return http.StatusInternalServerError, "", "internal error"
-}
+func forbidden(format string, a ...any) *Error { return kindf(ErrForbidden, "", format, a...) }

@@ -53,7 +53,7 @@ func (s *Server) listNodes(r *http.Request, _ string, _ []byte) (any, int, error
 	if v := r.URL.Query().Get("farm"); v != "" {
 		f, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || f <= 0 {
-			return nil, 0, errorf(http.StatusBadRequest, "farm", "not a farm id: %q", v)
+			return nil, 0, invalid("farm", "not a farm id: %q", v)
 		}
 		farm = f
 	}
@@ -146,7 +146,7 @@ func (s *Server) listNetworks(r *http.Request, _ string, _ []byte) (any, int, er
 	owner := r.URL.Query().Get("owner")
 	if owner != "" {
 		if _, err := identity.ParseID(owner); err != nil {
-			return nil, 0, errorf(http.StatusBadRequest, "owner", "%v", err)
+			return nil, 0, invalid("owner", "%v", err)
 		}
 	}
 	out, err := s.store.Networks(r.Context(), owner)
@@ -173,12 +173,12 @@ func (s *Server) desired(r *http.Request, _ string, _ []byte) (any, int, error) 
 	q := r.URL.Query()
 	rev, err := strconv.ParseInt(cmp0(q.Get("revision"), "0"), 10, 64)
 	if err != nil || rev < 0 {
-		return nil, 0, errorf(http.StatusBadRequest, "revision", "not a revision: %q", q.Get("revision"))
+		return nil, 0, invalid("revision", "not a revision: %q", q.Get("revision"))
 	}
 	timeout := s.cfg.WatchTimeout
 	if v := q.Get("timeout"); v != "" {
 		if timeout, err = time.ParseDuration(v); err != nil || timeout < 0 || timeout > 120*time.Second {
-			return nil, 0, errorf(http.StatusBadRequest, "timeout", "a duration up to 120s, got %q", v)
+			return nil, 0, invalid("timeout", "a duration up to 120s, got %q", v)
 		}
 	}
 	ch, stop := s.hub.watch(id)

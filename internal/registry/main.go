@@ -125,7 +125,7 @@ func Serve(ctx context.Context, o ServeOptions, log *slog.Logger) error {
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return sctx }}
-	log.Info("registry serving", "addr", ln.Addr().String(), "tls", tlsOn, "db", dbKind(o.DB))
+	log.Info("registry serving", "addr", ln.Addr().String(), "tls", tlsOn, "db", dialectFor(o.DB).describe(o.DB))
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
 	}
@@ -146,13 +146,6 @@ func Serve(ctx context.Context, o ServeOptions, log *slog.Logger) error {
 	shut, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
 	return hs.Shutdown(shut)
-}
-
-func dbKind(db string) string {
-	if strings.HasPrefix(db, "postgres") {
-		return "postgres"
-	}
-	return "sqlite:" + db
 }
 
 func caMain(args []string, stdout, stderr io.Writer) error {

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,63 +19,60 @@ const notifyChannel = "zosnet_changes"
 // Open opens the store named by db: a postgres:// or postgresql:// DSN opens PostgreSQL,
 // anything else is a SQLite file path (created if missing). The schema is migrated.
 func Open(ctx context.Context, db string, log *slog.Logger) (Store, error) {
-	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
-		return OpenPostgres(ctx, db, log)
-	}
-	return OpenSQLite(ctx, db, log)
+	return open(ctx, dialectFor(db), db, log)
 }
 
 // OpenSQLite opens (creating if needed) a SQLite database in WAL mode.
 func OpenSQLite(ctx context.Context, path string, log *slog.Logger) (Store, error) {
-	if path == "" {
-		return nil, fmt.Errorf("open sqlite: empty path")
-	}
-	dsn := "file:" + url.PathEscape(path) + "?_txlock=immediate&_pragma=busy_timeout(10000)" +
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
-	db.SetMaxIdleConns(16) // each new connection re-runs the pragmas
-	s := &sqlStore{db: db, d: &sqliteDialect, log: log}
-	err = migrate(ctx, db, s.d)
-	if err == nil {
-		err = s.prepare(ctx)
-	}
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
-	return s, nil
+	return open(ctx, &sqliteDialect, path, log)
 }
 
 // OpenPostgres connects to PostgreSQL, migrates the schema and starts listening for
 // changes made by any registry sharing the database.
 func OpenPostgres(ctx context.Context, dsn string, log *slog.Logger) (Store, error) {
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open postgres: %w", err)
+	return open(ctx, &postgresDialect, dsn, log)
+}
+
+// open opens db in dialect d, migrates the schema, prepares the hot statements and, on
+// a shared database, starts listening for every registry's changes.
+func open(ctx context.Context, d *dialect, db string, log *slog.Logger) (Store, error) {
+	if db == "" {
+		return nil, fmt.Errorf("open %s: empty database name", d.name)
 	}
-	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(32) // the default (2) reconnects, i.e. forks a backend, on every burst of watches
-	s := &sqlStore{db: db, d: &postgresDialect, log: log}
-	err = migrate(ctx, db, s.d)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sdb, err := sql.Open(d.driver, d.dsn(db))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", d.describe(db), err)
+	}
+	sdb.SetMaxOpenConns(d.maxOpen)
+	sdb.SetMaxIdleConns(d.maxIdle)
+	s := &sqlStore{db: sdb, d: d, log: log}
+	err = migrate(ctx, sdb, d)
 	if err == nil {
 		err = s.prepare(ctx)
 	}
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open postgres: %w", err)
+	if err == nil && d.shared {
+		err = s.startListener(ctx, db)
 	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s: %w", d.describe(db), err)
+	}
+	return s, nil
+}
+
+// startListener listens for the changes of every registry sharing the database.
+func (s *sqlStore) startListener(ctx context.Context, dsn string) error {
 	conn, err := listen(ctx, dsn)
 	if err != nil {
-		db.Close()
-		return nil, err
+		return err
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	s.stopListen, s.listenDone = cancel, make(chan struct{})
 	go s.listenLoop(lctx, dsn, conn)
-	return s, nil
+	return nil
 }
 
 func listen(ctx context.Context, dsn string) (*pgx.Conn, error) {

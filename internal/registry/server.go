@@ -159,11 +159,11 @@ func (s *Server) wrap(rt route) http.Handler {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) int {
 	if !s.limit.allow(clientIP(r), time.Now()) {
-		return writeErr(w, &Error{Status: http.StatusTooManyRequests, Msg: "rate limit exceeded: slow down"})
+		return writeErr(w, &httpError{status: http.StatusTooManyRequests, msg: "rate limit exceeded: slow down"})
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
 	if err != nil {
-		return writeErr(w, errorf(http.StatusRequestEntityTooLarge, "body", "larger than %d bytes", s.cfg.MaxBody))
+		return writeErr(w, &httpError{status: http.StatusRequestEntityTooLarge, field: "body", msg: fmt.Sprintf("larger than %d bytes", s.cfg.MaxBody)})
 	}
 	var actor string
 	if rt.signed {
@@ -193,7 +193,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) int {
 func (s *Server) verify(r *http.Request, body []byte) (string, error) {
 	actor, err := s.ver.Verify(r, body)
 	if err != nil {
-		return "", &Error{Status: http.StatusUnauthorized, Msg: err.Error()}
+		return "", &httpError{status: http.StatusUnauthorized, msg: err.Error()}
 	}
 	g, ok := s.store.(interface {
 		markSeen(ctx context.Context, sig string, until time.Time) (bool, error)
@@ -206,9 +206,45 @@ func (s *Server) verify(r *http.Request, body []byte) (string, error) {
 		return "", err
 	}
 	if !fresh {
-		return "", &Error{Status: http.StatusUnauthorized, Msg: identity.ErrReplay.Error() + " (seen by another registry instance)"}
+		return "", &httpError{status: http.StatusUnauthorized, msg: identity.ErrReplay.Error() + " (seen by another registry instance)"}
 	}
 	return actor, nil
+}
+
+// httpError is an error of the HTTP layer itself (limits, signatures), with its status.
+type httpError struct {
+	status     int
+	field, msg string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+// kindStatus is the HTTP status of each kind of store error: the one place where
+// the store's domain errors meet HTTP.
+var kindStatus = map[error]int{
+	ErrInvalid:   http.StatusBadRequest,
+	ErrNotFound:  http.StatusNotFound,
+	ErrForbidden: http.StatusForbidden,
+	ErrConflict:  http.StatusConflict,
+}
+
+// statusOf maps err to an HTTP status, field and message; unknown errors are 500.
+func statusOf(err error) (int, string, string) {
+	var he *httpError
+	if errors.As(err, &he) {
+		return he.status, he.field, he.msg
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		if st, ok := kindStatus[e.Kind]; ok {
+			return st, e.Field, e.Msg
+		}
+	}
+	var fe *gridapi.FieldError
+	if errors.As(err, &fe) {
+		return http.StatusBadRequest, fe.Field, fe.Reason
+	}
+	return http.StatusInternalServerError, "", "internal error"
 }
 
 func writeErr(w http.ResponseWriter, err error) int {
@@ -232,10 +268,10 @@ func decode(body []byte, v any) error {
 	dec := json.NewDecoder(bytesReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return errorf(http.StatusBadRequest, "body", "invalid JSON: %v", err)
+		return invalid("body", "invalid JSON: %v", err)
 	}
 	if dec.More() {
-		return errorf(http.StatusBadRequest, "body", "trailing data after the JSON value")
+		return invalid("body", "trailing data after the JSON value")
 	}
 	return nil
 }
@@ -244,7 +280,7 @@ func decode(body []byte, v any) error {
 func nodeID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("node"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, errorf(http.StatusBadRequest, "node", "not a node id: %q", r.PathValue("node"))
+		return 0, invalid("node", "not a node id: %q", r.PathValue("node"))
 	}
 	return id, nil
 }

@@ -53,7 +53,7 @@ func (s *sqlStore) checkSpec(ctx context.Context, tx *sql.Tx, owner, self string
 			return err
 		}
 		if n == 0 {
-			return errorf(400, fmt.Sprintf("members[%d]", i), "node %d does not exist", m)
+			return invalid(fmt.Sprintf("members[%d]", i), "node %d does not exist", m)
 		}
 	}
 	rows, err := tx.QueryContext(ctx, s.d.q("SELECT id, name, ip_range FROM networks WHERE owner = ? AND id <> ?"), owner, self)
@@ -67,10 +67,10 @@ func (s *sqlStore) checkSpec(ctx context.Context, tx *sql.Tx, owner, self string
 			return err
 		}
 		if name == spec.Name {
-			return errorf(409, "name", "you already have a network named %q (%s)", name, id)
+			return conflict("name", "you already have a network named %q (%s)", name, id)
 		}
 		if overlaps(rng, spec.IPRange) {
-			return errorf(409, "ip_range", "%s overlaps %s of your network %q (%s)", spec.IPRange, rng, name, id)
+			return conflict("ip_range", "%s overlaps %s of your network %q (%s)", spec.IPRange, rng, name, id)
 		}
 	}
 	return rows.Err()
@@ -147,7 +147,7 @@ func (s *sqlStore) UpdateNetwork(ctx context.Context, actor, id string, spec gri
 			return nil, forbidden("only the owner of network %s may change it", id)
 		}
 		if spec.Revision != 0 && spec.Revision != prev.Revision {
-			return nil, errorf(409, "revision", "network %s is at revision %d, not %d: re-read and retry", id, prev.Revision, spec.Revision)
+			return nil, conflict("revision", "network %s is at revision %d, not %d: re-read and retry", id, prev.Revision, spec.Revision)
 		}
 		if err := s.checkSpec(ctx, tx, actor, id, &spec); err != nil {
 			return nil, err
@@ -227,7 +227,7 @@ func (s *sqlStore) ReportNR(ctx context.Context, actor string, node int64, netwo
 			return nil, err
 		}
 		if !contains(memberIDs(&n), node) {
-			return nil, errorf(409, "", "node %d is not a member of network %s", node, network)
+			return nil, conflict("", "node %d is not a member of network %s", node, network)
 		}
 		r.Updated = fromNano(nowNano())
 		if _, err := s.exec(ctx, tx, "DELETE FROM nr_reports WHERE network_id = ? AND node_id = ?", network, node); err != nil {

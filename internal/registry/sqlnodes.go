@@ -46,7 +46,7 @@ func (s *sqlStore) RegisterNode(ctx context.Context, actor string, r gridapi.Nod
 		err := tx.QueryRowContext(ctx, s.d.q("SELECT id, name, farm_id FROM nodes WHERE key = ?"), actor).Scan(&id, &name, &farm)
 		if err == nil {
 			if name != r.Name || farm != r.FarmID {
-				return nil, errorf(409, "name", "this key is registered as node %d %q in farm %d", id, name, farm)
+				return nil, conflict("name", "this key is registered as node %d %q in farm %d", id, name, farm)
 			}
 			if _, err := s.exec(ctx, tx, "UPDATE nodes SET last_seen = ? WHERE id = ?", nowNano(), id); err != nil {
 				return nil, err
@@ -79,13 +79,13 @@ func (s *sqlStore) insertNode(ctx context.Context, tx *sql.Tx, actor string, r g
 		return err
 	}
 	if n == 0 {
-		return errorf(400, "farm_id", "farm %d does not exist", r.FarmID)
+		return invalid("farm_id", "farm %d does not exist", r.FarmID)
 	}
 	if err := tx.QueryRowContext(ctx, s.d.q("SELECT COUNT(*) FROM nodes WHERE name = ?"), r.Name).Scan(&n); err != nil {
 		return err
 	}
 	if n > 0 {
-		return errorf(409, "name", "node name %q is taken by another key", r.Name)
+		return conflict("name", "node name %q is taken by another key", r.Name)
 	}
 	now := nowNano()
 	facts := mustJSON(gridapi.NodeFacts{NICs: []gridapi.NIC{}, Endpoints: []gridapi.Endpoint{}, WGPorts: []int{}, Version: r.Version})

@@ -118,7 +118,7 @@ func (s *sqlStore) write(ctx context.Context, fn func(tx *sql.Tx, rev int64) ([]
 		}
 	}
 	ch := Change{Revision: rev, Nodes: nodes}
-	if s.d.name == "postgres" {
+	if s.d.shared { // every registry on the database hears it, this one through LISTEN
 		if err := notifyTx(ctx, tx, ch); err != nil {
 			return err
 		}
@@ -126,15 +126,16 @@ func (s *sqlStore) write(ctx context.Context, fn func(tx *sql.Tx, rev int64) ([]
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if s.d.name != "postgres" {
+	if !s.d.shared {
 		s.publish(ch)
 	}
 	return nil
 }
 
-// lockWrites takes the SQLite write lock (a no-op on PostgreSQL) and returns its unlock.
+// lockWrites takes this process's write lock where the dialect has one writer at a
+// time (a no-op otherwise) and returns its unlock.
 func (s *sqlStore) lockWrites() func() {
-	if s.d.name != "sqlite" {
+	if !s.d.serialWrites {
 		return func() {}
 	}
 	s.wmu.Lock()
@@ -188,7 +189,7 @@ func (s *sqlStore) CreateFarm(ctx context.Context, actor string, f gridapi.FarmC
 			return nil, err
 		}
 		if n > 0 {
-			return nil, errorf(409, "name", "farm %q exists", f.Name)
+			return nil, conflict("name", "farm %q exists", f.Name)
 		}
 		return nil, tx.QueryRowContext(ctx, s.d.q("INSERT INTO farms (name, owner, created) VALUES (?, ?, ?) RETURNING id"),
 			f.Name, actor, out.Created.UnixNano()).Scan(&out.ID)
@@ -264,10 +265,10 @@ func mustJSON(v any) string {
 }
 
 // markSeen records a request signature until the given time; false when another
-// registry sharing the database already accepted it (a replay). Only PostgreSQL stores
-// are shared; expired signatures are purged about once a minute.
+// registry sharing the database already accepted it (a replay). Only shared databases
+// record signatures; expired ones are purged about once a minute.
 func (s *sqlStore) markSeen(ctx context.Context, sig string, until time.Time) (bool, error) {
-	if s.d.name != "postgres" {
+	if !s.d.shared {
 		return true, nil
 	}
 	now := time.Now()
@@ -278,11 +279,11 @@ func (s *sqlStore) markSeen(ctx context.Context, sig string, until time.Time) (b
 	}
 	s.mu.Unlock()
 	if purge {
-		if _, err := s.db.ExecContext(ctx, "DELETE FROM seen_signatures WHERE until < $1", now.UnixNano()); err != nil {
+		if _, err := s.db.ExecContext(ctx, s.d.q("DELETE FROM seen_signatures WHERE until < ?"), now.UnixNano()); err != nil {
 			return false, fmt.Errorf("purge signatures: %w", err)
 		}
 	}
-	res, err := s.db.ExecContext(ctx, "INSERT INTO seen_signatures (sig, until) VALUES ($1, $2) ON CONFLICT DO NOTHING", sig, until.UnixNano())
+	res, err := s.db.ExecContext(ctx, s.d.q("INSERT INTO seen_signatures (sig, until) VALUES (?, ?) ON CONFLICT DO NOTHING"), sig, until.UnixNano())
 	if err != nil {
 		return false, fmt.Errorf("record signature: %w", err)
 	}

@@ -9,7 +9,9 @@ import (
 // Store is the registry's storage. Every method is safe for concurrent use, also by
 // several registry processes sharing one PostgreSQL database. Writes take the key id
 // of the signer (actor) and check ownership in the same transaction as the change.
-// Errors a client caused are *Error or *gridapi.FieldError; nothing is stored then.
+// Errors a client caused are domain errors, never HTTP statuses: an *Error of kind
+// ErrInvalid, ErrNotFound, ErrForbidden or ErrConflict (errors.Is), or a
+// *gridapi.FieldError for a value that fails validation; nothing is stored then.
 type Store interface {
 	CreateFarm(ctx context.Context, actor string, f gridapi.FarmCreate) (gridapi.Farm, error)
 	Farms(ctx context.Context) ([]gridapi.Farm, error)

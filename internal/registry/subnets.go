@@ -18,7 +18,7 @@ func assignSubnets(spec *gridapi.NetworkSpec, prev *gridapi.Network) ([]gridapi.
 		usable--
 	}
 	if len(spec.Members) > usable {
-		return nil, nil, errorf(400, "members", "%d members do not fit: %s holds %d /%d subnets for members",
+		return nil, nil, invalid("members", "%d members do not fit: %s holds %d /%d subnets for members",
 			len(spec.Members), spec.IPRange, usable, spec.SubnetSize)
 	}
 	same := prev != nil && prev.IPRange == spec.IPRange && prev.SubnetSize == spec.SubnetSize
@@ -66,7 +66,7 @@ func assignPeers(spec *gridapi.NetworkSpec, prev *gridapi.Network, same bool, su
 	}
 	hosts := 1<<(32-sub.Bits()) - 3 // minus network, .1 and broadcast
 	if len(spec.AccessPeers) > hosts {
-		return nil, errorf(400, "access_peers", "%d access peers do not fit in the access subnet %s (%d addresses)",
+		return nil, invalid("access_peers", "%d access peers do not fit in the access subnet %s (%d addresses)",
 			len(spec.AccessPeers), sub, hosts)
 	}
 	taken := make(map[netip.Addr]bool)

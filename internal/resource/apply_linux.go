@@ -14,6 +14,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/wg"
 )
 
@@ -49,7 +50,7 @@ type nrDev struct {
 	dev   wg.Device
 	ns    *netns.NS // the link namespace, owned by the device
 	nsIno uint64    // inode of the namespace the link was born in
-	spec  Spec
+	spec  nodeapi.NRSpec
 	key   wgtypes.Key
 }
 
@@ -83,7 +84,7 @@ func (a *Applier) kind() wg.Kind {
 // It creates what is missing, fixes what differs and leaves the rest alone; a
 // peer-only change is a partial WireGuard update without link flaps. If the NR did
 // not exist before and the apply fails, everything it created is removed again.
-func (a *Applier) Apply(s Spec, key wgtypes.Key) (err error) {
+func (a *Applier) Apply(s nodeapi.NRSpec, key wgtypes.Key) (err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.devs == nil {
@@ -107,7 +108,7 @@ func (a *Applier) Apply(s Spec, key wgtypes.Key) (err error) {
 	return a.apply(s, key, n)
 }
 
-func (a *Applier) apply(s Spec, key wgtypes.Key, n Names) error {
+func (a *Applier) apply(s nodeapi.NRSpec, key wgtypes.Key, n Names) error {
 	ns, err := CreateNS(a.NetnsDir, n.NS)
 	if err != nil {
 		return fmt.Errorf("nr %s: namespace: %w", s.NetworkID, err)

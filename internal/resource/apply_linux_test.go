@@ -18,6 +18,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/testkit"
 	"github.com/zosnet/zosnet/internal/wg"
@@ -70,17 +71,17 @@ func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 // pair returns the specs of one network on node a (public, 10.1.1.0/24) and node b
 // (10.1.2.0/24, no endpoint for a: b is reached once a... no: a is hidden from b's side).
-func pair(a, b *node) (resource.Spec, resource.Spec) {
-	sa := resource.Spec{NetworkID: "net1", IPRange: pfx("10.1.0.0/16"), Subnet: pfx("10.1.1.0/24"), ListenPort: 4001,
-		Peers: []resource.Peer{{PublicKey: b.key.PublicKey().String(), Endpoint: "10.99.0.2:4002",
+func pair(a, b *node) (nodeapi.NRSpec, nodeapi.NRSpec) {
+	sa := nodeapi.NRSpec{NetworkID: "net1", IPRange: pfx("10.1.0.0/16"), Subnet: pfx("10.1.1.0/24"), ListenPort: 4001,
+		Peers: []nodeapi.Peer{{PublicKey: b.key.PublicKey().String(), Endpoint: "10.99.0.2:4002",
 			AllowedIPs: []netip.Prefix{pfx("10.1.2.0/24")}, PersistentKeepalive: 25}}}
-	sb := resource.Spec{NetworkID: "net1", IPRange: pfx("10.1.0.0/16"), Subnet: pfx("10.1.2.0/24"), ListenPort: 4002,
-		Peers: []resource.Peer{{PublicKey: a.key.PublicKey().String(),
+	sb := nodeapi.NRSpec{NetworkID: "net1", IPRange: pfx("10.1.0.0/16"), Subnet: pfx("10.1.2.0/24"), ListenPort: 4002,
+		Peers: []nodeapi.Peer{{PublicKey: a.key.PublicKey().String(),
 			AllowedIPs: []netip.Prefix{pfx("10.1.1.0/24")}}}}
 	return sa, sb
 }
 
-func (n *node) apply(t *testing.T, s resource.Spec) {
+func (n *node) apply(t *testing.T, s nodeapi.NRSpec) {
 	t.Helper()
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
@@ -90,9 +91,9 @@ func (n *node) apply(t *testing.T, s resource.Spec) {
 	}
 }
 
-func (n *node) workload(t *testing.T, nr resource.Spec, name string) workload.Info {
+func (n *node) workload(t *testing.T, nr nodeapi.NRSpec, name string) nodeapi.Workload {
 	t.Helper()
-	info, err := workload.Plan(nr, workload.Spec{Name: name, NetworkID: nr.NetworkID, Kind: workload.KindNetns}, nil)
+	info, err := workload.Plan(nr, nodeapi.WorkloadSpec{Name: name, NetworkID: nr.NetworkID, Kind: nodeapi.KindNetns}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func (n *node) workload(t *testing.T, nr resource.Spec, name string) workload.In
 	return info
 }
 
-func (n *node) wlNS(t *testing.T, info workload.Info) *netns.NS {
+func (n *node) wlNS(t *testing.T, info nodeapi.Workload) *netns.NS {
 	t.Helper()
 	ns, err := netns.OpenNamed(n.dir, info.Netns)
 	if err != nil {
@@ -185,7 +186,7 @@ func TestApplyIdempotentPartialRepair(t *testing.T) {
 
 	a.apply(t, sa) // idempotent
 	other, _ := wgtypes.GeneratePrivateKey()
-	sa.Peers = append(sa.Peers, resource.Peer{PublicKey: other.PublicKey().String(), AllowedIPs: []netip.Prefix{pfx("10.1.3.0/24")}})
+	sa.Peers = append(sa.Peers, nodeapi.Peer{PublicKey: other.PublicKey().String(), AllowedIPs: []netip.Prefix{pfx("10.1.3.0/24")}})
 	a.apply(t, sa) // peer-only update
 	after, _, _ := a.app.Device("net1")
 	if link().Attrs().Index != idx || len(after.Peers) != 2 {

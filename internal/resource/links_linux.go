@@ -11,6 +11,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/ula"
 )
 
@@ -84,7 +85,7 @@ func GatewayMAC(nsName string) net.HardwareAddr {
 }
 
 // ensureGateway puts the gateway addresses (IPv4 and its ULA twin) on b-<id> in n-<id>.
-func ensureGateway(ns *netns.NS, s Spec, n Names) error {
+func ensureGateway(ns *netns.NS, s nodeapi.NRSpec, n Names) error {
 	h, err := link.Handle(ns)
 	if err != nil {
 		return err
@@ -102,7 +103,7 @@ func ensureGateway(ns *netns.NS, s Spec, n Names) error {
 
 // ensureRoutes routes every peer prefix (and ULA twin) through w-<id>, and removes our
 // routes (RouteProto) that are no longer wanted.
-func ensureRoutes(ns *netns.NS, s Spec, n Names) error {
+func ensureRoutes(ns *netns.NS, s nodeapi.NRSpec, n Names) error {
 	h, err := link.Handle(ns)
 	if err != nil {
 		return err

@@ -8,13 +8,14 @@ import (
 
 	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // Remove deletes everything of NR id: its WireGuard device, the leg and the bridge in
 // the host namespace, and namespace n-<id> (which takes its routes and nftables table
 // along). Removing an NR that does not exist is success.
 func (a *Applier) Remove(id string) error {
-	if err := ValidID(id); err != nil {
+	if err := nodeapi.ValidID(id); err != nil {
 		return err
 	}
 	a.mu.Lock()
@@ -77,7 +78,7 @@ func (a *Applier) existing() ([]string, error) {
 	}
 	for _, name := range names {
 		for _, p := range []string{"n-", "b-", "v-"} {
-			if id, ok := strings.CutPrefix(name, p); ok && ValidID(id) == nil {
+			if id, ok := strings.CutPrefix(name, p); ok && nodeapi.ValidID(id) == nil {
 				seen[id] = true
 			}
 		}

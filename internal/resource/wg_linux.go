@@ -11,6 +11,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/wg"
 )
 
@@ -18,7 +19,7 @@ import (
 // device gets a partial update (only the peers that changed); a missing one (first
 // apply, restart, or deleted behind our back) is created and fully configured before
 // its link comes up.
-func (a *Applier) ensureWG(ns *netns.NS, s Spec, key wgtypes.Key, n Names, mtu int) error {
+func (a *Applier) ensureWG(ns *netns.NS, s nodeapi.NRSpec, key wgtypes.Key, n Names, mtu int) error {
 	ino, err := ns.Inode()
 	if err != nil {
 		return err
@@ -52,7 +53,7 @@ func (a *Applier) ensureWG(ns *netns.NS, s Spec, key wgtypes.Key, n Names, mtu i
 	return link.SetMTUUp(h, l, mtu)
 }
 
-func (a *Applier) newDev(ns *netns.NS, ino uint64, s Spec, key wgtypes.Key, n Names, mtu int) (*nrDev, error) {
+func (a *Applier) newDev(ns *netns.NS, ino uint64, s nodeapi.NRSpec, key wgtypes.Key, n Names, mtu int) (*nrDev, error) {
 	own, err := netns.Open(ns.Path())
 	if err != nil {
 		return nil, err
@@ -147,7 +148,7 @@ func deleteLink(ns *netns.NS, name string) error {
 }
 
 // fullConfig is the whole device configuration of s.
-func fullConfig(s Spec, key wgtypes.Key) wgtypes.Config {
+func fullConfig(s nodeapi.NRSpec, key wgtypes.Key) wgtypes.Config {
 	port := int(s.ListenPort)
 	cfg := wgtypes.Config{PrivateKey: &key, ListenPort: &port, ReplacePeers: true}
 	for _, p := range s.Peers {
@@ -158,7 +159,7 @@ func fullConfig(s Spec, key wgtypes.Key) wgtypes.Config {
 
 // adoptConfig reconfigures an adopted device without replacing its peers (their
 // sessions stay): peers not in s are removed, the others updated in place.
-func adoptConfig(dev wg.Device, s Spec, key wgtypes.Key) wgtypes.Config {
+func adoptConfig(dev wg.Device, s nodeapi.NRSpec, key wgtypes.Key) wgtypes.Config {
 	cfg := fullConfig(s, key)
 	cfg.ReplacePeers = false
 	cur, err := dev.Device()
@@ -181,12 +182,12 @@ func adoptConfig(dev wg.Device, s Spec, key wgtypes.Key) wgtypes.Config {
 // diffConfig is the partial update from old to s: removed peers are removed, new or
 // changed peers are (re)configured, untouched peers are left out entirely. A changed
 // key or port is a full reconfiguration.
-func diffConfig(old, s Spec, oldKey, key wgtypes.Key) (wgtypes.Config, bool) {
+func diffConfig(old, s nodeapi.NRSpec, oldKey, key wgtypes.Key) (wgtypes.Config, bool) {
 	if oldKey != key || old.ListenPort != s.ListenPort {
 		return fullConfig(s, key), true
 	}
 	var cfg wgtypes.Config
-	prev := map[string]Peer{}
+	prev := map[string]nodeapi.Peer{}
 	for _, p := range old.Peers {
 		prev[p.PublicKey] = p
 	}
@@ -205,13 +206,13 @@ func diffConfig(old, s Spec, oldKey, key wgtypes.Key) (wgtypes.Config, bool) {
 	return cfg, len(cfg.Peers) > 0
 }
 
-func peerEqual(a, b Peer) bool {
+func peerEqual(a, b nodeapi.Peer) bool {
 	return a.Endpoint == b.Endpoint && a.PersistentKeepalive == b.PersistentKeepalive && slices.Equal(a.AllowedIPs, b.AllowedIPs)
 }
 
 // peerConfig renders p; the endpoint is only set when withEndpoint, so a hidden or
 // roaming peer keeps the address it last spoke from.
-func peerConfig(s *Spec, p Peer, withEndpoint bool) wgtypes.PeerConfig {
+func peerConfig(s *nodeapi.NRSpec, p nodeapi.Peer, withEndpoint bool) wgtypes.PeerConfig {
 	pk, _ := wgtypes.ParseKey(p.PublicKey) // validated
 	ka := time.Duration(p.PersistentKeepalive) * time.Second
 	pc := wgtypes.PeerConfig{PublicKey: pk, PersistentKeepaliveInterval: &ka, ReplaceAllowedIPs: true}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/ula"
 )
@@ -22,7 +23,7 @@ type Attacher struct {
 
 // Attach makes the workload of info exist on its NR's bridge. Re-running it repairs a
 // half-made attachment. On failure nothing new is left behind.
-func (a *Attacher) Attach(info Info) (err error) {
+func (a *Attacher) Attach(info nodeapi.Workload) (err error) {
 	h, err := link.Handle(a.Host)
 	if err != nil {
 		return err
@@ -38,7 +39,7 @@ func (a *Attacher) Attach(info Info) (err error) {
 		}
 	}()
 	var l netlink.Link
-	if info.Kind == KindTap {
+	if info.Kind == nodeapi.KindTap {
 		l, err = a.ensureTap(h, info, br)
 	} else {
 		l, err = a.ensureNetns(h, info, br)
@@ -57,7 +58,7 @@ func (a *Attacher) Attach(info Info) (err error) {
 
 // ensureTap makes a persistent tap in the host namespace. The tap ioctl works in the
 // calling thread's namespace (not the handle's), so it runs inside Host.Do.
-func (a *Attacher) ensureTap(h *netlink.Handle, info Info, br netlink.Link) (netlink.Link, error) {
+func (a *Attacher) ensureTap(h *netlink.Handle, info nodeapi.Workload, br netlink.Link) (netlink.Link, error) {
 	if l, err := h.LinkByName(info.HostIf); err == nil {
 		if l.Type() != "tuntap" {
 			return nil, fmt.Errorf("link %s exists as %s, want tuntap", info.HostIf, l.Type())
@@ -76,7 +77,7 @@ func (a *Attacher) ensureTap(h *netlink.Handle, info Info, br netlink.Link) (net
 	return l, h.LinkSetMTU(l, br.Attrs().MTU)
 }
 
-func (a *Attacher) ensureNetns(h *netlink.Handle, info Info, br netlink.Link) (netlink.Link, error) {
+func (a *Attacher) ensureNetns(h *netlink.Handle, info nodeapi.Workload, br netlink.Link) (netlink.Link, error) {
 	ns, err := resource.CreateNS(a.NetnsDir, info.Netns)
 	if err != nil {
 		return nil, err
@@ -101,12 +102,15 @@ func (a *Attacher) ensureNetns(h *netlink.Handle, info Info, br netlink.Link) (n
 
 // configureInside sets eth0's MAC, MTU, addresses and default routes inside the
 // workload namespace, and brings lo and eth0 up.
-func configureInside(h *netlink.Handle, info Info, mtu int) error {
+func configureInside(h *netlink.Handle, info nodeapi.Workload, mtu int) error {
 	e, err := h.LinkByName("eth0")
 	if err != nil {
 		return fmt.Errorf("find eth0: %w", err)
 	}
-	mac, _ := net.ParseMAC(info.MAC)
+	mac, err := net.ParseMAC(info.MAC)
+	if err != nil {
+		return fmt.Errorf("mac %q: %w", info.MAC, err)
+	}
 	if err := h.LinkSetHardwareAddr(e, mac); err != nil {
 		return fmt.Errorf("set mac: %w", err)
 	}
@@ -131,7 +135,7 @@ func configureInside(h *netlink.Handle, info Info, mtu int) error {
 
 // Detach removes the workload's host link and, for a netns workload, its namespace.
 // A workload already gone is success.
-func (a *Attacher) Detach(info Info) error {
+func (a *Attacher) Detach(info nodeapi.Workload) error {
 	h, err := link.Handle(a.Host)
 	if err != nil {
 		return err

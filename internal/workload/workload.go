@@ -1,94 +1,71 @@
-// Package workload attaches workloads to a network resource: a network namespace
-// through a veth (containers, and the lab's workloads) or a tap for a VM. Addresses
-// are deterministic: the IPv4 address is picked from a hash of the workload name in
-// the NR's subnet (skipping the gateway and addresses in use), the IPv6 address is its
-// ULA twin, the MAC comes from the same hash. workload.go is pure; attach_linux.go
-// touches the kernel. Attach and Detach are idempotent.
+// Package workload attaches workloads (nodeapi.Workload) to a network resource: a
+// network namespace through a veth (containers, and the lab's workloads) or a tap for
+// a VM. Addresses are deterministic: the IPv4 address is picked from a hash of the
+// workload name in the NR's subnet (skipping the gateway and addresses in use), the
+// IPv6 address is its ULA twin, the MAC comes from the same hash. workload.go is pure;
+// attach_linux.go touches the kernel. Attach, Detach and GC are idempotent.
 package workload
 
 import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
+	"strings"
 
-	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/ula"
 )
 
-// Kinds of workload.
+// Name prefixes of the kernel objects a workload owns; GC removes only these.
 const (
-	KindNetns = "netns" // a namespace wl-<name> joined by a veth
-	KindTap   = "tap"   // a tap t-<hash> on the bridge, for a VM
+	VethPrefix  = "c-"  // host end of a netns workload's veth: c-<10 hex>
+	TapPrefix   = "t-"  // a VM workload's tap: t-<10 hex>
+	NetnsPrefix = "wl-" // a netns workload's namespace: wl-<name>
 )
 
-// ErrInvalid marks a refused workload spec.
-var ErrInvalid = errors.New("invalid workload")
+// hostIfLen is the length of a host link name: a prefix and 10 hex digits.
+const hostIfLen = 12
 
-// Spec is a workload as asked for.
-type Spec struct {
-	Name      string `json:"name"`       // [a-z0-9-]{1,40}, unique on the node
-	NetworkID string `json:"network_id"` // the NR it joins
-	Kind      string `json:"kind"`       // netns (default) or tap
+func hash(s nodeapi.WorkloadSpec) [32]byte {
+	return sha256.Sum256([]byte(s.NetworkID + "/" + s.Name))
 }
-
-// Info is a workload as attached: its spec and deterministic addresses.
-type Info struct {
-	Spec
-	IPv4    netip.Prefix `json:"ipv4"`
-	IPv6    netip.Prefix `json:"ipv6"`
-	Gateway netip.Addr   `json:"gateway"`
-	MAC     string       `json:"mac"`
-	Netns   string       `json:"netns,omitempty"` // namespace name, for KindNetns
-	HostIf  string       `json:"host_if"`         // host end on the bridge (c-… or t-…)
-	Tap     string       `json:"tap,omitempty"`   // for KindTap, the same as HostIf
-}
-
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
-
-// Validate checks the spec and fills the default kind.
-func (s *Spec) Validate() error {
-	if !nameRE.MatchString(s.Name) {
-		return fmt.Errorf("%w: name: %q must be 1 to 40 of [a-z0-9-], starting with a letter or digit", ErrInvalid, s.Name)
-	}
-	if err := resource.ValidID(s.NetworkID); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	switch s.Kind {
-	case "":
-		s.Kind = KindNetns
-	case KindNetns, KindTap:
-	default:
-		return fmt.Errorf("%w: kind: %q must be netns or tap", ErrInvalid, s.Kind)
-	}
-	return nil
-}
-
-func hash(s Spec) [32]byte { return sha256.Sum256([]byte(s.NetworkID + "/" + s.Name)) }
 
 // HostIf returns the host-side link name: c-<10 hex> (veth) or t-<10 hex> (tap).
-func HostIf(s Spec) string {
+func HostIf(s nodeapi.WorkloadSpec) string {
 	h := hash(s)
-	p := "c-"
-	if s.Kind == KindTap {
-		p = "t-"
+	p := VethPrefix
+	if s.Kind == nodeapi.KindTap {
+		p = TapPrefix
 	}
 	return p + hex.EncodeToString(h[:5])
 }
 
+// IsHostIf reports whether a host link name has the shape of a workload's (c-/t- and
+// 10 hex digits), so GC never touches a link that is not ours.
+func IsHostIf(name string) bool {
+	rest, ok := strings.CutPrefix(name, VethPrefix)
+	if !ok {
+		rest, ok = strings.CutPrefix(name, TapPrefix)
+	}
+	if !ok || len(name) != hostIfLen {
+		return false
+	}
+	_, err := hex.DecodeString(rest)
+	return err == nil
+}
+
 // MAC returns the workload's locally administered unicast MAC.
-func MAC(s Spec) net.HardwareAddr {
+func MAC(s nodeapi.WorkloadSpec) net.HardwareAddr {
 	h := hash(s)
 	return net.HardwareAddr{0x02, h[5], h[6], h[7], h[8], h[9]}
 }
 
 // Plan returns the workload's addresses in NR nr, avoiding the addresses in used.
 // The first choice is the hash of the name; collisions probe the next address.
-func Plan(nr resource.Spec, s Spec, used map[netip.Addr]bool) (Info, error) {
+func Plan(nr nodeapi.NRSpec, s nodeapi.WorkloadSpec, used map[netip.Addr]bool) (nodeapi.Workload, error) {
 	sub := nr.Subnet
 	size := uint32(1) << (32 - sub.Bits())
 	hosts := size - 3 // minus network, gateway (.1) and broadcast
@@ -103,16 +80,16 @@ func Plan(nr resource.Spec, s Spec, used map[netip.Addr]bool) (Info, error) {
 		if used[a] {
 			continue
 		}
-		tw := ula.Twin(nr.NetworkID, sub)
-		info := Info{Spec: s, IPv4: netip.PrefixFrom(a, sub.Bits()),
+		tw := nr.Subnet6()
+		info := nodeapi.Workload{WorkloadSpec: s, IPv4: netip.PrefixFrom(a, sub.Bits()),
 			IPv6:    netip.PrefixFrom(ula.Addr(nr.NetworkID, a), tw.Bits()),
 			Gateway: nr.Gateway(), MAC: MAC(s).String(), HostIf: HostIf(s)}
-		if s.Kind == KindTap {
+		if s.Kind == nodeapi.KindTap {
 			info.Tap = info.HostIf
 		} else {
-			info.Netns = "wl-" + s.Name
+			info.Netns = NetnsPrefix + s.Name
 		}
 		return info, nil
 	}
-	return Info{}, fmt.Errorf("workload %s: subnet %s of network %s is full", s.Name, sub, nr.NetworkID)
+	return nodeapi.Workload{}, fmt.Errorf("workload %s: subnet %s of network %s is full", s.Name, sub, nr.NetworkID)
 }

@@ -1,20 +1,19 @@
 package workload
 
 import (
-	"errors"
 	"net/netip"
 	"testing"
 
-	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/ula"
 )
 
-func nr(subnet string) resource.Spec {
-	return resource.Spec{NetworkID: "net1", IPRange: netip.MustParsePrefix("10.1.0.0/16"), Subnet: netip.MustParsePrefix(subnet)}
+func nr(subnet string) nodeapi.NRSpec {
+	return nodeapi.NRSpec{NetworkID: "net1", IPRange: netip.MustParsePrefix("10.1.0.0/16"), Subnet: netip.MustParsePrefix(subnet)}
 }
 
 func TestPlanDeterministic(t *testing.T) {
-	s := Spec{Name: "web", NetworkID: "net1", Kind: KindNetns}
+	s := nodeapi.WorkloadSpec{Name: "web", NetworkID: "net1", Kind: nodeapi.KindNetns}
 	a, err := Plan(nr("10.1.1.0/24"), s, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +32,7 @@ func TestPlanDeterministic(t *testing.T) {
 		t.Fatalf("info %+v", a)
 	}
 	tap := s
-	tap.Kind = KindTap
+	tap.Kind = nodeapi.KindTap
 	ti, _ := Plan(nr("10.1.1.0/24"), tap, nil)
 	if ti.Tap == "" || ti.Netns != "" || ti.HostIf[:2] != "t-" {
 		t.Fatalf("tap info %+v", ti)
@@ -46,7 +45,7 @@ func TestPlanFillsSubnet(t *testing.T) {
 	used := map[netip.Addr]bool{}
 	n := nr("10.1.1.8/29")
 	for i := 0; i < 5; i++ {
-		info, err := Plan(n, Spec{Name: string(rune('a' + i)), NetworkID: "net1"}, used)
+		info, err := Plan(n, nodeapi.WorkloadSpec{Name: string(rune('a' + i)), NetworkID: "net1"}, used)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,27 +55,28 @@ func TestPlanFillsSubnet(t *testing.T) {
 		}
 		used[a] = true
 	}
-	if _, err := Plan(n, Spec{Name: "z", NetworkID: "net1"}, used); err == nil {
+	if _, err := Plan(n, nodeapi.WorkloadSpec{Name: "z", NetworkID: "net1"}, used); err == nil {
 		t.Fatal("full subnet accepted another workload")
 	}
 }
 
-func TestValidate(t *testing.T) {
+func TestIsHostIf(t *testing.T) {
 	for _, tt := range []struct {
-		s  Spec
-		ok bool
+		name string
+		want bool
 	}{
-		{Spec{Name: "web-1", NetworkID: "net1"}, true},
-		{Spec{Name: "vm", NetworkID: "net1", Kind: "tap"}, true},
-		{Spec{Name: "", NetworkID: "net1"}, false},
-		{Spec{Name: "Web", NetworkID: "net1"}, false},
-		{Spec{Name: "-x", NetworkID: "net1"}, false},
-		{Spec{Name: "web", NetworkID: "NET"}, false},
-		{Spec{Name: "web", NetworkID: "net1", Kind: "vm"}, false},
+		{HostIf(nodeapi.WorkloadSpec{Name: "a", NetworkID: "net1", Kind: nodeapi.KindNetns}), true},
+		{HostIf(nodeapi.WorkloadSpec{Name: "a", NetworkID: "net1", Kind: nodeapi.KindTap}), true},
+		{"c-0123456789", true},
+		{"t-abcdef0123", true},
+		{"c-012345678", false},   // too short
+		{"c-0123456789a", false}, // too long
+		{"c-notourslin", false},  // not hex
+		{"b-0123456789", false},  // not a workload prefix
+		{"eth0", false},
 	} {
-		err := tt.s.Validate()
-		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrInvalid)) {
-			t.Errorf("%+v: err %v, want ok=%v", tt.s, err, tt.ok)
+		if got := IsHostIf(tt.name); got != tt.want {
+			t.Errorf("IsHostIf(%q) = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

@@ -117,7 +117,7 @@ func commands() []*command {
 }
 
 func upCmd() *command {
-	var spec, binDir string
+	var spec, binDir, imageDir string
 	var noBoot bool
 	var bootTimeout time.Duration
 	return &command{
@@ -127,6 +127,7 @@ func upCmd() *command {
 			fs.BoolVar(&noBoot, "no-boot", false, "do not start node services")
 			fs.StringVar(&binDir, "bin-dir", "", "where node service binaries are (default: zoslab's directory)")
 			fs.DurationVar(&bootTimeout, "boot-timeout", 2*time.Minute, "how long netinit may take on a node")
+			fs.StringVar(&imageDir, "image-dir", "", "the node image vm nodes boot (default: BIN-DIR/image, from make image)")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
@@ -140,7 +141,7 @@ func upCmd() *command {
 				}
 			}
 			t := time.Now()
-			l, err := lab.Up(ctx, s, lab.Options{Name: e.name, BinDir: binDir, Boot: !noBoot, BootTimeout: bootTimeout, Log: e.log, PublicConfigs: true})
+			l, err := lab.Up(ctx, s, lab.Options{Name: e.name, BinDir: binDir, ImageDir: imageDir, Boot: !noBoot, BootTimeout: bootTimeout, Log: e.log, PublicConfigs: true})
 			if err != nil {
 				return err
 			}
@@ -208,6 +209,11 @@ func shellCmd() *command {
 			}
 			sh := os.Getenv("SHELL")
 			if sh == "" {
+				sh = "/bin/sh"
+			}
+			if l, err := lab.Open(e.name); err == nil && l.Spec().Kind(args[0]) == lab.KindVM {
+				// No terminal through the guest agent: a shell without prompt, one
+				// command per line (or read the console log).
 				sh = "/bin/sh"
 			}
 			return runIn(ctx, e, args[0], sh)
@@ -366,6 +372,9 @@ func printMap(w io.Writer, st lab.Status) {
 		run := "running"
 		if !n.Running {
 			run = "NOT RUNNING"
+		}
+		if n.Kind == lab.KindVM {
+			run += ", vm (boot " + n.Boot + "; console " + n.Console + ")"
 		}
 		fmt.Fprintf(w, "  %-8s pid %-7d %s; %s\n           cmdline: %s\n", n.Name, n.PID, run, strings.Join(nics, "; "), n.Cmdline)
 	}

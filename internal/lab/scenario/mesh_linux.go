@@ -21,7 +21,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/lab"
-	"github.com/zosnet/zosnet/internal/localapi"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/plan"
 )
 
@@ -102,7 +102,7 @@ func (m *Mesh) WaitUp(ctx context.Context, network string, members int, timeout 
 // Workload is a workload attached on a node.
 type Workload struct {
 	Node string
-	localapi.Workload
+	nodeapi.Workload
 }
 
 // AddWorkloads attaches workload "<network id>-<node>" to the network on each node (in parallel).
