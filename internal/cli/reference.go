@@ -25,7 +25,7 @@ each command's ` + "`--help`" + `.
   ` + "`--registry`, `--ca`, `--key` and `--profile`" + ` override the current profile; so do
   ` + "`$ZOSNET_REGISTRY` and `$ZOSNET_PROFILE`" + `. Node names work wherever a node id does.
 - Node-local commands (` + "`zosnet node nr|wg|workload|status`" + `, ` + "`public-config`" + `
-  without a NODE) talk to networkd over its unix socket (` + "`--socket`" + `) and need root.
+  without a NODE) talk to networkd over its unix socket (` + "`--socket`" + `); changes need root.
 `
 
 // WriteReference writes the Markdown reference of the command tree under c (docs/cli.md):

@@ -86,3 +86,47 @@ func TestDocLinks(t *testing.T) {
 		t.Error(p)
 	}
 }
+
+// TestArchitectureNamesEveryPackage: docs/architecture.md's package table names every
+// package of cmd/ and internal/, so a new or moved package cannot go unmentioned (and a
+// named one that is gone fails TestDocLinks).
+func TestArchitectureNamesEveryPackage(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, "docs", "architecture.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := map[string]bool{}
+	for _, p := range ParsePage(b).CodePaths {
+		named[strings.TrimSuffix(p, "/")] = true
+	}
+	var pkgs []string
+	for _, top := range []string{"cmd", "internal"} {
+		err := filepath.WalkDir(filepath.Join(root, top), func(path string, d os.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return err
+			}
+			if d.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			files, _ := filepath.Glob(filepath.Join(path, "*.go"))
+			for _, f := range files {
+				if !strings.HasSuffix(f, "_test.go") {
+					pkgs = append(pkgs, filepath.ToSlash(strings.TrimPrefix(path, root+"/")))
+					break
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(pkgs) < 40 {
+		t.Fatalf("found only %d packages under cmd/ and internal/", len(pkgs))
+	}
+	for _, p := range pkgs {
+		if !named[p] {
+			t.Errorf("docs/architecture.md does not name package %s: add a line to its package table", p)
+		}
+	}
+}
