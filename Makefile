@@ -5,7 +5,7 @@ BIN       := bin
 # one package at a time.
 TESTFLAGS ?= -race -count=1 -p 1 -timeout 15m
 
-.PHONY: all deps build image packages demo test fmt-check vet staticcheck cross unit clean
+.PHONY: all deps build image packages docs demo test fmt-check vet staticcheck cross unit clean
 
 all: build
 
@@ -25,6 +25,11 @@ image: deps
 # bin/pkg/ (internal/packaging, nfpm as a library).
 packages:
 	$(GO) run ./cmd/mkpkg --out $(BIN)/pkg
+
+# The generated references (docs/cli.md from the command tree, docs/api.md from
+# openapi.yaml); internal/refdoc's tests fail when the checked-in copies are stale.
+docs:
+	$(GO) generate ./...
 
 demo: deps build
 	./$(BIN)/zoslab demo
