@@ -54,8 +54,14 @@ cross:
 		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/zosnet; \
 	done
 
+# The suite holds the machine-wide test lock (internal/testkit) for its whole run, so
+# another suite on a shared machine waits instead of seeing this one's objects.
+TESTLOCK := /run/lock/zosnet-tests.lock
 unit:
-	$(GO) test $(TESTFLAGS) ./...
+	@if [ -w /run/lock ] && command -v flock >/dev/null; then \
+		flock -n $(TESTLOCK) true || echo "unit: waiting for another test suite (pid $$(cat $(TESTLOCK)))"; \
+		flock -o $(TESTLOCK) sh -c 'echo $$PPID > $(TESTLOCK); ZOSNET_TEST_LOCK=held exec $(GO) test $(TESTFLAGS) ./...'; \
+	else $(GO) test $(TESTFLAGS) ./...; fi
 
 clean:
 	rm -rf $(BIN)
