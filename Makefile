@@ -5,7 +5,7 @@ BIN       := bin
 # one package at a time.
 TESTFLAGS ?= -race -count=1 -p 1 -timeout 15m
 
-.PHONY: all deps build image packages demo test fmt-check vet staticcheck cross unit clean
+.PHONY: all deps build image packages docs demo test fmt-check vet staticcheck cross unit clean
 
 all: build
 
@@ -25,6 +25,11 @@ image: deps
 # bin/pkg/ (internal/packaging, nfpm as a library).
 packages:
 	$(GO) run ./cmd/mkpkg --out $(BIN)/pkg
+
+# The generated references (docs/cli.md from the command tree, docs/api.md from
+# openapi.yaml); internal/refdoc's tests fail when the checked-in copies are stale.
+docs:
+	$(GO) generate ./...
 
 demo: deps build
 	./$(BIN)/zoslab demo
@@ -49,8 +54,14 @@ cross:
 		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/zosnet; \
 	done
 
+# The suite holds the machine-wide test lock (internal/testkit) for its whole run, so
+# another suite on a shared machine waits instead of seeing this one's objects.
+TESTLOCK := /run/lock/zosnet-tests.lock
 unit:
-	$(GO) test $(TESTFLAGS) ./...
+	@if [ -w /run/lock ] && command -v flock >/dev/null; then \
+		flock -n $(TESTLOCK) true || echo "unit: waiting for another test suite (pid $$(cat $(TESTLOCK)))"; \
+		flock -o $(TESTLOCK) sh -c 'echo $$PPID > $(TESTLOCK); ZOSNET_TEST_LOCK=held exec $(GO) test $(TESTFLAGS) ./...'; \
+	else $(GO) test $(TESTFLAGS) ./...; fi
 
 clean:
 	rm -rf $(BIN)

@@ -37,6 +37,9 @@ type Command struct {
 	Flags func(fs *flag.FlagSet)
 	Run   func(ctx context.Context, env *Env, args []string) error
 	Sub   []*Command
+	// Example is one or more command lines (with # comments) that --help and the CLI
+	// reference (docs/cli.md) show; every command has one (examples.go).
+	Example string
 }
 
 // ErrUsage marks an error in how a command was called; Main prints the usage with it.
@@ -44,7 +47,9 @@ var ErrUsage = errors.New("usage")
 
 // Root returns the whole command tree.
 func Root() *Command {
-	return &Command{Name: "zosnet", Summary: "the zosnet command line", Sub: rootCommands()}
+	root := &Command{Name: "zosnet", Summary: "the zosnet command line", Sub: rootCommands()}
+	root.attachExamples(nil)
+	return root
 }
 
 // Main runs the CLI with args (without the program name) and returns the exit code:
@@ -81,15 +86,12 @@ func (c *Command) run(ctx context.Context, env *Env, path []string, args []strin
 		c.help(env.Stderr, path)
 		return fmt.Errorf("%w: unknown command %q for %q", ErrUsage, args[0], strings.Join(path, " "))
 	}
-	fs := flag.NewFlagSet(strings.Join(path, " "), flag.ContinueOnError)
+	fs := c.flagSet(strings.Join(path, " "), &env.JSON)
 	fs.SetOutput(env.Stderr)
-	fs.BoolVar(&env.JSON, "json", false, "print JSON instead of tables")
-	if c.Flags != nil {
-		c.Flags(fs)
-	}
 	fs.Usage = func() {
 		fmt.Fprintf(env.Stderr, "usage: %s %s\n\n%s\n\nflags:\n", strings.Join(path, " "), c.Usage, c.Summary)
 		fs.PrintDefaults()
+		c.printExample(env.Stderr)
 	}
 	if err := fs.Parse(interleave(fs, args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -98,6 +100,16 @@ func (c *Command) run(ctx context.Context, env *Env, path []string, args []strin
 		return fmt.Errorf("%w: %v", ErrUsage, err)
 	}
 	return c.Run(ctx, env, fs.Args())
+}
+
+// flagSet returns a runnable command's flags: the shared --json (into json) and its own.
+func (c *Command) flagSet(name string, json *bool) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.BoolVar(json, "json", false, "print JSON instead of tables")
+	if c.Flags != nil {
+		c.Flags(fs)
+	}
+	return fs
 }
 
 // interleave lets flags come after positional arguments (`network create NAME --range X`).
@@ -140,6 +152,18 @@ func (c *Command) help(w io.Writer, path []string) {
 		fmt.Fprintf(tw, "  %s\t%s\n", s.Name, s.Summary)
 	}
 	tw.Flush()
+	c.printExample(w)
+}
+
+// printExample writes the command's example, indented, after a blank line.
+func (c *Command) printExample(w io.Writer) {
+	if c.Example == "" {
+		return
+	}
+	fmt.Fprintln(w, "\nexample:")
+	for _, l := range strings.Split(strings.TrimRight(c.Example, "\n"), "\n") {
+		fmt.Fprintln(w, "  "+l)
+	}
 }
 
 // Print writes v as indented JSON when --json was given, else calls table with a

@@ -78,7 +78,7 @@ func bootOnce(b *testing.B, bin, img, boot string) (time.Duration, float64) {
 	return reg, rep.Uptime - rep.InitUp
 }
 
-// BenchmarkVMWireGuard: TCP throughput (iperf3, one stream, 5 s, 3 rounds, median)
+// BenchmarkVMWireGuard: TCP throughput (iperf3, one stream, 5 s, 5 rounds, median)
 // between workloads of one network on two VM nodes (OOB, same LAN), first with the
 // kernel's WireGuard (what networkd picks in the VMs), then — on the same guests, same
 // keys and ports — with wireguard-go, after a power-cycle with zosnet.wireguard=userspace;

@@ -14,19 +14,22 @@ import (
 // lockPath is the machine-wide lock that serializes leak-checked test binaries.
 const lockPath = "/run/lock/zosnet-tests.lock"
 
-// lockWait bounds how long a test binary waits for another one to finish before it runs
-// anyway (and may then see the other's objects in its leak check).
-const lockWait = 5 * time.Minute
+// lockWait bounds how long a test binary without a deadline waits for another one to
+// finish before it runs anyway (and may then see the other's objects in its leak check).
+// With a deadline (go test -timeout), it waits until 3 minutes before it.
+const lockWait = 30 * time.Minute
 
 var machineLock sync.Once
 
 // lockMachine takes, once per test binary and until it exits, a machine-wide lock, so that
 // the machine-wide leak check of two test binaries (two engineers' suites on one shared
 // machine) never sees the other's namespaces, links and mounts. CI runs one suite, where the
-// lock is always free. ZOSNET_TEST_LOCK=off skips it.
+// lock is always free. ZOSNET_TEST_LOCK=off skips it; =held says a parent (make test
+// holds it for the whole suite) has it already.
 func lockMachine(t testing.TB) {
 	machineLock.Do(func() {
-		if os.Getenv("ZOSNET_TEST_LOCK") == "off" {
+		switch os.Getenv("ZOSNET_TEST_LOCK") {
+		case "off", "held":
 			return
 		}
 		f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o644)
@@ -35,10 +38,10 @@ func lockMachine(t testing.TB) {
 			return
 		}
 		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
-			t.Logf("test lock: waiting for %s, held by the test binary with pid %s (at most %v)",
-				lockPath, holder(f), lockWait)
-			if !waitLock(f, lockWait) {
-				t.Logf("test lock: still held after %v; running without it", lockWait)
+			wait := waitBudget(t)
+			t.Logf("test lock: waiting for %s, held by pid %s (at most %v)", lockPath, holder(f), wait)
+			if !waitLock(f, wait) {
+				t.Logf("test lock: still held after %v; running without it", wait)
 				f.Close()
 				return
 			}
@@ -47,6 +50,19 @@ func lockMachine(t testing.TB) {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 		// f stays open: the kernel releases the lock when this process exits.
 	})
+}
+
+// waitBudget is how long the test binary can wait for the lock and still finish.
+func waitBudget(t testing.TB) time.Duration {
+	tt, ok := t.(interface{ Deadline() (time.Time, bool) })
+	if !ok {
+		return lockWait
+	}
+	d, ok := tt.Deadline()
+	if !ok {
+		return lockWait
+	}
+	return max(time.Until(d)-3*time.Minute, 0)
 }
 
 func waitLock(f *os.File, max time.Duration) bool {

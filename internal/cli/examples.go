@@ -1,0 +1,84 @@
+package cli
+
+import "strings"
+
+// examples are the commands' examples by command path, kept in one table so a command
+// group's file stays about behaviour. A command may also set Example itself; Root only
+// fills in the ones left empty. TestEveryCommandHasAnExample fails for a command without
+// one and for an entry here that names no command.
+var examples = map[string]string{
+	"zosnet": `zosnet key create && zosnet profile set lab --registry https://198.51.100.10:8443 --ca ca.crt
+zosnet network create demo --range 10.100.0.0/16 --nodes farm1,farm2,home1
+zosnet network status demo`,
+
+	"zosnet key": `zosnet key create`,
+	"zosnet key create": `zosnet key create            # keys/default.key in the config dir
+zosnet key create farmer     # keys/farmer.key`,
+	"zosnet key show": `zosnet key show farmer --json`,
+
+	"zosnet profile":      `zosnet profile set lab --registry https://198.51.100.10:8443 --ca ca.crt --use`,
+	"zosnet profile set":  `zosnet profile set lab --registry https://198.51.100.10:8443 --ca /etc/zosnet/ca.crt --key farmer --use`,
+	"zosnet profile use":  `zosnet profile use lab`,
+	"zosnet profile list": `zosnet profile list`,
+
+	"zosnet farm":        `zosnet farm create myfarm --key farmer`,
+	"zosnet farm create": `zosnet farm create myfarm --key farmer   # its id goes on the nodes' kernel command line: farmer_id=ID`,
+	"zosnet farm list":   `zosnet farm list --json`,
+	"zosnet farm show":   `zosnet farm show myfarm`,
+
+	"zosnet network": `zosnet network create demo --range 10.100.0.0/16 --nodes farm1,farm2,home1
+zosnet network status demo`,
+	"zosnet network create": `zosnet network create demo --range 10.100.0.0/16 --nodes farm1,farm2,home1,home6`,
+	"zosnet network show":   `zosnet network show demo --json`,
+	"zosnet network delete": `zosnet network delete demo`,
+	"zosnet network list": `zosnet network list
+zosnet network list --all --json`,
+	"zosnet network add-node":    `zosnet network add-node demo home2 farm3`,
+	"zosnet network rm-node":     `zosnet network rm-node demo home2`,
+	"zosnet network remove-node": `zosnet network remove-node demo home2`,
+	"zosnet network add-peer":    `zosnet network add-peer demo phone=$(wg pubkey < phone.key)`,
+	"zosnet network rm-peer":     `zosnet network rm-peer demo phone`,
+	"zosnet network access":      `zosnet network access add demo --device laptop`,
+	"zosnet network access add": `zosnet network access add demo --device laptop --out laptop.conf
+wg-quick up ./laptop.conf`,
+	"zosnet network status": `zosnet network status demo
+zosnet network status demo --json`,
+
+	"zosnet node": `zosnet node status            # on a node: uplinks, endpoints, hidden or not
+zosnet node list --farm myfarm  # anywhere: the grid's nodes`,
+	"zosnet node list": `zosnet node list --farm myfarm`,
+	"zosnet node show": `zosnet node show farm1 --json`,
+	"zosnet node status": `zosnet node status
+zosnet node status --json`,
+	"zosnet node nr":      `zosnet node nr list`,
+	"zosnet node nr list": `zosnet node nr list --json`,
+	"zosnet node nr show": `zosnet node nr show nk3x9q2m`,
+	"zosnet node nr apply": `zosnet node nr apply nr.json
+echo '{"network_id":"test1","ip_range":"10.1.0.0/16","subnet":"10.1.1.0/24","peers":[]}' | zosnet node nr apply -`,
+	"zosnet node nr rm":   `zosnet node nr rm test1`,
+	"zosnet node wg":      `zosnet node wg show`,
+	"zosnet node wg show": `zosnet node wg show nk3x9q2m`,
+	"zosnet node workload": `zosnet node workload add nk3x9q2m web1
+zosnet node workload list`,
+	"zosnet node workload add": `zosnet node workload add nk3x9q2m web1          # a network namespace
+zosnet node workload add nk3x9q2m vm1 --tap    # a tap for a VM`,
+	"zosnet node workload rm":   `zosnet node workload rm web1`,
+	"zosnet node workload list": `zosnet node workload list --json`,
+	"zosnet node public-config": `zosnet node public-config set farm1 --ipv4 203.0.113.10/24 --gw4 203.0.113.1`,
+	"zosnet node public-config set": `zosnet node public-config set farm1 --ipv4 203.0.113.10/24 --gw4 203.0.113.1   # registry, as the farm owner
+zosnet node public-config set --ipv6 2001:db8:100::10/64 --gw6 fe80::1          # this node's networkd`,
+	"zosnet node public-config show": `zosnet node public-config show farm1
+zosnet node public-config show          # this node`,
+	"zosnet node public-config unset": `zosnet node public-config unset farm1`,
+}
+
+// attachExamples sets each command's Example from the table when it has none.
+func (c *Command) attachExamples(path []string) {
+	path = append(path, c.Name)
+	if c.Example == "" {
+		c.Example = examples[strings.Join(path, " ")]
+	}
+	for _, s := range c.Sub {
+		s.attachExamples(path)
+	}
+}
