@@ -21,7 +21,7 @@ import (
 // :8080) and n node namespaces, each with eth0 plugged into br0.
 func benchFarm(b *testing.B, n int, ping bool) (nodes []*netns.NS, reg *farm) {
 	f := &farm{farm: testkit.NewNS(b)}
-	h := dhcptest.Handle(b, f.farm)
+	h := testkit.Handle(b, f.farm)
 	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}}
 	if err := h.LinkAdd(br); err != nil {
 		b.Fatal(err)

@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/zosnet/zosnet/internal/cmdline"
 	"github.com/zosnet/zosnet/internal/dhcp"
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 )
 
@@ -96,17 +96,7 @@ func (o *Options) defaults() {
 }
 
 func (o *Options) handle() (*netlink.Handle, error) {
-	var h *netlink.Handle
-	var err error
-	if o.NS == nil {
-		h, err = netlink.NewHandle()
-	} else {
-		h, err = netlink.NewHandleAt(vnetns.NsHandle(o.NS.Fd()))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("netlink handle: %w", err)
-	}
-	return h, nil
+	return link.Handle(o.NS)
 }
 
 // configured returns a Result when zos already holds a port, an IPv4 address and a

@@ -71,9 +71,9 @@ func run(t *testing.T, o Options, d time.Duration) (*Result, error) {
 	return Run(ctx, o)
 }
 
-func link(t *testing.T, ns *netns.NS, name string) netlink.Link {
+func linkIn(t *testing.T, ns *netns.NS, name string) netlink.Link {
 	t.Helper()
-	l, err := dhcptest.Handle(t, ns).LinkByName(name)
+	l, err := testkit.Handle(t, ns).LinkByName(name)
 	if err != nil {
 		t.Fatalf("link %s: %v", name, err)
 	}
@@ -81,12 +81,12 @@ func link(t *testing.T, ns *netns.NS, name string) netlink.Link {
 }
 
 func hasLink(t *testing.T, ns *netns.NS, name string) bool {
-	_, err := dhcptest.Handle(t, ns).LinkByName(name)
+	_, err := testkit.Handle(t, ns).LinkByName(name)
 	return err == nil
 }
 
 func v4(t *testing.T, ns *netns.NS, name string) []string {
-	as, err := dhcptest.Handle(t, ns).AddrList(link(t, ns, name), unix.AF_INET)
+	as, err := testkit.Handle(t, ns).AddrList(linkIn(t, ns, name), unix.AF_INET)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestThreeNICs(t *testing.T) {
 	if res.NIC != "eth1" || !res.Lease.HasGateway() || res.Reused {
 		t.Fatalf("chose %s (lease %v, reused %v), want eth1", res.NIC, res.Lease, res.Reused)
 	}
-	br, eth1 := link(t, f.node, Bridge), link(t, f.node, "eth1")
+	br, eth1 := linkIn(t, f.node, Bridge), linkIn(t, f.node, "eth1")
 	if br.Type() != "bridge" || eth1.Attrs().MasterIndex != br.Attrs().Index ||
 		br.Attrs().HardwareAddr.String() != eth1.Attrs().HardwareAddr.String() {
 		t.Fatalf("zos %s mac %s, eth1 master %d mac %s", br.Type(), br.Attrs().HardwareAddr, eth1.Attrs().MasterIndex, eth1.Attrs().HardwareAddr)
@@ -136,7 +136,7 @@ func TestThreeNICs(t *testing.T) {
 			t.Fatalf("%s kept addresses %v", n, a)
 		}
 	}
-	if gw, ok := defaultGateway(dhcptest.Handle(t, f.node), br); !ok || gw != netip.MustParseAddr("10.1.0.1") {
+	if gw, ok := defaultGateway(testkit.Handle(t, f.node), br); !ok || gw != netip.MustParseAddr("10.1.0.1") {
 		t.Fatalf("default route via %v (%v), want 10.1.0.1 on zos", gw, ok)
 	}
 	if v := sysctl(t, f.node, "/proc/sys/net/ipv6/conf/zos/accept_ra"); v != "2" {
@@ -235,7 +235,7 @@ func TestFailsCleanly(t *testing.T) {
 		t.Fatalf("forced missing NIC: %v", err)
 	}
 	for _, n := range []string{"eth0", "eth1"} {
-		if a := v4(t, f.node, n); len(a) != 0 || link(t, f.node, n).Attrs().MasterIndex != 0 {
+		if a := v4(t, f.node, n); len(a) != 0 || linkIn(t, f.node, n).Attrs().MasterIndex != 0 {
 			t.Fatalf("%s changed by failed runs: %v", n, a)
 		}
 	}
@@ -261,8 +261,8 @@ func TestVLANKernel(t *testing.T) {
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
 	f := newFarm(t, 1)
-	h := dhcptest.Handle(t, f.node)
-	v, err := ensureVLAN(h, link(t, f.node, "eth0"), 100)
+	h := testkit.Handle(t, f.node)
+	v, err := ensureVLAN(h, linkIn(t, f.node, "eth0"), 100)
 	if errors.Is(err, ErrNoVLAN) {
 		testkit.MissingKernelFeature(t, "802.1Q VLAN links", err)
 	}
@@ -270,10 +270,10 @@ func TestVLANKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	vl, ok := v.(*netlink.Vlan)
-	if !ok || vl.VlanId != 100 || vl.ParentIndex != link(t, f.node, "eth0").Attrs().Index {
+	if !ok || vl.VlanId != 100 || vl.ParentIndex != linkIn(t, f.node, "eth0").Attrs().Index {
 		t.Fatalf("vlan link %+v", v)
 	}
-	if again, err := ensureVLAN(h, link(t, f.node, "eth0"), 100); err != nil || again.Attrs().Index != v.Attrs().Index {
+	if again, err := ensureVLAN(h, linkIn(t, f.node, "eth0"), 100); err != nil || again.Attrs().Index != v.Attrs().Index {
 		t.Fatalf("second ensure: %v", err)
 	}
 }

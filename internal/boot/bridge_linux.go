@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 )
 
@@ -73,22 +72,10 @@ func checkBridge(l netlink.Link) (netlink.Link, bool, error) {
 }
 
 // enableSLAAC makes the bridge accept router advertisements and autoconfigure IPv6
-// addresses, also if forwarding gets enabled later (accept_ra=2).
+// addresses, also if forwarding gets enabled later (accept_ra=2). ns nil is the calling
+// thread's namespace.
 func enableSLAAC(ns *netns.NS, iface string) error {
-	vals := []struct{ key, val string }{{"disable_ipv6", "0"}, {"accept_ra", "2"}, {"autoconf", "1"}, {"accept_ra_defrtr", "1"}}
-	write := func() error {
-		for _, v := range vals {
-			p := filepath.Join("/proc/sys/net/ipv6/conf", iface, v.key)
-			if err := os.WriteFile(p, []byte(v.val), 0o644); err != nil {
-				return fmt.Errorf("sysctl %s=%s: %w", p, v.val, err)
-			}
-		}
-		return nil
-	}
-	if ns == nil {
-		return write()
-	}
-	return ns.Do(write)
+	return link.Set(ns, link.IPv6(iface, link.Sysctls{"disable_ipv6": "0", "accept_ra": "2", "autoconf": "1", "accept_ra_defrtr": "1"}))
 }
 
 // flushIPv4 removes IPv4 addresses from a bridge port (left by an earlier boot or by

@@ -36,7 +36,7 @@ func pair(t *testing.T) (srv, cli *netns.NS) {
 }
 
 func v4Addrs(t *testing.T, ns *netns.NS, iface string) []netip.Prefix {
-	h := dhcptest.Handle(t, ns)
+	h := testkit.Handle(t, ns)
 	l, err := h.LinkByName(iface)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func v4Addrs(t *testing.T, ns *netns.NS, iface string) []netip.Prefix {
 }
 
 func defaultGW(t *testing.T, ns *netns.NS) netip.Addr {
-	h := dhcptest.Handle(t, ns)
+	h := testkit.Handle(t, ns)
 	rs, err := h.RouteListFiltered(unix.AF_INET, &netlink.Route{Dst: nil}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +213,7 @@ func slicesHas(ps []netip.Prefix, p netip.Prefix) bool {
 }
 
 func lowerUp(t *testing.T, ns *netns.NS, name string) bool {
-	l, err := dhcptest.Handle(t, ns).LinkByName(name)
+	l, err := testkit.Handle(t, ns).LinkByName(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestApplySameSubnet(t *testing.T) {
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
 	_, cli := pair(t)
-	h := dhcptest.Handle(t, cli)
+	h := testkit.Handle(t, cli)
 	link, err := h.LinkByName("c0")
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 )
 
@@ -206,15 +207,9 @@ func retryWait(left time.Duration) time.Duration {
 }
 
 func (k *Keeper) handle() (*netlink.Handle, error) {
-	var h *netlink.Handle
-	var err error
-	if k.NS == nil {
-		h, err = netlink.NewHandle()
-	} else {
-		h, err = netlink.NewHandleAt(vnetns.NsHandle(k.NS.Fd()))
-	}
+	h, err := link.Handle(k.NS)
 	if err != nil {
-		return nil, fmt.Errorf("dhcp keeper: netlink handle: %w", err)
+		return nil, fmt.Errorf("dhcp keeper: %w", err)
 	}
 	return h, nil
 }

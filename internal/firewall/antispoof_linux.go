@@ -3,13 +3,15 @@ package firewall
 import (
 	"net"
 	"net/netip"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nft"
 )
 
 // Port is a workload's port on a workload bridge and what it may send.
@@ -29,37 +31,37 @@ var linkLocal6 = netip.MustParsePrefix("fe80::/10")
 // workload bridges: a frame from a listed port with another source MAC, IPv4 (also
 // as ARP sender), or IPv6 is dropped. Unlisted ports are not filtered.
 func ApplyAntiSpoof(ns *netns.NS, ports []Port) error {
-	b, err := begin(ns, AntiSpoofTable, nftables.TableFamilyBridge)
-	if err != nil {
-		return err
-	}
-	ch := b.filter("prerouting", nftables.ChainHookPrerouting, false)
-	sort.Slice(ports, func(i, j int) bool { return ports[i].Iface < ports[j].Iface })
-	for _, p := range ports {
-		spoofRules(b, ch, p)
-	}
-	return b.commit()
+	return nft.Apply(ns, antiSpoofTable(ports))
 }
 
-func spoofRules(b *batch, ch *nftables.Chain, p Port) {
-	in := iif(p.Iface)
-	b.rule(ch, in, []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: 6, Len: 6},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte(p.MAC)},
-	}, drop)
-	v4 := etherType(unix.ETH_P_IP)
-	if p.IPv4.Is4() {
-		b.rule(ch, in, v4, prefixCmp(expr.PayloadBaseNetworkHeader, 12, netip.PrefixFrom(p.IPv4, 32), expr.CmpOpNeq), drop)
-		b.rule(ch, in, etherType(unix.ETH_P_ARP),
-			prefixCmp(expr.PayloadBaseNetworkHeader, 14, netip.PrefixFrom(p.IPv4, 32), expr.CmpOpNeq), drop)
-	} else {
-		b.rule(ch, in, v4, drop)
+// antiSpoofTable builds the rules, ports sorted by interface (ports is not changed).
+func antiSpoofTable(ports []Port) *nft.Table {
+	t := nft.NewTable(nftables.TableFamilyBridge, AntiSpoofTable)
+	ch := t.Filter("prerouting", nftables.ChainHookPrerouting, nftables.ChainPolicyAccept)
+	ps := slices.Clone(ports)
+	slices.SortFunc(ps, func(a, b Port) int { return strings.Compare(a.Iface, b.Iface) })
+	for _, p := range ps {
+		spoofRules(ch, p)
 	}
-	v6 := etherType(unix.ETH_P_IPV6)
+	return t
+}
+
+func spoofRules(ch *nft.Chain, p Port) {
+	in := nft.IIF(p.Iface)
+	ch.Add(in, nft.EtherSAddr(expr.CmpOpNeq, p.MAC), nft.Drop())
+	v4 := nft.Protocol(unix.ETH_P_IP)
+	if p.IPv4.Is4() {
+		ch.Add(in, v4, nft.PrefixCmp(expr.PayloadBaseNetworkHeader, 12, netip.PrefixFrom(p.IPv4, 32), expr.CmpOpNeq), nft.Drop())
+		ch.Add(in, nft.Protocol(unix.ETH_P_ARP),
+			nft.PrefixCmp(expr.PayloadBaseNetworkHeader, 14, netip.PrefixFrom(p.IPv4, 32), expr.CmpOpNeq), nft.Drop())
+	} else {
+		ch.Add(in, v4, nft.Drop())
+	}
+	v6 := nft.Protocol(unix.ETH_P_IPV6)
 	for _, ok := range []netip.Prefix{netip.PrefixFrom(p.IPv6, 128), linkLocal6, netip.PrefixFrom(netip.IPv6Unspecified(), 128)} {
 		if ok.Addr().IsValid() {
-			b.rule(ch, in, v6, prefixCmp(expr.PayloadBaseNetworkHeader, 8, ok, expr.CmpOpEq), accept)
+			ch.Add(in, v6, nft.PrefixCmp(expr.PayloadBaseNetworkHeader, 8, ok, expr.CmpOpEq), nft.Accept())
 		}
 	}
-	b.rule(ch, in, v6, drop)
+	ch.Add(in, v6, nft.Drop())
 }

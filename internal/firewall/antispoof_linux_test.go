@@ -1,30 +1,20 @@
 package firewall
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
 
-func handle(t *testing.T, ns *netns.NS) *netlink.Handle {
-	t.Helper()
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	return h
-}
+func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 func must(t *testing.T, err error) {
 	t.Helper()
@@ -41,7 +31,7 @@ func plug(t *testing.T, bh *netlink.Handle, br netlink.Link, port string, ns *ne
 	must(t, err)
 	must(t, bh.LinkSetMaster(p, br))
 	must(t, bh.LinkSetUp(p))
-	h := handle(t, ns)
+	h := testkit.Handle(t, ns)
 	e, err := h.LinkByName("eth0")
 	must(t, err)
 	hw, _ := net.ParseMAC(mac)
@@ -54,40 +44,14 @@ func plug(t *testing.T, bh *netlink.Handle, br netlink.Link, port string, ns *ne
 	must(t, h.LinkSetUp(e))
 }
 
-func pingFrom(t *testing.T, ns *netns.NS, src, dst string) error {
-	t.Helper()
-	ns.Do(func() error { testkit.RefuseInit(t); return nil })
-	out, err := exec.Command("nsenter", "--net="+ns.Path(), "ping", "-c1", "-W1", "-n", "-I", src, dst).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ping %s from %s: %w: %s", dst, src, err, out)
-	}
-	return nil
-}
-
-func pollPingFrom(t *testing.T, ns *netns.NS, src, dst string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := pingFrom(t, ns, src, dst)
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestAntiSpoof: a workload on a bridge reaches its gateway with its own MAC, IPv4 and
 // IPv6, and not with another source address or MAC.
 func TestAntiSpoof(t *testing.T) {
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
 	host, gw, wl := testkit.NewNS(t), testkit.NewNS(t), testkit.NewNS(t)
-	bh := handle(t, host)
-	must(t, host.Do(func() error {
-		return exec.Command("sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0", "net.bridge.bridge-nf-call-ip6tables=0").Run()
-	}))
+	bh := testkit.Handle(t, host)
+	must(t, link.Set(host, link.NoBridgeNetfilter()))
 	must(t, bh.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "b-test"}}))
 	br, err := bh.LinkByName("b-test")
 	must(t, err)
@@ -96,20 +60,20 @@ func TestAntiSpoof(t *testing.T) {
 	plug(t, bh, br, "c-w1", wl, "02:00:00:00:01:02", "10.9.0.2/24", "fd00:9::2/64", "10.9.0.99/24", "fd00:9::99/64")
 	mac, _ := net.ParseMAC("02:00:00:00:01:02")
 	must(t, ApplyAntiSpoof(host, []Port{{Iface: "c-w1", MAC: mac, IPv4: netip.MustParseAddr("10.9.0.2"), IPv6: netip.MustParseAddr("fd00:9::2")}}))
-	pollPingFrom(t, wl, "10.9.0.2", "10.9.0.1")
-	pollPingFrom(t, wl, "fd00:9::2", "fd00:9::1")
-	for _, src := range [][2]string{{"10.9.0.99", "10.9.0.1"}, {"fd00:9::99", "fd00:9::1"}} {
-		if err := pingFrom(t, wl, src[0], src[1]); err == nil {
+	testkit.PollPingFrom(t, wl, ip("10.9.0.2"), ip("10.9.0.1"), 5*time.Second)
+	testkit.PollPingFrom(t, wl, ip("fd00:9::2"), ip("fd00:9::1"), 5*time.Second)
+	for _, src := range [][2]netip.Addr{{ip("10.9.0.99"), ip("10.9.0.1")}, {ip("fd00:9::99"), ip("fd00:9::1")}} {
+		if err := testkit.PingFrom(t, wl, src[0], src[1]); err == nil {
 			t.Errorf("spoofed source %s reached %s", src[0], src[1])
 		}
 	}
-	wh := handle(t, wl)
+	wh := testkit.Handle(t, wl)
 	e, _ := wh.LinkByName("eth0")
 	other, _ := net.ParseMAC("02:00:00:00:01:99")
 	must(t, wh.LinkSetHardwareAddr(e, other))
-	if err := pingFrom(t, wl, "10.9.0.2", "10.9.0.1"); err == nil {
+	if err := testkit.PingFrom(t, wl, ip("10.9.0.2"), ip("10.9.0.1")); err == nil {
 		t.Error("spoofed MAC reached the gateway")
 	}
 	must(t, wh.LinkSetHardwareAddr(e, mac))
-	pollPingFrom(t, wl, "10.9.0.2", "10.9.0.1")
+	testkit.PollPingFrom(t, wl, ip("10.9.0.2"), ip("10.9.0.1"), 5*time.Second)
 }

@@ -1,13 +1,12 @@
 package firewall
 
 import (
-	"net"
-	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nft"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
 
@@ -35,19 +34,21 @@ func wantLines(t *testing.T, got string, want ...string) {
 	}
 }
 
+// TestTablesRenderAndReapply applies every table with the golden tests' inputs: the
+// kernel lists each exactly as its golden file says, and re-applying changes nothing.
 func TestTablesRenderAndReapply(t *testing.T) {
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
 	ns := testkit.NewNS(t)
-	mac, _ := net.ParseMAC("02:00:00:00:00:07")
+	in := goldenInputs()
 	apply := func() {
 		t.Helper()
 		for _, err := range []error{
-			ApplyHost(ns, Host{WGPorts: []uint16{3001, 3000, 3001}, NDMZLink: "ndmz-h", NDMZNet: netip.MustParsePrefix("100.126.0.0/30")}),
-			ApplyNDMZ(ns, NDMZ{UplinkPrefix: "u-", Egress: []string{"to-host", "pub6"}}),
-			ApplySocket(ns, []uint16{3002}),
-			ApplyUplink(ns, "u-net1"),
-			ApplyAntiSpoof(ns, []Port{{Iface: "c-w1", MAC: mac, IPv4: netip.MustParseAddr("10.1.1.2"), IPv6: netip.MustParseAddr("fd00::2")}}),
+			ApplyHost(ns, in.host),
+			ApplyNDMZ(ns, in.ndmz),
+			ApplySocket(ns, in.socket),
+			ApplyUplink(ns, in.uplink),
+			ApplyAntiSpoof(ns, in.ports),
 		} {
 			if err != nil {
 				t.Fatal(err)
@@ -55,6 +56,17 @@ func TestTablesRenderAndReapply(t *testing.T) {
 		}
 	}
 	apply()
+	bare := testkit.NewNS(t) // the host table without ndmz
+	if err := ApplyHost(bare, Host{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range goldenTables() {
+		in := ns
+		if g.file == "testdata/host-no-ndmz.nft" {
+			in = bare
+		}
+		testkit.SameAsGolden(t, g.file, testkit.NFTList(t, in, nft.Family(g.table.Family), g.table.Name))
+	}
 	first := nftList(t, ns)
 	wantLines(t, first,
 		"table inet zosnet-host", "udp dport 3000 accept", "udp dport 3001 accept", "udp dport 68 accept",

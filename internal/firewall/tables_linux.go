@@ -5,10 +5,10 @@ import (
 	"sort"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nft"
 )
 
 // Host is the host namespace's policy.
@@ -25,41 +25,43 @@ type Host struct {
 // ApplyHost rebuilds HostTable in ns. The caller must keep bridged frames out of the
 // ip/ip6 hooks (net.bridge.bridge-nf-call-ip{,6}tables=0 in ns, see ndmz), else the
 // forward policy would drop the workload bridges' traffic.
-func ApplyHost(ns *netns.NS, h Host) error {
-	b, err := begin(ns, HostTable, nftables.TableFamilyINet)
-	if err != nil {
-		return err
-	}
-	in := b.filter("input", nftables.ChainHookInput, true)
-	inputBase(b, in)
-	b.rule(in, dport(unix.IPPROTO_UDP, 68), accept) // DHCP client (renewals)
-	wgPorts(b, in, h.WGPorts)
-	fwd := b.filter("forward", nftables.ChainHookForward, true)
-	b.rule(fwd, established(), accept)
+func ApplyHost(ns *netns.NS, h Host) error { return nft.Apply(ns, hostTable(h)) }
+
+func hostTable(h Host) *nft.Table {
+	t := nft.NewTable(nftables.TableFamilyINet, HostTable)
+	in := t.Filter("input", nftables.ChainHookInput, nftables.ChainPolicyDrop)
+	inputBase(in)
+	in.Add(nft.DPort(unix.IPPROTO_UDP, 68), nft.Accept()) // DHCP client (renewals)
+	wgPorts(in, h.WGPorts)
+	fwd := t.Filter("forward", nftables.ChainHookForward, nftables.ChainPolicyDrop)
+	fwd.Add(nft.Established(), nft.Accept())
 	if h.NDMZLink != "" {
-		b.rule(fwd, iif(h.NDMZLink), notOif(h.NDMZLink), accept)
-		nat := b.chain("postrouting", nftables.ChainTypeNAT, nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource, false)
-		b.rule(nat, saddrIn(h.NDMZNet), notOif(h.NDMZLink), masq)
+		fwd.Add(nft.IIF(h.NDMZLink), nft.NotOIF(h.NDMZLink), nft.Accept())
+		t.SNAT("postrouting").Add(nft.InetSAddr(h.NDMZNet), nft.NotOIF(h.NDMZLink), nft.Masquerade(false))
 	}
-	return b.commit()
+	return t
 }
+
+// ndTypes are what IPv6 needs to work: router solicitation/advertisement, neighbour
+// solicitation/advertisement, MLDv2 reports.
+var ndTypes = []byte{133, 134, 135, 136, 143}
 
 // inputBase: replies, loopback, IPv6 ND/RA; invalid is dropped.
-func inputBase(b *batch, in *nftables.Chain) {
-	b.rule(in, established(), accept)
-	b.rule(in, invalid(), drop)
-	b.rule(in, iif("lo"), accept)
+func inputBase(in *nft.Chain) {
+	in.Add(nft.Established(), nft.Accept())
+	in.Add(nft.Invalid(), nft.Drop())
+	in.Add(nft.IIF("lo"), nft.Accept())
 	for _, t := range ndTypes {
-		b.rule(in, icmp6Type(t), accept)
+		in.Add(nft.ICMPv6Type(t), nft.Accept())
 	}
 }
 
-func wgPorts(b *batch, in *nftables.Chain, ports []uint16) {
+func wgPorts(in *nft.Chain, ports []uint16) {
 	ps := append([]uint16(nil), ports...)
 	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
 	for i, p := range ps {
 		if p != 0 && (i == 0 || ps[i-1] != p) {
-			b.rule(in, dport(unix.IPPROTO_UDP, p), accept)
+			in.Add(nft.DPort(unix.IPPROTO_UDP, p), nft.Accept())
 		}
 	}
 }
@@ -73,50 +75,47 @@ type NDMZ struct {
 }
 
 // ApplyNDMZ rebuilds NDMZTable in ns.
-func ApplyNDMZ(ns *netns.NS, d NDMZ) error {
-	b, err := begin(ns, NDMZTable, nftables.TableFamilyINet)
-	if err != nil {
-		return err
-	}
-	in := b.filter("input", nftables.ChainHookInput, true)
-	inputBase(b, in)
-	fwd := b.filter("forward", nftables.ChainHookForward, true)
-	b.rule(fwd, established(), accept)
-	nat := b.chain("postrouting", nftables.ChainTypeNAT, nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource, false)
+func ApplyNDMZ(ns *netns.NS, d NDMZ) error { return nft.Apply(ns, ndmzTable(d)) }
+
+func ndmzTable(d NDMZ) *nft.Table {
+	t := nft.NewTable(nftables.TableFamilyINet, NDMZTable)
+	inputBase(t.Filter("input", nftables.ChainHookInput, nftables.ChainPolicyDrop))
+	fwd := t.Filter("forward", nftables.ChainHookForward, nftables.ChainPolicyDrop)
+	fwd.Add(nft.Established(), nft.Accept())
+	nat := t.SNAT("postrouting")
 	for _, e := range d.Egress {
-		b.rule(fwd, ifPrefix(expr.MetaKeyIIFNAME, d.UplinkPrefix), oif(e), accept)
-		b.rule(nat, ifPrefix(expr.MetaKeyIIFNAME, d.UplinkPrefix), oif(e), masq)
+		fwd.Add(nft.IIFPrefix(d.UplinkPrefix), nft.OIF(e), nft.Accept())
+		nat.Add(nft.IIFPrefix(d.UplinkPrefix), nft.OIF(e), nft.Masquerade(false))
 	}
-	return b.commit()
+	return t
 }
 
 // ApplySocket rebuilds SocketTable in the socket namespace: only the WireGuard ports
 // (UDP), ND/RA and replies come in; nothing is forwarded.
 func ApplySocket(ns *netns.NS, wgPortList []uint16) error {
-	b, err := begin(ns, SocketTable, nftables.TableFamilyINet)
-	if err != nil {
-		return err
-	}
-	in := b.filter("input", nftables.ChainHookInput, true)
-	inputBase(b, in)
-	wgPorts(b, in, wgPortList)
-	b.filter("forward", nftables.ChainHookForward, true)
-	return b.commit()
+	return nft.Apply(ns, socketTable(wgPortList))
+}
+
+func socketTable(wgPortList []uint16) *nft.Table {
+	t := nft.NewTable(nftables.TableFamilyINet, SocketTable)
+	in := t.Filter("input", nftables.ChainHookInput, nftables.ChainPolicyDrop)
+	inputBase(in)
+	wgPorts(in, wgPortList)
+	t.Filter("forward", nftables.ChainHookForward, nftables.ChainPolicyDrop)
+	return t
 }
 
 // ApplyUplink rebuilds UplinkTable in an NR namespace whose uplink to ndmz is link:
 // nothing new comes in from it, and what leaves by it is masqueraded.
-func ApplyUplink(ns *netns.NS, link string) error {
-	b, err := begin(ns, UplinkTable, nftables.TableFamilyINet)
-	if err != nil {
-		return err
-	}
-	in := b.filter("input", nftables.ChainHookInput, false)
-	b.rule(in, iif(link), established(), accept)
-	b.rule(in, iif(link), icmp6Type(135), accept)
-	b.rule(in, iif(link), icmp6Type(136), accept)
-	b.rule(in, iif(link), drop)
-	nat := b.chain("postrouting", nftables.ChainTypeNAT, nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource, false)
-	b.rule(nat, oif(link), masq)
-	return b.commit()
+func ApplyUplink(ns *netns.NS, link string) error { return nft.Apply(ns, uplinkTable(link)) }
+
+func uplinkTable(link string) *nft.Table {
+	t := nft.NewTable(nftables.TableFamilyINet, UplinkTable)
+	in := t.Filter("input", nftables.ChainHookInput, nftables.ChainPolicyAccept)
+	in.Add(nft.IIF(link), nft.Established(), nft.Accept())
+	in.Add(nft.IIF(link), nft.ICMPv6Type(135), nft.Accept())
+	in.Add(nft.IIF(link), nft.ICMPv6Type(136), nft.Accept())
+	in.Add(nft.IIF(link), nft.Drop())
+	t.SNAT("postrouting").Add(nft.OIF(link), nft.Masquerade(false))
+	return t
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/zosnet/zosnet/internal/link"
 )
 
 // Lease gets a DHCP lease on a node's NIC with the lab's plain client (see LeaseCommand)
@@ -44,8 +46,7 @@ func (l *Lab) SLAAC(ctx context.Context, node, nic string, timeout time.Duration
 		return netip.Prefix{}, err
 	}
 	defer n.close()
-	c := "net.ipv6.conf." + nic + "."
-	if err := n.sysctls(c+"disable_ipv6", "0", c+"accept_dad", "0", c+"accept_ra", "2", c+"autoconf", "1"); err != nil {
+	if err := n.sysctls(link.IPv6(nic, link.Sysctls{"disable_ipv6": "0", "accept_dad": "0", "accept_ra": "2", "autoconf": "1"})); err != nil {
 		return netip.Prefix{}, err
 	}
 	link, err := n.h.LinkByName(nic)

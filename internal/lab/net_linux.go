@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 )
 
@@ -42,67 +41,55 @@ func (n *nsh) close() {
 	n.ns.Close()
 }
 
-// sysctls writes key=value pairs (dotted keys) inside the namespace. Keys under
-// net.bridge exist only when br_netfilter is loaded: missing ones are skipped.
-func (n *nsh) sysctls(kv ...string) error {
-	return n.ns.Do(func() error {
-		for i := 0; i+1 < len(kv); i += 2 {
-			p := "/proc/sys/" + strings.ReplaceAll(kv[i], ".", "/")
-			err := os.WriteFile(p, []byte(kv[i+1]), 0o644)
-			if err != nil && !(errors.Is(err, os.ErrNotExist) && strings.HasPrefix(kv[i], "net.bridge.")) {
-				return fmt.Errorf("%s: sysctl %s=%s: %w", n.name, kv[i], kv[i+1], err)
-			}
-		}
-		return nil
-	})
-}
-
-var noBridgeNF = []string{
-	"net.bridge.bridge-nf-call-iptables", "0",
-	"net.bridge.bridge-nf-call-ip6tables", "0",
-	"net.bridge.bridge-nf-call-arptables", "0",
+// sysctls writes kv inside the namespace (see link.Set; br_netfilter's keys are
+// skipped when the module is not loaded).
+func (n *nsh) sysctls(kv link.Sysctls) error {
+	if err := link.Set(n.ns, kv); err != nil {
+		return fmt.Errorf("%s: %w", n.name, err)
+	}
+	return nil
 }
 
 // switchSysctls: a switch forwards frames only; no addresses, no IPv6 autoconf.
-func switchSysctls() []string {
-	return append([]string{
-		"net.ipv4.ip_forward", "0",
-		"net.ipv6.conf.all.disable_ipv6", "1",
-		"net.ipv6.conf.default.disable_ipv6", "1",
-	}, noBridgeNF...)
+func switchSysctls() link.Sysctls {
+	return link.NoBridgeNetfilter().With(link.Sysctls{
+		"net/ipv4/ip_forward":                "0",
+		"net/ipv6/conf/all/disable_ipv6":     "1",
+		"net/ipv6/conf/default/disable_ipv6": "1",
+	})
 }
 
 // routerSysctls: static addresses, no DAD delay, strict reverse-path filter like a real
 // edge, forwarding as the spec says (RAs need it on).
-func routerSysctls(fwd bool) []string {
+func routerSysctls(fwd bool) link.Sysctls {
 	f := "0"
 	if fwd {
 		f = "1"
 	}
-	return append([]string{
-		"net.ipv6.conf.default.accept_dad", "0",
-		"net.ipv6.conf.all.accept_dad", "0",
-		"net.ipv6.conf.default.accept_ra", "0",
-		"net.ipv6.conf.all.accept_ra", "0",
-		"net.ipv6.conf.default.autoconf", "0",
-		"net.ipv6.conf.all.disable_ipv6", "0",
-		"net.ipv6.conf.default.disable_ipv6", "0",
-		"net.ipv4.conf.all.rp_filter", "1",
-		"net.ipv4.conf.default.rp_filter", "1",
-		"net.ipv4.ip_forward", f,
-		"net.ipv6.conf.all.forwarding", f,
-		"net.ipv6.conf.default.forwarding", f,
-	}, noBridgeNF...)
+	return link.NoBridgeNetfilter().With(link.Sysctls{
+		"net/ipv6/conf/default/accept_dad":   "0",
+		"net/ipv6/conf/all/accept_dad":       "0",
+		"net/ipv6/conf/default/accept_ra":    "0",
+		"net/ipv6/conf/all/accept_ra":        "0",
+		"net/ipv6/conf/default/autoconf":     "0",
+		"net/ipv6/conf/all/disable_ipv6":     "0",
+		"net/ipv6/conf/default/disable_ipv6": "0",
+		"net/ipv4/conf/all/rp_filter":        "1",
+		"net/ipv4/conf/default/rp_filter":    "1",
+		"net/ipv4/ip_forward":                f,
+		"net/ipv6/conf/all/forwarding":       f,
+		"net/ipv6/conf/default/forwarding":   f,
+	})
 }
 
 // nodeSysctls: what a freshly booted machine has; IPv4 settings would otherwise be copied
 // from the host. Everything else is the node's software's business.
-func nodeSysctls() []string {
-	return append([]string{
-		"net.ipv4.ip_forward", "0",
-		"net.ipv4.conf.all.rp_filter", "0",
-		"net.ipv4.conf.default.rp_filter", "0",
-	}, noBridgeNF...)
+func nodeSysctls() link.Sysctls {
+	return link.NoBridgeNetfilter().With(link.Sysctls{
+		"net/ipv4/ip_forward":             "0",
+		"net/ipv4/conf/all/rp_filter":     "0",
+		"net/ipv4/conf/default/rp_filter": "0",
+	})
 }
 
 // makeBridge creates the segment's bridge br0 (no multicast snooping) and brings it up.

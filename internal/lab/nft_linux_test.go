@@ -2,10 +2,12 @@ package lab
 
 import (
 	"context"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/zosnet/zosnet/internal/nft"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
 
@@ -28,6 +30,9 @@ func TestRouterRules(t *testing.T) {
 	}
 	for _, c := range cases {
 		out := run(t, l, c.router, tool("nft"), "list", "ruleset")
+		if want := nft.Render(routerTables(s, s.router(c.router))...); out != want {
+			t.Errorf("%s: the kernel lists\n%s\nrouterTables renders\n%s", c.router, out, want)
+		}
 		for _, w := range c.want {
 			if !strings.Contains(out, w) {
 				t.Errorf("%s: ruleset lacks %q:\n%s", c.router, w, out)
@@ -69,5 +74,43 @@ func TestFirewallOffReaches(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("without IPv4 firewall, routed at homegw: %v", err)
+	}
+}
+
+// goldenRouters are the default farm's routers, with homegw's NAT hard (fully random)
+// as TestRouterRules runs it.
+func goldenRouters() (*Spec, []string) {
+	s := DefaultSpec()
+	s.router("homegw").NAT.Mode = NATFullyRandom
+	return s, []string{"farmgw", "homegw", "home6gw", "internet"}
+}
+
+// TestRouterTablesGolden: each router's whole ruleset, as `nft list ruleset` prints it
+// (no root; TestRouterTablesInKernel checks the kernel lists the same).
+func TestRouterTablesGolden(t *testing.T) {
+	s, routers := goldenRouters()
+	for _, r := range routers {
+		testkit.Golden(t, "testdata/"+r+".nft", nft.Render(routerTables(s, s.router(r))...))
+	}
+}
+
+// TestRouterTablesInKernel applies each router's tables in a throwaway namespace: the
+// kernel lists exactly the golden file, and re-applying changes nothing.
+func TestRouterTablesInKernel(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	s, routers := goldenRouters()
+	for _, r := range routers {
+		n := &nsh{name: r, ns: testkit.NewNS(t)}
+		for range 2 {
+			if err := applyNFT(n, s, s.router(r)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out, err := exec.Command("nsenter", "--net="+n.ns.Path(), "nft", "list", "ruleset").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: nft list ruleset: %v: %s", r, err, out)
+		}
+		testkit.SameAsGolden(t, "testdata/"+r+".nft", string(out))
 	}
 }

@@ -95,7 +95,7 @@ func (l *Lab) powerOn(n *Node) error {
 		return err
 	}
 	b.nss[n.Name] = h
-	if err := h.sysctls(nodeSysctls()...); err != nil {
+	if err := h.sysctls(nodeSysctls()); err != nil {
 		return err
 	}
 	for i, c := range n.NICs {

@@ -14,6 +14,7 @@ import (
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 )
 
@@ -231,7 +232,7 @@ func (b *builder) namespaces() error {
 	return nil
 }
 
-func (b *builder) named(key, name string, sysctls []string) error {
+func (b *builder) named(key, name string, sysctls link.Sysctls) error {
 	ns, err := netns.Create("", name)
 	if err != nil {
 		return err
@@ -242,7 +243,7 @@ func (b *builder) named(key, name string, sysctls []string) error {
 		return err
 	}
 	b.nss[key] = n
-	if err := n.sysctls(sysctls...); err != nil {
+	if err := n.sysctls(sysctls); err != nil {
 		return err
 	}
 	lo, err := n.h.LinkByName("lo")
@@ -299,7 +300,7 @@ func (b *builder) nodes() error {
 			return err
 		}
 		b.nss[n.Name] = h
-		if err := h.sysctls(nodeSysctls()...); err != nil {
+		if err := h.sysctls(nodeSysctls()); err != nil {
 			return err
 		}
 	}

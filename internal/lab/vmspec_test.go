@@ -1,14 +1,12 @@
 package lab
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/zosnet/zosnet/internal/testkit"
+)
 
 const vmSpec = miniSpec + `
   - name: vm1
@@ -70,19 +68,7 @@ func TestVMCmdline(t *testing.T) {
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
+	testkit.Golden(t, filepath.Join("testdata", name), got) // -update rewrites it
 }
 
 // TestQemuArgs: qemu's command line for each boot method (golden files): TCG, the

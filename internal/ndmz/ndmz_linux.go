@@ -4,19 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
-	"os"
-	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
 	"github.com/zosnet/zosnet/internal/firewall"
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
-	"github.com/zosnet/zosnet/internal/resource"
 )
 
 // RouteProto tags the routes ndmz adds (in ndmz and in NR namespaces); it differs from
@@ -76,46 +71,36 @@ func (d *DMZ) firewall(ns *netns.NS) error {
 }
 
 func (d *DMZ) sysctls(ns *netns.NS) error {
-	if err := ns.Do(func() error {
-		return writeSysctls(map[string]string{
-			"net/ipv4/ip_forward":              "1",
-			"net/ipv6/conf/all/forwarding":     "1",
-			"net/ipv4/conf/all/rp_filter":      "1",
-			"net/ipv4/conf/default/rp_filter":  "1",
-			"net/ipv6/conf/default/accept_ra":  "0",
-			"net/ipv6/conf/default/accept_dad": "0",
-			"net/ipv4/conf/all/send_redirects": "0",
-		})
+	if err := link.Set(ns, link.Sysctls{
+		"net/ipv4/ip_forward":              "1",
+		"net/ipv6/conf/all/forwarding":     "1",
+		"net/ipv4/conf/all/rp_filter":      "1",
+		"net/ipv4/conf/default/rp_filter":  "1",
+		"net/ipv6/conf/default/accept_ra":  "0",
+		"net/ipv6/conf/default/accept_dad": "0",
+		"net/ipv4/conf/all/send_redirects": "0",
 	}); err != nil {
 		return err
 	}
 	if err := setUp(ns, "lo"); err != nil {
 		return err
 	}
-	return d.Host.Do(func() error {
-		kv := map[string]string{"net/ipv4/ip_forward": "1"}
-		for _, k := range []string{"iptables", "ip6tables", "arptables"} {
-			if _, err := os.Stat("/proc/sys/net/bridge/bridge-nf-call-" + k); err == nil {
-				kv["net/bridge/bridge-nf-call-"+k] = "0"
-			}
-		}
-		return writeSysctls(kv)
-	})
+	return link.Set(d.Host, link.NoBridgeNetfilter().With(link.Sysctls{"net/ipv4/ip_forward": "1"}))
 }
 
 // transit makes ndmz-h (host, 100.126.0.1/30) ↔ to-host (ndmz, .2) and ndmz's IPv4
 // default route via the host.
 func (d *DMZ) transit(ns *netns.NS) error {
-	h, nh, err := handles(d.Host, ns)
+	h, nh, err := link.Handles(d.Host, ns)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 	defer nh.Close()
-	if err := fixHalf(h, nh, HostLink, InnerLink); err != nil {
+	if err := link.FixHalfVeth(h, nh, HostLink, InnerLink); err != nil {
 		return err
 	}
-	hl, err := resource.EnsureLink(h, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: HostLink},
+	hl, err := link.Ensure(h, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: HostLink},
 		PeerName: InnerLink, PeerNamespace: netlink.NsFd(ns.Fd())})
 	if err != nil {
 		return err
@@ -124,9 +109,7 @@ func (d *DMZ) transit(ns *netns.NS) error {
 	if err != nil {
 		return fmt.Errorf("find %s in ndmz: %w", InnerLink, err)
 	}
-	if err := d.Host.Do(func() error {
-		return writeSysctls(map[string]string{"net/ipv6/conf/" + HostLink + "/disable_ipv6": "1"})
-	}); err != nil {
+	if err := link.Set(d.Host, link.IPv6(HostLink, link.Sysctls{"disable_ipv6": "1"})); err != nil {
 		return err
 	}
 	if err := addrUp(h, hl, netip.PrefixFrom(HostAddr, Transit.Bits())); err != nil {
@@ -143,7 +126,7 @@ func (d *DMZ) publicLeg(ns *netns.NS) error {
 	if d.PubBridge == "" {
 		return nil
 	}
-	h, nh, err := handles(d.Host, ns)
+	h, nh, err := link.Handles(d.Host, ns)
 	if err != nil {
 		return err
 	}
@@ -153,34 +136,27 @@ func (d *DMZ) publicLeg(ns *netns.NS) error {
 	if err != nil {
 		return fmt.Errorf("find %s: %w", d.PubBridge, err)
 	}
-	if err := fixHalf(h, nh, PubPort, PubLink); err != nil {
+	if err := link.FixHalfVeth(h, nh, PubPort, PubLink); err != nil {
 		return err
 	}
-	port, err := resource.EnsureLink(h, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: PubPort, MTU: br.Attrs().MTU},
+	port, err := link.Ensure(h, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: PubPort, MTU: br.Attrs().MTU},
 		PeerName: PubLink, PeerNamespace: netlink.NsFd(ns.Fd())})
 	if err != nil {
 		return err
 	}
-	if port.Attrs().MasterIndex != br.Attrs().Index {
-		if err := h.LinkSetMaster(port, br); err != nil {
-			return fmt.Errorf("attach %s to %s: %w", PubPort, d.PubBridge, err)
-		}
-	}
-	if err := d.Host.Do(func() error {
-		return writeSysctls(map[string]string{"net/ipv6/conf/" + PubPort + "/disable_ipv6": "1"})
-	}); err != nil {
+	if err := link.SetMaster(h, port, br); err != nil {
 		return err
 	}
-	if err := h.LinkSetUp(port); err != nil {
-		return fmt.Errorf("set %s up: %w", PubPort, err)
-	}
-	c := "net/ipv6/conf/" + PubLink + "/"
-	if err := ns.Do(func() error {
-		return writeSysctls(map[string]string{c + "disable_ipv6": "0", c + "accept_ra": "2", c + "autoconf": "1", c + "accept_dad": "0"})
-	}); err != nil {
+	if err := link.Set(d.Host, link.IPv6(PubPort, link.Sysctls{"disable_ipv6": "1"})); err != nil {
 		return err
 	}
-	return setUp(ns, PubLink)
+	if err := link.Up(h, port); err != nil {
+		return err
+	}
+	if err := link.Set(ns, link.IPv6(PubLink, link.Sysctls{"disable_ipv6": "0", "accept_ra": "2", "autoconf": "1", "accept_dad": "0"})); err != nil {
+		return err
+	}
+	return link.UpByName(nh, PubLink)
 }
 
 // Remove deletes ndmz (its uplink ends and legs go with it) and the host ends.
@@ -188,65 +164,23 @@ func (d *DMZ) publicLeg(ns *netns.NS) error {
 func (d *DMZ) Remove() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(d.Host.Fd()))
+	h, err := link.Handle(d.Host)
 	if err != nil {
-		return fmt.Errorf("ndmz: netlink in host: %w", err)
+		return fmt.Errorf("ndmz: %w", err)
 	}
 	defer h.Close()
-	var errs []error
-	for _, name := range []string{HostLink, PubPort} {
-		if l, err := h.LinkByName(name); err == nil {
-			if err := h.LinkDel(l); err != nil && !notFound(err) {
-				errs = append(errs, fmt.Errorf("delete %s: %w", name, err))
-			}
-		}
-	}
-	errs = append(errs, netns.Delete(d.NetnsDir, NS))
+	errs := []error{link.Delete(h, HostLink), link.Delete(h, PubPort), netns.Delete(d.NetnsDir, NS)}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("remove ndmz: %w", err)
 	}
 	return nil
 }
 
-func handles(a, b *netns.NS) (*netlink.Handle, *netlink.Handle, error) {
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(a.Fd()))
-	if err != nil {
-		return nil, nil, fmt.Errorf("netlink in %s: %w", a.Path(), err)
-	}
-	h2, err := netlink.NewHandleAt(vnetns.NsHandle(b.Fd()))
-	if err != nil {
-		h.Close()
-		return nil, nil, fmt.Errorf("netlink in %s: %w", b.Path(), err)
-	}
-	return h, h2, nil
-}
-
-// fixHalf deletes veth end `mine` (in h) whose peer `theirs` is missing from nh.
-func fixHalf(h, nh *netlink.Handle, mine, theirs string) error {
-	l, err := h.LinkByName(mine)
-	if err != nil {
-		return nil
-	}
-	if _, err := nh.LinkByName(theirs); err == nil {
-		return nil
-	}
-	if err := h.LinkDel(l); err != nil && !notFound(err) {
-		return fmt.Errorf("delete half veth %s: %w", mine, err)
-	}
-	return nil
-}
-
 func addrUp(h *netlink.Handle, l netlink.Link, ps ...netip.Prefix) error {
-	for _, p := range ps {
-		a := &netlink.Addr{IPNet: ipnet(p), Flags: unix.IFA_F_NODAD}
-		if err := h.AddrReplace(l, a); err != nil {
-			return fmt.Errorf("address %s on %s: %w", p, l.Attrs().Name, err)
-		}
+	if err := link.ReplaceAddrs(h, l, ps...); err != nil {
+		return err
 	}
-	if err := h.LinkSetUp(l); err != nil {
-		return fmt.Errorf("set %s up: %w", l.Attrs().Name, err)
-	}
-	return nil
+	return link.Up(h, l)
 }
 
 func routeReplace(h *netlink.Handle, r *netlink.Route) error {
@@ -256,35 +190,11 @@ func routeReplace(h *netlink.Handle, r *netlink.Route) error {
 	return nil
 }
 
-func ipnet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
-}
-
 func setUp(ns *netns.NS, name string) error {
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
+	h, err := link.Handle(ns)
 	if err != nil {
-		return fmt.Errorf("netlink in %s: %w", ns.Path(), err)
+		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(name)
-	if err == nil {
-		err = h.LinkSetUp(l)
-	}
-	if err != nil {
-		return fmt.Errorf("set %s up: %w", name, err)
-	}
-	return nil
+	return link.UpByName(h, name)
 }
-
-func writeSysctls(kv map[string]string) error {
-	for k, v := range kv {
-		if err := os.WriteFile("/proc/sys/"+k, []byte(v), 0o644); err != nil {
-			return fmt.Errorf("sysctl %s=%s: %w", strings.ReplaceAll(k, "/", "."), v, err)
-		}
-	}
-	return nil
-}
-
-func notFound(err error) bool { var nf netlink.LinkNotFoundError; return errors.As(err, &nf) }
-
-func nsHandle(ns *netns.NS) vnetns.NsHandle { return vnetns.NsHandle(ns.Fd()) }

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/zosnet/zosnet/internal/netns"
@@ -15,11 +14,7 @@ import (
 
 func addrs(t *testing.T, ns *netns.NS, link string) []netip.Prefix {
 	t.Helper()
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := testkit.Handle(t, ns)
 	l, err := h.LinkByName(link)
 	if err != nil {
 		t.Fatalf("%s: %v", link, err)
@@ -45,11 +40,7 @@ func TestEnsureAttachIdempotentGC(t *testing.T) {
 	host := testkit.NewNS(t)
 	dir := filepath.Join(t.TempDir(), "netns")
 	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(host.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := testkit.Handle(t, host)
 	if err := h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br-pub"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -96,11 +87,7 @@ func TestEnsureAttachIdempotentGC(t *testing.T) {
 	if err := d.GC(map[string]bool{"netb": true}); err != nil {
 		t.Fatal(err)
 	}
-	dh, err := netlink.NewHandleAt(vnetns.NsHandle(dmz.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dh.Close()
+	dh := testkit.Handle(t, dmz)
 	if _, err := dh.LinkByName(UplinkName("neta")); err == nil {
 		t.Error("GC kept the unwanted uplink u-neta")
 	}

@@ -9,9 +9,9 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/zosnet/zosnet/internal/firewall"
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
-	"github.com/zosnet/zosnet/internal/resource"
 )
 
 // Attach gives NR id (namespace nr) its uplink: veth u-<id> between ndmz and nr with
@@ -36,21 +36,21 @@ func (d *DMZ) Attach(nr *netns.NS, id string) error {
 }
 
 func (d *DMZ) attach(dmz, nr *netns.NS, id string) error {
-	dh, nh, err := handles(dmz, nr)
+	dh, nh, err := link.Handles(dmz, nr)
 	if err != nil {
 		return err
 	}
 	defer dh.Close()
 	defer nh.Close()
 	name := UplinkName(id)
-	if err := fixHalf(dh, nh, name, name); err != nil {
+	if err := link.FixHalfVeth(dh, nh, name, name); err != nil {
 		return err
 	}
 	b, err := blockFor(dh, name, id)
 	if err != nil {
 		return err
 	}
-	dl, err := resource.EnsureLink(dh, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name},
+	dl, err := link.Ensure(dh, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name},
 		PeerName: name, PeerNamespace: netlink.NsFd(nr.Fd())})
 	if err != nil {
 		return err
@@ -129,9 +129,9 @@ func (d *DMZ) gc(keep func(id string) bool) error {
 		return fmt.Errorf("uplink gc: %w", err)
 	}
 	defer dmz.Close()
-	dh, err := netlink.NewHandleAt(nsHandle(dmz))
+	dh, err := link.Handle(dmz)
 	if err != nil {
-		return fmt.Errorf("uplink gc: netlink in ndmz: %w", err)
+		return fmt.Errorf("uplink gc: %w", err)
 	}
 	defer dh.Close()
 	links, err := dh.LinkList()
@@ -144,7 +144,7 @@ func (d *DMZ) gc(keep func(id string) bool) error {
 		if !ok || nodeapi.ValidID(id) != nil || keep(id) {
 			continue
 		}
-		if err := dh.LinkDel(l); err != nil && !notFound(err) {
+		if err := dh.LinkDel(l); err != nil && !link.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete uplink %s: %w", l.Attrs().Name, err))
 		}
 	}

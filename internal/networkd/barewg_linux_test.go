@@ -11,9 +11,9 @@ import (
 	"syscall"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/wg"
 )
@@ -59,7 +59,7 @@ func (e bareEnd) up(ns *netns.NS) (wg.Device, error) {
 	if err := d.Configure(wgtypes.Config{PrivateKey: &e.Key, ListenPort: &e.Port, Peers: []wgtypes.PeerConfig{pc}}); err != nil {
 		return nil, err
 	}
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
+	h, err := link.Handle(ns)
 	if err != nil {
 		return nil, err
 	}

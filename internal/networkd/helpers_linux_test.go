@@ -2,7 +2,6 @@ package networkd_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/zosnet/zosnet/internal/localapi"
@@ -128,15 +126,7 @@ func cleanupAll(t testing.TB, n *node) {
 	}
 }
 
-func handle(t testing.TB, ns *netns.NS) *netlink.Handle {
-	t.Helper()
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	return h
-}
+func handle(t testing.TB, ns *netns.NS) *netlink.Handle { t.Helper(); return testkit.Handle(t, ns) }
 
 // wire joins two hosts with a veth underlay: 10.99.0.1 and .2.
 func wire(t testing.TB, a, b *node, mtu int) { t.Helper(); wireB(t, a.host, b.host, mtu) }
@@ -146,30 +136,7 @@ func newClient(n *node) *localapi.Client { return localapi.NewClient(n.socket())
 func unmountDir(n *node) { unix.Unmount(n.netnsDir(), unix.MNT_DETACH) }
 
 // wireB joins two namespaces with a veth: 10.99.0.1 in x, 10.99.0.2 in y.
-func wireB(t testing.TB, x, y *netns.NS, mtu int) {
-	t.Helper()
-	ha, hb := handle(t, x), handle(t, y)
-	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "ua", MTU: mtu}, PeerName: "ub", PeerNamespace: netlink.NsFd(y.Fd())}
-	if err := ha.LinkAdd(v); err != nil {
-		t.Fatal(err)
-	}
-	for _, x := range []struct {
-		h          *netlink.Handle
-		name, addr string
-	}{{ha, "ua", "10.99.0.1/24"}, {hb, "ub", "10.99.0.2/24"}} {
-		l, err := x.h.LinkByName(x.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ad, _ := netlink.ParseAddr(x.addr)
-		if err := x.h.AddrAdd(l, ad); err != nil {
-			t.Fatal(err)
-		}
-		if err := x.h.LinkSetUp(l); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+func wireB(t testing.TB, x, y *netns.NS, mtu int) { t.Helper(); testkit.Underlay(t, x, y, mtu) }
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
@@ -183,15 +150,12 @@ func ping(t testing.TB, nsPath string, dst netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	ns.Do(func() error { testkit.RefuseInit(t); return nil })
-	ns.Close()
-	out, err := exec.Command("nsenter", "--net="+nsPath, "ping", "-c1", "-W1", "-n", dst.String()).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ping %s from %s: %w: %s", dst, nsPath, err, out)
-	}
-	return nil
+	defer ns.Close()
+	return testkit.Ping(t, ns, dst)
 }
 
+// pollPing pings until a reply comes, opening nsPath anew each time (a restarted
+// daemon may recreate the namespace there).
 func pollPing(t testing.TB, nsPath string, dst netip.Addr, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/testkit"
@@ -20,11 +19,7 @@ func TestNetlinkFacts(t *testing.T) {
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
 	ns := testkit.NewNS(t)
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := testkit.Handle(t, ns)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	changes, err := WatchChanges(ctx, ns.Fd())

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-
-	"github.com/zosnet/zosnet/internal/ula"
 )
 
 var (
@@ -34,16 +32,6 @@ var families = [2]Family{IPv4, IPv6}
 func globalV6(a netip.Addr) bool { return a.Is6() && global6.Contains(a) }
 
 func sharedCGN(a netip.Addr) bool { return cgnat.Contains(a) }
-
-// ULA48 returns network networkID's IPv6 unique local /48 (internal/ula, shared with
-// networkd).
-func ULA48(networkID string) netip.Prefix { return ula.Net48(networkID) }
-
-// ULAAddr returns the IPv6 twin of an IPv4 address of the network (internal/ula).
-func ULAAddr(networkID string, v4 netip.Addr) netip.Addr { return ula.Addr(networkID, v4) }
-
-// ULATwin returns the IPv6 twin of an IPv4 prefix of the network (internal/ula).
-func ULATwin(networkID string, v4 netip.Prefix) netip.Prefix { return ula.Twin(networkID, v4) }
 
 // halves splits p into its two halves (p must be shorter than a host prefix).
 func halves(p netip.Prefix) (netip.Prefix, netip.Prefix) {

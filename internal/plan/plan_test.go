@@ -8,10 +8,12 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/zosnet/zosnet/internal/ula"
 )
 
 // twin is shorthand for a subnet's ULA twin in the test networks.
-func twin(id, v4 string) netip.Prefix { return ULATwin(id, pfx(v4)) }
+func twin(id, v4 string) netip.Prefix { return ula.Twin(id, pfx(v4)) }
 
 func routes(id, rng string) []netip.Prefix { return []netip.Prefix{pfx(rng), twin(id, rng)} }
 

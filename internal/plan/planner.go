@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+
+	"github.com/zosnet/zosnet/internal/ula"
 )
 
 // Planner holds a validated network, ready to answer per-member views. Building it costs
@@ -74,7 +76,7 @@ func New(in Input) (*Planner, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Planner{netID: in.Network.ID, rng: in.Network.Range, ula: ULATwin(in.Network.ID, in.Network.Range)}
+	p := &Planner{netID: in.Network.ID, rng: in.Network.Range, ula: ula.Twin(in.Network.ID, in.Network.Range)}
 	sp := newSpace(p.netID, p.rng, bits)
 	if err := p.loadMembers(in.Members, sp); err != nil {
 		return nil, err
@@ -167,7 +169,7 @@ func (p *Planner) assignSubnets(sp *space) error {
 		p.nodes[p.byID[id]].subnet = subnets[i]
 	}
 	for i := range p.nodes {
-		p.nodes[i].ula = ULATwin(p.netID, p.nodes[i].subnet)
+		p.nodes[i].ula = ula.Twin(p.netID, p.nodes[i].subnet)
 	}
 	return nil
 }

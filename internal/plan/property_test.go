@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/zosnet/zosnet/internal/ula"
 )
 
 // randomInput builds a random network of n members: public dual-stack, IPv4-only and
@@ -258,7 +260,7 @@ func checkForwarding(t *testing.T, pl Plan, relay int, ctx string) {
 		k := pubKeyOf(pl, m.NodeID)
 		keyOf[m.NodeID] = k
 		hops[k] = hop{owns: []netip.Prefix{m.Subnet, m.ULA}, peers: peers}
-		srcs = append(srcs, m.Subnet.Addr().Next(), ULAAddr(pl.NetworkID, m.Subnet.Addr().Next()))
+		srcs = append(srcs, m.Subnet.Addr().Next(), ula.Addr(pl.NetworkID, m.Subnet.Addr().Next()))
 	}
 	for _, d := range pl.Devices {
 		k := devKey(pl, d.Name)

@@ -21,7 +21,7 @@
 //     IPs never overlap on one interface and failover only moves that set;
 //   - an external access device peers with one public access node, which routes for it.
 //
-// Every subnet has an IPv6 ULA twin ([ULATwin]). Members without a subnet get one
+// Every subnet has an IPv6 ULA twin (ula.Twin). Members without a subnet get one
 // assigned deterministically ([Planner.Member] reports it; callers persist it).
 //
 // The registry's view of a network becomes the planner's input with [FromGrid], the one

@@ -15,6 +15,8 @@ import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun/tuntest"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/zosnet/zosnet/internal/ula"
 )
 
 // wgNode is a member or device running real wireguard-go on the fabric. Its forwarder
@@ -255,7 +257,7 @@ func (l *meshLab) addrOf(name string, v6 bool) netip.Addr {
 	if m, ok := findMember(l.pl, name); ok {
 		a := m.Subnet.Addr().Next()
 		if v6 {
-			return ULAAddr(l.pl.NetworkID, a)
+			return ula.Addr(l.pl.NetworkID, a)
 		}
 		return a
 	}

@@ -4,17 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
-	"github.com/zosnet/zosnet/internal/resource"
 )
 
 // Kernel object names of the public side (host namespace unless said otherwise).
@@ -36,12 +34,12 @@ type Uplink struct {
 // probing, else a veth to zos.
 // want (the public config's NIC) overrides the choice when set.
 func ensureBridge(ctx context.Context, host *netns.NS, want string, probe time.Duration, quiet map[string]time.Time) (Uplink, error) {
-	h, err := handle(host)
+	h, err := link.Handle(host)
 	if err != nil {
 		return Uplink{}, err
 	}
 	defer h.Close()
-	br, err := resource.EnsureLink(h, &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: Bridge}})
+	br, err := link.Ensure(h, &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: Bridge}})
 	if err != nil {
 		return Uplink{}, err
 	}
@@ -108,10 +106,7 @@ func pickNIC(ctx context.Context, h *netlink.Handle, host *netns.NS, br netlink.
 // timeout for a route the kernel learned from an RA on it.
 func hearsRA(ctx context.Context, h *netlink.Handle, host *netns.NS, l netlink.Link, timeout time.Duration) (bool, string) {
 	name := l.Attrs().Name
-	c := "net/ipv6/conf/" + name + "/"
-	if err := host.Do(func() error {
-		return sysctls(map[string]string{c + "disable_ipv6": "0", c + "accept_ra": "2", c + "autoconf": "0", c + "accept_dad": "0"})
-	}); err != nil {
+	if err := link.Set(host, link.IPv6(name, link.Sysctls{"disable_ipv6": "0", "accept_ra": "2", "autoconf": "0", "accept_dad": "0"})); err != nil {
 		return false, err.Error()
 	}
 	if err := h.LinkSetUp(l); err != nil {
@@ -162,11 +157,8 @@ func nicMode(h *netlink.Handle, host *netns.NS, br netlink.Link, nic string) err
 	if err := h.LinkSetUp(l); err != nil {
 		return fmt.Errorf("set %s up: %w", nic, err)
 	}
-	b, n := "net/ipv6/conf/"+Bridge+"/", "net/ipv6/conf/"+nic+"/"
-	return host.Do(func() error {
-		return sysctls(map[string]string{n + "disable_ipv6": "1", b + "disable_ipv6": "0", b + "accept_ra": "2",
-			b + "autoconf": "1", b + "accept_dad": "0"})
-	})
+	return link.Set(host, link.IPv6(nic, link.Sysctls{"disable_ipv6": "1"}).With(
+		link.IPv6(Bridge, link.Sysctls{"disable_ipv6": "0", "accept_ra": "2", "autoconf": "1", "accept_dad": "0"})))
 }
 
 // releaseOtherNICs takes NICs other than keep off br-pub (the public config named
@@ -192,9 +184,7 @@ func zosMode(h *netlink.Handle, host *netns.NS, br netlink.Link) error {
 	if err != nil {
 		return fmt.Errorf("find bridge %s (made by netinit): %w", Zos, err)
 	}
-	if err := host.Do(func() error {
-		return sysctls(map[string]string{"net/ipv6/conf/" + Bridge + "/disable_ipv6": "1"})
-	}); err != nil {
+	if err := link.Set(host, link.IPv6(Bridge, link.Sysctls{"disable_ipv6": "1"})); err != nil {
 		return err
 	}
 	if _, err := h.LinkByName(PubPort); err != nil {
@@ -204,7 +194,7 @@ func zosMode(h *netlink.Handle, host *netns.NS, br netlink.Link) error {
 			}
 		}
 	}
-	v, err := resource.EnsureLink(h, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: PubPort, MTU: zos.Attrs().MTU}, PeerName: ZosPort})
+	v, err := link.Ensure(h, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: PubPort, MTU: zos.Attrs().MTU}, PeerName: ZosPort})
 	if err != nil {
 		return err
 	}
@@ -217,35 +207,17 @@ func zosMode(h *netlink.Handle, host *netns.NS, br netlink.Link) error {
 				return fmt.Errorf("find %s: %w", ZosPort, err)
 			}
 		}
-		if err := host.Do(func() error {
-			return sysctls(map[string]string{"net/ipv6/conf/" + x.l.Attrs().Name + "/disable_ipv6": "1"})
-		}); err != nil {
+		if err := link.Set(host, link.IPv6(x.l.Attrs().Name, link.Sysctls{"disable_ipv6": "1"})); err != nil {
 			return err
 		}
-		if x.l.Attrs().MasterIndex != x.master.Attrs().Index {
-			if err := h.LinkSetMaster(x.l, x.master); err != nil {
-				return fmt.Errorf("attach %s to %s: %w", x.l.Attrs().Name, x.master.Attrs().Name, err)
-			}
+		if err := link.SetMaster(h, x.l, x.master); err != nil {
+			return err
 		}
-		if err := h.LinkSetUp(x.l); err != nil {
-			return fmt.Errorf("set %s up: %w", x.l.Attrs().Name, err)
+		if err := link.Up(h, x.l); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 func sameMAC(a, b net.HardwareAddr) bool { return a.String() == b.String() }
-
-func sysctls(kv map[string]string) error {
-	keys := make([]string, 0, len(kv))
-	for k := range kv {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if err := os.WriteFile("/proc/sys/"+k, []byte(kv[k]), 0o644); err != nil {
-			return fmt.Errorf("sysctl %s=%s: %w", strings.ReplaceAll(k, "/", "."), kv[k], err)
-		}
-	}
-	return nil
-}

@@ -52,13 +52,13 @@ func TestPublicConfigLive(t *testing.T) {
 	apply(t, f1, nil, 3001)
 	apply(t, f2, nil, 3002)
 	dst := w1.IPv4.Addr()
-	t.Logf("tunnel up after %s", pollPing(t, w2ns, dst, 15*time.Second))
+	t.Logf("tunnel up after %s", testkit.PollPing(t, w2ns, dst, 15*time.Second))
 
 	cfg1 := &nodeapi.PublicConfig{IPv4: pfx("203.0.113.10/24"), GW4: netip.MustParseAddr("203.0.113.1")}
 	t.Logf("set: applied in %s", apply(t, f1, cfg1, 3001))
 	sock := f1.up.SocketNS()
 	checkSockets(t, f1, sock, "public")
-	t.Logf("set: ping resumed after %s", pollPing(t, w2ns, dst, 20*time.Second))
+	t.Logf("set: ping resumed after %s", testkit.PollPing(t, w2ns, dst, 20*time.Second))
 	waitGlobal(t, sock, public.Leg, true, 10*time.Second)
 	wantEndpoints(t, f1, "203.0.113.10", "2001:db8:100::/64")
 
@@ -66,13 +66,13 @@ func TestPublicConfigLive(t *testing.T) {
 	if err := f2.app.Apply(s2, f2.key); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("over IPv4: ping after %s", pollPing(t, w2ns, dst, 20*time.Second))
+	t.Logf("over IPv4: ping after %s", testkit.PollPing(t, w2ns, dst, 20*time.Second))
 
 	cfg2 := &nodeapi.PublicConfig{IPv4: pfx("203.0.113.11/24"), GW4: netip.MustParseAddr("203.0.113.1"),
 		IPv6: pfx("2001:db8:100::11/64"), GW6: netip.MustParseAddr("2001:db8:100::1")}
 	t.Logf("change: applied in %s", apply(t, f1, cfg2, 3001))
 	checkSockets(t, f1, f1.up.SocketNS(), "public")
-	t.Logf("change: ping resumed after %s", pollPing(t, w2ns, dst, 20*time.Second))
+	t.Logf("change: ping resumed after %s", testkit.PollPing(t, w2ns, dst, 20*time.Second))
 	wantEndpoints(t, f1, "203.0.113.11", "2001:db8:100::11/128")
 	for _, e := range f1.up.Status().Endpoints {
 		if e.Addr.String() == "203.0.113.10" {
@@ -82,7 +82,7 @@ func TestPublicConfigLive(t *testing.T) {
 
 	t.Logf("unset: applied in %s", apply(t, f1, nil, 3001))
 	checkSockets(t, f1, f1.ns, "host")
-	t.Logf("unset: ping resumed after %s", pollPing(t, w2ns, dst, 20*time.Second))
+	t.Logf("unset: ping resumed after %s", testkit.PollPing(t, w2ns, dst, 20*time.Second))
 	wantEndpoints(t, f1, "", "2001:db8:100::/64")
 	if _, err := netns.OpenNamed(f1.dir, public.NS); err == nil {
 		t.Error("public namespace still exists after unset")

@@ -2,13 +2,11 @@ package public_test
 
 import (
 	"net/netip"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 
 	"github.com/zosnet/zosnet/internal/lab"
 	"github.com/zosnet/zosnet/internal/ndmz"
@@ -52,13 +50,13 @@ func TestEgressUplinksAndHidden(t *testing.T) {
 		t.Run(tt.node, func(t *testing.T) {
 			n := bootNode(t, l, tt.node)
 			_, wns := n.nr(t, oneNR("net1", "10.1.1.0/24", 3001), "w1")
-			took := pollPing(t, wns, registry4, 10*time.Second)
+			took := testkit.PollPing(t, wns, registry4, 10*time.Second)
 			t.Logf("%s: IPv4 egress after %s", tt.node, took)
 			dmz := openNS(t, filepath.Join(n.dir, ndmz.NS))
 			if tt.v6 {
 				waitGlobal(t, dmz, ndmz.PubLink, true, 10*time.Second)
-				pollPing(t, wns, registry6, 10*time.Second)
-			} else if err := ping(t, wns, registry6); err == nil {
+				testkit.PollPing(t, wns, registry6, 10*time.Second)
+			} else if err := testkit.Ping(t, wns, registry6); err == nil {
 				t.Errorf("%s has no IPv6 on its segment, yet the workload reached %s", tt.node, registry6)
 			}
 			if tt.mode == "nic" {
@@ -83,27 +81,13 @@ func TestEgressUplinksAndHidden(t *testing.T) {
 func brPubCarries(t *testing.T, l *lab.Lab, dmz *netns.NS, router string, gw4 netip.Addr) {
 	t.Helper()
 	ll := linkLocalOf(t, openNS(t, l.NSPath(router)), gw4)
-	dmz.Do(func() error { testkit.RefuseInit(t); return nil })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, err := exec.Command("nsenter", "--net="+dmz.Path(), "ping", "-c1", "-W1", "-n", ll.String()+"%"+ndmz.PubLink).CombinedOutput()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("br-pub via zos does not reach %s's %s: %v: %s", router, ll, err, out)
-		}
-	}
+	testkit.PollPing(t, dmz, ll.WithZone(ndmz.PubLink), 10*time.Second) // br-pub via zos reaches the router
 }
 
 // linkLocalOf returns the IPv6 link-local address of the link holding a4 in ns.
 func linkLocalOf(t *testing.T, ns *netns.NS, a4 netip.Addr) netip.Addr {
 	t.Helper()
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := testkit.Handle(t, ns)
 	as, err := h.AddrList(nil, netlink.FAMILY_V4)
 	if err != nil {
 		t.Fatal(err)

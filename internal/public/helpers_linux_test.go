@@ -7,18 +7,17 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/zosnet/zosnet/internal/lab"
+	zlink "github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/public"
@@ -110,11 +109,7 @@ func bootNode(t testing.TB, l *lab.Lab, name string) *labNode {
 
 func makeZos(t testing.TB, ns *netns.NS) {
 	t.Helper()
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := testkit.Handle(t, ns)
 	eth, err := h.LinkByName("eth0")
 	if err != nil {
 		t.Fatal(err)
@@ -127,14 +122,8 @@ func makeZos(t testing.TB, ns *netns.NS) {
 	if err := h.LinkSetMaster(eth, zos); err != nil {
 		t.Fatal(err)
 	}
-	err = ns.Do(func() error {
-		for k, v := range map[string]string{"zos/accept_ra": "2", "zos/autoconf": "1", "zos/accept_dad": "0", "eth0/disable_ipv6": "1"} {
-			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+k, []byte(v), 0o644); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err = zlink.Set(ns, zlink.IPv6("zos", zlink.Sysctls{"accept_ra": "2", "autoconf": "1", "accept_dad": "0"}).With(
+		zlink.IPv6("eth0", zlink.Sysctls{"disable_ipv6": "1"})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,32 +159,6 @@ func (n *labNode) nr(t testing.TB, s nodeapi.NRSpec, wl string) (nodeapi.Workloa
 }
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
-
-// ping sends one echo from ns to dst (1 s timeout).
-func ping(t testing.TB, ns *netns.NS, dst netip.Addr) error {
-	t.Helper()
-	ns.Do(func() error { testkit.RefuseInit(t); return nil })
-	out, err := exec.Command("nsenter", "--net="+ns.Path(), "ping", "-c1", "-W1", "-n", dst.String()).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ping %s from %s: %w: %s", dst, ns.Path(), err, out)
-	}
-	return nil
-}
-
-// pollPing waits up to timeout for an echo from ns to dst to come back; it returns how long.
-func pollPing(t testing.TB, ns *netns.NS, dst netip.Addr, timeout time.Duration) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for {
-		err := ping(t, ns, dst)
-		if err == nil {
-			return time.Since(start)
-		}
-		if time.Since(start) > timeout {
-			t.Fatal(err)
-		}
-	}
-}
 
 // listen opens a TCP listener on port in ns that accepts and closes connections.
 func listen(t testing.TB, ns *netns.NS, port int) {
@@ -245,7 +208,7 @@ func dialTCP(t testing.TB, ns *netns.NS, dst netip.Addr, port int, timeout time.
 // globalAddr returns the first global address of family v6/v4 on link in ns.
 func globalAddr(t testing.TB, ns *netns.NS, link string, v6 bool) netip.Addr {
 	t.Helper()
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
+	h, err := zlink.Handle(ns) // closed at once: waitGlobal polls this
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func TestIsolationMatrix(t *testing.T) {
 			listen(t, p.ns, probePort)
 		}
 	}
-	pollPing(t, ans, registry4, 10*time.Second)
+	testkit.PollPing(t, ans, registry4, 10*time.Second)
 	allow := map[string]bool{"A>OOB": true, "A>INET": true, "C>INET": true, "C>OOB": true,
 		"HOST>OOB": true, "HOST>INET": true, "OOB>INET": true}
 	pairs := []string{"A>C", "C>A", "A>OOB", "A>INET", "A>HOST", "C>INET", "C>OOB", "C>HOST",
@@ -58,7 +58,7 @@ func TestIsolationMatrix(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			tcp := dialTCP(t, pl[from].ns, pl[to].addr, probePort, 800*time.Millisecond)
-			icmp := ping(t, pl[from].ns, pl[to].addr) == nil
+			icmp := testkit.Ping(t, pl[from].ns, pl[to].addr) == nil
 			mu.Lock()
 			defer mu.Unlock()
 			if tcp != allow[pair] || icmp != allow[pair] {
@@ -85,7 +85,7 @@ func TestIsolationMatrix(t *testing.T) {
 		{"HOST>INET ipv6", n.ns, registry6, nil, true},
 	} {
 		tcp := dialTCP(t, x.from, x.to, probePort, 800*time.Millisecond)
-		icmp := ping(t, x.from, x.to) == nil
+		icmp := testkit.Ping(t, x.from, x.to) == nil
 		if tcp != x.allow || icmp != x.allow {
 			t.Errorf("%s (→ %s): tcp=%v icmp=%v, want %v", x.name, x.to, tcp, icmp, x.allow)
 		}
@@ -98,7 +98,7 @@ func TestIsolationMatrix(t *testing.T) {
 		"host br-pub": waitGlobal(t, n.ns, public.Bridge, true, 10*time.Second),
 		"ndmz pub6":   waitGlobal(t, dmz, ndmz.PubLink, true, 10*time.Second),
 	} {
-		if dialTCP(t, user, addr, probePort, 800*time.Millisecond) || dialTCP(t, user, addr, probePort+1, 800*time.Millisecond) || ping(t, user, addr) == nil {
+		if dialTCP(t, user, addr, probePort, 800*time.Millisecond) || dialTCP(t, user, addr, probePort+1, 800*time.Millisecond) || testkit.Ping(t, user, addr) == nil {
 			t.Errorf("internet reaches %s (%s)", name, addr)
 		}
 	}

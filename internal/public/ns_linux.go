@@ -3,17 +3,15 @@ package public
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
-	"github.com/zosnet/zosnet/internal/resource"
 )
 
 // Names of the public namespace and its leg.
@@ -25,14 +23,6 @@ const (
 
 // RouteProto tags the routes the public namespace gets from the config.
 const RouteProto netlink.RouteProtocol = 92
-
-func handle(ns *netns.NS) (*netlink.Handle, error) {
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
-	if err != nil {
-		return nil, fmt.Errorf("netlink in %s: %w", ns.Path(), err)
-	}
-	return h, nil
-}
 
 // ensureNS makes namespace public match c and returns it open (the caller closes).
 func ensureNS(host *netns.NS, dir string, c nodeapi.PublicConfig) (*netns.NS, error) {
@@ -57,22 +47,17 @@ func configureNS(host, ns *netns.NS, c nodeapi.PublicConfig, fresh bool) error {
 	if !c.IPv6.IsValid() {
 		slaac = "1"
 	}
-	l := "net/ipv6/conf/" + Leg + "/"
-	if err := ns.Do(func() error {
-		return sysctls(map[string]string{"net/ipv4/ip_forward": "0", "net/ipv6/conf/all/forwarding": "0",
-			"net/ipv4/conf/all/rp_filter": "1", "net/ipv6/conf/default/accept_dad": "0",
-			"net/ipv4/conf/all/promote_secondaries": "1", "net/ipv4/conf/default/promote_secondaries": "1",
-			// the leg inherits these, so it solicits an RA as soon as it comes up
-			"net/ipv6/conf/default/accept_ra": slaac, "net/ipv6/conf/default/autoconf": slaac})
-	}); err != nil {
+	if err := link.Set(ns, link.Sysctls{"net/ipv4/ip_forward": "0", "net/ipv6/conf/all/forwarding": "0",
+		"net/ipv4/conf/all/rp_filter": "1", "net/ipv6/conf/default/accept_dad": "0",
+		"net/ipv4/conf/all/promote_secondaries": "1", "net/ipv4/conf/default/promote_secondaries": "1",
+		// the leg inherits these, so it solicits an RA as soon as it comes up
+		"net/ipv6/conf/default/accept_ra": slaac, "net/ipv6/conf/default/autoconf": slaac}); err != nil {
 		return err
 	}
 	if err := ensureLeg(host, ns); err != nil {
 		return err
 	}
-	if err := ns.Do(func() error {
-		return sysctls(map[string]string{l + "accept_ra": slaac, l + "autoconf": slaac})
-	}); err != nil {
+	if err := link.Set(ns, link.IPv6(Leg, link.Sysctls{"accept_ra": slaac, "autoconf": slaac})); err != nil {
 		return err
 	}
 	if err := address(ns, c); err != nil {
@@ -88,7 +73,7 @@ func configureNS(host, ns *netns.NS, c nodeapi.PublicConfig, fresh bool) error {
 // that sockets moved there next can handshake at once (else WireGuard retries only
 // after 5 s). Without one (no RA on the segment) it just returns.
 func waitSLAAC(ns *netns.NS, timeout time.Duration) {
-	h, err := handle(ns)
+	h, err := link.Handle(ns)
 	if err != nil {
 		return
 	}
@@ -106,51 +91,35 @@ func waitSLAAC(ns *netns.NS, timeout time.Duration) {
 }
 
 func ensureLeg(host, ns *netns.NS) error {
-	h, err := handle(host)
+	h, nh, err := link.Handles(host, ns)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	nh, err := handle(ns)
-	if err != nil {
-		return err
-	}
 	defer nh.Close()
-	if v, err := h.LinkByName(LegHost); err == nil {
-		if _, err := nh.LinkByName(Leg); err != nil {
-			if err := h.LinkDel(v); err != nil {
-				return fmt.Errorf("delete half veth %s: %w", LegHost, err)
-			}
-		}
+	if err := link.FixHalfVeth(h, nh, LegHost, Leg); err != nil {
+		return err
 	}
 	br, err := h.LinkByName(Bridge)
 	if err != nil {
 		return fmt.Errorf("find %s: %w", Bridge, err)
 	}
-	v, err := resource.EnsureLink(h, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: LegHost, MTU: br.Attrs().MTU},
+	v, err := link.Ensure(h, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: LegHost, MTU: br.Attrs().MTU},
 		PeerName: Leg, PeerNamespace: netlink.NsFd(ns.Fd())})
 	if err != nil {
 		return err
 	}
-	if v.Attrs().MasterIndex != br.Attrs().Index {
-		if err := h.LinkSetMaster(v, br); err != nil {
-			return fmt.Errorf("attach %s to %s: %w", LegHost, Bridge, err)
-		}
-	}
-	if err := host.Do(func() error { return sysctls(map[string]string{"net/ipv6/conf/" + LegHost + "/disable_ipv6": "1"}) }); err != nil {
+	if err := link.SetMaster(h, v, br); err != nil {
 		return err
 	}
-	if err := h.LinkSetUp(v); err != nil {
-		return fmt.Errorf("set %s up: %w", LegHost, err)
+	if err := link.Set(host, link.IPv6(LegHost, link.Sysctls{"disable_ipv6": "1"})); err != nil {
+		return err
 	}
-	for _, n := range []string{"lo", Leg} {
-		l, err := nh.LinkByName(n)
-		if err == nil {
-			err = nh.LinkSetUp(l)
-		}
-		if err != nil {
-			return fmt.Errorf("set %s up in %s: %w", n, NS, err)
-		}
+	if err := link.Up(h, v); err != nil {
+		return err
+	}
+	if err := link.UpByName(nh, "lo", Leg); err != nil {
+		return fmt.Errorf("%s: %w", NS, err)
 	}
 	return nil
 }
@@ -158,7 +127,7 @@ func ensureLeg(host, ns *netns.NS) error {
 // address puts exactly c's addresses on the leg (removing static ones no longer in c)
 // and its default routes.
 func address(ns *netns.NS, c nodeapi.PublicConfig) error {
-	h, err := handle(ns)
+	h, err := link.Handle(ns)
 	if err != nil {
 		return err
 	}
@@ -171,8 +140,8 @@ func address(ns *netns.NS, c nodeapi.PublicConfig) error {
 	for _, p := range []netip.Prefix{c.IPv4, c.IPv6} {
 		if p.IsValid() {
 			want[p] = true
-			if err := h.AddrReplace(l, &netlink.Addr{IPNet: ipnet(p), Flags: unix.IFA_F_NODAD}); err != nil {
-				return fmt.Errorf("address %s on %s: %w", p, Leg, err)
+			if err := link.ReplaceAddrs(h, l, p); err != nil {
+				return err
 			}
 		}
 	}
@@ -226,21 +195,10 @@ func routes(h *netlink.Handle, l netlink.Link, c nodeapi.PublicConfig) error {
 
 // removeNS deletes the public namespace and its host leg. Missing is success.
 func removeNS(host *netns.NS, dir string) error {
-	h, err := handle(host)
+	h, err := link.Handle(host)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	var errs []error
-	if l, err := h.LinkByName(LegHost); err == nil {
-		if err := h.LinkDel(l); err != nil {
-			errs = append(errs, fmt.Errorf("delete %s: %w", LegHost, err))
-		}
-	}
-	errs = append(errs, netns.Delete(dir, NS))
-	return errors.Join(errs...)
-}
-
-func ipnet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+	return errors.Join(link.Delete(h, LegHost), netns.Delete(dir, NS))
 }

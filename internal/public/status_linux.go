@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/zosnet/zosnet/internal/endpoints"
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/ndmz"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
@@ -17,7 +18,7 @@ func (u *Uplinks) Status() nodeapi.UplinkStatus {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	st := nodeapi.UplinkStatus{SocketNamespace: "host", PublicConfig: u.cfg, Uplinks: []nodeapi.UplinkInfo{}}
-	h, err := handle(u.Host)
+	h, err := link.Handle(u.Host)
 	if err != nil {
 		st.Hidden = true
 		return st
@@ -52,7 +53,7 @@ func (u *Uplinks) dmzInfo() nodeapi.UplinkInfo {
 		return info
 	}
 	defer ns.Close()
-	h, err := handle(ns)
+	h, err := link.Handle(ns)
 	if err != nil {
 		return info
 	}
@@ -63,7 +64,7 @@ func (u *Uplinks) dmzInfo() nodeapi.UplinkInfo {
 
 // publicAddrs: static addresses of the config, SLAAC ones by where br-pub goes.
 func (u *Uplinks) publicAddrs(slaac endpoints.Where) []endpoints.Addr {
-	h, err := handle(u.sock)
+	h, err := link.Handle(u.sock)
 	if err != nil {
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/endpoints"
 	"github.com/zosnet/zosnet/internal/firewall"
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/ndmz"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
@@ -162,17 +163,13 @@ func (u *Uplinks) Remove() error {
 		u.sock = nil
 	}
 	errs = append(errs, removeNS(u.Host, u.NetnsDir), u.dmzLocked().Remove(), firewall.Remove(u.Host, firewall.HostTable))
-	h, err := handle(u.Host)
+	h, err := link.Handle(u.Host)
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
 	defer h.Close()
 	for _, n := range []string{PubPort, ZosPort, Bridge} {
-		if l, err := h.LinkByName(n); err == nil {
-			if err := h.LinkDel(l); err != nil {
-				errs = append(errs, fmt.Errorf("delete %s: %w", n, err))
-			}
-		}
+		errs = append(errs, link.Delete(h, n))
 	}
 	u.cfg, u.uplink = nil, Uplink{}
 	return errors.Join(errs...)

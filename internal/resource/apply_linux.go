@@ -10,10 +10,9 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/wg"
@@ -142,7 +141,7 @@ var stepNames = []string{"sysctls", "bridge", "leg", "gateway", "wireguard", "ro
 
 // overlayMTU is the underlay MTU of the socket namespace minus WireGuard's overhead.
 func (a *Applier) overlayMTU() (int, error) {
-	h, err := handleAt(a.SockNS)
+	h, err := link.Handle(a.SockNS)
 	if err != nil {
 		return 0, err
 	}
@@ -175,14 +174,6 @@ func underlayMTU(h *netlink.Handle) int {
 	return best
 }
 
-func handleAt(ns *netns.NS) (*netlink.Handle, error) {
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
-	if err != nil {
-		return nil, fmt.Errorf("netlink in %s: %w", ns.Path(), err)
-	}
-	return h, nil
-}
-
 // isOurs reports whether a link name is one networkd owns in the host namespace.
 func isOurs(name string) bool {
 	for _, p := range []string{"b-", "v-", "c-", "t-"} {
@@ -193,43 +184,25 @@ func isOurs(name string) bool {
 	return false
 }
 
+// nsSysctls: an NR namespace routes between its bridge leg and the tunnel, with a
+// strict reverse-path filter and no redirects or router advertisements.
 func nsSysctls(ns *netns.NS) error {
-	return ns.Do(func() error {
-		for k, v := range map[string]string{
-			"net/ipv4/ip_forward":                  "1",
-			"net/ipv6/conf/all/forwarding":         "1",
-			"net/ipv4/conf/all/rp_filter":          "1",
-			"net/ipv4/conf/default/rp_filter":      "1",
-			"net/ipv6/conf/default/accept_dad":     "0",
-			"net/ipv6/conf/default/accept_ra":      "0",
-			"net/ipv4/conf/all/send_redirects":     "0",
-			"net/ipv4/conf/default/send_redirects": "0",
-		} {
-			if err := writeSysctl(k, v); err != nil {
-				return err
-			}
-		}
-		return setUp("lo")
-	})
-}
-
-func writeSysctl(k, v string) error {
-	if err := writeFile("/proc/sys/"+k, v); err != nil {
-		return fmt.Errorf("sysctl %s=%s: %w", strings.ReplaceAll(k, "/", "."), v, err)
+	if err := link.Set(ns, link.Sysctls{
+		"net/ipv4/ip_forward":                  "1",
+		"net/ipv6/conf/all/forwarding":         "1",
+		"net/ipv4/conf/all/rp_filter":          "1",
+		"net/ipv4/conf/default/rp_filter":      "1",
+		"net/ipv6/conf/default/accept_dad":     "0",
+		"net/ipv6/conf/default/accept_ra":      "0",
+		"net/ipv4/conf/all/send_redirects":     "0",
+		"net/ipv4/conf/default/send_redirects": "0",
+	}); err != nil {
+		return err
 	}
-	return nil
-}
-
-func setUp(name string) error {
-	l, err := netlink.LinkByName(name)
-	if err == nil {
-		err = netlink.LinkSetUp(l)
-	}
+	h, err := link.Handle(ns)
 	if err != nil {
-		return fmt.Errorf("set %s up: %w", name, err)
+		return err
 	}
-	return nil
+	defer h.Close()
+	return link.UpByName(h, "lo")
 }
-
-func isExist(err error) bool    { return errors.Is(err, unix.EEXIST) }
-func isNotFound(err error) bool { var nf netlink.LinkNotFoundError; return errors.As(err, &nf) }

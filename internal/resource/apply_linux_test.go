@@ -14,7 +14,6 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
@@ -65,41 +64,8 @@ func newNodeB(t testing.TB) *node {
 	return n
 }
 
-func handle(t *testing.T, ns *netns.NS) *netlink.Handle {
-	t.Helper()
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	return h
-}
-
 // wire joins two hosts with a veth underlay of the given MTU: 10.99.0.1 and .2.
-func wire(t *testing.T, a, b *node, mtu int) {
-	t.Helper()
-	ha, hb := handle(t, a.host), handle(t, b.host)
-	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "ua", MTU: mtu}, PeerName: "ub", PeerNamespace: netlink.NsFd(b.host.Fd())}
-	if err := ha.LinkAdd(v); err != nil {
-		t.Fatal(err)
-	}
-	for _, x := range []struct {
-		h          *netlink.Handle
-		name, addr string
-	}{{ha, "ua", "10.99.0.1/24"}, {hb, "ub", "10.99.0.2/24"}} {
-		l, err := x.h.LinkByName(x.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ad, _ := netlink.ParseAddr(x.addr)
-		if err := x.h.AddrAdd(l, ad); err != nil {
-			t.Fatal(err)
-		}
-		if err := x.h.LinkSetUp(l); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+func wire(t *testing.T, a, b *node, mtu int) { t.Helper(); testkit.Underlay(t, a.host, b.host, mtu) }
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
@@ -148,28 +114,9 @@ func (n *node) wlNS(t *testing.T, info nodeapi.Workload) *netns.NS {
 	return ns
 }
 
-func ping(t *testing.T, ns *netns.NS, dst netip.Addr) error {
-	t.Helper()
-	ns.Do(func() error { testkit.RefuseInit(t); return nil })
-	out, err := exec.Command("nsenter", "--net="+ns.Path(), "ping", "-c1", "-W1", "-n", dst.String()).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ping %s: %w: %s", dst, err, out)
-	}
-	return nil
-}
-
 func pollPing(t *testing.T, ns *netns.NS, dst netip.Addr) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := ping(t, ns, dst)
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-	}
+	testkit.PollPing(t, ns, dst, 10*time.Second)
 }
 
 func nsExists(dir, name string) bool {
@@ -195,7 +142,7 @@ func TestTwoNodesWorkloadsPing(t *testing.T) {
 			pollPing(t, nsA, wb.IPv4.Addr())
 			pollPing(t, nsB, wa.IPv4.Addr())
 			pollPing(t, nsA, wb.IPv6.Addr())
-			h := handle(t, a.host)
+			h := testkit.Handle(t, a.host)
 			br, err := h.LinkByName("b-net1")
 			if err != nil || br.Attrs().MTU != mtu-resource.WGOverhead {
 				t.Fatalf("bridge mtu %v (%v), want %d", br.Attrs().MTU, err, mtu-resource.WGOverhead)
@@ -226,7 +173,7 @@ func TestApplyIdempotentPartialRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nrNS.Close()
-	hn := handle(t, nrNS)
+	hn := testkit.Handle(t, nrNS)
 	link := func() netlink.Link {
 		l, err := hn.LinkByName("w-net1")
 		if err != nil {
@@ -250,7 +197,7 @@ func TestApplyIdempotentPartialRepair(t *testing.T) {
 			t.Fatal("peer-only update restarted the session of an untouched peer")
 		}
 	}
-	if err := ping(t, nsA, wb.IPv4.Addr()); err != nil {
+	if err := testkit.Ping(t, nsA, wb.IPv4.Addr()); err != nil {
 		t.Fatalf("after peer-only update: %v", err)
 	}
 	routes, _ := hn.RouteList(link(), netlink.FAMILY_ALL)
@@ -261,7 +208,7 @@ func TestApplyIdempotentPartialRepair(t *testing.T) {
 	// Behind our back: the route to b and the WireGuard link go away.
 	hn.RouteDel(&netlink.Route{LinkIndex: idx, Dst: &net.IPNet{IP: net.IPv4(10, 1, 2, 0), Mask: net.CIDRMask(24, 32)}})
 	hn.LinkDel(link())
-	if err := ping(t, nsA, wb.IPv4.Addr()); err == nil {
+	if err := testkit.Ping(t, nsA, wb.IPv4.Addr()); err == nil {
 		t.Fatal("ping passed with the tunnel deleted")
 	}
 	a.apply(t, sa)
@@ -301,7 +248,7 @@ func TestRemoveAndRollback(t *testing.T) {
 	if nsExists(a.dir, "n-net1") {
 		t.Fatal("n-net1 still there after remove")
 	}
-	if _, err := handle(t, a.host).LinkByName("b-net1"); err == nil {
+	if _, err := testkit.Handle(t, a.host).LinkByName("b-net1"); err == nil {
 		t.Fatal("b-net1 still there after remove")
 	}
 
@@ -323,7 +270,7 @@ func TestRemoveAndRollback(t *testing.T) {
 	if nsExists(a.dir, "n-net1") {
 		t.Fatalf("failed create left n-net1 (err was %v)", err)
 	}
-	if _, err := handle(t, a.host).LinkByName("b-net1"); err == nil {
+	if _, err := testkit.Handle(t, a.host).LinkByName("b-net1"); err == nil {
 		t.Fatal("failed create left b-net1")
 	}
 	if ids, _ := a.app.Existing(); len(ids) != 0 {
@@ -381,6 +328,7 @@ func TestNFTablesOracle(t *testing.T) {
 			t.Fatalf("nft list lacks %q:\n%s", want, got)
 		}
 	}
+	testkit.SameAsGolden(t, "testdata/nr.nft", got) // the kernel holds what the golden test shows
 	ns, err := netns.Open(path)
 	if err != nil {
 		t.Fatal(err)

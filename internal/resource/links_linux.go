@@ -6,83 +6,50 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
+	"github.com/zosnet/zosnet/internal/ula"
 )
-
-func writeFile(p, v string) error { return os.WriteFile(p, []byte(v), 0o644) }
-
-// EnsureLink adds l with h; an existing link of the same name and type is success
-// (re-fetched), one of another type is an error. The returned link is fresh.
-func EnsureLink(h *netlink.Handle, l netlink.Link) (netlink.Link, error) {
-	name := l.Attrs().Name
-	if err := h.LinkAdd(l); err != nil && !isExist(err) {
-		return nil, fmt.Errorf("add %s %s: %w", l.Type(), name, err)
-	}
-	got, err := h.LinkByName(name)
-	if err != nil {
-		return nil, fmt.Errorf("find %s: %w", name, err)
-	}
-	if got.Type() != l.Type() {
-		return nil, fmt.Errorf("link %s exists as %s, want %s", name, got.Type(), l.Type())
-	}
-	return got, nil
-}
-
-func ensureMTUUp(h *netlink.Handle, l netlink.Link, mtu int) error {
-	if l.Attrs().MTU != mtu {
-		if err := h.LinkSetMTU(l, mtu); err != nil {
-			return fmt.Errorf("set mtu %d on %s: %w", mtu, l.Attrs().Name, err)
-		}
-	}
-	if err := h.LinkSetUp(l); err != nil {
-		return fmt.Errorf("set %s up: %w", l.Attrs().Name, err)
-	}
-	return nil
-}
 
 // ensureBridge makes the workload bridge b-<id> in the host namespace, without IPv6
 // (it holds no address; the gateway is the NR's leg in n-<id>).
 func (a *Applier) ensureBridge(n Names, mtu int) error {
-	h, err := handleAt(a.Host)
+	h, err := link.Handle(a.Host)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	br, err := EnsureLink(h, &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Bridge, MTU: mtu}})
+	br, err := link.Ensure(h, &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Bridge, MTU: mtu}})
 	if err != nil {
 		return err
 	}
-	if err := a.Host.Do(func() error {
-		return writeSysctl("net/ipv6/conf/"+n.Bridge+"/disable_ipv6", "1")
-	}); err != nil {
+	if err := link.Set(a.Host, link.IPv6(n.Bridge, link.Sysctls{"disable_ipv6": "1"})); err != nil {
 		return err
 	}
-	return ensureMTUUp(h, br, mtu)
+	return link.SetMTUUp(h, br, mtu)
 }
 
 // ensureLeg makes the veth v-<id> (host, on the bridge) ↔ b-<id> (in n-<id>). A host
 // end whose peer is missing is recreated.
 func (a *Applier) ensureLeg(ns *netns.NS, n Names, mtu int) error {
-	h, err := handleAt(a.Host)
+	h, err := link.Handle(a.Host)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	nh, err := handleAt(ns)
+	nh, err := link.Handle(ns)
 	if err != nil {
 		return err
 	}
 	defer nh.Close()
-	if err := fixHalfLeg(h, nh, n); err != nil {
+	if err := link.FixHalfVeth(h, nh, n.Veth, n.Bridge); err != nil {
 		return err
 	}
-	v, err := EnsureLink(h, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: n.Veth, MTU: mtu},
+	v, err := link.Ensure(h, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: n.Veth, MTU: mtu},
 		PeerName: n.Bridge, PeerNamespace: netlink.NsFd(ns.Fd())})
 	if err != nil {
 		return err
@@ -91,12 +58,10 @@ func (a *Applier) ensureLeg(ns *netns.NS, n Names, mtu int) error {
 	if err != nil {
 		return fmt.Errorf("find bridge %s: %w", n.Bridge, err)
 	}
-	if v.Attrs().MasterIndex != br.Attrs().Index {
-		if err := h.LinkSetMaster(v, br); err != nil {
-			return fmt.Errorf("attach %s to %s: %w", n.Veth, n.Bridge, err)
-		}
+	if err := link.SetMaster(h, v, br); err != nil {
+		return err
 	}
-	if err := ensureMTUUp(h, v, mtu); err != nil {
+	if err := link.SetMTUUp(h, v, mtu); err != nil {
 		return err
 	}
 	in, err := nh.LinkByName(n.Bridge)
@@ -110,7 +75,7 @@ func (a *Applier) ensureLeg(ns *netns.NS, n Names, mtu int) error {
 			return fmt.Errorf("set gateway mac on %s: %w", n.Bridge, err)
 		}
 	}
-	return ensureMTUUp(nh, in, mtu)
+	return link.SetMTUUp(nh, in, mtu)
 }
 
 // GatewayMAC is the deterministic, locally administered MAC of an NR's gateway leg.
@@ -119,25 +84,9 @@ func GatewayMAC(nsName string) net.HardwareAddr {
 	return net.HardwareAddr{0x02, h[0], h[1], h[2], h[3], h[4]}
 }
 
-// fixHalfLeg deletes a host end whose peer is not in the NR namespace (the namespace
-// was deleted and recreated behind our back).
-func fixHalfLeg(h, nh *netlink.Handle, n Names) error {
-	v, err := h.LinkByName(n.Veth)
-	if err != nil {
-		return nil
-	}
-	if _, err := nh.LinkByName(n.Bridge); err == nil {
-		return nil
-	}
-	if err := h.LinkDel(v); err != nil && !isNotFound(err) {
-		return fmt.Errorf("delete half veth %s: %w", n.Veth, err)
-	}
-	return nil
-}
-
 // ensureGateway puts the gateway addresses (IPv4 and its ULA twin) on b-<id> in n-<id>.
 func ensureGateway(ns *netns.NS, s nodeapi.NRSpec, n Names) error {
-	h, err := handleAt(ns)
+	h, err := link.Handle(ns)
 	if err != nil {
 		return err
 	}
@@ -146,27 +95,16 @@ func ensureGateway(ns *netns.NS, s nodeapi.NRSpec, n Names) error {
 	if err != nil {
 		return fmt.Errorf("find %s in %s: %w", n.Bridge, n.NS, err)
 	}
-	tw := ULASubnet(s.NetworkID, s.Subnet)
-	for _, p := range []netip.Prefix{
+	tw := ula.Twin(s.NetworkID, s.Subnet)
+	return link.ReplaceAddrs(h, l,
 		netip.PrefixFrom(s.Gateway(), s.Subnet.Bits()),
-		netip.PrefixFrom(ULAAddr(s.NetworkID, s.Gateway()), tw.Bits()),
-	} {
-		addr := &netlink.Addr{IPNet: toIPNet(p), Flags: unix.IFA_F_NODAD}
-		if err := h.AddrReplace(l, addr); err != nil {
-			return fmt.Errorf("address %s on %s: %w", p, n.Bridge, err)
-		}
-	}
-	return nil
-}
-
-func toIPNet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+		netip.PrefixFrom(ula.Addr(s.NetworkID, s.Gateway()), tw.Bits()))
 }
 
 // ensureRoutes routes every peer prefix (and ULA twin) through w-<id>, and removes our
 // routes (RouteProto) that are no longer wanted.
 func ensureRoutes(ns *netns.NS, s nodeapi.NRSpec, n Names) error {
-	h, err := handleAt(ns)
+	h, err := link.Handle(ns)
 	if err != nil {
 		return err
 	}
@@ -178,7 +116,7 @@ func ensureRoutes(ns *netns.NS, s nodeapi.NRSpec, n Names) error {
 	want := map[netip.Prefix]bool{}
 	for _, p := range s.Routes() {
 		want[p] = true
-		r := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: toIPNet(p), Protocol: RouteProto, Scope: netlink.SCOPE_LINK}
+		r := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: link.IPNet(p), Protocol: RouteProto, Scope: netlink.SCOPE_LINK}
 		if err := h.RouteReplace(r); err != nil {
 			return fmt.Errorf("route %s dev %s: %w", p, n.WG, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
 )
@@ -29,19 +30,13 @@ func (a *Applier) remove(id string) error {
 	delete(a.learned, id)
 	n := NamesOf(id)
 	var errs []error
-	h, err := handleAt(a.Host)
+	h, err := link.Handle(a.Host)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 	for _, name := range []string{n.Veth, n.Bridge} {
-		l, err := h.LinkByName(name)
-		if err != nil {
-			continue
-		}
-		if err := h.LinkDel(l); err != nil && !isNotFound(err) {
-			errs = append(errs, fmt.Errorf("delete %s: %w", name, err))
-		}
+		errs = append(errs, link.Delete(h, name))
 	}
 	if err := netns.Delete(a.NetnsDir, n.NS); err != nil {
 		errs = append(errs, err)
@@ -69,7 +64,7 @@ func (a *Applier) existing() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := handleAt(a.Host)
+	h, err := link.Handle(a.Host)
 	if err != nil {
 		return nil, err
 	}

@@ -1,9 +1,10 @@
 // Package resource is a network resource (NR): one user network's piece on one node.
 //
-// The NR's desired state is nodeapi.NRSpec (the wire type, validated there). spec.go
-// names its kernel objects; ula.go is pure. apply_linux.go holds the applier that makes
-// the kernel match a spec: namespace n-<id>, bridge b-<id>, WireGuard link w-<id>,
-// routes, an nftables table and sysctls. Every apply is idempotent.
+// The NR's desired state is nodeapi.NRSpec (the wire type, validated there; its IPv6
+// ULA twins come from internal/ula, which the planner shares). spec.go names its kernel
+// objects. apply_linux.go holds the applier that makes the kernel match a spec:
+// namespace n-<id>, bridge b-<id>, WireGuard link w-<id>, routes, an nftables table
+// (built as data: nrTable) and sysctls. Every apply is idempotent.
 package resource
 
 // Names are the kernel object names of one network resource.

@@ -9,6 +9,7 @@ import (
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/wg"
@@ -40,7 +41,7 @@ func (a *Applier) ensureWG(ns *netns.NS, s nodeapi.NRSpec, key wgtypes.Key, n Na
 		}
 		d.spec, d.key = s, key
 	}
-	h, err := handleAt(ns)
+	h, err := link.Handle(ns)
 	if err != nil {
 		return err
 	}
@@ -49,7 +50,7 @@ func (a *Applier) ensureWG(ns *netns.NS, s nodeapi.NRSpec, key wgtypes.Key, n Na
 	if err != nil {
 		return fmt.Errorf("find %s: %w", n.WG, err)
 	}
-	return ensureMTUUp(h, l, mtu)
+	return link.SetMTUUp(h, l, mtu)
 }
 
 func (a *Applier) newDev(ns *netns.NS, ino uint64, s nodeapi.NRSpec, key wgtypes.Key, n Names, mtu int) (*nrDev, error) {
@@ -128,7 +129,7 @@ func (a *Applier) withLearned(id string, cfg wgtypes.Config) wgtypes.Config {
 }
 
 func linkAlive(ns *netns.NS, index int) bool {
-	h, err := handleAt(ns)
+	h, err := link.Handle(ns)
 	if err != nil {
 		return false
 	}
@@ -138,19 +139,12 @@ func linkAlive(ns *netns.NS, index int) bool {
 }
 
 func deleteLink(ns *netns.NS, name string) error {
-	h, err := handleAt(ns)
+	h, err := link.Handle(ns)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(name)
-	if err != nil {
-		return nil
-	}
-	if err := h.LinkDel(l); err != nil && !isNotFound(err) {
-		return fmt.Errorf("delete stale %s: %w", name, err)
-	}
-	return nil
+	return link.Delete(h, name)
 }
 
 // fullConfig is the whole device configuration of s.
@@ -227,7 +221,7 @@ func peerConfig(s *nodeapi.NRSpec, p nodeapi.Peer, withEndpoint bool) wgtypes.Pe
 		pc.Endpoint = net.UDPAddrFromAddrPort(ap)
 	}
 	for _, a := range s.PeerAllowed(p) {
-		pc.AllowedIPs = append(pc.AllowedIPs, *toIPNet(a))
+		pc.AllowedIPs = append(pc.AllowedIPs, *link.IPNet(a))
 	}
 	return pc
 }

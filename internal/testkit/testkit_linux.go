@@ -1,6 +1,9 @@
-// Package testkit is the shared kit of zosnet's root tests: a root gate that never skips
-// in CI, a fresh throwaway network namespace per test, and a leak check that fails a test
-// which leaves namespaces, links, mounts, WireGuard sockets or processes behind.
+// Package testkit is the shared kit of zosnet's tests: a root gate that never skips in
+// CI, a fresh throwaway network namespace per test, a leak check that fails a test which
+// leaves namespaces, links, mounts, WireGuard sockets or processes behind, and the
+// scaffolding root tests share (a netlink handle, a veth underlay between two
+// namespaces, ping, the kernel's `nft list table`), plus golden files for the middle
+// tier of tests: a whole rendered ruleset diffed with testdata, rewritten with -update.
 //
 // Use it as:
 //

@@ -23,7 +23,7 @@ func TestStdNetBindDualStackSend(t *testing.T) {
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
 	ns := testkit.NewNS(t)
-	h := handle(t, ns)
+	h := testkit.Handle(t, ns)
 	lo, err := h.LinkByName("lo")
 	if err != nil {
 		t.Fatal(err)

@@ -6,11 +6,11 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 )
 
@@ -27,7 +27,7 @@ type kernelDev struct {
 // Probe reports whether the kernel in ns can create WireGuard links: it adds and
 // deletes a throwaway link. The error wraps ErrNoKernel when it cannot.
 func Probe(ns *netns.NS) error {
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
+	h, err := link.Handle(ns)
 	if err != nil {
 		return fmt.Errorf("probe wireguard: %w", err)
 	}
@@ -47,7 +47,7 @@ func Probe(ns *netns.NS) error {
 }
 
 func newKernel(o Options) (Device, error) {
-	sh, err := netlink.NewHandleAt(vnetns.NsHandle(o.SockNS.Fd()))
+	sh, err := link.Handle(o.SockNS)
 	if err != nil {
 		return nil, fmt.Errorf("kernel wireguard %s: %w", o.Name, err)
 	}
@@ -56,7 +56,7 @@ func newKernel(o Options) (Device, error) {
 	if err := sh.LinkAdd(&netlink.Wireguard{LinkAttrs: la}); err != nil {
 		return nil, fmt.Errorf("kernel wireguard %s: add link: %w", o.Name, err)
 	}
-	lh, err := netlink.NewHandleAt(vnetns.NsHandle(o.LinkNS.Fd()))
+	lh, err := link.Handle(o.LinkNS)
 	if err != nil {
 		return nil, fmt.Errorf("kernel wireguard %s: %w", o.Name, err)
 	}
@@ -105,7 +105,7 @@ func (k *kernelDev) Release() error {
 // Adopt takes over an existing kernel WireGuard link named o.Name in o.LinkNS (left
 // running by a previous networkd). It fails if there is none or it is not WireGuard.
 func Adopt(o Options) (Device, error) {
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(o.LinkNS.Fd()))
+	h, err := link.Handle(o.LinkNS)
 	if err != nil {
 		return nil, fmt.Errorf("adopt %s: %w", o.Name, err)
 	}
@@ -128,7 +128,7 @@ func (k *kernelDev) Close() error {
 		return nil
 	}
 	k.closed = true
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(k.linkNS.Fd()))
+	h, err := link.Handle(k.linkNS)
 	if err != nil {
 		return fmt.Errorf("delete kernel wireguard %s: %w", k.name, err)
 	}

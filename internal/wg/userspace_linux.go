@@ -6,12 +6,12 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 )
 
@@ -68,7 +68,7 @@ func (t *nsTUN) Close() error {
 }
 
 func newUserspace(o Options) (Device, error) {
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(o.LinkNS.Fd()))
+	h, err := link.Handle(o.LinkNS)
 	if err != nil {
 		return nil, fmt.Errorf("wireguard-go %s: netlink handle: %w", o.Name, err)
 	}

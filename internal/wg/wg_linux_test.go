@@ -2,58 +2,20 @@ package wg
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
-
-func handle(t *testing.T, ns *netns.NS) *netlink.Handle {
-	t.Helper()
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	return h
-}
-
-// underlay joins two socket namespaces with a veth of the given MTU: 10.99.0.1/.2.
-func underlay(t *testing.T, a, b *netns.NS, mtu int) {
-	t.Helper()
-	ha, hb := handle(t, a), handle(t, b)
-	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "ua", MTU: mtu}, PeerName: "ub", PeerNamespace: netlink.NsFd(b.Fd())}
-	if err := ha.LinkAdd(v); err != nil {
-		t.Fatal(err)
-	}
-	for _, x := range []struct {
-		h    *netlink.Handle
-		name string
-		addr string
-	}{{ha, "ua", "10.99.0.1/24"}, {hb, "ub", "10.99.0.2/24"}} {
-		l, err := x.h.LinkByName(x.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ad, _ := netlink.ParseAddr(x.addr)
-		if err := x.h.AddrAdd(l, ad); err != nil {
-			t.Fatal(err)
-		}
-		if err := x.h.LinkSetUp(l); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 type side struct {
 	sock, link *netns.NS
@@ -91,7 +53,7 @@ func ipnet(s string) net.IPNet {
 
 func (s *side) up(t *testing.T, addr string) {
 	t.Helper()
-	h := handle(t, s.link)
+	h := testkit.Handle(t, s.link)
 	l, err := h.LinkByIndex(s.dev.Index())
 	if err != nil {
 		t.Fatal(err)
@@ -105,33 +67,15 @@ func (s *side) up(t *testing.T, addr string) {
 	}
 }
 
-func ping(t *testing.T, ns *netns.NS, dst string) error {
-	t.Helper()
-	ns.Do(func() error { testkit.RefuseInit(t); return nil })
-	out, err := exec.Command("nsenter", "--net="+ns.Path(), "ping", "-c1", "-W1", "-n", dst).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%w: %s", err, out)
-	}
-	return nil
-}
-
+// pollPing waits up to 10 s for an echo reply from dst (an overlay address) in ns.
 func pollPing(t *testing.T, ns *netns.NS, dst string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := ping(t, ns, dst)
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ping %s from %s: %v", dst, ns.Path(), err)
-		}
-	}
+	testkit.PollPing(t, ns, netip.MustParseAddr(dst), 10*time.Second)
 }
 
 func tunnel(t *testing.T, kind Kind, mtu int) (*side, *side) {
 	a, b := newSide(t, kind, mtu), newSide(t, kind, mtu)
-	underlay(t, a.sock, b.sock, mtu)
+	testkit.Underlay(t, a.sock, b.sock, mtu)
 	a.create(t, kind, mtu-80)
 	b.create(t, kind, mtu-80)
 	pa, pb := 51820, 51821
@@ -160,7 +104,7 @@ func TestUserspaceTunnel(t *testing.T) {
 			// b has no endpoint for a (hidden-style); a speaks first.
 			pollPing(t, a.link, "10.1.2.1")
 			pollPing(t, b.link, "10.1.1.1")
-			l, err := handle(t, a.link).LinkByIndex(a.dev.Index())
+			l, err := testkit.Handle(t, a.link).LinkByIndex(a.dev.Index())
 			if err != nil || l.Attrs().MTU != mtu-80 {
 				t.Fatalf("overlay mtu = %v (%v), want %d", l.Attrs().MTU, err, mtu-80)
 			}
@@ -204,7 +148,7 @@ func TestPartialUpdateKeepsSession(t *testing.T) {
 			t.Fatalf("handshake changed by a partial update: %v → %v", before.Peers[0].LastHandshakeTime, p.LastHandshakeTime)
 		}
 	}
-	if err := ping(t, a.link, "10.1.2.1"); err != nil {
+	if err := testkit.Ping(t, a.link, netip.MustParseAddr("10.1.2.1")); err != nil {
 		t.Fatalf("ping after partial update: %v", err)
 	}
 }

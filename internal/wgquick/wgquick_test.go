@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -16,8 +15,6 @@ import (
 	"github.com/zosnet/zosnet/internal/plan"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 func key(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
 
@@ -51,17 +48,10 @@ func TestRenderDeviceGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden := filepath.Join("testdata", "laptop.conf")
-	if *update {
-		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testkit.Golden(t, golden, b.String()) // -update rewrites it
 	want, err := os.ReadFile(golden)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if b.String() != string(want) {
-		t.Fatalf("rendered config differs from %s (go test -update to accept):\n%s", golden, b.String())
 	}
 	// Parsed back, it is the config it was made from.
 	got, err := Parse(bytes.NewReader(want))

@@ -7,9 +7,8 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/resource"
@@ -22,18 +21,10 @@ type Attacher struct {
 	NetnsDir string    // where wl-<name> namespaces live ("" = /run/netns)
 }
 
-func handle(ns *netns.NS) (*netlink.Handle, error) {
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
-	if err != nil {
-		return nil, fmt.Errorf("netlink in %s: %w", ns.Path(), err)
-	}
-	return h, nil
-}
-
 // Attach makes the workload of info exist on its NR's bridge. Re-running it repairs a
 // half-made attachment. On failure nothing new is left behind.
 func (a *Attacher) Attach(info nodeapi.Workload) (err error) {
-	h, err := handle(a.Host)
+	h, err := link.Handle(a.Host)
 	if err != nil {
 		return err
 	}
@@ -92,20 +83,16 @@ func (a *Attacher) ensureNetns(h *netlink.Handle, info nodeapi.Workload, br netl
 		return nil, err
 	}
 	defer ns.Close()
-	wh, err := handle(ns)
+	wh, err := link.Handle(ns)
 	if err != nil {
 		return nil, err
 	}
 	defer wh.Close()
-	if _, err := h.LinkByName(info.HostIf); err == nil {
-		if _, err := wh.LinkByName("eth0"); err != nil { // half-made: start over
-			if l, err := h.LinkByName(info.HostIf); err == nil {
-				h.LinkDel(l)
-			}
-		}
+	if err := link.FixHalfVeth(h, wh, info.HostIf, "eth0"); err != nil { // half-made: start over
+		return nil, err
 	}
 	mtu := br.Attrs().MTU
-	l, err := resource.EnsureLink(h, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: info.HostIf, MTU: mtu},
+	l, err := link.Ensure(h, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: info.HostIf, MTU: mtu},
 		PeerName: "eth0", PeerNamespace: netlink.NsFd(ns.Fd())})
 	if err != nil {
 		return nil, err
@@ -130,20 +117,11 @@ func configureInside(h *netlink.Handle, info nodeapi.Workload, mtu int) error {
 	if err := h.LinkSetMTU(e, mtu); err != nil {
 		return fmt.Errorf("set mtu: %w", err)
 	}
-	for _, p := range []netip.Prefix{info.IPv4, info.IPv6} {
-		ad := &netlink.Addr{IPNet: ipnet(p), Flags: unix.IFA_F_NODAD}
-		if err := h.AddrReplace(e, ad); err != nil {
-			return fmt.Errorf("address %s: %w", p, err)
-		}
+	if err := link.ReplaceAddrs(h, e, info.IPv4, info.IPv6); err != nil {
+		return err
 	}
-	for _, n := range []string{"lo", "eth0"} {
-		l, err := h.LinkByName(n)
-		if err == nil {
-			err = h.LinkSetUp(l)
-		}
-		if err != nil {
-			return fmt.Errorf("set %s up: %w", n, err)
-		}
+	if err := link.UpByName(h, "lo", "eth0"); err != nil {
+		return err
 	}
 	gw6 := ula.Addr(info.NetworkID, info.Gateway)
 	for _, gw := range []netip.Addr{info.Gateway, gw6} {
@@ -155,24 +133,15 @@ func configureInside(h *netlink.Handle, info nodeapi.Workload, mtu int) error {
 	return nil
 }
 
-func ipnet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
-}
-
 // Detach removes the workload's host link and, for a netns workload, its namespace.
 // A workload already gone is success.
 func (a *Attacher) Detach(info nodeapi.Workload) error {
-	h, err := handle(a.Host)
+	h, err := link.Handle(a.Host)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	var errs []error
-	if l, err := h.LinkByName(info.HostIf); err == nil {
-		if err := h.LinkDel(l); err != nil {
-			errs = append(errs, fmt.Errorf("delete %s: %w", info.HostIf, err))
-		}
-	}
+	errs := []error{link.Delete(h, info.HostIf)}
 	if info.Netns != "" {
 		errs = append(errs, netns.Delete(a.NetnsDir, info.Netns))
 	}

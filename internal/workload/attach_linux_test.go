@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/zosnet/zosnet/internal/netns"
@@ -20,11 +19,7 @@ func TestAttachDetach(t *testing.T) {
 	host := testkit.NewNS(t)
 	dir := filepath.Join(t.TempDir(), "netns")
 	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(host.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := testkit.Handle(t, host)
 	if err := h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "b-net1", MTU: 1420}}); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +47,7 @@ func TestAttachDetach(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wh, _ := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
+			wh := testkit.Handle(t, ns)
 			e, err := wh.LinkByName("eth0")
 			if err != nil || e.Attrs().HardwareAddr.String() != info.MAC || e.Attrs().MTU != 1420 {
 				t.Fatalf("eth0 %v err %v", e, err)
@@ -61,7 +56,6 @@ func TestAttachDetach(t *testing.T) {
 			if len(addrs) < 2 {
 				t.Fatalf("eth0 addresses %v", addrs)
 			}
-			wh.Close()
 			ns.Close()
 		}
 		for i := 0; i < 2; i++ {
@@ -86,11 +80,7 @@ func TestGC(t *testing.T) {
 	host := testkit.NewNS(t)
 	dir := filepath.Join(t.TempDir(), "netns")
 	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(host.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := testkit.Handle(t, host)
 	for _, l := range []netlink.Link{
 		&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "b-net1"}},
 		&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "c-notours"}}, // not 10 hex digits

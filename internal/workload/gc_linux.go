@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
 )
@@ -21,7 +22,7 @@ func (a *Attacher) GC(want []nodeapi.Workload) (removed []string, err error) {
 			wantNS[w.Netns] = true
 		}
 	}
-	h, err := handle(a.Host)
+	h, err := link.Handle(a.Host)
 	if err != nil {
 		return nil, fmt.Errorf("gc workloads: %w", err)
 	}

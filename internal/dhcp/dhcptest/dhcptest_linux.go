@@ -15,21 +15,10 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/testkit"
 )
-
-// Handle returns a netlink handle in ns, closed at cleanup.
-func Handle(t testing.TB, ns *netns.NS) *netlink.Handle {
-	t.Helper()
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.Fd()))
-	if err != nil {
-		t.Fatalf("netlink handle: %v", err)
-	}
-	t.Cleanup(h.Close)
-	return h
-}
 
 // Veth creates a veth pair with end a in nsA and end b in nsB, both up, b with MAC
 // macB (nil: random). The pair goes away with either namespace.
@@ -60,7 +49,7 @@ func Veth(t testing.TB, nsA *netns.NS, a string, nsB *netns.NS, b string, macB n
 // SetUp sets a link administratively up or down.
 func SetUp(t testing.TB, ns *netns.NS, name string, up bool) {
 	t.Helper()
-	h := Handle(t, ns)
+	h := testkit.Handle(t, ns)
 	l, err := h.LinkByName(name)
 	if err != nil {
 		t.Fatalf("link %s: %v", name, err)
@@ -78,7 +67,7 @@ func SetUp(t testing.TB, ns *netns.NS, name string, up bool) {
 // AddAddr adds an address to a link.
 func AddAddr(t testing.TB, ns *netns.NS, name, cidr string) {
 	t.Helper()
-	h := Handle(t, ns)
+	h := testkit.Handle(t, ns)
 	l, err := h.LinkByName(name)
 	if err != nil {
 		t.Fatalf("link %s: %v", name, err)

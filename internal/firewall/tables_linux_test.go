@@ -1,0 +1,67 @@
+package firewall
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/zosnet/zosnet/internal/nft"
+	"github.com/zosnet/zosnet/internal/testkit"
+)
+
+type inputs struct {
+	host   Host
+	ndmz   NDMZ
+	socket []uint16
+	uplink string
+	ports  []Port
+}
+
+// goldenInputs are the policies the golden files show (and the root test applies).
+func goldenInputs() inputs {
+	mac, _ := net.ParseMAC("02:00:00:00:00:07")
+	mac2, _ := net.ParseMAC("02:00:00:00:00:08")
+	return inputs{
+		host:   Host{WGPorts: []uint16{3001, 3000, 3001}, NDMZLink: "ndmz-h", NDMZNet: netip.MustParsePrefix("100.126.0.0/30")},
+		ndmz:   NDMZ{UplinkPrefix: "u-", Egress: []string{"to-host", "pub6"}},
+		socket: []uint16{3002},
+		uplink: "u-net1",
+		// c-w2 first: the table sorts ports; c-w2 has no addresses yet.
+		ports: []Port{{Iface: "c-w2", MAC: mac2},
+			{Iface: "c-w1", MAC: mac, IPv4: netip.MustParseAddr("10.1.1.2"), IPv6: netip.MustParseAddr("fd00::2")}},
+	}
+}
+
+type golden struct {
+	file  string
+	table *nft.Table
+}
+
+func goldenTables() []golden {
+	in := goldenInputs()
+	return []golden{
+		{"testdata/host.nft", hostTable(in.host)},
+		{"testdata/host-no-ndmz.nft", hostTable(Host{})},
+		{"testdata/ndmz.nft", ndmzTable(in.ndmz)},
+		{"testdata/socket.nft", socketTable(in.socket)},
+		{"testdata/uplink.nft", uplinkTable(in.uplink)},
+		{"testdata/antispoof.nft", antiSpoofTable(in.ports)},
+	}
+}
+
+// TestGolden: every table networkd owns outside the NRs, whole, as `nft list table`
+// prints it (no root needed; TestTablesRenderAndReapply checks the kernel agrees).
+func TestGolden(t *testing.T) {
+	for _, g := range goldenTables() {
+		testkit.Golden(t, g.file, nft.Render(g.table))
+	}
+}
+
+// TestAntiSpoofKeepsCallerOrder: building the table does not reorder the caller's ports.
+func TestAntiSpoofKeepsCallerOrder(t *testing.T) {
+	in := goldenInputs()
+	antiSpoofTable(in.ports)
+	if in.ports[0].Iface != "c-w2" {
+		t.Errorf("ports reordered: %v", in.ports)
+	}
+}
