@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -133,7 +134,9 @@ func nrRm(ctx context.Context, env *Env, nd *localapi.Client, args []string) err
 	if len(args) != 1 {
 		return fmt.Errorf("%w: nr rm NETWORK_ID", ErrUsage)
 	}
-	if err := nd.DeleteNR(ctx, args[0]); err != nil {
+	if err := nd.DeleteNR(ctx, args[0]); errors.Is(err, nodeapi.ErrNotFound) {
+		return fmt.Errorf("network resource %s was not there: nothing removed (`zosnet node nr list` shows the node's): %w", args[0], err)
+	} else if err != nil {
 		return fmt.Errorf("remove network resource %s: %w", args[0], err)
 	}
 	return env.Print(map[string]string{"removed": args[0]}, func(w io.Writer) { fmt.Fprintf(w, "removed %s\n", args[0]) })
@@ -226,7 +229,9 @@ func workloadRm(ctx context.Context, env *Env, nd *localapi.Client, args []strin
 	if len(args) != 1 {
 		return fmt.Errorf("%w: workload rm NAME", ErrUsage)
 	}
-	if err := nd.RemoveWorkload(ctx, args[0]); err != nil {
+	if err := nd.RemoveWorkload(ctx, args[0]); errors.Is(err, nodeapi.ErrNotFound) {
+		return fmt.Errorf("workload %s was not there: nothing removed (`zosnet node workload list` shows the node's): %w", args[0], err)
+	} else if err != nil {
 		return fmt.Errorf("remove workload %s: %w", args[0], err)
 	}
 	return env.Print(map[string]string{"removed": args[0]}, func(w io.Writer) { fmt.Fprintf(w, "removed %s\n", args[0]) })

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -40,7 +41,12 @@ func (f *fakeND) GetNR(_ context.Context, id string) (nodeapi.NR, error) {
 func (f *fakeND) PutNR(ctx context.Context, s nodeapi.NRSpec) (nodeapi.NR, error) {
 	return nodeapi.NR{Spec: s, Status: nodeapi.NRStatus{State: "ok"}}, s.Validate()
 }
-func (f *fakeND) DeleteNR(ctx context.Context, id string) error             { return nil }
+func (f *fakeND) DeleteNR(ctx context.Context, id string) error {
+	if id != "net1" {
+		return fmt.Errorf("network resource %s: %w on this node: nothing to remove", id, nodeapi.ErrNotFound)
+	}
+	return nil
+}
 func (f *fakeND) ListWorkloads(context.Context) ([]nodeapi.Workload, error) { return f.wl, nil }
 func (f *fakeND) AddWorkload(ctx context.Context, s nodeapi.WorkloadSpec) (nodeapi.Workload, error) {
 	if err := s.Validate(); err != nil {
@@ -93,6 +99,12 @@ func TestNodeLocalCommands(t *testing.T) {
 	}
 	if _, code := run("node", "nr", "show"); code != 2 {
 		t.Fatalf("nr show without id: exit %d, want 2", code)
+	}
+	if out, code := run("node", "nr", "rm", "nosuch"); code != 1 || !strings.Contains(out, "network resource nosuch was not there: nothing removed") || strings.Contains(out, "removed nosuch") {
+		t.Fatalf("nr rm nosuch: %d %s", code, out)
+	}
+	if out, code := run("node", "nr", "rm", "net1"); code != 0 || !strings.Contains(out, "removed net1") {
+		t.Fatalf("nr rm net1: %d %s", code, out)
 	}
 	spec := filepath.Join(t.TempDir(), "nr.json")
 	os.WriteFile(spec, []byte(`{"network_id":"net2","ip_range":"10.2.0.0/16","subnet":"10.2.1.0/24","peers":[]}`), 0o600)

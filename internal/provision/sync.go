@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/netip"
@@ -253,7 +254,7 @@ func (p *Provisioner) removeOthers(ctx context.Context, want map[string]bool) {
 		if want[id] {
 			continue
 		}
-		if err := p.cfg.Networkd.DeleteNR(ctx, id); err != nil {
+		if err := p.cfg.Networkd.DeleteNR(ctx, id); err != nil && !errors.Is(err, nodeapi.ErrNotFound) {
 			p.log.Warn("remove network resource", "network", id, "err", err)
 			continue
 		}
