@@ -34,7 +34,7 @@ func (f *fakeND) GetNR(_ context.Context, id string) (nodeapi.NR, error) {
 		return nodeapi.NR{}, nodeapi.ErrNotFound
 	}
 	hs := time.Now().Add(-3 * time.Second)
-	return nodeapi.NR{Spec: nodeapi.NRSpec{NetworkID: "net1", Subnet: netip.MustParsePrefix("10.1.1.0/24")},
+	return nodeapi.NR{Spec: nodeapi.NRSpec{NetworkID: "net1", Name: "production", Subnet: netip.MustParsePrefix("10.1.1.0/24")},
 		Status: nodeapi.NRStatus{PublicKey: "PUB", ListenPort: 3000, State: "ok", WGKind: "userspace",
 			Peers: []nodeapi.PeerStatus{{PublicKey: "PEER", Endpoint: "192.0.2.1:3001", LatestHandshake: &hs, RxBytes: 10}}}}, nil
 }
@@ -51,6 +51,9 @@ func (f *fakeND) ListWorkloads(context.Context) ([]nodeapi.Workload, error) { re
 func (f *fakeND) AddWorkload(ctx context.Context, s nodeapi.WorkloadSpec) (nodeapi.Workload, error) {
 	if err := s.Validate(); err != nil {
 		return nodeapi.Workload{}, err
+	}
+	if s.NetworkID != "net1" {
+		return nodeapi.Workload{}, fmt.Errorf("network resource %q: %w", s.NetworkID, nodeapi.ErrNotFound)
 	}
 	w := nodeapi.Workload{WorkloadSpec: s, IPv4: netip.MustParsePrefix("10.1.1.7/24"), Netns: "wl-" + s.Name}
 	f.wl = append(f.wl, w)
@@ -90,6 +93,17 @@ func TestNodeLocalCommands(t *testing.T) {
 	}
 	if out, code := run("node", "workload", "add", "net1", "web"); code != 0 || !strings.Contains(out, "10.1.1.7/24") {
 		t.Fatalf("workload add: %d %s", code, out)
+	}
+	// the network's name works wherever its id does (issue 19)
+	var wl nodeapi.Workload
+	if out, code := run("node", "workload", "add", "production", "w1", "--json"); code != 0 || json.Unmarshal([]byte(out), &wl) != nil || wl.NetworkID != "net1" {
+		t.Fatalf("workload add by network name: %d %s", code, out)
+	}
+	if out, code := run("node", "nr", "show", "production"); code != 0 || !strings.Contains(out, "net1 (production)") {
+		t.Fatalf("nr show by name: %d %s", code, out)
+	}
+	if out, code := run("node", "wg", "show", "production"); code != 0 || !strings.Contains(out, "w-net1") {
+		t.Fatalf("wg show by name: %d %s", code, out)
 	}
 	if out, code := run("node", "workload", "add", "net1", "Bad"); code != 1 || !strings.Contains(out, "name") {
 		t.Fatalf("workload add Bad: %d %s", code, out)

@@ -53,7 +53,6 @@ func describe(err error, data []byte, t reflect.Type) error {
 	return fmt.Errorf("body: %s", clean(err))
 }
 
-
 func cmpOr(a, b string) string {
 	if a != "" {
 		return a

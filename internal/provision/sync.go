@@ -102,7 +102,7 @@ func (p *Provisioner) ensureNR(ctx context.Context, n gridapi.DesiredNetwork, se
 	if err != nil {
 		return cur, fmt.Errorf("subnet %q: %w", self.Subnet, err)
 	}
-	cur, err = p.cfg.Networkd.PutNR(ctx, nodeapi.NRSpec{NetworkID: n.ID, IPRange: rng, Subnet: sub, Peers: []nodeapi.Peer{}})
+	cur, err = p.cfg.Networkd.PutNR(ctx, nodeapi.NRSpec{NetworkID: n.ID, Name: n.Name, IPRange: rng, Subnet: sub, Peers: []nodeapi.Peer{}})
 	if err == nil {
 		p.log.Info("network resource created", "network", n.ID, "subnet", sub, "port", cur.Status.ListenPort)
 	}
@@ -128,7 +128,9 @@ func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodea
 		p.failover(n.ID, st, mp.Relays)
 		peers = plan.WithRelay(mp, relayName(mp.Relays, st.relay.Current))
 	}
-	return specOf(mp, in.Network.Range, n.ID, peers, int(cur.Status.ListenPort)), mp, nil
+	s := specOf(mp, in.Network.Range, n.ID, peers, int(cur.Status.ListenPort))
+	s.Name = n.Name
+	return s, mp, nil
 }
 
 // failover moves the relayed set between the planned relays (plan.Failover) on the
