@@ -92,7 +92,7 @@ func TestFirstUse(t *testing.T) {
 			t.Errorf("status does not name the CA %s:\n%s", ca, out)
 		}
 		zoslab(t, "profile", "user2", "--name", labName)
-		if out, err := m.Run(ctx, lab.UserHost, m.ZosnetPath(), "--profile", "user2", "network", "list", "--json"); err != nil {
+		if out, err := m.Run(ctx, lab.UserHost, m.ZosnetPath(), "network", "list", "--profile", "user2", "--json"); err != nil {
 			t.Errorf("zosnet as user2: %v %s", err, out)
 		}
 	})

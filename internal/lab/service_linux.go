@@ -94,7 +94,10 @@ func (l *Lab) StartService(ctx context.Context, node, svc string) error {
 		return fmt.Errorf("lab %s: %s: %w", l.name, svc, err)
 	}
 	if node == Registry {
-		return l.startRegistry(bin)
+		if err := l.startRegistry(bin); err != nil {
+			return err
+		}
+		return l.waitService(ctx, node, svc, filepath.Join(l.dir, "registry", "registry.log"))
 	}
 	cmd, err := l.serviceCmd(node, svc, bin)
 	if err != nil {
@@ -108,6 +111,27 @@ func (l *Lab) StartService(ctx context.Context, node, svc string) error {
 		return fmt.Errorf("node %s: start %s: %w", node, svc, err)
 	}
 	go cmd.Wait()
+	return l.waitService(ctx, node, svc, cmd.Stdout.(*os.File).Name())
+}
+
+// waitService waits until svc runs under its own name (nsenter has exec'd it), and
+// stays up a moment; a service that exits at once is an error with its log's end.
+func (l *Lab) waitService(ctx context.Context, node, svc, logFile string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	seen := 0
+	for seen < 3 { // three looks 100 ms apart: it runs, and did not die at once
+		if len(l.ServicePIDs(node, svc)) > 0 {
+			seen++
+		} else if seen > 0 || time.Now().After(deadline) {
+			log, _ := os.ReadFile(logFile)
+			return fmt.Errorf("lab %s: %s on %s did not stay up; its log ends: %s", l.name, svc, node, lastLines(string(log), 10))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	return nil
 }
 

@@ -435,7 +435,7 @@ func profileCmd() *command {
 			if err := l.NewProfile(ctx, args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.out, "profile %s with a new key %s (registry %s, CA %s)\nuse it: zoslab exec --name %s user -- zosnet --profile %s network list\n",
+			fmt.Fprintf(e.out, "profile %s with a new key %s (registry %s, CA %s)\nuse it: zoslab exec --name %s user -- zosnet network list --profile %s\n",
 				args[0], args[0], l.Status().Registry, l.CAFile(), e.name, args[0])
 			return nil
 		},
