@@ -108,9 +108,9 @@ type Status struct {
 	// lab has no grid.
 	CA           string          `json:"ca,omitempty"`
 	ZosnetConfig string          `json:"zosnet_config,omitempty"`
-	Segments []SegmentStatus `json:"segments"`
-	Routers  []RouterStatus  `json:"routers"`
-	Nodes    []NodeStatus    `json:"nodes"`
+	Segments     []SegmentStatus `json:"segments"`
+	Routers      []RouterStatus  `json:"routers"`
+	Nodes        []NodeStatus    `json:"nodes"`
 }
 
 // SegmentStatus is one segment: prefixes, gateway, servers.

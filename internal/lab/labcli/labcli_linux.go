@@ -391,7 +391,9 @@ func serviceCmd() *command {
 	return &command{
 		name: "service", usage: "stop|start|restart NODE|registry [SERVICE]",
 		summary: "stop, start or restart one service of a node (networkd, provisiond, ...) or the registry",
-		flags:   func(fs *flag.FlagSet) { fs.DurationVar(&grace, "grace", 10*time.Second, "how long stop waits before SIGKILL") },
+		flags: func(fs *flag.FlagSet) {
+			fs.DurationVar(&grace, "grace", 10*time.Second, "how long stop waits before SIGKILL")
+		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) == 2 && args[1] == lab.Registry {
 				args = append(args, "registry")
