@@ -138,8 +138,8 @@ func TestStatusOf(t *testing.T) {
 		t.Fatalf("relays %v, %d pairs; want [farm1], 12", st.Relays, len(st.Pairs))
 	}
 	// home1 and home2 (one LAN) reach home6 through farm1, and home6 them: 3 members, 4 pairs
-	if len(st.RelayLoad) != 1 || st.RelayLoad[0] != (RelayLoad{Relay: "farm1", Members: 3, Pairs: 4}) {
-		t.Errorf("relay load %+v, want farm1 carrying 3 members and 4 pairs", st.RelayLoad)
+	if len(st.RelayLoad) != 1 || st.RelayLoad[0] != (RelayLoad{Relay: "farm1", Homes: 3, Members: 3, Pairs: 4}) {
+		t.Errorf("relay load %+v, want farm1 home of 3, carrying 3 members and 4 pairs", st.RelayLoad)
 	}
 	want := map[string]string{ // from→to: path via reachable last-reply
 		"home1→home2": "same-lan  true 11:59:59", "home2→home1": "same-lan  false -",

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 
 	"github.com/zosnet/zosnet/internal/ula"
 )
@@ -27,9 +28,17 @@ type Planner struct {
 	// classes counts nodes per class; hidden counts hidden nodes.
 	classes map[class]int
 	hidden  int
-	relays  []int
-	devices []device // sorted by name
-	devOf   map[int][]int
+	// relayed are the members that need relaying and cands the relay candidates.
+	relayed, cands []int
+	// relays are the home relays in use, sorted; home[i] is relayed member i's primary
+	// and second relay (-1: none); nil when no member is relayed. Set once by homes.
+	homesOnce sync.Once
+	relays    []int
+	home      [][2]int
+	// bySubnet holds the node indexes in the order of their subnets.
+	bySubnet []int
+	devices  []device // sorted by name
+	devOf    map[int][]int
 }
 
 type lanKey struct {
@@ -51,7 +60,9 @@ type node struct {
 	router   string
 	lanAddrs []netip.Prefix // sorted
 	class    class
-	relayed  bool // some other member is not a direct peer
+	relayed  bool   // some other member is not a direct peer
+	weight   int    // relay weight, at least 1
+	hash     uint64 // nodeHash in the network
 }
 
 type device struct {
@@ -100,6 +111,7 @@ func New(in Input) (*Planner, error) {
 func (p *Planner) loadMembers(ms []Member, sp *space) error {
 	var errs []error
 	p.byID = make(map[string]int, len(ms))
+	p.nodes = make([]node, 0, len(ms))
 	keys := make(map[string]string, len(ms))
 	for i, m := range ms {
 		field := fmt.Sprintf("members[%d]", i)
@@ -133,7 +145,7 @@ func (p *Planner) loadMembers(ms []Member, sp *space) error {
 
 func newNode(m Member) node {
 	n := node{id: m.NodeID, name: cmp.Or(m.Name, m.NodeID), key: m.PublicKey, port: m.ListenPort,
-		subnet: m.Subnet, lanSrc: m.LAN.PublicSource, router: m.LAN.Router}
+		subnet: m.Subnet, lanSrc: m.LAN.PublicSource, router: m.LAN.Router, weight: max(m.RelayWeight, 1)}
 	for _, e := range m.Endpoints {
 		f := fam(familyOf(e.Addr))
 		if f == 0 || globalV6(e.Addr) {
@@ -180,6 +192,7 @@ func (p *Planner) index() {
 	p.classes = map[class]int{}
 	for i := range p.nodes {
 		n := &p.nodes[i]
+		n.hash = nodeHash(p.netID, n.id)
 		p.classes[n.class]++
 		if n.public {
 			p.public = append(p.public, i)
@@ -196,7 +209,9 @@ func (p *Planner) index() {
 	}
 	for i := range p.nodes {
 		p.nodes[i].relayed = p.needsRelay(i)
+		p.bySubnet = append(p.bySubnet, i)
 	}
+	slices.SortFunc(p.bySubnet, func(a, b int) int { return cmpPrefix(p.nodes[a].subnet, p.nodes[b].subnet) })
 }
 
 // rank orders nodes for a deterministic choice that spreads load over networks.
