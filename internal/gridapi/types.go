@@ -84,6 +84,9 @@ type NodeFacts struct {
 	Hidden    bool       `json:"hidden"`    // no endpoint reachable from outside
 	WGPorts   []int      `json:"wg_ports"`  // WireGuard listen ports in use
 	Version   string     `json:"version"`
+	// RelayWeight is the share of relayed traffic the node offers to carry compared with
+	// the other public members (zosnet.relay_weight=), 0–MaxRelayWeight; 0 counts as 1.
+	RelayWeight int `json:"relay_weight,omitempty"`
 }
 
 // NIC is one network interface of a node.

@@ -31,6 +31,7 @@ const (
 	MaxWGPorts     = 1024
 	MaxMembers     = 1024
 	MaxAccessPeers = 256
+	MaxRelayWeight = 1000
 	MinSubnetBits  = 30 // the smallest member subnet is a /30
 	DefaultSubnet  = 24
 )
@@ -117,6 +118,9 @@ func (f *NodeFacts) Validate() error {
 	}
 	if len(f.Version) > 64 {
 		return fieldErr("version", "longer than 64 characters")
+	}
+	if f.RelayWeight < 0 || f.RelayWeight > MaxRelayWeight {
+		return fieldErr("relay_weight", "%d out of 0-%d", f.RelayWeight, MaxRelayWeight)
 	}
 	return nil
 }

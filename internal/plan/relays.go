@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/zosnet/zosnet/internal/gridapi"
 )
 
 // Relay choice (the package doc has the rules; docs/architecture.md the reasons).
@@ -23,7 +25,7 @@ import (
 // agree without talking.
 
 // MaxRelayWeight is the largest Member.RelayWeight.
-const MaxRelayWeight = 1000
+const MaxRelayWeight = gridapi.MaxRelayWeight
 
 // RelayGroup is a set of a member's relayed destinations that travel through the same
 // relays (the home relays of the pairs' owners, see the package doc). The allowed IPs
