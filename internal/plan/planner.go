@@ -32,10 +32,19 @@ type Planner struct {
 	relayed, cands []int
 	// relays are the home relays in use, sorted; home[i] is relayed member i's primary
 	// and second relay (-1: none); nil when no member is relayed. Set once by homes.
-	homesOnce sync.Once
-	relays    []int
-	home      [][2]int
-	// bySubnet holds the node indexes in the order of their subnets.
+	// homeID numbers the distinct home relay pairs (nHomes of them), by node index;
+	// homePairs and homeRelays are each pair by number, as node indexes and node ids.
+	homesOnce  sync.Once
+	homeID     []int32
+	nHomes     int
+	homePairs  [][2]int
+	homeRelays [][]string
+	relays     []int
+	home       [][2]int
+	// hashes holds each node's nodeHash, by node index (dense: the relay choice reads
+	// them for every pair), and bySubnet the node indexes in the order of their subnets;
+	// both set by homes.
+	hashes   []uint64
 	bySubnet []int
 	devices  []device // sorted by name
 	devOf    map[int][]int
@@ -60,9 +69,8 @@ type node struct {
 	router   string
 	lanAddrs []netip.Prefix // sorted
 	class    class
-	relayed  bool   // some other member is not a direct peer
-	weight   int    // relay weight, at least 1
-	hash     uint64 // nodeHash in the network
+	relayed  bool // some other member is not a direct peer
+	weight   int  // relay weight, at least 1
 }
 
 type device struct {
@@ -192,7 +200,6 @@ func (p *Planner) index() {
 	p.classes = map[class]int{}
 	for i := range p.nodes {
 		n := &p.nodes[i]
-		n.hash = nodeHash(p.netID, n.id)
 		p.classes[n.class]++
 		if n.public {
 			p.public = append(p.public, i)
@@ -209,9 +216,7 @@ func (p *Planner) index() {
 	}
 	for i := range p.nodes {
 		p.nodes[i].relayed = p.needsRelay(i)
-		p.bySubnet = append(p.bySubnet, i)
 	}
-	slices.SortFunc(p.bySubnet, func(a, b int) int { return cmpPrefix(p.nodes[a].subnet, p.nodes[b].subnet) })
 }
 
 // rank orders nodes for a deterministic choice that spreads load over networks.

@@ -138,11 +138,20 @@ func checkAgree(t *testing.T, pl Plan, ctx string) {
 	relaysTo := map[[2]string][]string{}
 	for _, m := range pl.Members {
 		for _, pe := range m.Peers {
+			if slices.ContainsFunc(pe.AllowedIPs, func(a netip.Prefix) bool { return !a.IsValid() }) {
+				t.Fatalf("%s: %s's entry for %s: an invalid allowed IP: %v", ctx, m.NodeID, pe.Name, pe.AllowedIPs)
+			}
 			if !slices.IsSortedFunc(pe.AllowedIPs, cmpPrefix) {
 				t.Fatalf("%s: %s's entry for %s: allowed IPs not sorted: %v", ctx, m.NodeID, pe.Name, pe.AllowedIPs)
 			}
 		}
+		if !slices.IsSortedFunc(m.RelayGroups, func(a, b RelayGroup) int { return slices.Compare(a.Relays, b.Relays) }) {
+			t.Fatalf("%s: %s's relay groups not sorted by relays", ctx, m.NodeID)
+		}
 		for _, g := range m.RelayGroups {
+			if len(g.AllowedIPs) < 2*len(g.Members) || slices.ContainsFunc(g.AllowedIPs, func(a netip.Prefix) bool { return !a.IsValid() }) {
+				t.Fatalf("%s: %s's relay group %v: %d allowed IPs for %d members: %v", ctx, m.NodeID, g.Relays, len(g.AllowedIPs), len(g.Members), g.AllowedIPs)
+			}
 			if !slices.IsSortedFunc(g.AllowedIPs, cmpPrefix) || !slices.IsSorted(g.Members) {
 				t.Fatalf("%s: %s's relay group %v not sorted: %v %v", ctx, m.NodeID, g.Relays, g.Members, g.AllowedIPs)
 			}

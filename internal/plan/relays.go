@@ -79,18 +79,42 @@ func (p *Planner) homes() ([][2]int, []int) {
 		if len(p.cands) == 0 {
 			return
 		}
+		p.hashes = make([]uint64, len(p.nodes))
+		p.bySubnet = make([]int, len(p.nodes))
+		for i := range p.nodes {
+			p.hashes[i], p.bySubnet[i] = nodeHash(p.netID, p.nodes[i].id), i
+		}
+		slices.SortFunc(p.bySubnet, func(a, b int) int { return cmpPrefix(p.nodes[a].subnet, p.nodes[b].subnet) })
 		p.home = p.assignHomes(p.relayed, p.cands)
+		// number the distinct home pairs in the order of their node ids (node indexes
+		// follow node ids), so relay groups come out sorted by their relays
+		ids := map[[2]int]int32{}
 		used := map[int]bool{}
 		for _, i := range p.relayed {
+			if _, ok := ids[p.home[i]]; !ok {
+				ids[p.home[i]] = 0
+				p.homePairs = append(p.homePairs, p.home[i])
+			}
 			used[p.home[i][0]] = true
 			if h := p.home[i][1]; h >= 0 {
 				used[h] = true
 			}
 		}
+		slices.SortFunc(p.homePairs, func(a, b [2]int) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
+		for n, h := range p.homePairs {
+			ids[h] = int32(n)
+			r := p.homeIDs(h)
+			p.homeRelays = append(p.homeRelays, r[:len(r):len(r)])
+		}
+		p.homeID = make([]int32, len(p.nodes))
+		for _, i := range p.relayed {
+			p.homeID[i] = ids[p.home[i]]
+		}
 		for r := range used {
 			p.relays = append(p.relays, r)
 		}
 		slices.Sort(p.relays)
+		p.nHomes = len(ids)
 	})
 	return p.home, p.relays
 }
@@ -104,43 +128,50 @@ func (p *Planner) assignHomes(members, cands []int) [][2]int {
 	weights, total, equal := make([]int, len(cands)), 0, true
 	hashes := make([]uint64, len(cands))
 	for c, r := range cands {
-		weights[c], hashes[c] = p.nodes[r].weight, mix(p.nodes[r].hash)
+		weights[c], hashes[c] = p.nodes[r].weight, mix(p.hashes[r])
 		total += weights[c]
 		equal = equal && weights[c] == weights[0]
 	}
 	n := len(members)
-	limits := make([][3]int, len(cands)) // floor(share), ceil(share), no limit
+	// per tier: floor(share), ceil(share), no limit
+	limits := [3][]int{make([]int, len(cands)), make([]int, len(cands)), make([]int, len(cands))}
 	for c, w := range weights {
-		limits[c] = [3]int{n * w / total, (n*w + total - 1) / total, math.MaxInt}
+		limits[0][c], limits[1][c], limits[2][c] = n*w/total, (n*w+total-1)/total, math.MaxInt
 	}
-	order := slices.Clone(members)
-	slices.SortFunc(order, func(a, b int) int {
-		return cmp.Or(cmp.Compare(p.nodes[a].hash, p.nodes[b].hash), cmp.Compare(a, b))
-	})
+	type keyed struct {
+		h uint64
+		i int
+	}
+	order := make([]keyed, len(members))
+	for k, i := range members {
+		order[k] = keyed{p.hashes[i], i}
+	}
+	slices.SortFunc(order, func(a, b keyed) int { return cmp.Or(cmp.Compare(a.h, b.h), cmp.Compare(a.i, b.i)) })
 	load := [2][]int{make([]int, len(cands)), make([]int, len(cands))}
-	scores := make([]relayScore, len(cands))
+	scores := make([]uint64, len(cands))
 	out := make([][2]int, len(p.nodes))
-	for _, i := range order {
+	for _, o := range order {
 		for c := range cands {
-			scores[c] = scoreOf(p.nodes[i].hash, hashes[c], weights[c], equal)
+			scores[c] = scoreOf(o.h, hashes[c], weights[c], equal)
 		}
-		prim := pickHome(scores, limits, load[0], -1)
+		prim := pickHome(scores, &limits, load[0], -1)
 		h := [2]int{cands[prim], -1}
 		if len(cands) > 1 {
-			h[1] = cands[pickHome(scores, limits, load[1], prim)]
+			h[1] = cands[pickHome(scores, &limits, load[1], prim)]
 		}
-		out[i] = h
+		out[o.i] = h
 	}
 	return out
 }
 
 // pickHome returns the best-scoring candidate other than not whose load is under its
-// floor(share), else under its ceil(share), else any, and counts it in load.
-func pickHome(scores []relayScore, limits [][3]int, load []int, not int) int {
-	for t := range 3 {
-		best := -1
+// floor(share), else under its ceil(share), else any, and counts it in load. Equal
+// scores go to the first candidate (the lower node id).
+func pickHome(scores []uint64, limits *[3][]int, load []int, not int) int {
+	for t := range limits {
+		best, lim := -1, limits[t]
 		for c, s := range scores {
-			if c != not && load[c] < limits[c][t] && (best < 0 || s.beats(scores[best])) {
+			if c != not && load[c] < lim[c] && (best < 0 || s > scores[best]) {
 				best = c
 			}
 		}
@@ -152,37 +183,26 @@ func pickHome(scores []relayScore, limits [][3]int, load []int, not int) int {
 	return -1 // unreachable: with no limit every candidate but not qualifies
 }
 
-// relayScore is a candidate's weighted rendezvous score for one member: -w/ln(u) for
-// u the pair's hash in (0,1) (all weights equal: u itself, the same order), ties
-// broken by the hash.
-type relayScore struct {
-	s float64
-	u uint64
-}
-
-func (a relayScore) beats(b relayScore) bool {
-	if a.s != b.s {
-		return a.s > b.s
-	}
-	return a.u > b.u
-}
-
-// scoreOf scores a candidate whose mixed hash is relay for a member whose hash is
-// member.
-func scoreOf(member, relay uint64, weight int, equal bool) relayScore {
+// scoreOf is the weighted rendezvous score of a candidate whose mixed hash is relay for
+// a member whose hash is member, as an ordered key: with all weights equal u, the pair's
+// hash, itself; else -w/ln(u) for u in (0,1), whose IEEE-754 bits order like the
+// (positive) value. The same facts give the same scores on every node (a difference in
+// the last bit of math.Log between architectures could only swap two scores equal to
+// 1e-16, which 64-bit hashes make practically impossible).
+func scoreOf(member, relay uint64, weight int, equal bool) uint64 {
 	u := mix(member ^ relay)
 	if equal {
-		return relayScore{u: u}
+		return u
 	}
 	f := (float64(u>>11) + 0.5) / (1 << 53)
-	return relayScore{s: float64(weight) / -math.Log(f), u: u}
+	return math.Float64bits(float64(weight) / -math.Log(f))
 }
 
 // owner returns which end of the relayed pair (i, j) owns it: the pair's relays are
-// the owner's home relays. Each end owns about half of its pairs.
+// the owner's home relays. Each end owns about half of its pairs. After homes.
 func (p *Planner) owner(i, j int) int {
 	a, b := min(i, j), max(i, j)
-	if mix(p.nodes[a].hash^mix(p.nodes[b].hash+0x632be59bd9b4e019))&1 == 0 {
+	if mix(p.hashes[a]^mix(p.hashes[b]+0x632be59bd9b4e019))&1 == 0 {
 		return a
 	}
 	return b
@@ -207,60 +227,116 @@ func mix(z uint64) uint64 {
 	return z ^ (z >> 31)
 }
 
+// span is a list being filled inside a shared array: n4 IPv4 prefixes from at, then n6
+// IPv6 (twin) prefixes; v4 and v6 are the next free positions of each part.
+type span struct {
+	at, n4, n6, v4, v6 int
+	dev                bool // holds access devices' addresses: sort when filled
+}
+
+func (s *span) start() { s.v4, s.v6 = s.at, s.at+s.n4 }
+
+func (s *span) of(a []netip.Prefix) []netip.Prefix {
+	end := s.at + s.n4 + s.n6
+	if s.dev {
+		sortPrefixes(a[s.at:end])
+	}
+	return a[s.at:end:end]
+}
+
 // relayGroups returns member i's relay groups: every member that is not a direct peer
 // (direct marks them) travels through the home relays of the pair's owner. It also
 // returns, per primary relay (node index), everything its entry carries for the groups,
-// sorted. Members are taken in subnet order, so IPv4 and IPv6 (twin) prefixes come out
-// sorted without sorting.
+// sorted. Destinations are counted first, so that all groups share a few allocations;
+// they are taken in node-id order for the members and in subnet order for the prefixes,
+// so both come out sorted without sorting (but for access devices' addresses).
 func (p *Planner) relayGroups(i int, direct []bool) ([]RelayGroup, map[int][]netip.Prefix) {
-	type build struct {
-		v4, v6 []netip.Prefix
-		dev    bool
+	p.homes()
+	gOf := make([]int32, len(p.nodes)) // the home id of each destination, + 1; 0: none
+	cnt := make([]int32, p.nHomes)     // destinations per home id, then 1 + its group
+	for j := range p.nodes {
+		if j != i && !direct[j] {
+			h := p.homeID[p.owner(i, j)]
+			gOf[j], cnt[h] = h+1, cnt[h]+1
+		}
 	}
-	home, _ := p.homes()
-	byHome := map[[2]int]int{}
-	var groups []RelayGroup
-	var builds []build
-	onPrimary := map[int]*build{}
+	// groups in home id order, which is the order of their relays' node ids
+	var spans []span   // per group
+	var homeOf []int32 // per group, its home id
+	for h, n := range cnt {
+		if n > 0 {
+			spans, homeOf = append(spans, span{n6: int(n)}), append(homeOf, int32(h))
+			cnt[h] = int32(len(spans))
+		}
+	}
+	for j, h := range gOf {
+		if h > 0 {
+			g := cnt[h-1] - 1
+			gOf[j] = g + 1
+			nd := len(p.devOf[j])
+			spans[g].n4, spans[g].dev = spans[g].n4+1+nd, spans[g].dev || nd > 0
+		}
+	}
+	carry := map[int]*span{} // per primary relay
+	var prims []int          // in first-seen order, for deterministic offsets
+	members, total := 0, 0
+	for g := range spans {
+		f := &spans[g]
+		f.at, members, total = total, members+f.n6, total+f.n4+f.n6
+		r := p.homePairs[homeOf[g]][0]
+		if carry[r] == nil {
+			carry[r] = &span{}
+			prims = append(prims, r)
+		}
+		c := carry[r]
+		c.n4, c.n6, c.dev = c.n4+f.n4, c.n6+f.n6, c.dev || f.dev
+	}
+	at := 0
+	for _, r := range prims {
+		carry[r].at, at = at, at+carry[r].n4+carry[r].n6
+	}
+	for g := range spans {
+		spans[g].start()
+		carry[p.homePairs[homeOf[g]][0]].start()
+	}
+	ids, ips, onRelays := make([]string, members), make([]netip.Prefix, total), make([]netip.Prefix, total)
+	groups := make([]RelayGroup, len(spans))
+	at = 0
+	for g := range groups {
+		groups[g].Relays = p.homeRelays[homeOf[g]]
+		groups[g].Members = ids[at : at : at+spans[g].n6] // filled by append, within capacity
+		at += spans[g].n6
+	}
+	for j := range p.nodes {
+		if g := gOf[j] - 1; g >= 0 {
+			groups[g].Members = append(groups[g].Members, p.nodes[j].id)
+		}
+	}
 	for _, j := range p.bySubnet {
-		if j == i || direct[j] {
+		g := gOf[j] - 1
+		if g < 0 {
 			continue
 		}
-		h := home[p.owner(i, j)]
-		g, ok := byHome[h]
-		if !ok {
-			g = len(groups)
-			byHome[h] = g
-			groups = append(groups, RelayGroup{Relays: p.homeIDs(h)})
-			builds = append(builds, build{})
-			if onPrimary[h[0]] == nil {
-				onPrimary[h[0]] = &build{}
-			}
-		}
-		groups[g].Members = append(groups[g].Members, p.nodes[j].id)
-		for _, b := range []*build{&builds[g], onPrimary[h[0]]} {
-			b.v4, b.v6 = append(b.v4, p.nodes[j].subnet), append(b.v6, p.nodes[j].ula)
-			for _, d := range p.devOf[j] {
-				b.v4, b.dev = append(b.v4, p.deviceIPs(d)...), true
-			}
-		}
+		fillSpan(&spans[g], ips, p.nodes[j].subnet, p.nodes[j].ula, p.devOf[j], p)
+		fillSpan(carry[p.homePairs[homeOf[g]][0]], onRelays, p.nodes[j].subnet, p.nodes[j].ula, p.devOf[j], p)
 	}
 	for g := range groups {
-		groups[g].AllowedIPs = append(builds[g].v4, builds[g].v6...)
-		if builds[g].dev {
-			sortPrefixes(groups[g].AllowedIPs)
-		}
-		slices.Sort(groups[g].Members)
+		groups[g].AllowedIPs = spans[g].of(ips)
 	}
-	slices.SortFunc(groups, func(a, b RelayGroup) int { return slices.Compare(a.Relays, b.Relays) })
-	carry := make(map[int][]netip.Prefix, len(onPrimary))
-	for r, b := range onPrimary {
-		carry[r] = append(b.v4, b.v6...)
-		if b.dev {
-			sortPrefixes(carry[r])
-		}
+	out := make(map[int][]netip.Prefix, len(carry))
+	for r, c := range carry {
+		out[r] = c.of(onRelays)
 	}
-	return groups, carry
+	return groups, out
+}
+
+// fillSpan adds one destination (subnet, its twin, its access devices) to s in a.
+func fillSpan(s *span, a []netip.Prefix, subnet, twin netip.Prefix, devs []int, p *Planner) {
+	a[s.v4], a[s.v6] = subnet, twin
+	s.v4, s.v6 = s.v4+1, s.v6+1
+	for _, d := range devs {
+		a[s.v4], s.v4 = netip.PrefixFrom(p.devices[d].Address, 32), s.v4+1
+	}
 }
 
 // mergePrefixes merges two sorted lists into a new sorted one.

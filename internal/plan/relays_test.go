@@ -185,6 +185,7 @@ func TestPairOwners(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		p.homes()
 		for i := range p.nodes {
 			for j := range p.nodes {
 				if i == j || p.nodes[i].public || p.nodes[j].public {
@@ -214,5 +215,27 @@ func TestRelayWeightInvalid(t *testing.T) {
 		if _, err := New(in); err == nil || !strings.Contains(err.Error(), "members[0].relay_weight") {
 			t.Errorf("weight %d: %v, want an error naming members[0].relay_weight", w, err)
 		}
+	}
+}
+
+// TestRelayGroupDevices: an access device on a member reached through a relay travels
+// in that member's relay group (its address sorted among the subnets), and forwarding
+// to it works before and after a relay's loss.
+func TestRelayGroupDevices(t *testing.T) {
+	in := Input{Network: Network{ID: "dv", Range: pfx("10.4.0.0/21")}, Members: []Member{
+		{NodeID: "p4", PublicKey: key(1), ListenPort: 1, Subnet: pfx("10.4.0.0/24"), Endpoints: []Endpoint{pub("198.51.100.4")}},
+		{NodeID: "p6", PublicKey: key(2), ListenPort: 2, Subnet: pfx("10.4.2.0/24"), Endpoints: []Endpoint{pub("2001:db8::6")}},
+		{NodeID: "pd", PublicKey: key(3), ListenPort: 3, Subnet: pfx("10.4.3.0/24"), Endpoints: []Endpoint{pub("198.51.100.5"), pub("2001:db8::5")}},
+		{NodeID: "pe", PublicKey: key(4), ListenPort: 4, Subnet: pfx("10.4.1.0/24"), Endpoints: []Endpoint{pub("198.51.100.6"), pub("2001:db8::7")}},
+	}, Access: []AccessPeer{{Name: "phone", PublicKey: key(9), Address: addr("10.4.5.200"), Via: "p4", Family: IPv4}}}
+	pl, err := Compute(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPlan(t, in, pl, "devices")
+	g := groupOf(pl, "p6", "p4")
+	want := []netip.Prefix{pfx("10.4.0.0/24"), pfx("10.4.5.200/32"), twin("dv", "10.4.0.0/24")}
+	if !slices.Equal(g.AllowedIPs, want) {
+		t.Errorf("p6's group towards p4 carries %v, want %v", g.AllowedIPs, want)
 	}
 }

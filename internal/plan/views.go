@@ -65,7 +65,10 @@ func (p *Planner) member(i int) MemberPlan {
 	for _, d := range p.devOf[i] {
 		mp.Peers = append(mp.Peers, p.devicePeer(d))
 	}
-	if home, _ := p.homes(); n.relayed && home != nil {
+	if !n.relayed {
+		return mp
+	}
+	if home, _ := p.homes(); home != nil {
 		mp.Relays = p.homeIDs(home[i])
 		groups, carry := p.relayGroups(i, direct)
 		mp.RelayGroups = groups
