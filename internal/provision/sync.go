@@ -125,7 +125,10 @@ func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodea
 	}
 	peers := mp.Peers
 	if len(mp.RelayGroups) > 0 || st.groups != nil {
-		peers = plan.WithRelay(mp, p.failover(n.ID, st, mp))
+		current := p.failover(n.ID, st, mp)
+		if len(st.moved) > 0 { // mp.Peers has every group on its primary
+			peers = plan.WithRelay(mp, current)
+		}
 	}
 	s := specOf(mp, in.Network.Range, n.ID, peers, int(cur.Status.ListenPort))
 	s.Name = n.Name
