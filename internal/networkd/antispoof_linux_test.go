@@ -133,4 +133,3 @@ func neigh(t *testing.T, h *netlink.Handle, l netlink.Link, ip netip.Addr, mac n
 		t.Fatalf("neighbour %s: %v", ip, err)
 	}
 }
-
