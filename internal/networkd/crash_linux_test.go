@@ -193,11 +193,23 @@ func (l *ledger) check(t *testing.T, cl *localapi.Client) {
 			ok = ok || sameKeys(got, m)
 		}
 		if !ok {
-			t.Errorf("after kill -9 and restart, %s has peers %v (nil: absent); the client was told %v (nil: deleted), in flight %v",
-				id, got, l.acked[id], l.maybe[id])
+			var flight []string
+			for _, m := range l.maybe[id] {
+				flight = append(flight, nrDesc(m))
+			}
+			t.Errorf("after kill -9 and restart, %s is %s; the client was told %s (in flight: %v)",
+				id, nrDesc(got), nrDesc(l.acked[id]), flight)
 		}
 		l.acked[id], l.maybe[id] = got, nil
 	}
+}
+
+// nrDesc describes a ledger entry: absent, or an NR with its peer keys.
+func nrDesc(keys []string) string {
+	if keys == nil {
+		return "absent"
+	}
+	return fmt.Sprintf("an NR with peers %v", keys)
 }
 
 func sameKeys(a, b []string) bool {
