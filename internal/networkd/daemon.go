@@ -66,6 +66,7 @@ type Daemon struct {
 	mu     sync.Mutex // serializes changes and guards the fields below and rec
 	state  State
 	pubCfg *nodeapi.PublicConfig // the persisted public config (nil = unset)
+	allow  []nodeapi.EgressAllow // the persisted egress allow list
 	ports  *portalloc.Allocator
 	keys   map[string][]byte // private keys by NR id (raw 32 bytes)
 	status map[string]nrStatus
@@ -179,7 +180,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		return err
 	}
 	d.rec.checkUplinks()
-	errs = append(errs, d.rec.uplinks(ctx, d.pubCfg, d.state.listenPorts()))
+	errs = append(errs, d.rec.uplinks(ctx, d.pubCfg, d.state.listenPorts()), d.rec.setAllow(d.allow))
 	ids, names := d.state.nrIDs(), d.state.workloadNames()
 	d.mu.Unlock()
 	for _, id := range ids {

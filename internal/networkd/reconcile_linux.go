@@ -115,6 +115,18 @@ func (r *reconciler) uplinks(ctx context.Context, cfg *nodeapi.PublicConfig, por
 	return nil
 }
 
+// setAllow hands the egress allow list to the uplinks; it applies at once when ndmz
+// exists, else with the next uplinks pass.
+func (r *reconciler) setAllow(list []nodeapi.EgressAllow) error {
+	if !r.managed {
+		return nil
+	}
+	if err := r.up.SetAllow(list); err != nil {
+		return fmt.Errorf("egress allow list: %w", err)
+	}
+	return nil
+}
+
 // applyNR makes NR s exist with private key key and, with managed uplinks, gives it
 // its uplink and opens ports (every NR's listen port) in the socket firewall.
 func (r *reconciler) applyNR(s nodeapi.NRSpec, key wgtypes.Key, ports []uint16) error {
@@ -259,7 +271,30 @@ func (r *reconciler) nodeStatus() nodeapi.NodeStatus {
 		return nodeapi.NodeStatus{UplinkStatus: nodeapi.UplinkStatus{Hidden: true, Uplinks: []nodeapi.UplinkInfo{}},
 			Managed: false, Note: "uplinks not managed (no zos bridge yet, or --uplinks=off)"}
 	}
-	return nodeapi.NodeStatus{UplinkStatus: r.up.Status(), Managed: true}
+	st := nodeapi.NodeStatus{UplinkStatus: r.up.Status(), Managed: true}
+	eg, err := r.up.Egress()
+	if err != nil {
+		r.log.Warn("egress status", "err", err)
+	}
+	st.Egress = &eg
+	return st
+}
+
+// refused returns the packets ndmz refused per NR (empty while the uplinks are not
+// managed).
+func (r *reconciler) refused() (map[string]uint64, error) {
+	if !r.managed {
+		return map[string]uint64{}, nil
+	}
+	return r.up.DMZ().Refused()
+}
+
+// refreshEgress re-learns the underlay and updates ndmz's deny sets when it changed.
+func (r *reconciler) refreshEgress() (bool, error) {
+	if !r.managed {
+		return false, nil
+	}
+	return r.up.RefreshEgress()
 }
 
 // portFree probes whether UDP port can be bound (IPv4 and IPv6) in the namespace the

@@ -15,7 +15,8 @@ type Range struct {
 	To netip.Addr
 }
 
-// Ranges merges prefixes (any mix of families; invalid ones are skipped) into sorted,
+// Ranges merges prefixes (any mix of families; invalid ones are skipped; an IPv4-mapped
+// IPv6 prefix stays IPv6) into sorted,
 // disjoint, non-adjacent ranges per family: the kernel refuses overlapping intervals,
 // and nft lists adjacent ones merged. Pure; the input is not changed.
 func Ranges(ps []netip.Prefix) (v4, v6 []Range) {
@@ -24,7 +25,7 @@ func Ranges(ps []netip.Prefix) (v4, v6 []Range) {
 		if !p.IsValid() {
 			continue
 		}
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p)).Masked()
+		p = p.Masked()
 		rs = append(rs, Range{From: p.Addr(), To: last(p)})
 	}
 	sort.Slice(rs, func(i, j int) bool {
@@ -48,14 +49,6 @@ func Ranges(ps []netip.Prefix) (v4, v6 []Range) {
 		*out = append(*out, r)
 	}
 	return v4, v6
-}
-
-// unmapBits is how many bits an IPv4-mapped IPv6 prefix loses when unmapped.
-func unmapBits(p netip.Prefix) int {
-	if p.Addr().Is4In6() {
-		return 96
-	}
-	return 0
 }
 
 // joins reports whether r starts inside prev or right after it.

@@ -20,7 +20,7 @@ func TestRanges(t *testing.T) {
 		{"adjacent merge into a range", []netip.Prefix{p("10.0.0.1/32"), p("10.0.0.2/31")}, "[10.0.0.1-10.0.0.3]", "[]"},
 		{"sorted, families apart", []netip.Prefix{p("fe80::/10"), p("192.168.0.0/16"), p("::1/128"), p("10.0.0.0/8")},
 			"[10.0.0.0/8 192.168.0.0/16]", "[::1 fe80::/10]"},
-		{"mapped is IPv4", []netip.Prefix{p("::ffff:10.1.2.3/128")}, "[10.1.2.3]", "[]"},
+		{"mapped stays IPv6", []netip.Prefix{p("::ffff:10.1.2.3/128")}, "[]", "[::ffff:10.1.2.3]"},
 		{"top of the space", []netip.Prefix{p("255.255.255.255/32"), p("240.0.0.0/4")}, "[240.0.0.0/4]", "[]"},
 		{"invalid skipped", []netip.Prefix{{}, p("2001:db8:600::/64"), p("2001:db8:600::5/128")}, "[]", "[2001:db8:600::/64]"},
 		{"not adjacent", []netip.Prefix{p("10.0.0.0/32"), p("10.0.0.2/32")}, "[10.0.0.0 10.0.0.2]", "[]"},
