@@ -19,8 +19,8 @@ import (
 
 // fake is an in-memory Backend.
 type fake struct {
-	mu  sync.Mutex
-	nrs map[string]nodeapi.NRSpec
+	mu    sync.Mutex
+	nrs   map[string]nodeapi.NRSpec
 	cfg   *nodeapi.PublicConfig
 	allow []nodeapi.EgressAllow
 }
