@@ -35,6 +35,9 @@ type NDMZ struct {
 	Deny []netip.Prefix
 	// Allow are the farmer's exceptions to Deny, checked first.
 	Allow []Allow
+	// Resolver, when valid, is the workloads' DNS forwarder in ndmz: UDP and TCP 53 to
+	// it are accepted from the uplinks.
+	Resolver netip.Addr
 	// Counts are what each uplink's counter starts from when the table is rebuilt
 	// (ApplyNDMZ reads them from the kernel when nil).
 	Counts map[string]nft.Count
@@ -102,7 +105,13 @@ func buildNDMZ(d NDMZ) *nft.Table {
 	v4, v6 := nft.Ranges(d.Deny)
 	t.AddSet(&nft.Set{Name: Deny4Set, Elements: v4})
 	t.AddSet(&nft.Set{Name: Deny6Set, IPv6: true, Elements: v6})
-	inputBase(t.Filter("input", nftables.ChainHookInput, nftables.ChainPolicyDrop))
+	in := t.Filter("input", nftables.ChainHookInput, nftables.ChainPolicyDrop)
+	inputBase(in)
+	if d.Resolver.IsValid() {
+		for _, proto := range []byte{unix.IPPROTO_UDP, unix.IPPROTO_TCP} {
+			in.Add(nft.IIFPrefix(d.UplinkPrefix), nft.InetDAddr(netip.PrefixFrom(d.Resolver, d.Resolver.BitLen())), nft.DPort(proto, 53), nft.Accept())
+		}
+	}
 	fwd := t.Filter("forward", nftables.ChainHookForward, nftables.ChainPolicyDrop)
 	fwd.Add(nft.Established(), nft.Accept())
 	fwd.Add(nft.IIFPrefix(d.UplinkPrefix), nft.Jump(EgressChain))

@@ -26,6 +26,7 @@ func goldenInputs() inputs {
 	return inputs{
 		host: Host{WGPorts: []uint16{3001, 3000, 3001}, NDMZLink: "ndmz-h", NDMZNet: netip.MustParsePrefix("100.126.0.0/30")},
 		ndmz: NDMZ{UplinkPrefix: "u-", Egress: []string{"to-host", "pub6"}, Uplinks: []string{"u-net2", "u-net1"},
+			Resolver: netip.MustParseAddr("100.126.53.53"),
 			Deny: prefixes("10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
 				"192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8",
 				"2001:db8:600::/64", "2001:db8:600::5/128", "198.51.100.7/32"),

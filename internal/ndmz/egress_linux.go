@@ -64,6 +64,13 @@ func (d *DMZ) Denied() []string {
 	return out
 }
 
+// DenyList returns the deny list of the last apply, unmerged (DenyList's form).
+func (d *DMZ) DenyList() []netip.Prefix {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]netip.Prefix(nil), d.deny...)
+}
+
 // Allowed returns the allow list in force.
 func (d *DMZ) Allowed() []nodeapi.EgressAllow {
 	d.mu.Lock()
@@ -114,7 +121,7 @@ func (d *DMZ) applyFirewall(ns *netns.NS, deny []netip.Prefix) error {
 			Proto: map[string]byte{"tcp": unix.IPPROTO_TCP, "udp": unix.IPPROTO_UDP}[a.Proto]})
 	}
 	err = firewall.ApplyNDMZ(ns, firewall.NDMZ{UplinkPrefix: UplinkPrefix, Egress: d.egress(),
-		Uplinks: ups, Deny: deny, Allow: allow})
+		Uplinks: ups, Deny: deny, Allow: allow, Resolver: nodeapi.WorkloadResolver4})
 	if err != nil {
 		return err
 	}

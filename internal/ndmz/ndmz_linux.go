@@ -92,6 +92,9 @@ func (d *DMZ) sysctls(ns *netns.NS) error {
 	if err := setUp(ns, "lo"); err != nil {
 		return err
 	}
+	if err := resolverAddr(ns); err != nil {
+		return err
+	}
 	return link.Set(d.Host, link.NoBridgeNetfilter().With(link.Sysctls{"net/ipv4/ip_forward": "1"}))
 }
 

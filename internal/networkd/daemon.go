@@ -51,7 +51,10 @@ type Config struct {
 	PortMin, PortMax uint16  // listen port range (0 = 3000..3999)
 	// Uplinks: UplinksAuto (""), UplinksOn or UplinksOff.
 	Uplinks string
-	Log     *slog.Logger
+	// ResolvConf names the node's name servers, which the workloads' DNS forwarder
+	// relays to ("" = DefaultResolvConf, where netinit writes them).
+	ResolvConf string
+	Log        *slog.Logger
 }
 
 // Daemon is a running networkd: the desired state, its persistence and the status

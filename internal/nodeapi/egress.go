@@ -7,6 +7,12 @@ import (
 	"strings"
 )
 
+// WorkloadResolver4 is the DNS server every workload should use (what VM DHCP hands
+// out, what a container's resolv.conf names): networkd's forwarder in ndmz, reached
+// through the NR's uplink on every node, which relays to the node's own resolvers
+// (package dnsfwd). It is inside 100.64.0.0/10, which never leaves the node.
+var WorkloadResolver4 = netip.MustParseAddr("100.126.53.53")
+
 // MaxEgressAllow bounds the farmer's allow list.
 const MaxEgressAllow = 64
 

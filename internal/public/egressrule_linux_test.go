@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -81,9 +80,8 @@ func TestEgressRule(t *testing.T) {
 			if err != nil || refused["net1"] < uint64(3*len(tt.refused)) {
 				t.Errorf("refused counter of net1 = %v (%v), want at least %d", refused, err, 3*len(tt.refused))
 			}
-			eg, err := n.up.Egress()
-			if err != nil || !slices.Contains(eg.Denied, n.zos.Addr().String()) {
-				t.Errorf("egress status %+v (%v) lacks the node's own address %s", eg, err, n.zos.Addr())
+			if deny := n.up.DMZ().DenyList(); !slices.Contains(deny, netip.PrefixFrom(n.zos.Addr(), 32)) || !slices.Contains(deny, n.zos.Masked()) {
+				t.Errorf("deny list %v lacks the node's own address %s or its LAN", deny, n.zos)
 			}
 		})
 	}
@@ -201,9 +199,8 @@ func leaseFollows(t *testing.T, l *lab.Lab, n *labNode) {
 	if err != nil || !changed {
 		t.Fatalf("refresh after the new lease: changed=%v err=%v", changed, err)
 	}
-	eg, _ := n.up.Egress()
-	denied := strings.Join(eg.Denied, " ")
-	if !slices.Contains(eg.Denied, p.Addr().String()) || slices.Contains(eg.Denied, old.String()) {
-		t.Errorf("deny list after the new lease %s (old %s): %s", p.Addr(), old, denied)
+	deny := n.up.DMZ().DenyList()
+	if !slices.Contains(deny, netip.PrefixFrom(p.Addr(), 32)) || slices.Contains(deny, netip.PrefixFrom(old, 32)) {
+		t.Errorf("deny list after the new lease %s (old %s): %v", p.Addr(), old, deny)
 	}
 }
