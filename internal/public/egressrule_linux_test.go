@@ -1,16 +1,21 @@
 package public_test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 
+	"github.com/zosnet/zosnet/internal/dnsfwd"
 	"github.com/zosnet/zosnet/internal/lab"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
@@ -76,6 +81,7 @@ func TestEgressRule(t *testing.T) {
 			if tt.v6 && !dialTCP(t, wns, registry6, probePort, 2*time.Second) {
 				t.Errorf("the internet (%s) is not reachable over IPv6", registry6)
 			}
+			resolves(t, n, wns)
 			refused, err := n.up.DMZ().Refused()
 			if err != nil || refused["net1"] < uint64(3*len(tt.refused)) {
 				t.Errorf("refused counter of net1 = %v (%v), want at least %d", refused, err, 3*len(tt.refused))
@@ -202,5 +208,38 @@ func leaseFollows(t *testing.T, l *lab.Lab, n *labNode) {
 	deny := n.up.DMZ().DenyList()
 	if !slices.Contains(deny, netip.PrefixFrom(p.Addr(), 32)) || slices.Contains(deny, netip.PrefixFrom(old, 32)) {
 		t.Errorf("deny list after the new lease %s (old %s): %v", p.Addr(), old, deny)
+	}
+}
+
+// resolves runs the workloads' DNS forwarder in n's ndmz (as networkd does) with the
+// resolver the lab's DHCP hands out, and checks that the workload resolves a lab name
+// through nodeapi.WorkloadResolver4, over UDP and TCP, while the egress rule is on.
+func resolves(t *testing.T, n *labNode, wns *netns.NS) {
+	t.Helper()
+	pc, ln, _, err := n.up.DMZ().ListenResolver()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(conf, []byte("nameserver 198.51.100.53\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := &dnsfwd.Forwarder{ResolvConf: conf}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.Serve(ctx, pc, ln); close(done) }()
+	defer func() { cancel(); <-done }()
+	for _, network := range []string{"udp", "tcp"} {
+		var r *dns.Msg
+		err := wns.Do(func() error {
+			testkit.RefuseInit(t)
+			c := &dns.Client{Net: network, Timeout: 3 * time.Second}
+			var err error
+			r, _, err = c.Exchange(new(dns.Msg).SetQuestion("registry.lab.", dns.TypeA), netip.AddrPortFrom(nodeapi.WorkloadResolver4, 53).String())
+			return err
+		})
+		if err != nil || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != registry4.String() {
+			t.Errorf("%s: registry.lab over %s through %s: %v %v", n.name, network, nodeapi.WorkloadResolver4, r, err)
+		}
 	}
 }
