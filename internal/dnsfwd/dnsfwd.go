@@ -38,6 +38,10 @@ type Forwarder struct {
 	Skip []netip.Addr
 	// Timeout bounds one exchange with one upstream (0 = 2 s).
 	Timeout time.Duration
+	// Do runs fn where upstream queries must come from (networkd: inside ndmz, since the
+	// serving goroutines' threads are in whatever namespace the process is); nil runs
+	// fn directly.
+	Do func(fn func() error) error
 	// Log receives one line per query no upstream answered; nil discards.
 	Log *slog.Logger
 
@@ -116,13 +120,25 @@ func (f *Forwarder) exchange(r *dns.Msg, network string) (*dns.Msg, error) {
 	c := &dns.Client{Net: network, Timeout: timeout}
 	var errs []error
 	for _, up := range ups {
-		ans, _, err := c.Exchange(r, up)
+		var ans *dns.Msg
+		err := f.do(func() error {
+			var err error
+			ans, _, err = c.Exchange(r, up)
+			return err
+		})
 		if err == nil {
 			return ans, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", up, err))
 	}
 	return nil, errors.Join(errs...)
+}
+
+func (f *Forwarder) do(fn func() error) error {
+	if f.Do == nil {
+		return fn()
+	}
+	return f.Do(fn)
 }
 
 func question(r *dns.Msg) string {

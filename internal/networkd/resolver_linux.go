@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/zosnet/zosnet/internal/dnsfwd"
+	"github.com/zosnet/zosnet/internal/ndmz"
+	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
@@ -41,11 +43,19 @@ func (r *reconciler) ensureResolver() {
 		r.log.Warn("workload resolver", "err", err)
 		return
 	}
-	f := &dnsfwd.Forwarder{ResolvConf: r.resolvConf, Skip: []netip.Addr{nodeapi.WorkloadResolver4}, Log: r.log}
+	dmz, err := netns.OpenNamed(r.netnsDir, ndmz.NS)
+	if err != nil {
+		pc.Close()
+		l.Close()
+		r.log.Warn("workload resolver", "err", err)
+		return
+	}
+	f := &dnsfwd.Forwarder{ResolvConf: r.resolvConf, Skip: []netip.Addr{nodeapi.WorkloadResolver4}, Do: dmz.Do, Log: r.log}
 	ctx, cancel := context.WithCancel(context.Background())
 	rs := &resolver{ndmz: id, stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(rs.done)
+		defer dmz.Close()
 		if err := f.Serve(ctx, pc, l); err != nil {
 			r.log.Warn("workload resolver stopped", "err", err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/dnsfwd"
 	"github.com/zosnet/zosnet/internal/lab"
+	"github.com/zosnet/zosnet/internal/ndmz"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/testkit"
@@ -224,7 +225,10 @@ func resolves(t *testing.T, n *labNode, wns *netns.NS) {
 	if err := os.WriteFile(conf, []byte("nameserver 198.51.100.53\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f := &dnsfwd.Forwarder{ResolvConf: conf}
+	dmz := openNS(t, filepath.Join(n.dir, ndmz.NS))
+	f := &dnsfwd.Forwarder{ResolvConf: conf, Do: func(fn func() error) error {
+		return dmz.Do(func() error { testkit.RefuseInit(t); return fn() })
+	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { f.Serve(ctx, pc, ln); close(done) }()
