@@ -234,9 +234,7 @@ func learnIn(ns *netns.NS, lan []string, u *Underlay) error {
 
 func learnRoute(r netlink.Route, onLAN map[int]bool, u *Underlay) {
 	if r.Dst == nil || isZero(r.Dst) {
-		for _, gw := range gateways(r) {
-			u.Gateways = append(u.Gateways, gw)
-		}
+		u.Gateways = append(u.Gateways, gateways(r)...)
 		return
 	}
 	if onLAN[r.LinkIndex] {
