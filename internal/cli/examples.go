@@ -25,6 +25,8 @@ zosnet key create farmer     # keys/farmer.key`,
 	"zosnet farm create": `zosnet farm create myfarm --key farmer   # its id goes on the nodes' kernel command line: farmer_id=ID`,
 	"zosnet farm list":   `zosnet farm list --json`,
 	"zosnet farm show":   `zosnet farm show myfarm`,
+	"zosnet farm allow": `zosnet farm allow myfarm 10.201.0.50/32:873/tcp 10.201.0.60/32   # a mirror's rsync, a NAS
+zosnet farm allow myfarm                                            # none: the Internet only`,
 
 	"zosnet network": `zosnet network create demo --range 10.100.0.0/16 --nodes farm1,farm2,home1
 zosnet network status demo`,

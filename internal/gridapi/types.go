@@ -46,6 +46,16 @@ type Farm struct {
 	Name    string    `json:"name"`
 	Owner   string    `json:"owner"` // key id of the farmer
 	Created time.Time `json:"created"`
+	// EgressAllow is the farmer's egress allow list for every node of the farm:
+	// "prefix[:port/proto]" entries workloads may reach although they are on a node's
+	// LAN (a local mirror, a NAS). Empty: workloads reach the Internet only.
+	EgressAllow []string `json:"egress_allow"`
+}
+
+// FarmEgressAllow is the body of PUT /v1/farms/{farm}/egress-allow.
+type FarmEgressAllow struct {
+	// Allow replaces the farm's list (empty: none).
+	Allow []string `json:"allow"`
 }
 
 // FarmCreate is the body of POST /v1/farms.
@@ -191,10 +201,12 @@ var NRStates = []string{"pending", "up", "degraded", "error", "removed"}
 
 // Desired is what a node must run (GET /v1/nodes/{id}/desired).
 type Desired struct {
-	NodeID       int64            `json:"node_id"`
-	Revision     int64            `json:"revision"`
-	PublicConfig *PublicConfig    `json:"public_config,omitempty"`
-	Networks     []DesiredNetwork `json:"networks"`
+	NodeID       int64         `json:"node_id"`
+	Revision     int64         `json:"revision"`
+	PublicConfig *PublicConfig `json:"public_config,omitempty"`
+	// EgressAllow is the node's farm's egress allow list (Farm.EgressAllow).
+	EgressAllow []string         `json:"egress_allow"`
+	Networks    []DesiredNetwork `json:"networks"`
 }
 
 // DesiredNetwork is one network the node is a member of, with every member's facts.

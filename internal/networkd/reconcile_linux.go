@@ -40,6 +40,9 @@ type reconciler struct {
 	wls *workload.Attacher
 	up  *public.Uplinks
 
+	resolvConf string    // the node's name servers, for the workloads' DNS forwarder
+	dns        *resolver // the forwarder while it runs (ensureResolver)
+
 	managed bool      // uplinks managed, as of the last checkUplinks
 	ownNS   *netns.NS // opened by newReconciler, closed by close
 }
@@ -47,7 +50,10 @@ type reconciler struct {
 // newReconciler opens the host namespace (nil = the one networkd runs in) and sets up
 // the appliers; it does not touch the kernel yet.
 func newReconciler(cfg Config, log *slog.Logger) (*reconciler, error) {
-	r := &reconciler{host: cfg.Host, netnsDir: cfg.NetnsDir, mode: cfg.Uplinks, log: log}
+	r := &reconciler{host: cfg.Host, netnsDir: cfg.NetnsDir, mode: cfg.Uplinks, log: log, resolvConf: cfg.ResolvConf}
+	if r.resolvConf == "" {
+		r.resolvConf = DefaultResolvConf()
+	}
 	if r.host == nil {
 		h, err := netns.Open("/proc/self/ns/net")
 		if err != nil {
@@ -64,6 +70,7 @@ func newReconciler(cfg Config, log *slog.Logger) (*reconciler, error) {
 // close stops the userspace WireGuard devices (their links go with them) and releases
 // the namespace handles. The rest of the kernel state stays for the next start.
 func (r *reconciler) close() {
+	r.stopResolver()
 	r.up.Close()
 	r.nrs.Close()
 	if r.ownNS != nil {
@@ -111,6 +118,19 @@ func (r *reconciler) uplinks(ctx context.Context, cfg *nodeapi.PublicConfig, por
 	}
 	if err := r.up.Apply(ctx, cfg, ports); err != nil {
 		return fmt.Errorf("uplinks: %w", err)
+	}
+	r.ensureResolver()
+	return nil
+}
+
+// setAllow hands the egress allow list to the uplinks; it applies at once when ndmz
+// exists, else with the next uplinks pass.
+func (r *reconciler) setAllow(list []nodeapi.EgressAllow) error {
+	if !r.managed {
+		return nil
+	}
+	if err := r.up.SetAllow(list); err != nil {
+		return fmt.Errorf("egress allow list: %w", err)
 	}
 	return nil
 }
@@ -259,7 +279,31 @@ func (r *reconciler) nodeStatus() nodeapi.NodeStatus {
 		return nodeapi.NodeStatus{UplinkStatus: nodeapi.UplinkStatus{Hidden: true, Uplinks: []nodeapi.UplinkInfo{}},
 			Managed: false, Note: "uplinks not managed (no zos bridge yet, or --uplinks=off)"}
 	}
-	return nodeapi.NodeStatus{UplinkStatus: r.up.Status(), Managed: true}
+	st := nodeapi.NodeStatus{UplinkStatus: r.up.Status(), Managed: true}
+	eg, err := r.up.Egress()
+	if err != nil {
+		r.log.Warn("egress status", "err", err)
+	}
+	eg.Resolvers = r.resolvers()
+	st.Egress = &eg
+	return st
+}
+
+// refused returns the packets ndmz refused per NR (empty while the uplinks are not
+// managed).
+func (r *reconciler) refused() (map[string]uint64, error) {
+	if !r.managed {
+		return map[string]uint64{}, nil
+	}
+	return r.up.DMZ().Refused()
+}
+
+// refreshEgress re-learns the underlay and updates ndmz's deny sets when it changed.
+func (r *reconciler) refreshEgress() (bool, error) {
+	if !r.managed {
+		return false, nil
+	}
+	return r.up.RefreshEgress()
 }
 
 // portFree probes whether UDP port can be bound (IPv4 and IPv6) in the namespace the

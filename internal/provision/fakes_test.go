@@ -40,6 +40,8 @@ type fakeNetworkd struct {
 	puts     int // PutNR calls
 	pubSets  int // SetPublicConfig and UnsetPublicConfig calls
 	pub      *nodeapi.PublicConfig
+	allows   int // SetEgressAllow calls
+	allow    []nodeapi.EgressAllow
 	refuse   error // returned by every change while set
 	nextPort uint16
 	status   nodeapi.NodeStatus
@@ -114,6 +116,17 @@ func (f *fakeNetworkd) SetPublicConfig(_ context.Context, c nodeapi.PublicConfig
 		return fmt.Errorf("%w: %w", nodeapi.ErrInvalid, err)
 	}
 	f.pub = &c
+	return nil
+}
+
+func (f *fakeNetworkd) SetEgressAllow(_ context.Context, list []nodeapi.EgressAllow) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.allows++
+	if err := nodeapi.ValidateEgressAllow(list); err != nil {
+		return err
+	}
+	f.allow = list
 	return nil
 }
 

@@ -49,6 +49,7 @@ type Networkd interface {
 	NodeStatus(ctx context.Context) (nodeapi.NodeStatus, error)
 	SetPublicConfig(ctx context.Context, cfg nodeapi.PublicConfig) error
 	UnsetPublicConfig(ctx context.Context) error
+	SetEgressAllow(ctx context.Context, list []nodeapi.EgressAllow) error
 }
 
 // Agent is the node's registry agent as provisiond uses it: *nodeagent.Agent; a fake
@@ -105,6 +106,8 @@ type Provisioner struct {
 
 	public  *gridapi.PublicConfig // last applied; nil: none
 	pubDone bool
+	allow   []string // the farm's egress allow list last applied
+	allowOK bool
 	nets    map[string]*netState
 }
 
@@ -206,6 +209,7 @@ func (p *Provisioner) pass(ctx context.Context) {
 		return // nothing heard from the registry yet: leave the node as it is
 	}
 	p.applyPublic(ctx, d.PublicConfig)
+	p.applyEgressAllow(ctx, d.EgressAllow)
 	want := map[string]bool{}
 	for _, n := range d.Networks {
 		want[n.ID] = true

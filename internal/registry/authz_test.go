@@ -49,6 +49,9 @@ func authzOps(netSpec func(w *world) gridapi.NetworkSpec) []writeOp {
 		{"set public config", func(_ *testing.T, w *world, _ string) (string, string, any, string) {
 			return "PUT", node(w, "/public-config"), gridapi.PublicConfig{IPv4: "198.51.100.7/24", GW4: "198.51.100.1"}, "farmer"
 		}},
+		{"set farm egress allow list", func(_ *testing.T, w *world, _ string) (string, string, any, string) {
+			return "PUT", fmt.Sprintf("/v1/farms/%d/egress-allow", w.farm.ID), gridapi.FarmEgressAllow{Allow: []string{"10.201.0.50/32:873/tcp"}}, "farmer"
+		}},
 		{"unset public config", func(_ *testing.T, w *world, _ string) (string, string, any, string) {
 			return "DELETE", node(w, "/public-config"), nil, "farmer"
 		}},

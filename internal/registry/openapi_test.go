@@ -20,7 +20,7 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		t.Fatalf("openapi.yaml: %v", err)
 	}
 	types := map[string]any{
-		"Error": gridapi.Error{}, "Health": gridapi.Health{}, "FarmCreate": gridapi.FarmCreate{},
+		"Error": gridapi.Error{}, "Health": gridapi.Health{}, "FarmCreate": gridapi.FarmCreate{}, "FarmEgressAllow": gridapi.FarmEgressAllow{},
 		"Farm": gridapi.Farm{}, "NodeRegister": gridapi.NodeRegister{}, "Route": gridapi.Route{},
 		"NIC": gridapi.NIC{}, "Endpoint": gridapi.Endpoint{}, "NodeFacts": gridapi.NodeFacts{},
 		"PublicConfig": gridapi.PublicConfig{}, "Node": gridapi.Node{},

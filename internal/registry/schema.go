@@ -29,6 +29,8 @@ CREATE TABLE nr_reports (network_id TEXT NOT NULL REFERENCES networks(id) ON DEL
 	// signatures seen, shared by registries on one PostgreSQL (replays across instances)
 	`CREATE TABLE seen_signatures (sig TEXT PRIMARY KEY, until BIGINT NOT NULL);
 CREATE INDEX seen_signatures_until ON seen_signatures(until);`,
+	// the farmer's egress allow list (issue 17), a JSON array of "prefix[:port/proto]"
+	`ALTER TABLE farms ADD COLUMN egress_allow TEXT NOT NULL DEFAULT '[]'`,
 }
 
 // migrate brings the schema up to date. Concurrent registries on one PostgreSQL

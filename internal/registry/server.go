@@ -129,6 +129,7 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/farms", true, s.createFarm},
 		{"GET", "/v1/farms", false, s.listFarms},
 		{"GET", "/v1/farms/{farm}", false, s.getFarm},
+		{"PUT", "/v1/farms/{farm}/egress-allow", true, s.setFarmEgressAllow},
 		{"POST", "/v1/nodes", true, s.registerNode},
 		{"GET", "/v1/nodes", false, s.listNodes},
 		{"GET", "/v1/nodes/{node}", false, s.getNode},

@@ -23,6 +23,9 @@ type Store interface {
 	Node(ctx context.Context, idOrName string) (gridapi.Node, error)
 	SetFacts(ctx context.Context, actor string, node int64, f gridapi.NodeFacts, src string) error
 	Heartbeat(ctx context.Context, actor string, node int64, src string) error
+	// SetFarmEgressAllow replaces a farm's egress allow list (owner only) and wakes its
+	// nodes.
+	SetFarmEgressAllow(ctx context.Context, actor string, farm int64, a gridapi.FarmEgressAllow) (gridapi.Farm, error)
 	// SetPublicConfig sets (p != nil) or removes (p == nil) a node's public config.
 	SetPublicConfig(ctx context.Context, actor string, node int64, p *gridapi.PublicConfig) (gridapi.Node, error)
 
