@@ -18,7 +18,7 @@ func (s *sqlStore) Desired(ctx context.Context, node int64) (gridapi.Desired, er
 		return gridapi.Desired{}, err
 	}
 	defer tx.Rollback()
-	d := gridapi.Desired{NodeID: node, Networks: []gridapi.DesiredNetwork{}}
+	d := gridapi.Desired{NodeID: node, Networks: []gridapi.DesiredNetwork{}, Workloads: []gridapi.Workload{}}
 	var pc sql.NullString
 	err = tx.QueryRowContext(ctx, s.d.q("SELECT desired_rev, public_config FROM nodes WHERE id = ?"), node).Scan(&d.Revision, &pc)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -54,7 +54,8 @@ func (s *sqlStore) Desired(ctx context.Context, node int64) (gridapi.Desired, er
 		}
 		d.Networks = append(d.Networks, dn)
 	}
-	return d, nil
+	d.Workloads, err = s.nodeWorkloads(ctx, tx, node)
+	return d, err
 }
 
 // NetworkStatus implements Store.
