@@ -132,6 +132,12 @@ func nftCounter(t *testing.T, m *scenario.Mesh, where string, inNS string, match
 // registry).
 func stopService(t testing.TB, labName, node, svc string) {
 	t.Helper()
+	signalService(t, labName, node, svc, syscall.SIGTERM)
+}
+
+// signalService sends sig to a lab node's service, like stopService.
+func signalService(t testing.TB, labName, node, svc string, sig syscall.Signal) {
+	t.Helper()
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
 		comm, err := os.ReadFile(d + "/comm")
@@ -148,8 +154,8 @@ func stopService(t testing.TB, labName, node, svc string) {
 			continue
 		}
 		pid, _ := strconv.Atoi(filepath.Base(d))
-		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-			t.Fatalf("stop %s on %s (pid %d): %v", svc, node, pid, err)
+		if err := syscall.Kill(pid, sig); err != nil {
+			t.Fatalf("signal %v to %s on %s (pid %d): %v", sig, svc, node, pid, err)
 		}
 		return
 	}

@@ -97,6 +97,23 @@ func (l *Lab) bootNode(ctx context.Context, o Options, n Node) error {
 	return nil
 }
 
+// StartService starts a long-running boot service (binDir/svc) on a node again, as
+// boot does (same environment and log file), e.g. after a test killed it. It does not
+// wait for it.
+func (l *Lab) StartService(node, svc, binDir string) error {
+	cmd, err := l.serviceCmd(node, svc, filepath.Join(binDir, svc))
+	if err != nil {
+		return err
+	}
+	err = cmd.Start()
+	cmd.Stdout.(*os.File).Close()
+	if err != nil {
+		return fmt.Errorf("node %s: start %s: %w", node, svc, err)
+	}
+	go cmd.Wait()
+	return nil
+}
+
 func runOneShot(ctx context.Context, cmd *exec.Cmd, o Options) error {
 	ctx, cancel := context.WithTimeout(ctx, o.BootTimeout)
 	defer cancel()
