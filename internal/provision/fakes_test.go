@@ -194,7 +194,7 @@ func (f *fakeNetworkd) nr(id string) (nodeapi.NR, bool) {
 // desired (one state per long-poll; the poll waits until then).
 type fakeRegistry struct {
 	mu      sync.Mutex
-	reports map[string][]gridapi.NRReport // by network
+	reports map[string][]gridapi.NRReport       // by network
 	wlReps  map[string][]gridapi.WorkloadReport // by network/name
 	desired chan gridapi.Desired
 }

@@ -72,7 +72,7 @@ func TestPassWorkloads(t *testing.T) {
 	if g := f.reg.wlSent("ghost/x"); len(g) != 1 || g[0].State != "error" || !strings.Contains(g[0].Error, "ghost") {
 		t.Fatalf("a workload without its NR: %+v", g)
 	}
-	adds := f.nd.wlAdds // "mine" included
+	adds := f.nd.wlAdds      // "mine" included
 	for i := range wls[:2] { // the registry now holds the reports
 		wls[i].Report = &gridapi.WorkloadReport{State: "up"}
 	}
