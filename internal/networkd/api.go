@@ -174,7 +174,7 @@ func (d *Daemon) DeleteNR(ctx context.Context, id string) error {
 	for _, w := range detach {
 		errs = append(errs, d.rec.detach(w))
 	}
-	errs = append(errs, d.rec.removeNR(id))
+	errs = append(errs, d.rec.serveVMs(d.state.NRs, d.state.workloadList()), d.rec.removeNR(id))
 	d.ports.Release(id)
 	delete(d.status, id)
 	errs = append(errs, d.forgetKey(id))
@@ -222,6 +222,14 @@ func (d *Daemon) AddWorkload(ctx context.Context, s nodeapi.WorkloadSpec) (nodea
 	if err == nil {
 		err = d.rec.antiSpoof(d.state.workloadList())
 	}
+	if err == nil && s.Kind == nodeapi.KindTap {
+		// the VM is attached and guarded; without its DHCP and RAs it can still be
+		// configured statically, so a failure here is logged (and retried by every
+		// pass), not rolled back
+		if verr := d.rec.serveVMs(d.state.NRs, d.state.workloadList()); verr != nil {
+			d.log.Warn("vm network", "workload", s.Name, "err", verr)
+		}
+	}
 	if err != nil && !had {
 		delete(d.state.Workloads, s.Name)
 		err = errors.Join(err, d.persist(), d.rec.detach(info), d.rec.antiSpoof(d.state.workloadList()))
@@ -246,5 +254,5 @@ func (d *Daemon) RemoveWorkload(ctx context.Context, name string) error {
 	if err := d.persist(); err != nil {
 		return err
 	}
-	return errors.Join(d.rec.detach(info), d.rec.antiSpoof(d.state.workloadList()))
+	return errors.Join(d.rec.detach(info), d.rec.antiSpoof(d.state.workloadList()), d.rec.serveVMs(d.state.NRs, d.state.workloadList()))
 }

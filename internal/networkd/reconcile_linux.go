@@ -20,6 +20,7 @@ import (
 	"github.com/zosnet/zosnet/internal/public"
 	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/wg"
+	"github.com/zosnet/zosnet/internal/vmnet"
 	"github.com/zosnet/zosnet/internal/workload"
 )
 
@@ -42,12 +43,14 @@ type reconciler struct {
 
 	managed bool      // uplinks managed, as of the last checkUplinks
 	ownNS   *netns.NS // opened by newReconciler, closed by close
+
+	vms map[string]*vmnet.Server // DHCP and RAs per NR with tap workloads
 }
 
 // newReconciler opens the host namespace (nil = the one networkd runs in) and sets up
 // the appliers; it does not touch the kernel yet.
 func newReconciler(cfg Config, log *slog.Logger) (*reconciler, error) {
-	r := &reconciler{host: cfg.Host, netnsDir: cfg.NetnsDir, mode: cfg.Uplinks, log: log}
+	r := &reconciler{host: cfg.Host, netnsDir: cfg.NetnsDir, mode: cfg.Uplinks, log: log, vms: map[string]*vmnet.Server{}}
 	if r.host == nil {
 		h, err := netns.Open("/proc/self/ns/net")
 		if err != nil {
@@ -64,6 +67,10 @@ func newReconciler(cfg Config, log *slog.Logger) (*reconciler, error) {
 // close stops the userspace WireGuard devices (their links go with them) and releases
 // the namespace handles. The rest of the kernel state stays for the next start.
 func (r *reconciler) close() {
+	for id, s := range r.vms {
+		s.Close()
+		delete(r.vms, id)
+	}
 	r.up.Close()
 	r.nrs.Close()
 	if r.ownNS != nil {
@@ -177,6 +184,7 @@ func (r *reconciler) gc(nrs map[string]nodeapi.NRSpec, ws []nodeapi.Workload) er
 	if r.managed {
 		errs = append(errs, r.up.DMZ().GC(want), r.antiSpoof(ws))
 	}
+	errs = append(errs, r.serveVMs(nrs, ws))
 	return errors.Join(errs...)
 }
 

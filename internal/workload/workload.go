@@ -2,7 +2,8 @@
 // network namespace through a veth (containers, and the lab's workloads) or a tap for
 // a VM. Addresses are deterministic: the IPv4 address is picked from a hash of the
 // workload name in the NR's subnet (skipping the gateway and addresses in use), the
-// IPv6 address is its ULA twin, the MAC comes from the same hash. workload.go is pure;
+// IPv6 address is its ULA twin (a VM's: the SLAAC address of its MAC in the twin /64),
+// the MAC comes from the same hash. workload.go is pure;
 // attach_linux.go touches the kernel. Attach, Detach and GC are idempotent.
 package workload
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/ula"
+	"github.com/zosnet/zosnet/internal/vmnet"
 )
 
 // Name prefixes of the kernel objects a workload owns; GC removes only these.
@@ -85,7 +87,10 @@ func Plan(nr nodeapi.NRSpec, s nodeapi.WorkloadSpec, used map[netip.Addr]bool) (
 			IPv6:    netip.PrefixFrom(ula.Addr(nr.NetworkID, a), tw.Bits()),
 			Gateway: nr.Gateway(), MAC: MAC(s).String(), HostIf: HostIf(s)}
 		if s.Kind == nodeapi.KindTap {
+			// a VM takes its IPv6 by SLAAC from the NR's RAs (package vmnet): the
+			// EUI-64 of its MAC, so that anti-spoofing and SLAAC agree
 			info.Tap = info.HostIf
+			info.IPv6 = netip.PrefixFrom(vmnet.EUI64(tw, MAC(s)), tw.Bits())
 		} else {
 			info.Netns = NetnsPrefix + s.Name
 		}

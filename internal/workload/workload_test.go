@@ -6,6 +6,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/ula"
+	"github.com/zosnet/zosnet/internal/vmnet"
 )
 
 func nr(subnet string) nodeapi.NRSpec {
@@ -36,6 +37,10 @@ func TestPlanDeterministic(t *testing.T) {
 	ti, _ := Plan(nr("10.1.1.0/24"), tap, nil)
 	if ti.Tap == "" || ti.Netns != "" || ti.HostIf[:2] != "t-" {
 		t.Fatalf("tap info %+v", ti)
+	}
+	n := nr("10.1.1.0/24")
+	if want := vmnet.EUI64(n.Subnet6(), MAC(tap)); ti.IPv6.Addr() != want {
+		t.Fatalf("tap IPv6 %s, want its SLAAC address %s", ti.IPv6, want)
 	}
 }
 
