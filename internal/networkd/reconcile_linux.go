@@ -19,8 +19,8 @@ import (
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/public"
 	"github.com/zosnet/zosnet/internal/resource"
-	"github.com/zosnet/zosnet/internal/wg"
 	"github.com/zosnet/zosnet/internal/vmnet"
+	"github.com/zosnet/zosnet/internal/wg"
 	"github.com/zosnet/zosnet/internal/workload"
 )
 
