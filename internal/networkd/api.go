@@ -212,6 +212,12 @@ func (d *Daemon) AddWorkload(ctx context.Context, s nodeapi.WorkloadSpec) (nodea
 		if info, err = workload.Plan(nr, s, d.usedAddrs(s.NetworkID)); err != nil {
 			return nodeapi.Workload{}, fmt.Errorf("%w: %w", nodeapi.ErrConflict, err)
 		}
+		if err := d.publicUnused(s); err != nil {
+			return nodeapi.Workload{}, err
+		}
+		if info, err = d.rec.publicWorkload(info, d.pubCfg); err != nil {
+			return nodeapi.Workload{}, err
+		}
 		d.state.Workloads[s.Name] = info
 		if err := d.persist(); err != nil {
 			delete(d.state.Workloads, s.Name)
@@ -238,6 +244,19 @@ func (d *Daemon) AddWorkload(ctx context.Context, s nodeapi.WorkloadSpec) (nodea
 		return nodeapi.Workload{}, err
 	}
 	return info, nil
+}
+
+// publicUnused refuses a public IPv4 another workload of the node holds.
+func (d *Daemon) publicUnused(s nodeapi.WorkloadSpec) error {
+	if !s.PublicIPv4.IsValid() {
+		return nil
+	}
+	for _, w := range d.state.Workloads {
+		if w.PublicIPv4.IsValid() && w.PublicIPv4.Addr() == s.PublicIPv4.Addr() {
+			return fmt.Errorf("%w: workload %s: public_ipv4 %s is workload %s's", nodeapi.ErrConflict, s.Name, s.PublicIPv4.Addr(), w.Name)
+		}
+	}
+	return nil
 }
 
 // RemoveWorkload detaches a workload; a missing one is success.

@@ -59,7 +59,7 @@ func newReconciler(cfg Config, log *slog.Logger) (*reconciler, error) {
 		r.host, r.ownNS = h, h
 	}
 	r.nrs = &resource.Applier{Host: r.host, SockNS: r.host, NetnsDir: cfg.NetnsDir, WGKind: cfg.WGKind, Log: log}
-	r.wls = &workload.Attacher{Host: r.host, NetnsDir: cfg.NetnsDir}
+	r.wls = &workload.Attacher{Host: r.host, NetnsDir: cfg.NetnsDir, PubBridge: public.Bridge}
 	r.up = &public.Uplinks{Host: r.host, NetnsDir: cfg.NetnsDir, App: r.nrs, Log: log}
 	return r, nil
 }
@@ -162,7 +162,15 @@ func (r *reconciler) antiSpoof(ws []nodeapi.Workload) error {
 		if err != nil {
 			return fmt.Errorf("anti-spoofing: workload %s: mac %q: %w", w.Name, w.MAC, err)
 		}
-		ports = append(ports, firewall.Port{Iface: w.HostIf, MAC: mac, IPv4: w.IPv4.Addr(), IPv6: w.IPv6.Addr()})
+		ports = append(ports, firewall.Port{Iface: w.HostIf, MAC: mac, IPv4: w.IPv4.Addr(), IPv6: w.IPv6.Addr(), DHCP: w.Kind == nodeapi.KindTap})
+		if w.PublicIf == "" {
+			continue
+		}
+		pmac, err := net.ParseMAC(w.PublicMAC)
+		if err != nil {
+			return fmt.Errorf("anti-spoofing: workload %s: public mac %q: %w", w.Name, w.PublicMAC, err)
+		}
+		ports = append(ports, firewall.Port{Iface: w.PublicIf, MAC: pmac, IPv4: w.PublicIPv4.Addr(), IPv6: w.PublicAddr6.Addr()})
 	}
 	return firewall.ApplyAntiSpoof(r.host, ports)
 }

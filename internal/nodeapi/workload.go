@@ -46,11 +46,16 @@ type Workload struct {
 	Netns   string       `json:"netns,omitempty"` // namespace name, for KindNetns
 	HostIf  string       `json:"host_if"`         // host end on the bridge (c-… or t-…)
 	Tap     string       `json:"tap,omitempty"`   // for KindTap, the same as HostIf
+	// NetworkRange is the whole network's IPv4 range: a public workload routes it
+	// (and the network's ULA /48) through the NR, and the rest through br-pub.
+	NetworkRange netip.Prefix `json:"network_range,omitzero"`
 	// PublicIf is the host end of the br-pub interface (p-…) of a public workload,
-	// PublicMAC its MAC; PublicAddr6 the global IPv6 it got (when PublicIPv6).
+	// PublicMAC its MAC; PublicAddr6 the global IPv6 it got (when PublicIPv6) and
+	// PublicGW6 its IPv6 router on the public segment.
 	PublicIf    string       `json:"public_if,omitempty"`
 	PublicMAC   string       `json:"public_mac,omitempty"`
 	PublicAddr6 netip.Prefix `json:"public_ipv6_addr,omitzero"`
+	PublicGW6   netip.Addr   `json:"public_gw6,omitzero"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
