@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"strings"
 	"syscall"
 	"testing"
@@ -11,33 +10,13 @@ import (
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/lab/scenario"
-	"github.com/zosnet/zosnet/internal/nodeapi"
-	"github.com/zosnet/zosnet/internal/provision"
 )
 
 // gridWorkload waits until the node reported workload name of network up and returns
 // it as a scenario workload (node, namespace, addresses).
 func gridWorkload(ctx context.Context, m *scenario.Mesh, netID, node, name string, timeout time.Duration) (scenario.Workload, error) {
-	var w gridapi.Workload
-	err := scenario.Poll(ctx, timeout, func() error {
-		if err := m.Zosnet(ctx, &w, "workload", "show", netID, name); err != nil {
-			return err
-		}
-		if w.Report == nil || w.Report.State != "up" {
-			return fmt.Errorf("workload %s: report %+v", name, w.Report)
-		}
-		return nil
-	})
-	if err != nil {
-		return scenario.Workload{}, err
-	}
-	v4, err := netip.ParsePrefix(w.Report.IPv4)
-	if err != nil {
-		return scenario.Workload{}, fmt.Errorf("workload %s: reported ipv4 %q: %w", name, w.Report.IPv4, err)
-	}
-	local := provision.LocalName(netID, name)
-	return scenario.Workload{Node: node, Workload: nodeapi.Workload{WorkloadSpec: nodeapi.WorkloadSpec{Name: local, NetworkID: netID},
-		IPv4: v4, Netns: "wl-" + local, MAC: w.Report.MAC}}, nil
+	w, _, err := m.GridWorkload(ctx, netID, node, name, timeout)
+	return w, err
 }
 
 // hasNetns reports whether a node has namespace ns.
