@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -56,7 +57,14 @@ func Start(ns *netns.NS, ifname string, cfg Config, leases []Lease, log *slog.Lo
 		if conn, err = server4.NewIPv4UDPConn(ifname, nil); err != nil {
 			return fmt.Errorf("dhcp socket on %s: %w", ifname, err)
 		}
-		if s.ra, _, err = ndp.Listen(ifi, ndp.LinkLocal); err != nil {
+		// ndp names the interface as the zone of every address it sends to, and Go
+		// resolves a zone name in whatever namespace the sending thread is in: the
+		// NR's leg has the name of the host's bridge, so the name would resolve to
+		// the bridge's index there (sendmsg: EINVAL). The index as the name is
+		// resolved as itself.
+		byIndex := *ifi
+		byIndex.Name = strconv.Itoa(ifi.Index)
+		if s.ra, _, err = ndp.Listen(&byIndex, ndp.LinkLocal); err != nil {
 			conn.Close()
 			return fmt.Errorf("icmpv6 socket on %s: %w", ifname, err)
 		}
