@@ -89,11 +89,11 @@ const busybox = "/bin/busybox"
 
 // Marker lines the guest prints on its console: "ZG <name> <uptime> <value>".
 const (
-	MarkInit  = "init"  // init started (value: kernel release)
-	MarkDHCP  = "dhcp"  // lease bound (value: address/bits router=… mtu=…)
-	MarkIPv6  = "ipv6"  // SLAAC address usable (value: address/bits)
-	MarkPing  = "ping"  // first reply (value: the address); "pingfail" when none
-	MarkDone  = "done"  // about to power off
+	MarkInit  = "init" // init started (value: kernel release)
+	MarkDHCP  = "dhcp" // lease bound (value: address/bits router=… mtu=…)
+	MarkIPv6  = "ipv6" // SLAAC address usable (value: address/bits)
+	MarkPing  = "ping" // first reply (value: the address); "pingfail" when none
+	MarkDone  = "done" // about to power off
 	markStart = "ZG "
 )
 

@@ -81,7 +81,9 @@ func TestBuild(t *testing.T) {
 			order = append(order, filepath.Base(strings.Fields(l)[1]))
 		}
 	}
-	before := func(a, b string) bool { return slices.Index(order, a) >= 0 && slices.Index(order, a) < slices.Index(order, b) }
+	before := func(a, b string) bool {
+		return slices.Index(order, a) >= 0 && slices.Index(order, a) < slices.Index(order, b)
+	}
 	if !before("failover.ko", "net_failover.ko") || !before("net_failover.ko", "virtio_net.ko") || !before("virtio_pci.ko", "virtio_net.ko") {
 		t.Errorf("insmod order %v: dependencies must come first", order)
 	}
