@@ -18,7 +18,7 @@ import (
 
 // vmLink makes a veth from bridge br in router namespace r to eth0 in a fresh
 // namespace with mac, and returns that namespace (IPv6: SLAAC on, DAD off).
-func vmLink(t *testing.T, r *netns.NS, br netlink.Link, port string, mac net.HardwareAddr) *netns.NS {
+func vmLink(t testing.TB, r *netns.NS, br netlink.Link, port string, mac net.HardwareAddr) *netns.NS {
 	t.Helper()
 	vm := testkit.NewNS(t)
 	mustOK(t, link.Set(vm, link.IPv6("default", link.Sysctls{"accept_dad": "0", "accept_ra": "1", "autoconf": "1", "forwarding": "0"})))
@@ -130,4 +130,35 @@ func poll(within time.Duration, f func() error) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// BenchmarkDHCPLease measures a VM's whole DHCPv4 exchange with the server (discover,
+// offer, request, ack) on a bridge like an NR's: ms/lease is one lease.
+func BenchmarkDHCPLease(b *testing.B) {
+	testkit.RequireRoot(b)
+	r := testkit.NewNS(b)
+	h := testkit.Handle(b, r)
+	mustOK(b, h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br", MTU: 1420, HardwareAddr: net.HardwareAddr{0x02, 0, 0, 0, 0, 1}}}))
+	br, err := h.LinkByName("br")
+	mustOK(b, err)
+	mustOK(b, h.LinkSetUp(br))
+	mustOK(b, link.ReplaceAddrs(h, br, netip.MustParsePrefix("10.100.1.1/24")))
+	vm := vmLink(b, r, br, "p-vm", vmMAC)
+	var srv *Server
+	mustOK(b, poll(5*time.Second, func() error {
+		var err error
+		srv, err = Start(r, "br", cfg, leases, nil)
+		return err
+	}))
+	defer srv.Close()
+	cl, err := dhcp.Open(vm, "eth0", nil)
+	mustOK(b, err)
+	defer cl.Close()
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := cl.Discover(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/lease")
 }
