@@ -91,10 +91,10 @@ func TestWorkloadsGrid(t *testing.T) {
 	if ok, err := hasNetns(ctx, m, "farm1", web1.Netns); err != nil || !ok {
 		t.Fatalf("web1's namespace gone while networkd was down: %v %v", ok, err)
 	}
-	if err := m.Lab.StartService("farm1", "networkd", m.BinDir); err != nil {
+	if err := m.Lab.StartService(ctx, "farm1", "networkd"); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Lab.StartService("home1", "provisiond", m.BinDir); err != nil {
+	if err := m.Lab.StartService(ctx, "home1", "provisiond"); err != nil {
 		t.Fatal(err)
 	}
 	web3, err := gridWorkload(ctx, m, n.ID, "farm1", "web3", 90*time.Second)

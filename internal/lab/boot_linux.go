@@ -97,23 +97,6 @@ func (l *Lab) bootNode(ctx context.Context, o Options, n Node) error {
 	return nil
 }
 
-// StartService starts a long-running boot service (binDir/svc) on a node again, as
-// boot does (same environment and log file), e.g. after a test killed it. It does not
-// wait for it.
-func (l *Lab) StartService(node, svc, binDir string) error {
-	cmd, err := l.serviceCmd(node, svc, filepath.Join(binDir, svc))
-	if err != nil {
-		return err
-	}
-	err = cmd.Start()
-	cmd.Stdout.(*os.File).Close()
-	if err != nil {
-		return fmt.Errorf("node %s: start %s: %w", node, svc, err)
-	}
-	go cmd.Wait()
-	return nil
-}
-
 func runOneShot(ctx context.Context, cmd *exec.Cmd, o Options) error {
 	ctx, cancel := context.WithTimeout(ctx, o.BootTimeout)
 	defer cancel()
@@ -156,6 +139,19 @@ func (l *Lab) bootRegistry(o Options) error {
 	if _, err := os.Stat(bin); err != nil {
 		return nil
 	}
+	if err := l.startRegistry(bin); err != nil {
+		return err
+	}
+	o.Log.Info("boot: started registry")
+	return nil
+}
+
+// startRegistry starts the registry host's service (the boot contract above).
+func (l *Lab) startRegistry(bin string) error {
+	r := l.st.Spec.router("registry")
+	if r == nil || len(r.Interfaces) == 0 || r.Interfaces[0].IPv4 == "" {
+		return fmt.Errorf("lab %s has no registry host", l.name)
+	}
 	dir := filepath.Join(l.dir, "registry")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("registry: %w", err)
@@ -177,6 +173,5 @@ func (l *Lab) bootRegistry(o Options) error {
 		return fmt.Errorf("registry: start: %w", err)
 	}
 	go cmd.Wait()
-	o.Log.Info("boot: started registry", "listen", addr+":8443")
 	return nil
 }
