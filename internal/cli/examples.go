@@ -47,6 +47,20 @@ wg-quick up ./laptop.conf`,
 	"zosnet network status": `zosnet network status demo
 zosnet network status demo --json`,
 
+	"zosnet workload": `zosnet workload add demo farm1 web1
+zosnet workload show demo web1`,
+	"zosnet workload add": `zosnet workload add demo farm1 web1                       # a container
+zosnet workload add demo home1 vm1 --kind vm              # a VM's tap: DHCP and RAs from the node
+zosnet workload add demo farm1 www --public-ipv4 --public-ipv6`,
+	"zosnet workload list": `zosnet workload list
+zosnet workload list demo --json`,
+	"zosnet workload show":        `zosnet workload show demo web1 --json`,
+	"zosnet workload rm":          `zosnet workload rm demo web1`,
+	"zosnet farm public-ips":      `zosnet farm public-ips add myfarm 203.0.113.50/24 203.0.113.51/24 --gateway 203.0.113.1`,
+	"zosnet farm public-ips add":  `zosnet farm public-ips add myfarm 203.0.113.50/24 203.0.113.51/24 --gateway 203.0.113.1 --key farmer`,
+	"zosnet farm public-ips rm":   `zosnet farm public-ips rm myfarm 203.0.113.51 --key farmer`,
+	"zosnet farm public-ips list": `zosnet farm public-ips list myfarm`,
+
 	"zosnet node": `zosnet node status            # on a node: uplinks, endpoints, hidden or not
 zosnet node list --farm myfarm  # anywhere: the grid's nodes`,
 	"zosnet node list": `zosnet node list --farm myfarm`,

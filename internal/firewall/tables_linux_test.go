@@ -23,6 +23,7 @@ type inputs struct {
 func goldenInputs() inputs {
 	mac, _ := net.ParseMAC("02:00:00:00:00:07")
 	mac2, _ := net.ParseMAC("02:00:00:00:00:08")
+	mac3, _ := net.ParseMAC("02:00:00:00:00:09")
 	return inputs{
 		host: Host{WGPorts: []uint16{3001, 3000, 3001}, NDMZLink: "ndmz-h", NDMZNet: netip.MustParsePrefix("100.126.0.0/30")},
 		ndmz: NDMZ{UplinkPrefix: "u-", Egress: []string{"to-host", "pub6"}, Uplinks: []string{"u-net2", "u-net1"},
@@ -35,8 +36,10 @@ func goldenInputs() inputs {
 				{Prefix: netip.MustParsePrefix("10.201.0.0/24"), Proto: unix.IPPROTO_UDP}}},
 		socket: []uint16{3002},
 		uplink: "u-net1",
-		// c-w2 first: the table sorts ports; c-w2 has no addresses yet.
+		// c-w2 first: the table sorts ports; c-w2 has no addresses yet (like a
+		// public port with IPv6 only); t-w3 is a VM's tap, which asks for DHCP.
 		ports: []Port{{Iface: "c-w2", MAC: mac2},
+			{Iface: "t-w3", MAC: mac3, IPv4: netip.MustParseAddr("10.1.1.3"), IPv6: netip.MustParseAddr("fd00::3"), DHCP: true},
 			{Iface: "c-w1", MAC: mac, IPv4: netip.MustParseAddr("10.1.1.2"), IPv6: netip.MustParseAddr("fd00::2")}},
 	}
 }

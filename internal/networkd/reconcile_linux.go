@@ -19,6 +19,7 @@ import (
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/public"
 	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/vmnet"
 	"github.com/zosnet/zosnet/internal/wg"
 	"github.com/zosnet/zosnet/internal/workload"
 )
@@ -45,12 +46,14 @@ type reconciler struct {
 
 	managed bool      // uplinks managed, as of the last checkUplinks
 	ownNS   *netns.NS // opened by newReconciler, closed by close
+
+	vms map[string]*vmnet.Server // DHCP and RAs per NR with tap workloads
 }
 
 // newReconciler opens the host namespace (nil = the one networkd runs in) and sets up
 // the appliers; it does not touch the kernel yet.
 func newReconciler(cfg Config, log *slog.Logger) (*reconciler, error) {
-	r := &reconciler{host: cfg.Host, netnsDir: cfg.NetnsDir, mode: cfg.Uplinks, log: log, resolvConf: cfg.ResolvConf}
+	r := &reconciler{host: cfg.Host, netnsDir: cfg.NetnsDir, mode: cfg.Uplinks, log: log, resolvConf: cfg.ResolvConf, vms: map[string]*vmnet.Server{}}
 	if r.resolvConf == "" {
 		r.resolvConf = DefaultResolvConf()
 	}
@@ -62,7 +65,7 @@ func newReconciler(cfg Config, log *slog.Logger) (*reconciler, error) {
 		r.host, r.ownNS = h, h
 	}
 	r.nrs = &resource.Applier{Host: r.host, SockNS: r.host, NetnsDir: cfg.NetnsDir, WGKind: cfg.WGKind, Log: log}
-	r.wls = &workload.Attacher{Host: r.host, NetnsDir: cfg.NetnsDir}
+	r.wls = &workload.Attacher{Host: r.host, NetnsDir: cfg.NetnsDir, PubBridge: public.Bridge}
 	r.up = &public.Uplinks{Host: r.host, NetnsDir: cfg.NetnsDir, App: r.nrs, Log: log}
 	return r, nil
 }
@@ -71,6 +74,10 @@ func newReconciler(cfg Config, log *slog.Logger) (*reconciler, error) {
 // the namespace handles. The rest of the kernel state stays for the next start.
 func (r *reconciler) close() {
 	r.stopResolver()
+	for id, s := range r.vms {
+		s.Close()
+		delete(r.vms, id)
+	}
 	r.up.Close()
 	r.nrs.Close()
 	if r.ownNS != nil {
@@ -175,7 +182,15 @@ func (r *reconciler) antiSpoof(ws []nodeapi.Workload) error {
 		if err != nil {
 			return fmt.Errorf("anti-spoofing: workload %s: mac %q: %w", w.Name, w.MAC, err)
 		}
-		ports = append(ports, firewall.Port{Iface: w.HostIf, MAC: mac, IPv4: w.IPv4.Addr(), IPv6: w.IPv6.Addr()})
+		ports = append(ports, firewall.Port{Iface: w.HostIf, MAC: mac, IPv4: w.IPv4.Addr(), IPv6: w.IPv6.Addr(), DHCP: w.Kind == nodeapi.KindTap})
+		if w.PublicIf == "" {
+			continue
+		}
+		pmac, err := net.ParseMAC(w.PublicMAC)
+		if err != nil {
+			return fmt.Errorf("anti-spoofing: workload %s: public mac %q: %w", w.Name, w.PublicMAC, err)
+		}
+		ports = append(ports, firewall.Port{Iface: w.PublicIf, MAC: pmac, IPv4: w.PublicIPv4.Addr(), IPv6: w.PublicAddr6.Addr()})
 	}
 	return firewall.ApplyAntiSpoof(r.host, ports)
 }
@@ -197,6 +212,7 @@ func (r *reconciler) gc(nrs map[string]nodeapi.NRSpec, ws []nodeapi.Workload) er
 	if r.managed {
 		errs = append(errs, r.up.DMZ().GC(want))
 	}
+	errs = append(errs, r.serveVMs(nrs, ws))
 	return errors.Join(errs...)
 }
 

@@ -52,6 +52,13 @@ func (u *Uplinks) DMZ() *ndmz.DMZ {
 	return u.dmzLocked()
 }
 
+// Segment says what br-pub is uplinked to, as of the last Apply.
+func (u *Uplinks) Segment() Uplink {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.uplink
+}
+
 func (u *Uplinks) dmzLocked() *ndmz.DMZ {
 	if u.dmz == nil {
 		u.dmz = &ndmz.DMZ{Host: u.Host, NetnsDir: u.NetnsDir, PubBridge: Bridge, Log: u.Log}

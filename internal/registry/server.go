@@ -145,6 +145,14 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/networks/{network}/status", false, s.networkStatus},
 		{"PUT", "/v1/networks/{network}", true, s.updateNetwork},
 		{"DELETE", "/v1/networks/{network}", true, s.deleteNetwork},
+		{"POST", "/v1/networks/{network}/workloads", true, s.createWorkload},
+		{"GET", "/v1/networks/{network}/workloads", false, s.listWorkloads},
+		{"GET", "/v1/networks/{network}/workloads/{name}", false, s.getWorkload},
+		{"DELETE", "/v1/networks/{network}/workloads/{name}", true, s.deleteWorkload},
+		{"PUT", "/v1/nodes/{node}/workloads/{network}/{name}/report", true, s.reportWorkload},
+		{"POST", "/v1/farms/{farm}/public-ips", true, s.addPublicIPs},
+		{"GET", "/v1/farms/{farm}/public-ips", false, s.listPublicIPs},
+		{"DELETE", "/v1/farms/{farm}/public-ips/{ip}", true, s.removePublicIP},
 	}
 }
 

@@ -38,6 +38,21 @@ type Store interface {
 	NetworkStatus(ctx context.Context, id string) (gridapi.DesiredNetwork, error)
 	ReportNR(ctx context.Context, actor string, node int64, network string, r gridapi.NRReport) error
 
+	// CreateWorkload deploys a workload on a member node (the network's owner), taking
+	// a public IPv4 of the node's farm pool when asked; DeleteWorkload removes it and
+	// frees the address. ReportWorkload is the node's report of one of its workloads.
+	CreateWorkload(ctx context.Context, actor, network string, s gridapi.WorkloadSpec) (gridapi.Workload, error)
+	DeleteWorkload(ctx context.Context, actor, network, name string) error
+	Workload(ctx context.Context, network, name string) (gridapi.Workload, error)
+	Workloads(ctx context.Context, network string) ([]gridapi.Workload, error)
+	ReportWorkload(ctx context.Context, actor string, node int64, network, name string, r gridapi.WorkloadReport) error
+
+	// AddPublicIPs adds addresses to a farm's public IPv4 pool (the farm's owner);
+	// RemovePublicIP removes a free one.
+	AddPublicIPs(ctx context.Context, actor, farm string, a gridapi.PublicIPsAdd) ([]gridapi.PublicIP, error)
+	PublicIPs(ctx context.Context, farm string) ([]gridapi.PublicIP, error)
+	RemovePublicIP(ctx context.Context, actor, farm, ip string) error
+
 	// Desired is what node must run, with its revision.
 	Desired(ctx context.Context, node int64) (gridapi.Desired, error)
 	// Revision is the latest revision of anything.
