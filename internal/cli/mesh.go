@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/zosnet/zosnet/internal/graph"
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/usernet"
 )
@@ -20,6 +21,7 @@ func meshCommands() []*Command {
 		device, out string
 		wait        time.Duration
 	}
+	var statusGraph string // status's --graph
 	return []*Command{
 		removeNodeAlias(),
 		{Name: "access", Summary: "external devices (wg-quick) in your networks", Sub: []*Command{
@@ -36,14 +38,27 @@ func meshCommands() []*Command {
 					return g.accessAdd(ctx, env, args[0], add.device, add.out, add.wait)
 				}),
 		}},
-		gridCommand("status", "members, pairs, paths and reachability of a network", "NAME|ID", false, nil,
+		gridCommand("status", "members, pairs, paths and reachability of a network (--graph: as a picture)", "NAME|ID [--graph dot|svg]", false,
+			func(fs *flag.FlagSet) {
+				fs.StringVar(&statusGraph, "graph", "", "write the network as a graph instead: dot (Graphviz) or svg")
+			},
 			func(ctx context.Context, env *Env, g *grid, args []string) error {
 				if err := needArgs(args, 1, "NAME|ID"); err != nil {
 					return err
 				}
+				var f graph.Format
+				if statusGraph != "" {
+					var err error
+					if f, err = graph.ParseFormat(statusGraph); err != nil {
+						return fmt.Errorf("%w: %w", ErrUsage, err)
+					}
+				}
 				st, err := g.status(ctx, args[0])
 				if err != nil {
 					return err
+				}
+				if f != "" {
+					return graph.FromStatus(st).Write(env.Stdout, f)
 				}
 				return env.Print(st, func(w io.Writer) { printStatus(w, st) })
 			}),

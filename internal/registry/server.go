@@ -40,6 +40,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/zosnet/zosnet/internal/explorer"
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/identity"
 )
@@ -109,6 +110,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPI)
 	})
+	s.mux.Handle("GET "+explorer.Prefix, explorer.Handler()) // the read-only explorer over /v1
+	s.mux.Handle("GET /{$}", http.RedirectHandler(explorer.Prefix, http.StatusFound))
 	return s, nil
 }
 
