@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/graph"
+	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/plan"
 )
 

@@ -84,7 +84,7 @@ func newWorld(t testing.TB, n int) *world {
 		w.nodes = append(w.nodes, sn)
 	}
 	w.user = client(key(t))
-	spec := gridapi.NetworkSpec{Name: "demo", IPRange: "10.64.0.0/10", SubnetSize: 24}
+	spec := gridapi.NetworkSpec{Name: "demo", IPRange: "10.200.0.0/16", SubnetSize: 24}
 	for _, sn := range w.nodes {
 		spec.Members = append(spec.Members, sn.id)
 	}

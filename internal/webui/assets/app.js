@@ -24,13 +24,14 @@ async function api(method, path, body) {
   try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
   if (!r.ok) {
     const what = data && data.error ? data.error : r.status + " " + r.statusText;
-    throw new Error(data && data.field ? what + " (" + data.field + ")" : what);
+    throw new Error(data && data.field && !what.includes(data.field) ? what + " (" + data.field + ")" : what);
   }
   return data;
 }
 
 function say(msg, isError) {
   const s = $("status");
+  s.dataset.loading = "false";
   s.textContent = msg;
   s.className = isError ? "error" : "";
 }
@@ -112,8 +113,15 @@ function show(id) {
   $("device-out").hidden = true;
   if (events) events.close();
   say("Loading network " + id + "…");
+  $("status").dataset.loading = "true";
   events = new EventSource("/api/networks/" + encodeURIComponent(id) + "/events");
-  events.addEventListener("view", (e) => render(JSON.parse(e.data)));
+  events.addEventListener("view", (e) => {
+    try {
+      render(JSON.parse(e.data));
+    } catch (err) {
+      say("Could not draw the network: " + err.message, true);
+    }
+  });
   events.addEventListener("problem", (e) => say(JSON.parse(e.data).error, true));
   events.onerror = () => say("Lost the connection to zosnet ui; retrying…", true);
 }
@@ -129,12 +137,12 @@ function render(v) {
   if (st.id !== current) return;
   $("net").hidden = false;
   $("net-h").textContent = "Network " + st.name;
-  $("net-sub").textContent = "id " + st.id + " · range " + st.range + " · relays " + (st.relays.join(", ") || "none") +
+  $("net-sub").textContent = "id " + st.id + " · range " + st.range + " · relays " + ((st.relays || []).join(", ") || "none") +
     (st.plan_error ? " · no plan yet: " + st.plan_error : "");
   $("graph").innerHTML = v.svg;
   const members = $("members").tBodies[0];
   clear(members);
-  for (const m of st.members) {
+  for (const m of st.members || []) {
     const b = document.createElement("button");
     b.type = "button";
     b.className = "quiet";
@@ -142,24 +150,26 @@ function render(v) {
     b.setAttribute("aria-label", "Remove " + m.name + " from " + st.name);
     b.addEventListener("click", () => removeNode(m.name));
     const state = { text: m.state + (m.last_error ? ": " + m.last_error : ""), cls: m.state === "up" ? "" : "down" };
-    row(members, [m.name, m.subnet, state, m.hidden ? "hidden" : "public", m.relay, m.endpoints.join(", "), b]).dataset.name = m.name;
+    row(members, [m.name, m.subnet, state, m.hidden ? "hidden" : "public", m.relay, (m.endpoints || []).join(", "), b]).dataset.name = m.name;
   }
   const pairs = $("pairs").tBodies[0];
   clear(pairs);
-  for (const p of st.pairs) {
+  for (const p of st.pairs || []) {
     row(pairs, [p.from, p.to, p.path, p.via, { text: p.reachable ? "yes" : "no", cls: p.reachable ? "" : "down" }, ago(p.last_reply)]);
   }
   const devs = $("devices").tBodies[0];
   clear(devs);
-  for (const d of v.devices) row(devs, [d.name, d.address]);
+  for (const d of v.devices || []) row(devs, [d.name, d.address]);
   const wls = $("workloads").tBodies[0];
   clear(wls);
-  if (v.workloads.length === 0) row(wls, [{ text: "none listed by the registry yet", cls: "muted" }, "", "", ""]);
-  for (const w of v.workloads) row(wls, [w.name, w.node, w.addrs.join(", "), (w.exposed || []).join(", ")]);
+  const workloads = v.workloads || [];
+  if (workloads.length === 0) row(wls, [{ text: "none listed by the registry yet", cls: "muted" }, "", "", ""]);
+  for (const w of workloads) row(wls, [w.name, w.node, (w.addrs || []).join(", "), (w.exposed || []).join(", ")]);
   updates++;
   document.body.dataset.updates = String(updates);
   document.body.dataset.network = st.id;
-  say("Network " + st.name + ": " + v.nodes + " nodes, " + v.edges + " links, read " + new Date(v.read).toLocaleTimeString());
+  $("net-read").textContent = v.nodes + " nodes, " + v.edges + " links · read from the registry at " + new Date(v.read).toLocaleTimeString();
+  if (updates === 1 || $("status").dataset.loading === "true") say("");
 }
 
 async function act(what, fn) {

@@ -77,6 +77,19 @@ func Eval[T any](t testing.TB, ctx context.Context, expr string) T {
 	return v
 }
 
+// EvalAsync evaluates a JavaScript expression that yields a promise and returns what
+// the promise resolves to.
+func EvalAsync[T any](t testing.TB, ctx context.Context, expr string) T {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(tctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("browser: %s: %v", expr, err)
+	}
+	return v
+}
+
 // Wait polls a JavaScript expression in the page until it is truthy (or timeout) and
 // returns its value; on timeout it fails t, saying what was awaited and what last came.
 func Wait[T any](t testing.TB, ctx context.Context, what, expr string, timeout time.Duration) T {
@@ -85,7 +98,8 @@ func Wait[T any](t testing.TB, ctx context.Context, what, expr string, timeout t
 	defer cancel()
 	v, err := chromedp.Run(tctx, chromedp.Poll[T](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(100*time.Millisecond)))
 	if err != nil {
-		t.Fatalf("browser: waiting for %s (%s): %v", what, expr, err)
+		status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector("[role=status]") || {}).textContent || ""`))
+		t.Fatalf("browser: waiting for %s (%s): %v; the page says: %q", what, expr, err, status)
 	}
 	return v
 }
