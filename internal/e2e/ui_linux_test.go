@@ -20,8 +20,8 @@ import (
 	"github.com/zosnet/zosnet/internal/lab"
 	"github.com/zosnet/zosnet/internal/lab/scenario"
 	"github.com/zosnet/zosnet/internal/plan"
-	"github.com/zosnet/zosnet/internal/wgquick"
 	"github.com/zosnet/zosnet/internal/webui/browsertest"
+	"github.com/zosnet/zosnet/internal/wgquick"
 )
 
 // TestUI drives the explorer and `zosnet ui` in chromium inside the lab's user host,

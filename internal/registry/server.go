@@ -11,7 +11,8 @@
 // accepted by one instance is a replay for the others). Every write is signed
 // (package identity) and checked for freshness (±60 s), replays and ownership. Requests
 // are limited in size (1 MiB) and rate (token bucket per client address). GET
-// /v1/health and /metrics (Prometheus) are served too.
+// /v1/health, /metrics (Prometheus) and the read-only grid explorer (/explorer/,
+// package explorer; / redirects there) are served too.
 //
 // Running it (cmd/registry, see Main):
 //
