@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -104,7 +102,9 @@ func TestUI(t *testing.T) {
 		t.Logf("%s's 5 edges dashed %s after its networkd stopped", relay, since(t0))
 		browsertest.Screenshot(t, b, "relay-down")
 		t1 := time.Now()
-		startService(t, m, relay, "networkd")
+		if err := m.Lab.StartService(ctx, relay, "networkd"); err != nil {
+			t.Fatal(err)
+		}
 		browsertest.Wait[bool](t, b, relay+"'s edges back", incident+`.every(e => e.dataset.up === "true")`, 120*time.Second)
 		t.Logf("%s's edges solid again %s after its networkd started", relay, since(t1))
 		browsertest.Screenshot(t, b, "relay-back")
@@ -194,25 +194,4 @@ func edgesOf(st plan.NetworkStatus) string {
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
-}
-
-// startService starts a node's service again the way the lab boots it.
-func startService(t *testing.T, m *scenario.Mesh, node, svc string) {
-	t.Helper()
-	cmd, err := m.Lab.Command(context.Background(), node, filepath.Join(m.BinDir, svc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Env = append(cmd.Env, "ZOSNET_NODE="+node, "ZOSNET_STATE_DIR="+lab.NodeStateDir)
-	log, err := os.OpenFile(filepath.Join(m.Lab.NodeDir(node), "state", "log", svc+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s on %s: %v", svc, node, err)
-	}
-	go cmd.Wait()
 }

@@ -106,12 +106,13 @@ func Planner(dn gridapi.DesiredNetwork) (*plan.Planner, error) {
 	return plan.New(in)
 }
 
-// Device is an access device just added: its plan (address, access node by name) and
+// Device is an access device just added: its plan (addresses, access node by name) and
 // its wg-quick file, which holds its private key.
 type Device struct {
 	Network    gridapi.Network `json:"network"`
 	Name       string          `json:"device"`
 	Address    string          `json:"address"`
+	Address6   string          `json:"address6"`
 	AccessNode string          `json:"access_node"`
 	Conf       []byte          `json:"-"`
 }
@@ -144,7 +145,7 @@ func AddDevice(ctx context.Context, c *gridapi.Client, owner, idOrName, device s
 	if err := wgquick.RenderDevice(&b, n.ID, d, key.String(), 0); err != nil {
 		return Device{}, fmt.Errorf("access add: %w", err)
 	}
-	return Device{Network: n, Name: device, Address: d.Address.String(), AccessNode: d.AccessNode, Conf: b.Bytes()}, nil
+	return Device{Network: n, Name: device, Address: d.Address.String(), Address6: d.Address6.String(), AccessNode: d.AccessNode, Conf: b.Bytes()}, nil
 }
 
 func waitDevice(ctx context.Context, c *gridapi.Client, n gridapi.Network, device string, wait time.Duration) (plan.DevicePlan, gridapi.DesiredNetwork, error) {

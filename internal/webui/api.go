@@ -13,6 +13,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/usernet"
+	"github.com/zosnet/zosnet/internal/wgquick"
 )
 
 // maxBody bounds request bodies.
@@ -219,6 +220,7 @@ type deviceAnswer struct {
 	Device     string `json:"device"`
 	Address    string `json:"address"`
 	AccessNode string `json:"access_node"`
+	File       string `json:"file"` // the wg-quick file's name (one wg-quick accepts)
 	ConfURL    string `json:"conf_url"`
 	QRURL      string `json:"qr_url"`
 	Expires    string `json:"expires"`
@@ -247,6 +249,7 @@ func (s *Server) addDevice(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("ui: device added", "network", d.Network.ID, "device", d.Name, "address", d.Address, "access_node", d.AccessNode)
 	s.live.poke(d.Network.ID)
 	base := "/api/devices/" + ref + "/"
+	file := wgquick.DefaultFileName(d.Network.Name, d.Name)
 	writeJSON(w, http.StatusCreated, deviceAnswer{Network: d.Network.Name, Device: d.Name, Address: d.Address, AccessNode: d.AccessNode,
-		ConfURL: base + d.Network.Name + "-" + d.Name + ".conf", QRURL: base + "qr.png", Expires: exp.UTC().Format("15:04:05 UTC")})
+		File: file, ConfURL: base + file, QRURL: base + "qr.png", Expires: exp.UTC().Format("15:04:05 UTC")})
 }

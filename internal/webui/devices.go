@@ -11,6 +11,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/zosnet/zosnet/internal/usernet"
+	"github.com/zosnet/zosnet/internal/wgquick"
 )
 
 // deviceStore keeps the wg-quick files of devices added in this session, in memory only,
@@ -77,7 +78,7 @@ func (s *Server) deviceFile(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(png)
 	case strings.HasSuffix(file, ".conf"):
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Content-Disposition", `attachment; filename="`+d.Network.Name+"-"+d.Name+`.conf"`)
+		w.Header().Set("Content-Disposition", `attachment; filename="`+wgquick.DefaultFileName(d.Network.Name, d.Name)+`"`)
 		_, _ = w.Write(d.Conf)
 	default:
 		refuse(w, http.StatusNotFound, "file", "want NAME.conf or qr.png")

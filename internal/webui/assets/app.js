@@ -230,7 +230,7 @@ $("add-device").addEventListener("submit", async (e) => {
     ". Its file holds its private key: download it or scan the code now (kept until " + d.expires + ").";
   const a = $("device-conf");
   a.href = d.conf_url;
-  a.setAttribute("download", d.network + "-" + d.device + ".conf");
+  a.setAttribute("download", d.file);
   $("device-qr").src = d.qr_url;
   $("device-out").hidden = false;
   say("Device " + d.device + " added.");
