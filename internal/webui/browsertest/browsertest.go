@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -96,7 +97,16 @@ func Wait[T any](t testing.TB, ctx context.Context, what, expr string, timeout t
 	t.Helper()
 	tctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
 	defer cancel()
-	v, err := chromedp.Run(tctx, chromedp.Poll[T](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(100*time.Millisecond)))
+	deadline := time.Now().Add(timeout)
+	var v T
+	var err error
+	for {
+		v, err = chromedp.Run(tctx, chromedp.Poll[T](expr, chromedp.WithPollingTimeout(time.Until(deadline)), chromedp.WithPollingInterval(100*time.Millisecond)))
+		// a navigation that had not yet made its document's context: poll the new one
+		if err == nil || !strings.Contains(err.Error(), "Cannot find context") || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector("[role=status]") || {}).textContent || ""`))
 		t.Fatalf("browser: waiting for %s (%s): %v; the page says: %q", what, expr, err, status)
