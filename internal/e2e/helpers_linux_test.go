@@ -125,6 +125,36 @@ func nftCounter(t *testing.T, m *scenario.Mesh, where string, inNS string, match
 	}
 }
 
+// cutCables unplugs every NIC of a lab node (its switch ports go down: the node sees
+// no carrier, and nothing it still has in its kernel reaches anyone) and returns the
+// function that plugs them back in.
+func cutCables(t testing.TB, m *scenario.Mesh, node string) func() {
+	t.Helper()
+	var nics []string
+	for _, n := range m.Lab.Spec().Nodes {
+		if n.Name == node {
+			for _, c := range n.NICs {
+				nics = append(nics, c.Name)
+			}
+		}
+	}
+	if len(nics) == 0 {
+		t.Fatalf("cut cables: no NICs for node %s", node)
+	}
+	for _, nic := range nics {
+		if err := m.Lab.SetCarrier(node, nic, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() {
+		for _, nic := range nics {
+			if err := m.Lab.SetCarrier(node, nic, true); err != nil {
+				t.Errorf("plug %s/%s back in: %v", node, nic, err)
+			}
+		}
+	}
+}
+
 // stopService stops a lab node's service (lab.StopService: SIGTERM, waits for its
 // end); node "" is the registry.
 func stopService(t testing.TB, labName, node, svc string) {

@@ -222,9 +222,11 @@ func (d *Daemon) AddWorkload(ctx context.Context, s nodeapi.WorkloadSpec) (nodea
 			return nodeapi.Workload{}, err
 		}
 	}
-	err := d.rec.attach(info)
+	// The anti-spoofing rules for the workload's port go in before the port exists:
+	// a workload is never attached unguarded.
+	err := d.rec.antiSpoof(d.state.workloadList())
 	if err == nil {
-		err = d.rec.antiSpoof(d.state.workloadList())
+		err = d.rec.attach(info)
 	}
 	if err != nil && !had {
 		delete(d.state.Workloads, s.Name)

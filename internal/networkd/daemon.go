@@ -19,6 +19,7 @@ package networkd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -190,6 +191,15 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			errs = append(errs, d.applyLocked(s))
 		}
 		d.mu.Unlock()
+	}
+	if err := d.lockFor(ctx); err != nil {
+		return err
+	}
+	guarded := d.rec.antiSpoof(d.state.workloadList())
+	d.mu.Unlock()
+	if guarded != nil { // a workload is never (re)attached without its anti-spoofing rules
+		errs = append(errs, fmt.Errorf("workloads not re-attached: %w", guarded))
+		names = nil
 	}
 	for _, name := range names {
 		if err := d.lockFor(ctx); err != nil {

@@ -144,11 +144,11 @@ func (r *reconciler) attach(w nodeapi.Workload) error { return r.wls.Attach(w) }
 // detach removes workload w's objects; a workload already gone is success.
 func (r *reconciler) detach(w nodeapi.Workload) error { return r.wls.Detach(w) }
 
-// antiSpoof rebuilds the workload anti-spoofing table from ws (with managed uplinks).
+// antiSpoof rebuilds the workload anti-spoofing table from ws, whether the uplinks
+// are managed or not: workloads are guarded in every mode. Rules may name ports that
+// do not exist yet (they match by interface name), so callers apply them before
+// attaching.
 func (r *reconciler) antiSpoof(ws []nodeapi.Workload) error {
-	if !r.managed {
-		return nil
-	}
 	ports := make([]firewall.Port, 0, len(ws))
 	for _, w := range ws {
 		mac, err := net.ParseMAC(w.MAC)
@@ -173,9 +173,9 @@ func (r *reconciler) gc(nrs map[string]nodeapi.NRSpec, ws []nodeapi.Workload) er
 	for _, name := range removed {
 		r.log.Info("gc: removed a workload object no one wants", "object", name)
 	}
-	errs = append(errs, err)
+	errs = append(errs, err, r.antiSpoof(ws))
 	if r.managed {
-		errs = append(errs, r.up.DMZ().GC(want), r.antiSpoof(ws))
+		errs = append(errs, r.up.DMZ().GC(want))
 	}
 	return errors.Join(errs...)
 }

@@ -16,12 +16,14 @@ import (
 type place struct {
 	ns   *netns.NS
 	addr netip.Addr
+	port int // its TCP listener (0: probePort)
 }
 
 const probePort = 8080
 
 // TestIsolationMatrix: every pair among {workload of user A, workload of user B on the
-// same node, a farm OOB host, an internet host, the node's host namespace} both ways,
+// same node (same subnet and address as A), workload of user C, a farm OOB host, an
+// internet host, the node's host namespace} both ways,
 // TCP and ICMP, against the expected table. Each place runs a TCP listener, so "deny"
 // means the firewall or the lack of a route stops it, not a closed port.
 func TestIsolationMatrix(t *testing.T) {
@@ -33,22 +35,30 @@ func TestIsolationMatrix(t *testing.T) {
 	b, bns := n.nr(t, oneNR("netb", "10.1.1.0/24", 3002), "wb") // same subnet as A: users choose freely
 	c, cns := n.nr(t, oneNR("netc", "10.3.1.0/24", 3003), "wc")
 	pl := map[string]place{
-		"A":    {ans, a.IPv4.Addr()},
-		"B":    {bns, b.IPv4.Addr()},
-		"C":    {cns, c.IPv4.Addr()},
-		"OOB":  {openNS(t, l.NSPath("farmgw")), netip.MustParseAddr("10.201.0.1")},
-		"INET": {openNS(t, l.NSPath("registry")), registry4},
-		"HOST": {n.ns, n.zos.Addr()},
+		"A":    {ans, a.IPv4.Addr(), 0},
+		"B":    {bns, b.IPv4.Addr(), probePort + 2}, // A's address: its own port tells them apart
+		"C":    {cns, c.IPv4.Addr(), 0},
+		"OOB":  {openNS(t, l.NSPath("farmgw")), netip.MustParseAddr("10.201.0.1"), 0},
+		"INET": {openNS(t, l.NSPath("registry")), registry4, 0},
+		"HOST": {n.ns, n.zos.Addr(), 0},
 	}
-	for _, p := range pl {
-		if p.ns != bns { // A and B share an address; B's listener would answer A's tests
-			listen(t, p.ns, probePort)
+	for name, p := range pl {
+		if p.port == 0 {
+			p.port = probePort
+			pl[name] = p
 		}
+		listen(t, p.ns, p.port)
+	}
+	if a.IPv4 != b.IPv4 {
+		t.Fatalf("A %s and B %s: want the same address (two users, one subnet)", a.IPv4, b.IPv4)
 	}
 	testkit.PollPing(t, ans, registry4, 10*time.Second)
-	allow := map[string]bool{"A>OOB": true, "A>INET": true, "C>INET": true, "C>OOB": true,
+	allow := map[string]bool{"A>OOB": true, "A>INET": true, "B>OOB": true, "B>INET": true, "C>INET": true, "C>OOB": true,
 		"HOST>OOB": true, "HOST>INET": true, "OOB>INET": true}
+	// A>B and B>A are not probed: B has A's address, so from A it is A itself (the
+	// B pairs below reach B's address on B's own port).
 	pairs := []string{"A>C", "C>A", "A>OOB", "A>INET", "A>HOST", "C>INET", "C>OOB", "C>HOST",
+		"B>C", "C>B", "B>OOB", "B>INET", "B>HOST", "OOB>B", "INET>B", "HOST>B",
 		"OOB>A", "OOB>C", "OOB>HOST", "INET>A", "INET>C", "INET>HOST", "HOST>A", "HOST>C", "HOST>OOB", "HOST>INET"}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -57,7 +67,7 @@ func TestIsolationMatrix(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tcp := dialTCP(t, pl[from].ns, pl[to].addr, probePort, 800*time.Millisecond)
+			tcp := dialTCP(t, pl[from].ns, pl[to].addr, pl[to].port, 800*time.Millisecond)
 			icmp := testkit.Ping(t, pl[from].ns, pl[to].addr) == nil
 			mu.Lock()
 			defer mu.Unlock()
