@@ -12,5 +12,6 @@ func rootCommands() []*Command {
 		{Name: "farm", Summary: "farms in the registry", Sub: append(farmCommands(), farmPublicIPCommands())},
 		{Name: "network", Summary: "your networks in the registry", Sub: append(networkCommands(), meshCommands()...)},
 		{Name: "workload", Summary: "your workloads (containers, VMs) on your networks' nodes", Sub: workloadCommands()},
+		uiCommand(),
 	}
 }

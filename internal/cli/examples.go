@@ -45,7 +45,13 @@ zosnet network list --all --json`,
 zosnet network access add demo --device laptop --out laptop.conf
 wg-quick up ./laptop.conf`,
 	"zosnet network status": `zosnet network status demo
-zosnet network status demo --json`,
+zosnet network status demo --json
+zosnet network status demo --graph svg > demo.svg
+zosnet network status demo --graph dot > demo.dot
+neato -n2 -Tpng demo.dot -o demo.png      # with Graphviz, the same layout`,
+
+	"zosnet ui": `zosnet ui                          # prints http://127.0.0.1:PORT/?token=...: open it in a browser
+zosnet ui --listen 127.0.0.1:8099 --refresh 5s`,
 
 	"zosnet workload": `zosnet workload add demo farm1 web1
 zosnet workload show demo web1`,
