@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,9 +24,8 @@ type View struct {
 	Nodes   int                  `json:"nodes"`
 	Edges   int                  `json:"edges"`
 	Devices []gridapi.AccessPeer `json:"devices"`
-	// Workloads are the network's workloads with their addresses. The registry does not
-	// list workloads yet (they are attached on the node, `zosnet node workload`): this is
-	// the one place to fill them (and exposures) from the registry when it does.
+	// Workloads are the network's grid workloads with the addresses their nodes
+	// reported (workloadsOf); exposures join them once gateways exist.
 	Workloads []Workload `json:"workloads"`
 	Revision  int64      `json:"revision"`
 	Read      time.Time  `json:"read"` // when the registry was read
@@ -37,6 +37,47 @@ type Workload struct {
 	Node    string   `json:"node"`
 	Addrs   []string `json:"addrs"`
 	Exposed []string `json:"exposed,omitempty"` // public names or addresses, once gateways exist
+}
+
+// workloadsOf lists the grid workloads for the page: node names from the status's
+// members, the reported overlay and public addresses (without prefix lengths), and the
+// state while the node has not reported it up (or its error).
+func workloadsOf(ws []gridapi.Workload, members []plan.MemberStatus) []Workload {
+	names := map[int64]string{}
+	for _, m := range members {
+		names[m.NodeID] = m.Name
+	}
+	out := make([]Workload, 0, len(ws))
+	for _, w := range ws {
+		node := names[w.NodeID]
+		if node == "" {
+			node = fmt.Sprintf("node %d", w.NodeID)
+		}
+		v := Workload{Name: w.Name, Node: node, Addrs: []string{}}
+		r := w.Report
+		if r == nil {
+			v.Addrs = append(v.Addrs, "(not reported yet)")
+			out = append(out, v)
+			continue
+		}
+		for _, a := range []string{r.IPv4, r.IPv6} {
+			if a != "" {
+				v.Addrs = append(v.Addrs, strings.SplitN(a, "/", 2)[0])
+			}
+		}
+		for _, a := range []string{r.PublicIPv4, r.PublicIPv6} {
+			if a != "" {
+				v.Exposed = append(v.Exposed, strings.SplitN(a, "/", 2)[0]+" (public)")
+			}
+		}
+		if r.Error != "" {
+			v.Addrs = append(v.Addrs, "error: "+r.Error)
+		} else if r.State != "" && r.State != "up" {
+			v.Addrs = append(v.Addrs, "("+r.State+")")
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // fetch reads one network's view from the registry (one request) and encodes it.
@@ -52,8 +93,12 @@ func (s *Server) fetch(ctx context.Context, id string) ([]byte, error) {
 	if err := g.WriteSVG(&svg); err != nil {
 		return nil, err
 	}
+	ws, err := s.cfg.Client.Workloads(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("workloads of %s: %w", id, err)
+	}
 	v := View{Status: st, SVG: svg.String(), Nodes: len(g.Nodes), Edges: len(g.Edges), Devices: dn.AccessPeers,
-		Workloads: []Workload{}, Revision: dn.Revision, Read: now.UTC()}
+		Workloads: workloadsOf(ws, st.Members), Revision: dn.Revision, Read: now.UTC()}
 	if v.Devices == nil {
 		v.Devices = []gridapi.AccessPeer{}
 	}

@@ -163,7 +163,7 @@ function render(v) {
   const wls = $("workloads").tBodies[0];
   clear(wls);
   const workloads = v.workloads || [];
-  if (workloads.length === 0) row(wls, [{ text: "none listed by the registry yet", cls: "muted" }, "", "", ""]);
+  if (workloads.length === 0) row(wls, [{ text: "no workloads (zosnet workload add)", cls: "muted" }, "", "", ""]);
   for (const w of workloads) row(wls, [w.name, w.node, (w.addrs || []).join(", "), (w.exposed || []).join(", ")]);
   updates++;
   document.body.dataset.updates = String(updates);
