@@ -151,13 +151,40 @@ func (p *Planner) assignHomes(members, cands []int) [][2]int {
 	scores := make([]uint64, len(cands))
 	out := make([][2]int, len(p.nodes))
 	for _, o := range order {
-		for c := range cands {
-			scores[c] = scoreOf(o.h, hashes[c], weights[c], equal)
+		top1, top2 := -1, -1 // the two best, first index on ties (as pickHome)
+		for c, rh := range hashes {
+			var s uint64
+			if equal {
+				s = mix(o.h ^ rh) // scoreOf, inlined for the common case
+			} else {
+				s = scoreOf(o.h, rh, weights[c], false)
+			}
+			scores[c] = s
+			if top1 < 0 || s > scores[top1] {
+				top1, top2 = c, top1
+			} else if top2 < 0 || s > scores[top2] {
+				top2 = c
+			}
 		}
-		prim := pickHome(scores, &limits, load[0], -1)
+		// Most members get their best candidate(s): pickHome's first tier without a scan.
+		prim := top1
+		if load[0][prim] < limits[0][prim] {
+			load[0][prim]++
+		} else {
+			prim = pickHome(scores, &limits, load[0], -1)
+		}
 		h := [2]int{cands[prim], -1}
 		if len(cands) > 1 {
-			h[1] = cands[pickHome(scores, &limits, load[1], prim)]
+			sec := top1
+			if sec == prim {
+				sec = top2
+			}
+			if load[1][sec] < limits[0][sec] { // sec is the best candidate but prim
+				load[1][sec]++
+			} else {
+				sec = pickHome(scores, &limits, load[1], prim)
+			}
+			h[1] = cands[sec]
 		}
 		out[o.i] = h
 	}
