@@ -30,6 +30,9 @@ type Backend interface {
 	PublicConfig(ctx context.Context) (*nodeapi.PublicConfig, error)
 	// SetPublicConfig sets, changes or (nil) removes the public config.
 	SetPublicConfig(ctx context.Context, cfg *nodeapi.PublicConfig) error
+	// SetRegistryStatus keeps provisiond's report of the registry connection (shown in
+	// NodeStatus).
+	SetRegistryStatus(ctx context.Context, st nodeapi.RegistryStatus) error
 }
 
 // Server serves a Backend.
@@ -40,6 +43,9 @@ type Server struct {
 	Log *slog.Logger
 	// Metrics, when set, is served at GET /metrics.
 	Metrics http.Handler
+	// Profiles, when set, is served at /debug/pprof/ to root only (heap, goroutine and
+	// CPU profiles of the daemon: net/http/pprof). Only on the unix socket, never on TCP.
+	Profiles http.Handler
 	// AllowUID is a uid allowed to change things besides root (0: root only).
 	AllowUID int
 }
@@ -75,10 +81,13 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics != nil {
 		m.Handle("GET /metrics", s.Metrics)
 	}
+	if s.Profiles != nil {
+		m.Handle("GET /debug/pprof/", s.root(s.Profiles.ServeHTTP))
+	}
 	return m
 }
 
-// uplinkRoutes: GET /v1/node, GET|PUT|DELETE /v1/public-config.
+// uplinkRoutes: GET /v1/node, GET|PUT|DELETE /v1/public-config, PUT /v1/registry.
 func (s *Server) uplinkRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /v1/node", func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.B.NodeStatus(r.Context())
@@ -98,6 +107,18 @@ func (s *Server) uplinkRoutes(m *http.ServeMux) {
 	}))
 	m.HandleFunc("DELETE /v1/public-config", s.root(func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, r, nodeapi.PublicConfigState{}, s.B.SetPublicConfig(r.Context(), nil))
+	}))
+	m.HandleFunc("PUT /v1/registry", s.root(func(w http.ResponseWriter, r *http.Request) {
+		var st nodeapi.RegistryStatus
+		if err := decode(r, &st); err != nil {
+			s.reply(w, r, nil, err)
+			return
+		}
+		if err := st.Validate(); err != nil {
+			s.reply(w, r, nil, err)
+			return
+		}
+		s.reply(w, r, st, s.B.SetRegistryStatus(r.Context(), st))
 	}))
 }
 

@@ -17,6 +17,8 @@ type metrics struct {
 	applyErrs  prometheus.Counter
 	reconciles *prometheus.CounterVec
 	reconDur   prometheus.Gauge
+	// endpointsSaved counts writes of endpoints.json (a learned endpoint changed)
+	endpointsSaved prometheus.Counter
 }
 
 func newMetrics(d *Daemon) *metrics {
@@ -30,8 +32,10 @@ func newMetrics(d *Daemon) *metrics {
 			Help: "Reconcile passes by result."}, []string{"result"}),
 		reconDur: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zosnet_reconcile_last_seconds",
 			Help: "Duration of the last reconcile pass."}),
+		endpointsSaved: prometheus.NewCounter(prometheus.CounterOpts{Name: "zosnet_learned_endpoints_saved_total",
+			Help: "Writes of endpoints.json: a hidden peer's learned endpoint changed and was persisted."}),
 	}
-	m.reg.MustRegister(m.applyDur, m.applyErrs, m.reconciles, m.reconDur, &nrCollector{d: d},
+	m.reg.MustRegister(m.applyDur, m.applyErrs, m.reconciles, m.reconDur, m.endpointsSaved, &nrCollector{d: d},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -43,6 +43,26 @@ type fakeNetworkd struct {
 	refuse   error // returned by every change while set
 	nextPort uint16
 	status   nodeapi.NodeStatus
+	registry []nodeapi.RegistryStatus // every SetRegistryStatus
+}
+
+func (f *fakeNetworkd) SetRegistryStatus(_ context.Context, st nodeapi.RegistryStatus) error {
+	if err := st.Validate(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.registry = append(f.registry, st)
+	return nil
+}
+
+func (f *fakeNetworkd) lastRegistry() (nodeapi.RegistryStatus, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.registry) == 0 {
+		return nodeapi.RegistryStatus{}, false
+	}
+	return f.registry[len(f.registry)-1], true
 }
 
 func newFakeNetworkd() *fakeNetworkd {

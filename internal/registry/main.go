@@ -43,7 +43,7 @@ type ServeOptions struct {
 	Rate                        float64
 	Burst                       int
 	MaxBody                     int64
-	MaxInflight                 int // requests in the store at once before 503 + Retry-After
+	MaxInflight                 int               // requests in the store at once before 503 + Retry-After
 	Ready                       func(addr string) // called with the bound address (tests)
 }
 

@@ -112,7 +112,9 @@ func TestClientGoneIsNoServerError(t *testing.T) {
 	<-done
 	waitFor(t, func() bool { return srv.hub.count() == 0 })
 	route := `route="GET /v1/nodes/{node}/desired"`
-	waitFor(t, func() bool { return strings.Contains(metricsText(t, hs.URL), `zosnet_registry_requests_total{code="499",`+route+`} 1`) })
+	waitFor(t, func() bool {
+		return strings.Contains(metricsText(t, hs.URL), `zosnet_registry_requests_total{code="499",`+route+`} 1`)
+	})
 	if m := metricsText(t, hs.URL); strings.Contains(m, `code="500",`+route) {
 		t.Errorf("a dropped long-poll counted as 500:\n%s", m)
 	}
