@@ -38,6 +38,9 @@ func runDaemon(dir string) int {
 	if os.Getenv("ZOSNET_TEST_RESYNC") != "" {
 		cfg.Resync = 2 * time.Second
 	}
+	if os.Getenv("ZOSNET_TEST_NO_RESYNC") != "" {
+		cfg.Resync = time.Hour // only the endpoint watcher may persist learned endpoints
+	}
 	cfg.WGKind = wg.Userspace
 	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)

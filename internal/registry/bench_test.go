@@ -65,7 +65,7 @@ func BenchmarkWatchLatency(b *testing.B) {
 }
 
 func benchWatch(b *testing.B, st Store, watchers, members int) {
-	hs := serve(b, st, Config{Rate: 1e9, Burst: 1 << 30, WatchTimeout: time.Minute})
+	hs := serve(b, st, Config{Rate: 1e9, Burst: 1 << 30, WatchTimeout: time.Minute, MaxInflight: 2 * watchers}) // latency, not shedding
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: watchers + 10, MaxConnsPerHost: 0}}
