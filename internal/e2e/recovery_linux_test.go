@@ -212,5 +212,14 @@ func changeAfterOutage(t testing.TB, r *recoveryNet, outage time.Duration, membe
 	if _, err := r.m.WaitUp(ctx, r.id, len(r.nodes), 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	w, err := r.m.AddWorkloads(ctx, r.id, []string{member}) // its workload went with its NR
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range r.ws {
+		if r.ws[i].Node == member {
+			r.ws[i] = w[0]
+		}
+	}
 	return took
 }

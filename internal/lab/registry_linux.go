@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -64,6 +65,65 @@ func (l *Lab) registryPID() int {
 			continue
 		}
 		return pid
+	}
+	return 0
+}
+
+// KillService SIGKILLs a node's long-running service (netinit's keeper, networkd,
+// provisiond: the process of that name with the lab's and the node's marks) and waits
+// until it is gone; a service not running is success. With StartService, what a test
+// needs of `zoslab service` (issue 19).
+func (l *Lab) KillService(ctx context.Context, node, svc string) error {
+	pid := l.servicePID(node, svc)
+	if pid == 0 {
+		return nil
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	if err := poll(ctx, 10*time.Second, func() bool { return !isLabProc(pid, l.name) }); err != nil {
+		return fmt.Errorf("%s on %s (pid %d) does not exit: %w", svc, node, pid, err)
+	}
+	return nil
+}
+
+// StartService starts a node's long-running service from o.BinDir as boot does (same
+// environment, log appended). Starting a running service is an error.
+func (l *Lab) StartService(node, svc string, o Options) error {
+	if pid := l.servicePID(node, svc); pid != 0 {
+		return fmt.Errorf("%s already runs on %s (pid %d)", svc, node, pid)
+	}
+	o.Name = l.name
+	if err := o.defaults(); err != nil {
+		return err
+	}
+	cmd, err := l.serviceCmd(node, svc, filepath.Join(o.BinDir, svc))
+	if err != nil {
+		return err
+	}
+	err = cmd.Start()
+	cmd.Stdout.(*os.File).Close() // the child has its own copy
+	if err != nil {
+		return fmt.Errorf("node %s: start %s: %w", node, svc, err)
+	}
+	go cmd.Wait()
+	return nil
+}
+
+// servicePID finds a node's service by name and marks (0: not running).
+func (l *Lab) servicePID(node, svc string) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile("/proc/" + e.Name() + "/comm")
+		if err != nil || strings.TrimSpace(string(comm)) != svc {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err == nil && hasEnv(env, envLab+"="+l.name) && hasEnv(env, "ZOSNET_NODE="+node) && !isZombie(pid) {
+			return pid
+		}
 	}
 	return 0
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/zosnet/zosnet/internal/nodeapi"
 )
@@ -195,7 +196,9 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request, v any, err error)
 
 // Serve serves the API on l until ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	srv := &http.Server{Handler: s.Handler(), ConnContext: withPeerCred}
+	// idle connections are closed after a minute: a client that never closes its own
+	// would otherwise hold a goroutine and a buffer each in the daemon
+	srv := &http.Server{Handler: s.Handler(), ConnContext: withPeerCred, IdleTimeout: time.Minute}
 	go func() {
 		<-ctx.Done()
 		srv.Close()

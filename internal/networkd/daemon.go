@@ -44,6 +44,9 @@ type Config struct {
 	NetnsDir    string        // named namespaces ("" = /run/netns)
 	MetricsAddr string        // TCP address for /metrics ("" = only on the socket)
 	Resync      time.Duration // periodic reconcile (0 = 30 s)
+	// GCPercent is the Go collector's target (GOGC) set by Serve (0 = DefaultGCPercent,
+	// negative: leave the runtime's setting alone).
+	GCPercent int
 	// EndpointPoll is how often the endpoints WireGuard learned for hidden peers are
 	// checked and, when changed, persisted (0 = 1 s).
 	EndpointPoll time.Duration
@@ -75,8 +78,10 @@ type Daemon struct {
 	hints  map[string]map[string]string // NR id → peer key → endpoint learned from a hidden peer
 	closed bool                         // set by Close: changes are refused from then on
 
-	registry *nodeapi.RegistryStatus // provisiond's last report; nil until one came
-	restored *nodeapi.Restored       // what the first pass restored; nil until it finished
+	release   *time.Timer             // the memory release after NR removals (releaseSoon)
+	releasing bool                    // a release is pending
+	registry  *nodeapi.RegistryStatus // provisiond's last report; nil until one came
+	restored  *nodeapi.Restored       // what the first pass restored; nil until it finished
 }
 
 // nrStatus is what the last apply of one NR reached.
@@ -131,6 +136,9 @@ func (d *Daemon) Close() {
 		return
 	}
 	d.closed = true
+	if d.release != nil {
+		d.release.Stop()
+	}
 	if err := d.learnEndpoints(); err != nil {
 		d.log.Warn("remember learned endpoints", "err", err)
 	}

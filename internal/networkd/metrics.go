@@ -19,6 +19,8 @@ type metrics struct {
 	reconDur   prometheus.Gauge
 	// endpointsSaved counts writes of endpoints.json (a learned endpoint changed)
 	endpointsSaved prometheus.Counter
+	// memReleases times the forced releases of freed memory after NR removals
+	memReleases prometheus.Histogram
 }
 
 func newMetrics(d *Daemon) *metrics {
@@ -34,8 +36,10 @@ func newMetrics(d *Daemon) *metrics {
 			Help: "Duration of the last reconcile pass."}),
 		endpointsSaved: prometheus.NewCounter(prometheus.CounterOpts{Name: "zosnet_learned_endpoints_saved_total",
 			Help: "Writes of endpoints.json: a hidden peer's learned endpoint changed and was persisted."}),
+		memReleases: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "zosnet_memory_release_seconds",
+			Help: "Forced returns of freed memory to the OS after network resources were removed.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 12)}),
 	}
-	m.reg.MustRegister(m.applyDur, m.applyErrs, m.reconciles, m.reconDur, m.endpointsSaved, &nrCollector{d: d},
+	m.reg.MustRegister(m.applyDur, m.applyErrs, m.reconciles, m.reconDur, m.endpointsSaved, m.memReleases, &nrCollector{d: d},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -154,7 +154,7 @@ func checkErrors(t *testing.T, a *node, na nodeapi.NR) {
 	}
 }
 
-func rawGet(t *testing.T, a *node, path string) []byte {
+func rawGet(t testing.TB, a *node, path string) []byte {
 	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", a.socket())

@@ -3,6 +3,8 @@ package networkd
 import (
 	"context"
 	"maps"
+	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/zosnet/zosnet/internal/nodeapi"
@@ -85,3 +87,40 @@ func (d *Daemon) watchEndpoints(ctx context.Context, period time.Duration) {
 func sameHints(a, b map[string]map[string]string) bool {
 	return maps.EqualFunc(a, b, maps.Equal)
 }
+
+// memoryRelease is how long after the last NR removal networkd hands the memory of the
+// removed WireGuard devices back to the OS (removals in between are coalesced).
+const memoryRelease = time.Second
+
+// releaseSoon schedules giving freed memory back to the OS. A userspace WireGuard
+// device holds ~25 MB of message buffers (batches of 128 × 64 KiB per receive path):
+// after its removal they are garbage, but the Go runtime keeps the pages until its
+// next cycles and reuses them, zeroed (so resident), for the next device. Under churn
+// that grew a node's networkd to hundreds of MB with two NRs left (issue 22). A forced
+// collection and scavenge (debug.FreeOSMemory, a few ms for networkd's heap) right
+// after removals bounds RSS to what the remaining NRs hold. Call with d.mu held.
+//
+// A release runs at most memoryRelease after the first removal it covers (later ones
+// do not postpone it). Two collections: a removed device's buffer pool stays reachable
+// through the runtime's list of sync.Pools until the second.
+func (d *Daemon) releaseSoon() {
+	if d.releasing {
+		return
+	}
+	d.releasing = true
+	d.release = time.AfterFunc(memoryRelease, func() {
+		d.mu.Lock()
+		d.releasing = false
+		d.mu.Unlock()
+		start := time.Now()
+		runtime.GC()
+		debug.FreeOSMemory()
+		d.met.memReleases.Observe(time.Since(start).Seconds())
+	})
+}
+
+// DefaultGCPercent is networkd's GOGC unless Config.GCPercent says otherwise. Almost
+// all of networkd's heap is wireguard-go's packet buffers (pointer-free byte arrays,
+// cheap to collect), and with Go's default of 100 the garbage allowed between
+// collections equals the whole live heap, which reused buffers then make resident.
+const DefaultGCPercent = 25

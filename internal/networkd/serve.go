@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -26,6 +27,12 @@ func (d *Daemon) MetricsHandler() http.Handler {
 // periodic resync. It closes the daemon on return.
 func (d *Daemon) Serve(ctx context.Context) error {
 	defer d.Close()
+	switch {
+	case d.cfg.GCPercent == 0:
+		debug.SetGCPercent(DefaultGCPercent)
+	case d.cfg.GCPercent > 0:
+		debug.SetGCPercent(d.cfg.GCPercent)
+	}
 	sock := d.cfg.Socket
 	if sock == "" {
 		sock = localapi.DefaultSocket
