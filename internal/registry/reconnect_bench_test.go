@@ -50,7 +50,7 @@ func BenchmarkReconnect(b *testing.B) {
 		}
 		srv.Handler().ServeHTTP(w, r)
 	}))
-	defer hs.Close()
+	defer func() { cancel(); hs.Close() }() // the watchers end before the server
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: nodes + 10}}
 	f, err := (&gridapi.Client{Base: hs.URL, Key: newKey(b), HTTP: hc}).CreateFarm(ctx, gridapi.FarmCreate{Name: "rc"})
 	mustOK(b, err)
