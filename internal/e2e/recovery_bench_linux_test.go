@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"regexp"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,12 +33,12 @@ func BenchmarkRecovery(b *testing.B) {
 	var up, down, hidden, change []time.Duration
 	for b.Loop() {
 		up = append(up, r.reboot(b, "farm1"))
-		if err := r.m.Lab.StopRegistry(ctx); err != nil {
+		if err := r.m.Lab.StopService(ctx, lab.Registry, "registry", 10*time.Second); err != nil {
 			b.Fatal(err)
 		}
 		down = append(down, r.reboot(b, "farm1"))
 		hidden = append(hidden, r.reboot(b, "home1"))
-		if err := r.m.Lab.StartRegistry(ctx, lab.Options{BinDir: r.m.BinDir}); err != nil {
+		if err := r.m.Lab.StartService(ctx, lab.Registry, "registry"); err != nil {
 			b.Fatal(err)
 		}
 		change = append(change, changeAfterOutage(b, r, outage, "farm3"))
@@ -86,10 +88,8 @@ func BenchmarkKillAfterHandshake(b *testing.B) {
 			go func() { lost <- loss{from, pingLoss(ctx, m, wl[from], wl["farm1"])} }()
 		}
 		time.Sleep(time.Second) // the scenario: the kill comes 1 s into the pings
-		if err := m.Lab.KillService(ctx, "farm1", "networkd"); err != nil {
-			b.Fatal(err)
-		}
-		if err := m.Lab.StartService("farm1", "networkd", lab.Options{BinDir: m.BinDir}); err != nil {
+		killNetworkd(b, m, "farm1")
+		if err := m.Lab.StartService(ctx, "farm1", "networkd"); err != nil {
 			b.Fatal(err)
 		}
 		for range 2 {
@@ -123,4 +123,21 @@ func pingLoss(ctx context.Context, m *scenario.Mesh, a, b scenario.Workload) tim
 	tx, _ := strconv.Atoi(string(mm[1]))
 	rx, _ := strconv.Atoi(string(mm[2]))
 	return time.Duration(tx-rx) * 100 * time.Millisecond
+}
+
+// killNetworkd SIGKILLs node's networkd and waits until it is gone.
+func killNetworkd(b *testing.B, m *scenario.Mesh, node string) {
+	b.Helper()
+	for _, pid := range m.Lab.ServicePIDs(node, "networkd") {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	err := scenario.Poll(context.Background(), 10*time.Second, func() error {
+		if pids := m.Lab.ServicePIDs(node, "networkd"); len(pids) > 0 {
+			return fmt.Errorf("networkd on %s still runs: %v", node, pids)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
 }

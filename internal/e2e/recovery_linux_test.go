@@ -102,14 +102,13 @@ func (r *recoveryNet) reboot(t testing.TB, node string) time.Duration {
 func TestRecovery(t *testing.T) {
 	r := upRecoveryNet(t)
 	ctx := context.Background()
-	bin := lab.Options{BinDir: r.m.BinDir}
 
 	t.Run("reboot with the registry up", func(t *testing.T) {
 		t.Logf("farm1: all pairs answer %v after netinit's lease", r.reboot(t, "farm1").Round(10*time.Millisecond))
 	})
 
 	t.Run("reboot with the registry down", func(t *testing.T) {
-		if err := r.m.Lab.StopRegistry(ctx); err != nil {
+		if err := r.m.Lab.StopService(ctx, lab.Registry, "registry", 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		for _, node := range []string{"farm1", "home1"} {
@@ -131,7 +130,7 @@ func TestRecovery(t *testing.T) {
 				t.Errorf("%s: %v", node, err)
 			}
 		}
-		if err := r.m.Lab.StartRegistry(ctx, bin); err != nil {
+		if err := r.m.Lab.StartService(ctx, lab.Registry, "registry"); err != nil {
 			t.Fatal(err)
 		}
 		// the rebooted nodes register and report without a restart
@@ -171,11 +170,11 @@ func changeAfterOutage(t testing.TB, r *recoveryNet, outage time.Duration, membe
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.m.Lab.StopRegistry(ctx); err != nil {
+	if err := r.m.Lab.StopService(ctx, lab.Registry, "registry", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(outage) // the scenario: the registry is away this long (nodes back off meanwhile)
-	if err := r.m.Lab.StartRegistry(ctx, lab.Options{BinDir: r.m.BinDir}); err != nil {
+	if err := r.m.Lab.StartService(ctx, lab.Registry, "registry"); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
