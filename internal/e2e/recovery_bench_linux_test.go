@@ -38,7 +38,7 @@ func BenchmarkRecovery(b *testing.B) {
 		}
 		down = append(down, r.reboot(b, "farm1"))
 		hidden = append(hidden, r.reboot(b, "home1"))
-		if err := r.m.Lab.StartService(ctx, lab.Registry, "registry"); err != nil {
+		if err := startRegistry(ctx, r.m); err != nil {
 			b.Fatal(err)
 		}
 		change = append(change, changeAfterOutage(b, r, outage, "farm3"))
@@ -65,6 +65,9 @@ func BenchmarkKillAfterHandshake(b *testing.B) {
 		t0 := time.Now()
 		n, err := m.CreateNetwork(ctx, "kill"+strconv.Itoa(i), "10."+strconv.Itoa(130+i%100)+".0.0/16", nodes)
 		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.WaitUp(ctx, n.ID, len(nodes), 60*time.Second); err != nil {
 			b.Fatal(err)
 		}
 		ws, err := m.AddWorkloads(ctx, n.ID, nodes)

@@ -130,7 +130,7 @@ func TestRecovery(t *testing.T) {
 				t.Errorf("%s: %v", node, err)
 			}
 		}
-		if err := r.m.Lab.StartService(ctx, lab.Registry, "registry"); err != nil {
+		if err := startRegistry(ctx, r.m); err != nil {
 			t.Fatal(err)
 		}
 		// the rebooted nodes register and report without a restart
@@ -174,7 +174,7 @@ func changeAfterOutage(t testing.TB, r *recoveryNet, outage time.Duration, membe
 		t.Fatal(err)
 	}
 	time.Sleep(outage) // the scenario: the registry is away this long (nodes back off meanwhile)
-	if err := r.m.Lab.StartService(ctx, lab.Registry, "registry"); err != nil {
+	if err := startRegistry(ctx, r.m); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
@@ -221,4 +221,13 @@ func changeAfterOutage(t testing.TB, r *recoveryNet, outage time.Duration, membe
 		}
 	}
 	return took
+}
+
+// startRegistry starts the lab's registry again and waits until it answers (the
+// service API waits for the process only).
+func startRegistry(ctx context.Context, m *scenario.Mesh) error {
+	if err := m.Lab.StartService(ctx, lab.Registry, "registry"); err != nil {
+		return err
+	}
+	return scenario.Poll(ctx, 30*time.Second, func() error { return m.Zosnet(ctx, nil, "farm", "list") })
 }

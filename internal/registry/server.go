@@ -176,6 +176,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) int {
 	if !s.limit.allow(clientIP(r), time.Now()) {
 		return writeErr(w, &httpError{status: http.StatusTooManyRequests, msg: "rate limit exceeded: slow down", retryAfter: time.Second})
 	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	if err != nil {
+		if _, big := errors.AsType[*http.MaxBytesError](err); !big {
+			return writeErr(w, &httpError{status: http.StatusBadRequest, field: "body", msg: "could not read the request body: " + err.Error()})
+		}
+		drainHTTP2(w, r)
+		return writeErr(w, &httpError{status: http.StatusRequestEntityTooLarge, field: "body", msg: fmt.Sprintf("larger than %d bytes", s.cfg.MaxBody)})
+	}
+	// the body is read first (bounded): an HTTP/2 client then gets the 503, not a reset
 	if !rt.free && !rt.longPoll {
 		release, wait, err := s.shed.acquire(r.Context())
 		if err != nil {
@@ -185,14 +194,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) int {
 			return writeErr(w, overloaded(wait))
 		}
 		defer release()
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
-	if err != nil {
-		if _, big := errors.AsType[*http.MaxBytesError](err); !big {
-			return writeErr(w, &httpError{status: http.StatusBadRequest, field: "body", msg: "could not read the request body: " + err.Error()})
-		}
-		drainHTTP2(w, r)
-		return writeErr(w, &httpError{status: http.StatusRequestEntityTooLarge, field: "body", msg: fmt.Sprintf("larger than %d bytes", s.cfg.MaxBody)})
 	}
 	var actor string
 	if rt.signed {
