@@ -21,6 +21,8 @@ type metrics struct {
 	endpointsSaved prometheus.Counter
 	// memReleases times the forced releases of freed memory after NR removals
 	memReleases prometheus.Histogram
+	// egressUpdates counts changes of the egress deny sets learned from the kernel.
+	egressUpdates prometheus.Counter
 }
 
 func newMetrics(d *Daemon) *metrics {
@@ -38,8 +40,11 @@ func newMetrics(d *Daemon) *metrics {
 			Help: "Writes of endpoints.json: a hidden peer's learned endpoint changed and was persisted."}),
 		memReleases: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "zosnet_memory_release_seconds",
 			Help: "Forced returns of freed memory to the OS after network resources were removed.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 12)}),
+
+		egressUpdates: prometheus.NewCounter(prometheus.CounterOpts{Name: "zosnet_egress_updates_total",
+			Help: "Changes of the egress rule's refused destinations learned from the kernel (lease, RA, public config)."}),
 	}
-	m.reg.MustRegister(m.applyDur, m.applyErrs, m.reconciles, m.reconDur, m.endpointsSaved, m.memReleases, &nrCollector{d: d},
+	m.reg.MustRegister(m.applyDur, m.applyErrs, m.reconciles, m.reconDur, m.egressUpdates, m.endpointsSaved, m.memReleases, &nrCollector{d: d},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -71,13 +76,16 @@ var (
 		[]string{"nr", "peer"}, nil)
 	descTx = prometheus.NewDesc("zosnet_wg_peer_transmit_bytes_total", "Bytes sent to a WireGuard peer.",
 		[]string{"nr", "peer"}, nil)
+	descRefused = prometheus.NewDesc("zosnet_egress_refused_packets_total",
+		"Packets from a network resource's workloads refused by the egress rule (towards the node's LAN, its own or its gateways' addresses, special-purpose ranges).",
+		[]string{"nr"}, nil)
 	descHS = prometheus.NewDesc("zosnet_wg_peer_last_handshake_seconds", "Unix time of the peer's latest handshake (0 = never).",
 		[]string{"nr", "peer"}, nil)
 )
 
 // Describe sends the descriptors.
 func (c *nrCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descNR, descWL, descRx, descTx, descHS} {
+	for _, d := range []*prometheus.Desc{descNR, descWL, descRx, descTx, descHS, descRefused} {
 		ch <- d
 	}
 }
@@ -97,8 +105,15 @@ func (c *nrCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(descNR, err)
 		return
 	}
+	refused, err := c.d.Refused()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descRefused, err)
+	}
 	for _, nr := range nrs {
 		id := nr.Spec.NetworkID
+		if n, ok := refused[id]; ok {
+			ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(n), id)
+		}
 		up := 0.0
 		if nr.Status.State == nodeapi.StateOK {
 			up = 1

@@ -43,4 +43,6 @@ type NodeStatus struct {
 	// Restored is what networkd restored from disk at its start; nil until its first
 	// pass finished.
 	Restored *Restored `json:"restored"`
+	// Egress is what workloads may reach (nil while the uplinks are not managed).
+	Egress *EgressStatus `json:"egress,omitempty"`
 }

@@ -11,7 +11,8 @@
 // accepted by one instance is a replay for the others). Every write is signed
 // (package identity) and checked for freshness (±60 s), replays and ownership. Requests
 // are limited in size (1 MiB) and rate (token bucket per client address). GET
-// /v1/health and /metrics (Prometheus) are served too.
+// /v1/health, /metrics (Prometheus) and the read-only grid explorer (/explorer/,
+// package explorer; / redirects there) are served too.
 //
 // Running it (cmd/registry, see Main):
 //
@@ -40,6 +41,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/zosnet/zosnet/internal/explorer"
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/identity"
 )
@@ -120,6 +122,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPI)
 	})
+	s.mux.Handle("GET "+explorer.Prefix, explorer.Handler()) // the read-only explorer over /v1
+	s.mux.Handle("GET /{$}", http.RedirectHandler(explorer.Prefix, http.StatusFound))
 	return s, nil
 }
 
@@ -140,6 +144,7 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/v1/farms", signed: true, h: s.createFarm},
 		{method: "GET", pattern: "/v1/farms", h: s.listFarms},
 		{method: "GET", pattern: "/v1/farms/{farm}", h: s.getFarm},
+		{method: "PUT", pattern: "/v1/farms/{farm}/egress-allow", signed: true, h: s.setFarmEgressAllow},
 		{method: "POST", pattern: "/v1/nodes", signed: true, h: s.registerNode},
 		{method: "GET", pattern: "/v1/nodes", h: s.listNodes},
 		{method: "GET", pattern: "/v1/nodes/{node}", h: s.getNode},
@@ -155,6 +160,14 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/v1/networks/{network}/status", h: s.networkStatus},
 		{method: "PUT", pattern: "/v1/networks/{network}", signed: true, h: s.updateNetwork},
 		{method: "DELETE", pattern: "/v1/networks/{network}", signed: true, h: s.deleteNetwork},
+		{method: "POST", pattern: "/v1/networks/{network}/workloads", signed: true, h: s.createWorkload},
+		{method: "GET", pattern: "/v1/networks/{network}/workloads", h: s.listWorkloads},
+		{method: "GET", pattern: "/v1/networks/{network}/workloads/{name}", h: s.getWorkload},
+		{method: "DELETE", pattern: "/v1/networks/{network}/workloads/{name}", signed: true, h: s.deleteWorkload},
+		{method: "PUT", pattern: "/v1/nodes/{node}/workloads/{network}/{name}/report", signed: true, h: s.reportWorkload},
+		{method: "POST", pattern: "/v1/farms/{farm}/public-ips", signed: true, h: s.addPublicIPs},
+		{method: "GET", pattern: "/v1/farms/{farm}/public-ips", h: s.listPublicIPs},
+		{method: "DELETE", pattern: "/v1/farms/{farm}/public-ips/{ip}", signed: true, h: s.removePublicIP},
 	}
 }
 
