@@ -156,3 +156,41 @@ func TestAddHostTool(t *testing.T) {
 		t.Errorf("missing tool: %v", err)
 	}
 }
+
+// TestAddFiles: extra files land where asked, executable; paths the init mounts over,
+// relative or unclean paths and missing or non-regular sources are refused, naming the path.
+func TestAddFiles(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "x.test")
+	if err := os.WriteFile(src, []byte("bin"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTree()
+	c := Config{Files: map[string]string{"/opt/tests/x.test": src}}
+	if err := c.addFiles(tr); err != nil {
+		t.Fatal(err)
+	}
+	if e := tr.entries["/opt/tests/x.test"]; e.src != src || e.mode != 0o755 {
+		t.Errorf("entry %+v, want %s mode 0755", e, src)
+	}
+	for dst, want := range map[string]string{
+		"/tmp/x.test":      "below /tmp",
+		"/run/a/x":         "below /run",
+		"/sys":             "below /sys",
+		"opt/x":            "not a clean absolute path",
+		"/opt/../x":        "not a clean absolute path",
+		"/opt/missing":     "no such file",
+		"/opt/a-directory": "not a regular file",
+	} {
+		s := src
+		switch dst {
+		case "/opt/missing":
+			s = src + ".missing"
+		case "/opt/a-directory":
+			s = filepath.Dir(src)
+		}
+		c := Config{Files: map[string]string{dst: s}}
+		if err := c.addFiles(NewTree()); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "Files") {
+			t.Errorf("Files[%q]: %v, want an error saying %q", dst, err, want)
+		}
+	}
+}
