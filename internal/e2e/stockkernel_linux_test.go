@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -61,19 +62,22 @@ func TestSuiteOnStockKernel(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir() // the test binary, the image's binaries and the image: removed at the end
 	testBin := filepath.Join(dir, "boot.test")
-	goCmd(t, ctx, "test", "-c", "-trimpath", "-o", testBin, "./internal/boot")
+	goCmd(t, ctx, "test", "-c", "-trimpath", "-ldflags=-s -w", "-o", testBin, "./internal/boot")
 	tests := vlanTests(t, ctx, testBin)
+	compiled := time.Now()
 	bin := filepath.Join(dir, "bin")
 	if err := image.BuildBinaries(ctx, bin); err != nil {
 		t.Fatal(err)
 	}
+	built := time.Now()
 	imgDir := filepath.Join(dir, "image")
 	img, err := image.Build(image.Config{BinDir: bin, OutDir: imgDir, BootDeb: "-",
 		Tools: append(slices.Clone(image.DefaultTools), "dnsmasq"), Files: map[string]string{guestBootTest: testBin}})
 	if err != nil {
 		t.Fatalf("build the node image (scripts/install-deps.sh fetches the kernel package): %v", err)
 	}
-	t.Logf("test binary and image (kernel %s, initramfs %d B) built in %s", img.Release, img.InitramfsSize, since(start))
+	t.Logf("test binary compiled in %s, the image's binaries in %s, the image (kernel %s, initramfs %d B) in %s",
+		compiled.Sub(start).Round(10*time.Millisecond), built.Sub(compiled).Round(10*time.Millisecond), img.Release, img.InitramfsSize, since(built))
 
 	spec, err := lab.ParseSpec([]byte(stockSpec))
 	if err != nil {
@@ -126,8 +130,8 @@ func TestSuiteOnStockKernel(t *testing.T) {
 		}
 		return
 	}
-	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "--- ") {
+	for _, line := range strings.Split(out, "\n") { // results, and what the tests logged
+		if strings.HasPrefix(line, "--- ") || strings.Contains(line, "_test.go:") {
 			t.Log("guest: " + line)
 		}
 	}
@@ -136,7 +140,7 @@ func TestSuiteOnStockKernel(t *testing.T) {
 
 // judgeGuestRun returns what is wrong with the guest run of tests: an error or exit code,
 // a test not passed (or not run), any skip (the guest kernel has every feature they
-// probe), or TestFailsCleanly taking the no-802.1Q path.
+// probe), or TestFailsCleanly not saying it took its 802.1Q path.
 func judgeGuestRun(out string, code int, err error, tests []string) []string {
 	var bad []string
 	if err != nil || code != 0 {
@@ -150,8 +154,9 @@ func judgeGuestRun(out string, code int, err error, tests []string) []string {
 	for _, m := range regexp.MustCompile(`(?m)^\s*--- SKIP: .*$`).FindAllString(out, -1) {
 		bad = append(bad, "skipped in the guest, whose kernel has 802.1Q: "+strings.TrimSpace(m))
 	}
-	if strings.Contains(out, "this kernel has no 802.1Q links") {
-		bad = append(bad, "TestFailsCleanly took the no-802.1Q path in the guest")
+	if slices.Contains(tests, "TestFailsCleanly") && (strings.Contains(out, "this kernel has no 802.1Q links") ||
+		!strings.Contains(out, "this kernel has 802.1Q links")) {
+		bad = append(bad, "TestFailsCleanly did not take its 802.1Q path in the guest")
 	}
 	return bad
 }
@@ -197,5 +202,37 @@ func goCmd(t *testing.T, ctx context.Context, args ...string) {
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOPROXY=off")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// TestJudgeGuestRun: the guest run passes only when it exited 0 with every test passed,
+// none skipped (a subtest's skip too), and TestFailsCleanly on its 802.1Q path.
+func TestJudgeGuestRun(t *testing.T) {
+	tests := []string{"TestFailsCleanly", "TestVLANBoot"}
+	good := "=== RUN   TestFailsCleanly\n    boot_linux_test.go:236: this kernel has 802.1Q links: vlan:priv=100 probed until the deadline: x\n" +
+		"--- PASS: TestFailsCleanly (10.56s)\n=== RUN   TestVLANBoot\n--- PASS: TestVLANBoot (3.04s)\nPASS\n"
+	for _, c := range []struct {
+		name, out string
+		code      int
+		err       error
+		want      string // "" = no complaint
+	}{
+		{"all passed", good, 0, nil, ""},
+		{"exit code", good, 1, nil, "exit 1"},
+		{"channel broke", good, 255, errors.New("guest agent: channel closed"), "channel closed"},
+		{"a test skipped", strings.Replace(good, "--- PASS: TestVLANBoot", "--- SKIP: TestVLANBoot", 1), 0, nil, "skipped in the guest"},
+		{"a subtest skipped", good + "    --- SKIP: TestVLANBoot/sub (0.00s)\n", 0, nil, "skipped in the guest"},
+		{"a test not run", strings.Replace(good, "--- PASS: TestVLANBoot (3.04s)\n", "", 1), 0, nil, "TestVLANBoot did not pass"},
+		{"a prefix is not the test", strings.Replace(good, "--- PASS: TestVLANBoot ", "--- PASS: TestVLANBootX ", 1), 0, nil, "TestVLANBoot did not pass"},
+		{"no 802.1Q path", strings.Replace(good, "has 802.1Q", "has no 802.1Q", 1), 0, nil, "did not take its 802.1Q path"},
+		{"both paths logged", good + "    boot_linux_test.go:233: this kernel has no 802.1Q links: x\n", 0, nil, "did not take its 802.1Q path"},
+	} {
+		bad := judgeGuestRun(c.out, c.code, c.err, tests)
+		switch {
+		case c.want == "" && len(bad) > 0:
+			t.Errorf("%s: complaints %v, want none", c.name, bad)
+		case c.want != "" && !strings.Contains(strings.Join(bad, "\n"), c.want):
+			t.Errorf("%s: complaints %v, want one saying %q", c.name, bad, c.want)
+		}
 	}
 }
