@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,6 +169,25 @@ func stopService(t testing.TB, labName, node, svc string) {
 	}
 	if err := l.StopService(context.Background(), node, svc, 10*time.Second); err != nil {
 		t.Fatalf("stop %s on %s: %v", svc, node, err)
+	}
+}
+
+// signalService sends sig to a lab node's running service (lab.ServicePIDs), e.g.
+// SIGKILL for a crash.
+func signalService(t testing.TB, labName, node, svc string, sig syscall.Signal) {
+	t.Helper()
+	l, err := lab.Open(labName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := l.ServicePIDs(node, svc)
+	if len(pids) == 0 {
+		t.Fatalf("no %s running on %s", svc, node)
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, sig); err != nil {
+			t.Fatalf("signal %v to %s on %s (pid %d): %v", sig, svc, node, pid, err)
+		}
 	}
 }
 

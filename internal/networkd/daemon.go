@@ -52,7 +52,10 @@ type Config struct {
 	PortMin, PortMax uint16  // listen port range (0 = 3000..3999)
 	// Uplinks: UplinksAuto (""), UplinksOn or UplinksOff.
 	Uplinks string
-	Log     *slog.Logger
+	// ResolvConf names the node's name servers, which the workloads' DNS forwarder
+	// relays to ("" = DefaultResolvConf, where netinit writes them).
+	ResolvConf string
+	Log        *slog.Logger
 }
 
 // Daemon is a running networkd: the desired state, its persistence and the status
@@ -67,6 +70,7 @@ type Daemon struct {
 	mu     sync.Mutex // serializes changes and guards the fields below and rec
 	state  State
 	pubCfg *nodeapi.PublicConfig // the persisted public config (nil = unset)
+	allow  []nodeapi.EgressAllow // the persisted egress allow list
 	ports  *portalloc.Allocator
 	keys   map[string][]byte // private keys by NR id (raw 32 bytes)
 	status map[string]nrStatus
@@ -180,7 +184,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		return err
 	}
 	d.rec.checkUplinks()
-	errs = append(errs, d.rec.uplinks(ctx, d.pubCfg, d.state.listenPorts()))
+	errs = append(errs, d.rec.uplinks(ctx, d.pubCfg, d.state.listenPorts()), d.rec.setAllow(d.allow))
 	ids, names := d.state.nrIDs(), d.state.workloadNames()
 	d.mu.Unlock()
 	for _, id := range ids {

@@ -16,6 +16,8 @@ type Table struct {
 	Family nftables.TableFamily
 	// Name is the table's name; zosnet's own tables are named zosnet-*.
 	Name string
+	// Sets are the table's named sets, created before its chains.
+	Sets []*Set
 	// Chains are the table's chains, in order.
 	Chains []*Chain
 }
@@ -155,17 +157,46 @@ func queue(c *nftables.Conn, t *Table, replace bool) {
 	} else {
 		c.CreateTable(nt)
 	}
-	for _, ch := range t.Chains {
-		nc := &nftables.Chain{Name: ch.Name, Table: nt, Type: ch.Type, Hooknum: ch.Hook, Priority: ch.Priority}
+	sets := map[string]*nftables.Set{}
+	for _, s := range t.Sets {
+		ks := s.kernel(nt)
+		// AddSet fails only for anonymous sets without the constant flag: never here.
+		_ = c.AddSet(ks, elements(s.Elements))
+		sets[s.Name] = ks
+	}
+	chains := make([]*nftables.Chain, len(t.Chains))
+	for i, ch := range t.Chains { // all chains first: rules may jump to a later one
+		chains[i] = &nftables.Chain{Name: ch.Name, Table: nt, Type: ch.Type, Hooknum: ch.Hook, Priority: ch.Priority}
 		if ch.Hook != nil {
 			pol := ch.Policy
-			nc.Policy = &pol
+			chains[i].Policy = &pol
 		}
-		c.AddChain(nc)
+		c.AddChain(chains[i])
+	}
+	for i, ch := range t.Chains {
 		for _, r := range ch.Rules {
-			c.AddRule(&nftables.Rule{Table: nt, Chain: nc, Exprs: r.Exprs, UserData: r.UserData})
+			c.AddRule(&nftables.Rule{Table: nt, Chain: chains[i], Exprs: withSetIDs(r.Exprs, sets), UserData: r.UserData})
 		}
 	}
+}
+
+// withSetIDs returns es with every lookup of a set created in the same batch carrying
+// that set's transaction id (a copy: the table's data is not changed).
+func withSetIDs(es []expr.Any, sets map[string]*nftables.Set) []expr.Any {
+	out := es
+	for i, e := range es {
+		l, ok := e.(*expr.Lookup)
+		if !ok || sets[l.SetName] == nil {
+			continue
+		}
+		if &out[0] == &es[0] {
+			out = append([]expr.Any(nil), es...)
+		}
+		cp := *l
+		cp.SetID = sets[l.SetName].ID
+		out[i] = &cp
+	}
+	return out
 }
 
 func names(ts []*Table) string {

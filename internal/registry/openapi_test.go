@@ -20,14 +20,15 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		t.Fatalf("openapi.yaml: %v", err)
 	}
 	types := map[string]any{
-		"Error": gridapi.Error{}, "Health": gridapi.Health{}, "FarmCreate": gridapi.FarmCreate{},
+		"Error": gridapi.Error{}, "Health": gridapi.Health{}, "FarmCreate": gridapi.FarmCreate{}, "FarmEgressAllow": gridapi.FarmEgressAllow{},
 		"Farm": gridapi.Farm{}, "NodeRegister": gridapi.NodeRegister{}, "Route": gridapi.Route{},
 		"NIC": gridapi.NIC{}, "Endpoint": gridapi.Endpoint{}, "NodeFacts": gridapi.NodeFacts{},
 		"PublicConfig": gridapi.PublicConfig{}, "Node": gridapi.Node{},
 		"AccessPeerSpec": gridapi.AccessPeerSpec{}, "NetworkSpec": gridapi.NetworkSpec{},
 		"Network": gridapi.Network{}, "NRReport": gridapi.NRReport{}, "PeerSeen": gridapi.PeerSeen{},
 		"NetworkStatus": gridapi.DesiredNetwork{}, "PeerFacts": gridapi.PeerFacts{},
-		"Desired": gridapi.Desired{},
+		"Desired": gridapi.Desired{}, "WorkloadSpec": gridapi.WorkloadSpec{}, "Workload": gridapi.Workload{},
+		"WorkloadReport": gridapi.WorkloadReport{}, "PublicIPsAdd": gridapi.PublicIPsAdd{}, "PublicIP": gridapi.PublicIP{},
 	}
 	for name, ref := range doc.Components.Schemas {
 		v, ok := types[name]
