@@ -16,6 +16,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/guestagent"
 	"github.com/zosnet/zosnet/internal/image"
+	"github.com/zosnet/zosnet/internal/image/imagetest"
 	"github.com/zosnet/zosnet/internal/lab"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
@@ -49,10 +50,10 @@ var stockVLANTests = []string{"TestFailsCleanly"}
 
 // TestSuiteOnStockKernel runs the 802.1Q paths of internal/boot, which this machine's
 // kernel cannot take (no 8021q), where they can run: it compiles the package's test
-// binary (static), puts it with dnsmasq (the Debian binary and its libraries: the tests
-// serve DHCP with it) into a node image built from the Debian kernel, boots that in a VM
-// node, loads 8021q, and runs the VLAN tests in the guest as root with CI=true through
-// the guest agent. The guest run must pass with every VLAN test run, none skipped, and
+// binary (static) and adds it with dnsmasq (the Debian binary and its libraries: the
+// tests serve DHCP with it) to the node image, whose kernel is Debian's, as an appended
+// initramfs archive (image.Overlay); boots that in a VM node, loads 8021q, and runs
+// the VLAN tests in the guest as root with CI=true through the guest agent. The guest run must pass with every VLAN test run, none skipped, and
 // TestFailsCleanly on its 802.1Q path; its output is shown when it does not.
 func TestSuiteOnStockKernel(t *testing.T) {
 	testkit.RequireRoot(t)
@@ -60,24 +61,24 @@ func TestSuiteOnStockKernel(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	dir := t.TempDir() // the test binary, the image's binaries and the image: removed at the end
+	dir := t.TempDir() // the test binary and the overlaid image: removed at the end
 	testBin := filepath.Join(dir, "boot.test")
 	goCmd(t, ctx, "test", "-c", "-trimpath", "-ldflags=-s -w", "-o", testBin, "./internal/boot")
 	tests := vlanTests(t, ctx, testBin)
 	compiled := time.Now()
-	bin := filepath.Join(dir, "bin")
-	if err := image.BuildBinaries(ctx, bin); err != nil {
+	base, img := imagetest.Build(t) // shared with the other VM tests of this binary
+	built := time.Now()
+	extra := image.NewTree()
+	extra.HostFile(guestBootTest, testBin, 0o755)
+	if _, err := image.AddHostTool(extra, "dnsmasq"); err != nil {
 		t.Fatal(err)
 	}
-	built := time.Now()
 	imgDir := filepath.Join(dir, "image")
-	img, err := image.Build(image.Config{BinDir: bin, OutDir: imgDir, BootDeb: "-",
-		Tools: append(slices.Clone(image.DefaultTools), "dnsmasq"), Files: map[string]string{guestBootTest: testBin}})
-	if err != nil {
-		t.Fatalf("build the node image (scripts/install-deps.sh fetches the kernel package): %v", err)
+	if err := image.Overlay(base, imgDir, extra); err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("test binary compiled in %s, the image's binaries in %s, the image (kernel %s, initramfs %d B) in %s",
-		compiled.Sub(start).Round(10*time.Millisecond), built.Sub(compiled).Round(10*time.Millisecond), img.Release, img.InitramfsSize, since(built))
+	t.Logf("test binary compiled in %s, the node image built in %s (kernel %s), overlaid in %s",
+		compiled.Sub(start).Round(10*time.Millisecond), built.Sub(compiled).Round(10*time.Millisecond), img.Release, since(built))
 
 	spec, err := lab.ParseSpec([]byte(stockSpec))
 	if err != nil {

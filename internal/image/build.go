@@ -15,10 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -61,11 +59,6 @@ type Config struct {
 	BinDir string
 	// Tools are build-machine programs copied with their libraries (nil: none).
 	Tools []string
-	// Files are extra files of the build machine put in the image as they are, image path
-	// (absolute) -> host path, mode 0755: what a test carries into a VM node (a test
-	// binary built with go test -c). Paths the init mounts over (/tmp, /run, /dev, /proc,
-	// /sys) are refused: the file would be hidden.
-	Files map[string]string
 	// Cmdline is the disk image's kernel command line (console and the node's settings).
 	Cmdline string
 	// Modules selects the kernel modules (zero value: DefaultModules).
@@ -229,9 +222,6 @@ func (c *Config) tree(k *Kernel) (*Tree, error) {
 	if err := c.addTools(t); err != nil {
 		return nil, err
 	}
-	if err := c.addFiles(t); err != nil {
-		return nil, err
-	}
 	info, _ := json.MarshalIndent(map[string]any{"release": k.Release, "kernel_package": k.Package, "tools": c.Tools}, "", " ")
 	t.File("/etc/zosnet/image.json", info, 0o644)
 	return t, nil
@@ -274,33 +264,6 @@ func (c *Config) addTools(t *Tree) error {
 				t.Symlink("/bin/"+p[len(d):], p)
 			}
 		}
-	}
-	return nil
-}
-
-// hiddenDirs are mounted over by the init (zinit.MountBasics): files put there in the
-// initramfs are not visible on the running node.
-var hiddenDirs = []string{"/tmp", "/run", "/dev", "/proc", "/sys"}
-
-func (c *Config) addFiles(t *Tree) error {
-	for _, dst := range slices.Sorted(maps.Keys(c.Files)) {
-		if !filepath.IsAbs(dst) || filepath.Clean(dst) != dst || dst == "/" {
-			return fmt.Errorf("image: Files: %q is not a clean absolute path in the image", dst)
-		}
-		for _, h := range hiddenDirs {
-			if dst == h || strings.HasPrefix(dst, h+"/") {
-				return fmt.Errorf("image: Files: %s is below %s, which the node's init mounts over: pick another directory (/opt, /usr/local)", dst, h)
-			}
-		}
-		src := c.Files[dst]
-		st, err := os.Stat(src)
-		if err != nil {
-			return fmt.Errorf("image: Files: %s: %w", dst, err)
-		}
-		if !st.Mode().IsRegular() {
-			return fmt.Errorf("image: Files: %s: %s is not a regular file", dst, src)
-		}
-		t.HostFile(dst, src, 0o755)
 	}
 	return nil
 }
