@@ -54,7 +54,8 @@ func (s *sqlStore) Desired(ctx context.Context, node int64) (gridapi.Desired, er
 		}
 		d.Networks = append(d.Networks, dn)
 	}
-	return d, nil
+	d.Exposures, err = s.exposuresQ(ctx, tx, "", node)
+	return d, err
 }
 
 // NetworkStatus implements Store.

@@ -27,7 +27,7 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"AccessPeerSpec": gridapi.AccessPeerSpec{}, "NetworkSpec": gridapi.NetworkSpec{},
 		"Network": gridapi.Network{}, "NRReport": gridapi.NRReport{}, "PeerSeen": gridapi.PeerSeen{},
 		"NetworkStatus": gridapi.DesiredNetwork{}, "PeerFacts": gridapi.PeerFacts{},
-		"Desired": gridapi.Desired{},
+		"Desired": gridapi.Desired{}, "ExposureSpec": gridapi.ExposureSpec{}, "Exposure": gridapi.Exposure{},
 	}
 	for name, ref := range doc.Components.Schemas {
 		v, ok := types[name]

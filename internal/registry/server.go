@@ -144,6 +144,10 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/networks/{network}/status", false, s.networkStatus},
 		{"PUT", "/v1/networks/{network}", true, s.updateNetwork},
 		{"DELETE", "/v1/networks/{network}", true, s.deleteNetwork},
+		{"POST", "/v1/exposures", true, s.createExposure},
+		{"GET", "/v1/exposures", false, s.listExposures},
+		{"GET", "/v1/exposures/{exposure}", false, s.getExposure},
+		{"DELETE", "/v1/exposures/{exposure}", true, s.deleteExposure},
 	}
 }
 
