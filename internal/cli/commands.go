@@ -11,5 +11,6 @@ func rootCommands() []*Command {
 		{Name: "profile", Summary: "registry profiles (URL, CA, key) in the config file", Sub: profileCommands()},
 		{Name: "farm", Summary: "farms in the registry", Sub: farmCommands()},
 		{Name: "network", Summary: "your networks in the registry", Sub: append(networkCommands(), meshCommands()...)},
+		{Name: "expose", Summary: "publish services of your networks through gateways (names, ports)", Sub: exposeCommands()},
 	}
 }

@@ -40,3 +40,8 @@ func (c *Client) Exposure(ctx context.Context, id string) (Exposure, error) {
 	var out Exposure
 	return out, c.do(ctx, http.MethodGet, "/v1/exposures/"+url.PathEscape(id), nil, &out)
 }
+
+// ReportExposure sends the gateway node's report on an exposure it serves.
+func (c *Client) ReportExposure(ctx context.Context, node int64, id string, r ExposureReport) error {
+	return c.do(ctx, http.MethodPut, "/v1/nodes/"+strconv.FormatInt(node, 10)+"/exposures/"+url.PathEscape(id)+"/report", r, nil)
+}

@@ -56,6 +56,46 @@ type Exposure struct {
 	// ProxyProtocol sends a PROXY protocol v2 header to the backends (the client's address).
 	ProxyProtocol bool      `json:"proxy_protocol,omitempty"`
 	Created       time.Time `json:"created"`
+	// Status is the gateway's last report (nil until the gateway serves it).
+	Status *ExposureReport `json:"status,omitempty"`
+}
+
+// ExposureReport is what the gateway node reports about an exposure it serves
+// (PUT /v1/nodes/{id}/exposures/{exposure}/report).
+type ExposureReport struct {
+	Backends []BackendHealth `json:"backends"`
+	// CertNotAfter is when the certificate of a terminated name expires (zero: none yet,
+	// or not terminated here).
+	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
+	LastError    string    `json:"last_error,omitempty"`
+	Updated      time.Time `json:"updated"` // set by the registry
+}
+
+// BackendHealth is one backend's state as the gateway's active health checks see it.
+type BackendHealth struct {
+	Addr      string    `json:"addr"` // ip:port
+	Healthy   bool      `json:"healthy"`
+	LastCheck time.Time `json:"last_check,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// Validate checks a gateway's report.
+func (r *ExposureReport) Validate() error {
+	if len(r.Backends) > MaxBackends {
+		return fieldErr("backends", "%d backends, at most %d", len(r.Backends), MaxBackends)
+	}
+	for i, b := range r.Backends {
+		if _, err := netip.ParseAddrPort(b.Addr); err != nil {
+			return fieldErr(fmt.Sprintf("backends[%d].addr", i), "not ip:port: %q", b.Addr)
+		}
+		if len(b.LastError) > 512 {
+			return fieldErr(fmt.Sprintf("backends[%d].last_error", i), "longer than 512 bytes")
+		}
+	}
+	if len(r.LastError) > 512 {
+		return fieldErr("last_error", "longer than 512 bytes")
+	}
+	return nil
 }
 
 // ExposureSpec is the body of POST /v1/exposures.

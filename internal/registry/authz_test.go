@@ -76,6 +76,13 @@ func authzOps(netSpec func(w *world) gridapi.NetworkSpec) []writeOp {
 			mustOK(t, err)
 			return "DELETE", "/v1/exposures/" + e.ID, nil, "user"
 		}},
+		{"report exposure", func(t *testing.T, w *world, _ string) (string, string, any, string) {
+			id := freshNet(t, w)
+			e, err := w.user.CreateExposure(context.Background(), exposeSpec(t, w, id, fmt.Sprintf("n%d", time.Now().UnixNano())))
+			mustOK(t, err)
+			rep := gridapi.ExposureReport{Backends: []gridapi.BackendHealth{{Addr: e.Resolved[0], Healthy: true}}}
+			return "PUT", fmt.Sprintf("/v1/nodes/%d/exposures/%s/report", w.idB, e.ID), rep, "nodeB"
+		}},
 	}
 }
 

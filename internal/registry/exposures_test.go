@@ -56,6 +56,15 @@ func TestExposureLifecycle(t *testing.T) {
 			t.Fatalf("gateway's desired: %d exposures, %d networks", len(d.Exposures), len(d.Networks))
 		}
 
+		rep := gridapi.ExposureReport{Backends: []gridapi.BackendHealth{{Addr: e.Resolved[0], Healthy: true}}}
+		mustOK(t, w.nodeB.ReportExposure(ctx, w.idB, e.ID, rep))
+		wantStatus(t, w.nodeA.ReportExposure(ctx, w.idA, e.ID, rep), http.StatusForbidden, "") // not its gateway
+		got, err := w.anon.Exposure(ctx, e.ID)
+		mustOK(t, err)
+		if got.Status == nil || !got.Status.Backends[0].Healthy || got.Status.Updated.IsZero() {
+			t.Fatalf("status after report: %+v", got.Status)
+		}
+
 		_, err = w.user.CreateExposure(ctx, spec)
 		wantStatus(t, err, http.StatusConflict, "name")
 		other := &gridapi.Client{Base: w.url, Key: newKey(t)}

@@ -45,3 +45,15 @@ func (s *Server) getExposure(r *http.Request, _ string, _ []byte) (any, int, err
 func (s *Server) deleteExposure(r *http.Request, actor string, _ []byte) (any, int, error) {
 	return nil, 0, s.store.DeleteExposure(r.Context(), actor, r.PathValue("exposure"))
 }
+
+func (s *Server) reportExposure(r *http.Request, actor string, body []byte) (any, int, error) {
+	id, err := nodeID(r)
+	if err != nil {
+		return nil, 0, err
+	}
+	var rep gridapi.ExposureReport
+	if err := decode(body, &rep); err != nil {
+		return nil, 0, err
+	}
+	return nil, 0, s.store.ReportExposure(r.Context(), actor, id, r.PathValue("exposure"), rep)
+}

@@ -28,6 +28,7 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"Network": gridapi.Network{}, "NRReport": gridapi.NRReport{}, "PeerSeen": gridapi.PeerSeen{},
 		"NetworkStatus": gridapi.DesiredNetwork{}, "PeerFacts": gridapi.PeerFacts{},
 		"Desired": gridapi.Desired{}, "ExposureSpec": gridapi.ExposureSpec{}, "Exposure": gridapi.Exposure{},
+		"ExposureReport": gridapi.ExposureReport{},
 	}
 	for name, ref := range doc.Components.Schemas {
 		v, ok := types[name]

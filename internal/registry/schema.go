@@ -32,7 +32,7 @@ CREATE INDEX seen_signatures_until ON seen_signatures(until);`,
 	// exposures: claim is "name:<label>", "tcp:<port>" or "udp:<port>", unique per gateway
 	`CREATE TABLE exposures (id TEXT PRIMARY KEY, owner TEXT NOT NULL,
   network_id TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE, gateway BIGINT NOT NULL REFERENCES nodes(id),
-  claim TEXT NOT NULL, doc TEXT NOT NULL, created BIGINT NOT NULL, UNIQUE (gateway, claim));
+  claim TEXT NOT NULL, doc TEXT NOT NULL, report TEXT, created BIGINT NOT NULL, UNIQUE (gateway, claim));
 CREATE INDEX exposures_network ON exposures(network_id);
 CREATE INDEX exposures_owner ON exposures(owner);`,
 }

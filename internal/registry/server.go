@@ -148,6 +148,7 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/exposures", false, s.listExposures},
 		{"GET", "/v1/exposures/{exposure}", false, s.getExposure},
 		{"DELETE", "/v1/exposures/{exposure}", true, s.deleteExposure},
+		{"PUT", "/v1/nodes/{node}/exposures/{exposure}/report", true, s.reportExposure},
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/zosnet/zosnet/internal/gridapi"
 )
 
-const exposureCols = "id, owner, network_id, gateway, doc, created"
+const exposureCols = "id, owner, network_id, gateway, doc, report, created"
 
 // exposureDoc is what the doc column holds.
 type exposureDoc struct {
@@ -31,9 +31,16 @@ type exposureDoc struct {
 func scanExposure(sc interface{ Scan(...any) error }) (gridapi.Exposure, error) {
 	var e gridapi.Exposure
 	var doc string
+	var report sql.NullString
 	var created int64
-	if err := sc.Scan(&e.ID, &e.Owner, &e.Network, &e.Gateway, &doc, &created); err != nil {
+	if err := sc.Scan(&e.ID, &e.Owner, &e.Network, &e.Gateway, &doc, &report, &created); err != nil {
 		return e, err
+	}
+	if report.Valid {
+		e.Status = new(gridapi.ExposureReport)
+		if err := json.Unmarshal([]byte(report.String), e.Status); err != nil {
+			return e, err
+		}
 	}
 	var d exposureDoc
 	if err := json.Unmarshal([]byte(doc), &d); err != nil {
@@ -434,4 +441,26 @@ func (s *sqlStore) checkGatewayChange(ctx context.Context, tx *sql.Tx, node int6
 		return err
 	}
 	return conflict("domain", "%s is the gateway domain of node %d already", p.Domain, other)
+}
+
+// ReportExposure implements Store: only the exposure's gateway node reports on it.
+func (s *sqlStore) ReportExposure(ctx context.Context, actor string, node int64, id string, r gridapi.ExposureReport) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx *sql.Tx, _ int64) ([]int64, error) {
+		if err := s.nodeOwnedBy(ctx, tx, node, actor); err != nil {
+			return nil, err
+		}
+		e, err := s.exposureTx(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		if e.Gateway != node {
+			return nil, forbidden("node %d is not the gateway of exposure %s", node, id)
+		}
+		r.Updated = fromNano(nowNano())
+		_, err = s.exec(ctx, tx, "UPDATE exposures SET report = ? WHERE id = ?", mustJSON(r), id)
+		return nil, err
+	})
 }

@@ -42,6 +42,8 @@ type Store interface {
 	// Exposures lists exposures, filtered by owner and gateway when non-zero.
 	Exposures(ctx context.Context, owner string, gateway int64) ([]gridapi.Exposure, error)
 	Exposure(ctx context.Context, id string) (gridapi.Exposure, error)
+	// ReportExposure stores the gateway node's report on an exposure it serves.
+	ReportExposure(ctx context.Context, actor string, node int64, id string, r gridapi.ExposureReport) error
 
 	// Desired is what node must run, with its revision.
 	Desired(ctx context.Context, node int64) (gridapi.Desired, error)
