@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"sync"
 	"time"
@@ -59,7 +61,7 @@ func (s *Server) newRouteRT(r *Route) *routeRT {
 				pr.Out.Host = pr.In.Host
 				pr.SetXForwarded()
 			},
-			Transport:     rt.tr,
+			Transport:     rt,
 			FlushInterval: -1, // stream: flush every write
 			ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
 				s.log.Warn("gateway: backend failed", "route", rt.name, "err", err)
@@ -78,13 +80,53 @@ func b01(v bool) float64 {
 	return 0
 }
 
-// dialHTTP is the HTTP transport's dial: the pool picks the backend, and a PROXY v2
-// header with the client's address (from the request context) goes first when asked.
-func (rt *routeRT) dialHTTP(ctx context.Context, _, _ string) (net.Conn, error) {
-	start := time.Now()
-	c, _, err := rt.pool.dial(ctx, "tcp")
+// RoundTrip implements http.RoundTripper for the reverse proxy: each request goes to
+// the next healthy backend (round robin per request, over kept-alive connections per
+// backend); when a backend cannot be connected to, nothing was sent, and a request
+// without a body to replay moves on to the next backend.
+func (rt *routeRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	var lastErr error
+	for i, b := range rt.pool.order() {
+		out := req
+		if i > 0 {
+			if req.Body != nil && req.Body != http.NoBody {
+				break
+			}
+			out = req.Clone(req.Context())
+		}
+		out.URL.Host = b.addr.String()
+		resp, err := rt.tr.RoundTrip(out)
+		var de *dialError
+		if err == nil || !errors.As(err, &de) {
+			return resp, err
+		}
+		rt.pool.observe(b, de.err)
+		lastErr = err
+	}
+	if lastErr == nil {
+		lastErr = errNoBackend
+	}
+	return nil, lastErr
+}
+
+// dialError is a failed connect to a backend (nothing of the request was sent).
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return "connect to backend: " + e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// dialHTTP is the HTTP transport's dial to the backend RoundTrip chose, in the route's
+// network; a PROXY v2 header with the client's address (from the request context)
+// goes first when asked.
+func (rt *routeRT) dialHTTP(ctx context.Context, _, addr string) (net.Conn, error) {
+	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
-		return nil, err
+		return nil, &dialError{err}
+	}
+	start := time.Now()
+	c, err := rt.pool.dialer.DialContext(ctx, "tcp", rt.r.Network, ap)
+	if err != nil {
+		return nil, &dialError{err}
 	}
 	rt.m.connect.WithLabelValues(rt.name).Observe(time.Since(start).Seconds())
 	if rt.r.ProxyProtocol {

@@ -236,8 +236,7 @@ func (s *Server) swapRoutes(t *Table) {
 	for i := range t.cfg.Routes {
 		r := &t.cfg.Routes[i]
 		if old := s.routes[r.ID]; old != nil && old.same(r) {
-			old.r = r
-			next[r.ID] = old
+			next[r.ID] = old // old.r stays: the same content, and immutable
 			continue
 		}
 		next[r.ID] = s.newRouteRT(r)
