@@ -324,3 +324,10 @@ func addrPort(a net.Addr) (netip.AddrPort, bool) {
 	ap, err := netip.ParseAddrPort(a.String())
 	return ap, err == nil
 }
+
+// TerminatedName says whether name is a terminated name of the current table: the
+// only names a CertSource may ask a CA for.
+func (s *Server) TerminatedName(name string) bool {
+	r := s.table.Load().HTTP(name)
+	return r != nil && r.TLS == gridapi.TLSTerminate
+}
