@@ -25,7 +25,7 @@ func TestApplyKernelListsRender(t *testing.T) {
 	}
 	var all strings.Builder
 	for _, tb := range ts {
-		got := testkit.NFTList(t, ns, Family(tb.Family), tb.Name)
+		got := SortSetElements(testkit.NFTList(t, ns, Family(tb.Family), tb.Name))
 		if want := Render(tb); got != want {
 			t.Errorf("kernel lists table %s as\n%s\nrendered as\n%s", tb.Name, got, want)
 		}

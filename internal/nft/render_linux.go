@@ -21,11 +21,20 @@ func Render(ts ...*Table) string {
 	var b strings.Builder
 	for _, t := range ts {
 		fmt.Fprintf(&b, "table %s %s {\n", Family(t.Family), t.Name)
-		for i, c := range t.Chains {
-			if i > 0 {
+		n := 0
+		for _, s := range t.Sets {
+			if n > 0 {
+				b.WriteString("\n")
+			}
+			renderSet(&b, s)
+			n++
+		}
+		for _, c := range t.Chains {
+			if n > 0 {
 				b.WriteString("\n")
 			}
 			renderChain(&b, t.Family, c)
+			n++
 		}
 		b.WriteString("}\n")
 	}
@@ -133,7 +142,9 @@ func (r *ruleText) step() {
 	case *expr.Ct:
 		r.ct(e)
 	case *expr.Payload:
-		r.payload(e)
+		if !r.concatLookup() {
+			r.payload(e)
+		}
 	case *expr.Masq:
 		s := "masquerade"
 		for _, f := range []struct {

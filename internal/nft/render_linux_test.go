@@ -44,6 +44,7 @@ func TestRenderRule(t *testing.T) {
 		{bridge, Join(Protocol(unix.ETH_P_ARP), PrefixCmp(expr.PayloadBaseNetworkHeader, 14, pfx("10.1.1.2/32"), expr.CmpOpNeq)), "arp saddr ip != 10.1.1.2"},
 		{bridge, Join(Protocol(unix.ETH_P_IPV6), PrefixCmp(expr.PayloadBaseNetworkHeader, 8, pfx("::/128"), expr.CmpOpEq), Accept()), "ip6 saddr :: accept"},
 		{bridge, Join(Protocol(unix.ETH_P_IPV6), Drop()), "meta protocol ip6 drop"},
+		{inet, Join(InetDAddrProtoDPortIn("backends"), Accept()), "ip daddr . meta l4proto . th dport @backends accept"},
 		{inet, []expr.Any{&expr.Counter{}}, "<*expr.Counter>"},
 	}
 	for _, c := range cases {
@@ -78,7 +79,28 @@ func sample() []*Table {
 	pre.Add(IIF("c-w1"), Protocol(unix.ETH_P_ARP), PrefixCmp(expr.PayloadBaseNetworkHeader, 14, netip.MustParsePrefix("10.1.1.2/32"), expr.CmpOpNeq), Drop())
 	pre.Add(IIF("c-w1"), Protocol(unix.ETH_P_IPV6), PrefixCmp(expr.PayloadBaseNetworkHeader, 8, netip.MustParsePrefix("fe80::/10"), expr.CmpOpEq), Accept())
 	pre.Add(IIF("c-w1"), Protocol(unix.ETH_P_IPV6), Drop())
-	return []*Table{in, ip, br}
+	st := NewTable(nftables.TableFamilyINet, "zt-set")
+	a := netip.MustParseAddr
+	st.AddSet("reach", []AddrProtoPort{{a("10.1.2.10"), unix.IPPROTO_TCP, 443}, {a("10.1.1.11"), unix.IPPROTO_UDP, 53},
+		{a("10.1.1.10"), unix.IPPROTO_TCP, 8080}, {a("10.1.1.10"), unix.IPPROTO_TCP, 80}})
+	st.AddSet("none", nil)
+	out := st.Filter("output", nftables.ChainHookOutput, nftables.ChainPolicyAccept)
+	out.Add(Established(), Accept())
+	out.Add(InetDAddrProtoDPortIn("reach"), Accept())
+	out.Add(L4Proto(unix.IPPROTO_TCP), Drop())
+	return []*Table{in, ip, br, st}
+}
+
+// TestSortSetElements: the kernel's hash order and Render's sorted order compare equal.
+func TestSortSetElements(t *testing.T) {
+	kernel := "table inet x {\n\tset s {\n\t\ttype ipv4_addr . inet_proto . inet_service\n" +
+		"\t\telements = { 10.1.1.11 . udp . 53,\n\t\t\t     10.1.1.10 . tcp . 8080,\n\t\t\t     10.1.1.9 . tcp . 443 }\n\t}\n}\n"
+	st := NewTable(nftables.TableFamilyINet, "x")
+	a := netip.MustParseAddr
+	st.AddSet("s", []AddrProtoPort{{a("10.1.1.9"), unix.IPPROTO_TCP, 443}, {a("10.1.1.11"), unix.IPPROTO_UDP, 53}, {a("10.1.1.10"), unix.IPPROTO_TCP, 8080}})
+	if got, want := SortSetElements(kernel), Render(st); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
 }
 
 // TestRenderGolden: the sample ruleset, whole.

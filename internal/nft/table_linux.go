@@ -16,6 +16,8 @@ type Table struct {
 	Family nftables.TableFamily
 	// Name is the table's name; zosnet's own tables are named zosnet-*.
 	Name string
+	// Sets are the table's named sets (listed before the chains).
+	Sets []*Set
 	// Chains are the table's chains, in order.
 	Chains []*Chain
 }
@@ -141,12 +143,14 @@ func flush(ns *netns.NS, ts []*Table, have map[string]bool) error {
 	}
 	defer c.CloseLasting()
 	for _, t := range ts {
-		queue(c, t, have == nil || have[key(t.Family, t.Name)])
+		if err := queue(c, t, have == nil || have[key(t.Family, t.Name)]); err != nil {
+			return err
+		}
 	}
 	return c.Flush()
 }
 
-func queue(c *nftables.Conn, t *Table, replace bool) {
+func queue(c *nftables.Conn, t *Table, replace bool) error {
 	nt := &nftables.Table{Name: t.Name, Family: t.Family}
 	if replace {
 		c.AddTable(nt)
@@ -154,6 +158,14 @@ func queue(c *nftables.Conn, t *Table, replace bool) {
 		c.AddTable(nt)
 	} else {
 		c.CreateTable(nt)
+	}
+	sets := map[string]*nftables.Set{}
+	for _, s := range t.Sets {
+		ks, err := queueSet(c, nt, s)
+		if err != nil {
+			return err
+		}
+		sets[s.Name] = ks
 	}
 	for _, ch := range t.Chains {
 		nc := &nftables.Chain{Name: ch.Name, Table: nt, Type: ch.Type, Hooknum: ch.Hook, Priority: ch.Priority}
@@ -163,9 +175,32 @@ func queue(c *nftables.Conn, t *Table, replace bool) {
 		}
 		c.AddChain(nc)
 		for _, r := range ch.Rules {
-			c.AddRule(&nftables.Rule{Table: nt, Chain: nc, Exprs: r.Exprs, UserData: r.UserData})
+			c.AddRule(&nftables.Rule{Table: nt, Chain: nc, Exprs: bindLookups(r.Exprs, sets), UserData: r.UserData})
 		}
 	}
+	return nil
+}
+
+// bindLookups gives the rule's set lookups the IDs of the sets queued in the same batch
+// (copies: the table as data is not modified).
+func bindLookups(es []expr.Any, sets map[string]*nftables.Set) []expr.Any {
+	var out []expr.Any
+	for i, e := range es {
+		l, ok := e.(*expr.Lookup)
+		if !ok || sets[l.SetName] == nil {
+			continue
+		}
+		if out == nil {
+			out = append([]expr.Any{}, es...)
+		}
+		b := *l
+		b.SetID = sets[l.SetName].ID
+		out[i] = &b
+	}
+	if out == nil {
+		return es
+	}
+	return out
 }
 
 func names(ts []*Table) string {
