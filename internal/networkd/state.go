@@ -105,6 +105,9 @@ func (d *Daemon) load() error {
 	if err := d.loadPublicConfig(); err != nil {
 		return err
 	}
+	if err := d.loadGatewayFirewall(); err != nil {
+		return err
+	}
 	return d.loadHints()
 }
 
