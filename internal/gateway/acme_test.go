@@ -87,7 +87,7 @@ func TestACMEHTTP01(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer acme.Close()
-	g.s.opts.Certs = acme // the test's CertSource is replaced by the real one
+	g.s.SetCerts(acme) // the real source replaces the test one
 	g.apply(t, httpRoute("w", "web", "terminate", backendAddr(t, be.Listener.Addr())))
 
 	c := &http.Client{Transport: &http.Transport{DialContext: dialTo(g.https),

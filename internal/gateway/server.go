@@ -331,3 +331,10 @@ func (s *Server) TerminatedName(name string) bool {
 	r := s.table.Load().HTTP(name)
 	return r != nil && r.TLS == gridapi.TLSTerminate
 }
+
+// SetCerts sets the certificate source (before the first Apply).
+func (s *Server) SetCerts(c CertSource) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.Certs = c
+}

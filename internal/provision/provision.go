@@ -90,7 +90,12 @@ type Config struct {
 	DownAfter, Hold time.Duration
 	// Fresh is how recent a probe answer must be to report a member as seen (plan.Fresh).
 	Fresh time.Duration
-	Log   *slog.Logger
+	// Gateway serves the node's exposures (nil: the node serves none); GatewayFW opens
+	// networkd's firewall for them; Reporter sends their health to the registry.
+	Gateway   Gateway
+	GatewayFW GatewayFirewall
+	Reporter  ExposureReporter
+	Log       *slog.Logger
 }
 
 // Provisioner runs provisiond's loop.
@@ -106,6 +111,7 @@ type Provisioner struct {
 	public  *gridapi.PublicConfig // last applied; nil: none
 	pubDone bool
 	nets    map[string]*netState
+	gw      gwState
 }
 
 // netState is what the loop keeps per network between passes.
@@ -214,4 +220,5 @@ func (p *Provisioner) pass(ctx context.Context) {
 		}
 	}
 	p.removeOthers(ctx, want)
+	p.syncGateway(ctx, d)
 }
