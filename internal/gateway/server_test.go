@@ -224,7 +224,8 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("another name limited too: %d", code)
 	}
 	lim := newLimiter(Limits{MaxConns: 2})
-	if !lim.acquire() || !lim.acquire() || lim.acquire() {
+	first, second, third := lim.acquire(), lim.acquire(), lim.acquire()
+	if !first || !second || third {
 		t.Fatal("connection cap of 2")
 	}
 	lim.release()
