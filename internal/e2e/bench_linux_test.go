@@ -169,13 +169,16 @@ func BenchmarkFailover(b *testing.B) {
 }
 
 // startNetworkd starts networkd again on a lab node the way zoslab boots it.
-func startNetworkd(b testing.TB, m *scenario.Mesh, node string) {
-	cmd, err := m.Lab.Command(context.Background(), node, filepath.Join(m.BinDir, "networkd"))
+func startNetworkd(b testing.TB, m *scenario.Mesh, node string) { startDaemon(b, m, node, "networkd") }
+
+// startDaemon starts a node service (networkd, provisiond) again the way zoslab boots it.
+func startDaemon(b testing.TB, m *scenario.Mesh, node, svc string) {
+	cmd, err := m.Lab.Command(context.Background(), node, filepath.Join(m.BinDir, svc))
 	if err != nil {
 		b.Fatal(err)
 	}
 	cmd.Env = append(cmd.Env, "ZOSNET_NODE="+node, "ZOSNET_STATE_DIR="+lab.NodeStateDir)
-	log, err := os.OpenFile(filepath.Join(m.Lab.NodeDir(node), "state", "log", "networkd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	log, err := os.OpenFile(filepath.Join(m.Lab.NodeDir(node), "state", "log", svc+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -40,6 +41,9 @@ func (l *Lab) boot(ctx context.Context, o Options) error {
 		return err
 	}
 	if err := l.setupGrid(ctx, o); err != nil { // grid_linux.go
+		return err
+	}
+	if err := l.bootGatewayServices(ctx, o); err != nil { // gateway_linux.go
 		return err
 	}
 	var wg sync.WaitGroup
@@ -162,4 +166,13 @@ func (l *Lab) bootRegistry(o Options) error {
 	go cmd.Wait()
 	o.Log.Info("boot: started registry", "listen", addr+":8443")
 	return nil
+}
+
+// StartRegistry starts the registry host's registry again (after a test stopped it), on
+// the same state as at boot, and waits until it answers.
+func (l *Lab) StartRegistry(ctx context.Context, binDir string, log *slog.Logger) error {
+	if err := l.bootRegistry(Options{BinDir: binDir, Log: log}); err != nil {
+		return err
+	}
+	return l.waitRegistry(ctx, binDir)
 }

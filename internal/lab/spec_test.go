@@ -172,11 +172,11 @@ func TestDefaultSpec(t *testing.T) {
 		if len(n.NICs) != want[n.Name] {
 			t.Errorf("node %s has %d NICs, want %d", n.Name, len(n.NICs), want[n.Name])
 		}
-		if n.Cmdline != "farmer_id=1 zosnet.registry=https://198.51.100.10:8443" {
+		if n.Cmdline != "farmer_id=1 zosnet.registry=https://198.51.100.10:8443 zosnet.acme=https://198.51.100.11:14000/dir" {
 			t.Errorf("node %s cmdline %q", n.Name, n.Cmdline)
 		}
 	}
-	for _, r := range []string{"internet", "farmgw", "homegw", "home6gw", "registry", "user", "farmer"} {
+	for _, r := range []string{"internet", "farmgw", "homegw", "home6gw", "registry", "user", "farmer", "dns", "acme"} {
 		if s.router(r) == nil {
 			t.Errorf("no router or host %s", r)
 		}

@@ -65,7 +65,9 @@ func (p *Provisioner) syncGateway(ctx context.Context, d *gridapi.Desired) {
 			return
 		}
 		p.gw.applied = string(b)
-		p.log.Info("gateway applied", "routes", len(cfg.Routes))
+		if len(cfg.Routes) > 0 || len(prev.Routes) > 0 {
+			p.log.Info("gateway applied", "routes", len(cfg.Routes))
+		}
 	}
 	p.reportGateway(ctx)
 }

@@ -112,7 +112,7 @@ func (c *command) exec(ctx context.Context, e *env, args []string) error {
 
 func commands() []*command {
 	return []*command{
-		upCmd(), downCmd(), statusCmd(), execCmd(), shellCmd(), demoCmd(), leaseCmd(), carrierCmd(), dhcpCmd(), rebootCmd(),
+		upCmd(), downCmd(), statusCmd(), execCmd(), shellCmd(), demoCmd(), leaseCmd(), carrierCmd(), dhcpCmd(), rebootCmd(), serveCmd(),
 	}
 }
 
