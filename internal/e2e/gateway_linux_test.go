@@ -299,9 +299,9 @@ func checkRefused(t *testing.T, g *gwFarm) {
 		return strings.TrimSpace(l)
 	}
 	for req, want := range map[string]string{
-		"GET / HTTP/1.1\r\nHost: 10.120.1.10:8080\r\n\r\n":                        "HTTP/1.1 404 Not Found",
-		"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n":                             "HTTP/1.1 404 Not Found",
-		"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n":       "HTTP/1.1 405 Method Not Allowed",
+		"GET / HTTP/1.1\r\nHost: 10.120.1.10:8080\r\n\r\n":                       "HTTP/1.1 404 Not Found",
+		"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n":                            "HTTP/1.1 404 Not Found",
+		"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n":      "HTTP/1.1 405 Method Not Allowed",
 		"GET http://example.com/ HTTP/1.1\r\nHost: web." + gwDomain + "\r\n\r\n": "HTTP/1.1 400 Bad Request",
 	} {
 		if got := raw(req); got != want {

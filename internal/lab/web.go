@@ -109,7 +109,7 @@ func ServeWeb(ctx context.Context, o WebOptions) error {
 		}
 		closers = append(closers, l)
 		if o.ProxyProtocol {
-			return &proxyproto.Listener{Listener: l, Policy: func(net.Addr) (proxyproto.Policy, error) { return proxyproto.REQUIRE, nil }}, nil
+			return &proxyproto.Listener{Listener: l, ConnPolicy: func(proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) { return proxyproto.REQUIRE, nil }}, nil
 		}
 		return l, nil
 	}
