@@ -25,7 +25,7 @@ func meshDemo(ctx context.Context, e *env, stay bool) (err error) {
 		return err
 	}
 	bin := filepath.Dir(exe)
-	for _, b := range []string{"registry", "netinit", "networkd", "provisiond", "zosnet"} {
+	for _, b := range []string{"registry", "netinit", "networkd", "provisiond", "zosnet", "pebble"} {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
 			return fmt.Errorf("demo: %s is missing next to zoslab (run `make demo`, which builds bin/): %w", b, err)
 		}
@@ -94,7 +94,10 @@ func demoSteps(ctx context.Context, w io.Writer, m *scenario.Mesh) error {
 		return serr
 	}
 	explainPaths(w, st)
-	return demoDevice(ctx, w, m, n.ID, ws)
+	if err := demoDevice(ctx, w, m, n.ID, ws); err != nil {
+		return err
+	}
+	return demoGateway(ctx, w, m, ws)
 }
 
 func demoDevice(ctx context.Context, w io.Writer, m *scenario.Mesh, netID string, ws []scenario.Workload) error {
