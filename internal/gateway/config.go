@@ -35,17 +35,17 @@ func (r *Route) Name() string {
 
 // Limits are per-route limits; zero values mean the defaults.
 type Limits struct {
-	Rate     float64 `json:"rate,omitempty"`      // HTTP requests (raw: connections) per second; default 200
-	Burst    int     `json:"burst,omitempty"`     // default 400
+	Rate     float64 `json:"rate,omitempty"`      // HTTP requests (raw: connections) per second; default 5000
+	Burst    int     `json:"burst,omitempty"`     // default 10000
 	MaxConns int     `json:"max_conns,omitempty"` // open connections (UDP: sessions); default 1024
 }
 
 func (l Limits) withDefaults() Limits {
 	if l.Rate == 0 {
-		l.Rate = 200
+		l.Rate = 5000
 	}
 	if l.Burst == 0 {
-		l.Burst = 400
+		l.Burst = 10000
 	}
 	if l.MaxConns == 0 {
 		l.MaxConns = 1024
