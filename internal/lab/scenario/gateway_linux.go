@@ -113,13 +113,13 @@ func Get(ctx context.Context, c *http.Client, url string) (int, string, *http.Re
 }
 
 // WaitGet polls url every 50 ms until it answers 200, for timeout; it returns the body
-// and how long it took. Each attempt is bounded by 2 s, so a first connection attempt
+// and how long it took. Each attempt is bounded by 500 ms, so a first connection attempt
 // the gateway's firewall dropped (its port was not open yet) does not wait for TCP's
 // SYN retransmissions.
 func WaitGet(ctx context.Context, c *http.Client, url string, timeout time.Duration) (string, time.Duration, error) {
 	start := time.Now()
 	for {
-		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		actx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		code, body, _, err := Get(actx, c, url)
 		cancel()
 		if err == nil && code == 200 {
