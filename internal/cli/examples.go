@@ -39,7 +39,8 @@ zosnet network list --all --json`,
 	"zosnet network add-peer":    `zosnet network add-peer demo phone=$(wg pubkey < phone.key)`,
 	"zosnet network rm-peer":     `zosnet network rm-peer demo phone`,
 	"zosnet network access":      `zosnet network access add demo --device laptop`,
-	"zosnet network access add": `zosnet network access add demo --device laptop --out laptop.conf
+	"zosnet network access add": `zosnet network access add demo --device laptop   # writes ./demo-laptop.conf
+zosnet network access add demo --device laptop --out laptop.conf
 wg-quick up ./laptop.conf`,
 	"zosnet network status": `zosnet network status demo
 zosnet network status demo --json`,
@@ -70,7 +71,8 @@ echo '{"network_id":"test1","ip_range":"10.1.0.0/16","subnet":"10.1.1.0/24","pee
 	"zosnet node wg show": `zosnet node wg show nk3x9q2m`,
 	"zosnet node workload": `zosnet node workload add nk3x9q2m web1
 zosnet node workload list`,
-	"zosnet node workload add": `zosnet node workload add nk3x9q2m web1          # a network namespace
+	"zosnet node workload add": `zosnet node workload add demo web1              # network name or id; a network namespace wl-web1
+ip netns exec wl-web1 ping -c1 10.100.3.1       # run something inside it
 zosnet node workload add nk3x9q2m vm1 --tap    # a tap for a VM`,
 	"zosnet node workload rm":   `zosnet node workload rm web1`,
 	"zosnet node workload list": `zosnet node workload list --json`,

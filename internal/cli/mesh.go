@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -29,7 +30,7 @@ func meshCommands() []*Command {
 			gridCommand("add", "add a device and write its wg-quick file", "NAME|ID --device NAME [--out FILE] [--wait 60s]", true,
 				func(fs *flag.FlagSet) {
 					fs.StringVar(&add.device, "device", "", "the device's name, e.g. laptop")
-					fs.StringVar(&add.out, "out", "", "wg-quick file to write (default ./NETWORK-DEVICE.conf)")
+					fs.StringVar(&add.out, "out", "", "wg-quick file to write: an interface name (at most 15 characters) + .conf (default ./NETWORK-DEVICE.conf, shortened to fit)")
 					fs.DurationVar(&add.wait, "wait", time.Minute, "how long to wait for the access node")
 				},
 				func(ctx context.Context, env *Env, g *grid, args []string) error {
@@ -75,6 +76,9 @@ func (g *grid) accessAdd(ctx context.Context, env *Env, netName, device, out str
 	if err != nil {
 		return err
 	}
+	if out, err = accessFile(out, n.Name, device); err != nil {
+		return err
+	}
 	key, err := wgtypes.GeneratePrivateKey()
 	if err != nil {
 		return err
@@ -85,9 +89,6 @@ func (g *grid) accessAdd(ctx context.Context, env *Env, netName, device, out str
 	})
 	if err != nil {
 		return fmt.Errorf("network %s: access add: %w", netName, err)
-	}
-	if out == "" {
-		out = n.Name + "-" + device + ".conf"
 	}
 	d, dn, err := g.waitDevice(ctx, n, device, wait)
 	if err != nil {
@@ -103,11 +104,35 @@ func (g *grid) accessAdd(ctx context.Context, env *Env, netName, device, out str
 		os.Remove(out)
 		return fmt.Errorf("access add: %s: %w", out, err)
 	}
-	res := map[string]any{"network": n.ID, "device": device, "address": d.Address, "access_node": d.AccessNode, "file": out}
+	res := map[string]any{"network": n.ID, "device": device, "address": d.Address, "address6": d.Address6,
+		"access_node": d.AccessNode, "file": out}
 	return env.Print(res, func(w io.Writer) {
-		fmt.Fprintf(w, "device %s of network %s: address %s via node %s\nwg-quick file: %s (bring it up with `wg-quick up %s`)\n",
-			device, n.Name, d.Address, d.AccessNode, out, out)
+		fmt.Fprintf(w, "device %s of network %s: address %s and %s via node %s\nwg-quick file: %s (bring it up with `wg-quick up %s`)\n",
+			device, n.Name, d.Address, d.Address6, d.AccessNode, out, out)
 	})
+}
+
+// accessFile returns the absolute path of the wg-quick file to write: --out, or the
+// default name in the current directory. It refuses, before anything is registered, a
+// name wg-quick would refuse (saying why and what would work) and a file that exists.
+// The path is absolute because wg-quick reads a bare "NAME.conf" as
+// /etc/wireguard/NAME.conf.conf.
+func accessFile(out, netName, device string) (string, error) {
+	if out == "" {
+		out = wgquick.DefaultFileName(netName, device)
+	}
+	if err := wgquick.CheckFileName(out); err != nil {
+		return "", fmt.Errorf("%w: --out: %w; e.g. --out %s", ErrUsage, err,
+			filepath.Join(filepath.Dir(out), wgquick.DefaultFileName(netName, device)))
+	}
+	abs, err := filepath.Abs(out)
+	if err != nil {
+		return "", fmt.Errorf("--out: %w", err)
+	}
+	if _, err := os.Lstat(abs); err == nil {
+		return "", fmt.Errorf("%w: --out: %s already exists: remove it or choose another file", ErrUsage, abs)
+	}
+	return abs, nil
 }
 
 func (g *grid) waitDevice(ctx context.Context, n gridapi.Network, device string, wait time.Duration) (plan.DevicePlan, gridapi.DesiredNetwork, error) {

@@ -34,6 +34,12 @@ func printStatus(w io.Writer, st plan.NetworkStatus) {
 		fmt.Fprintf(w, "\nno plan yet: %s\n", st.PlanError)
 		return
 	}
+	if len(st.RelayLoad) > 0 {
+		fmt.Fprintln(w, "\nRELAY\tMEMBERS\tRELAYED PAIRS")
+		for _, l := range st.RelayLoad {
+			fmt.Fprintf(w, "%s\t%d\t%d\n", l.Relay, l.Members, l.Pairs)
+		}
+	}
 	fmt.Fprintln(w, "\nFROM\tTO\tPATH\tVIA\tREACHABLE\tLAST REPLY")
 	for _, p := range st.Pairs {
 		lr := "never"

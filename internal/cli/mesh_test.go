@@ -129,13 +129,34 @@ func TestMeshCommands(t *testing.T) {
 	if len(cfg.Peers) != 1 || cfg.Peers[0].Endpoint.String() != "203.0.113.10:3000" || cfg.Peers[0].PublicKey != nodes["farm1"].wg.PublicKey().String() {
 		t.Errorf("device peer: %+v", cfg.Peers)
 	}
+	if len(cfg.Interface.Address) != 2 || !cfg.Interface.Address[1].Addr().Is6() || len(cfg.Peers[0].AllowedIPs) != 2 ||
+		!cfg.Peers[0].AllowedIPs[1].Contains(cfg.Interface.Address[1].Addr()) {
+		t.Errorf("device file: want an IPv4 and an IPv6 address, the range and its ULA routed: %+v", cfg)
+	}
 	if e := zosnetFails(t, "network", "access", "add", "net1", "--device", "bad name"); !strings.Contains(e, "device") {
 		t.Errorf("bad device name: %s", e)
+	}
+	// --out that wg-quick would refuse: refused before anything is registered, saying why
+	if e := zosnetFails(t, "network", "access", "add", "net1", "--device", "phone", "--out", filepath.Join(t.TempDir(), "production-phone.conf")); !strings.Contains(e, "at most 15 characters") || !strings.Contains(e, "net1-phone.conf") {
+		t.Errorf("long --out: %s", e)
+	}
+	if e := zosnetFails(t, "network", "access", "add", "net1", "--device", "phone", "--out", file); !strings.Contains(e, "already exists") {
+		t.Errorf("existing --out: %s", e)
+	}
+	// the default file name is one wg-quick accepts, in the current directory
+	t.Chdir(t.TempDir())
+	var res struct{ File string }
+	mustJSON(t, zosnet(t, "network", "access", "add", "net1", "--device", "mylaptop-at-home", "--wait", "5s", "--json"), &res)
+	if err := wgquick.CheckFileName(res.File); err != nil || !filepath.IsAbs(res.File) {
+		t.Errorf("default file %q: %v", res.File, err)
+	}
+	if _, err := os.Stat(res.File); err != nil {
+		t.Error(err)
 	}
 
 	var edited gridapi.Network
 	mustJSON(t, zosnet(t, "network", "remove-node", "net1", "home2", "--json"), &edited)
-	if len(edited.Members) != 2 || len(edited.AccessPeers) != 1 {
+	if len(edited.Members) != 2 || len(edited.AccessPeers) != 2 {
 		t.Errorf("remove-node: %+v", edited)
 	}
 }

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -48,15 +50,15 @@ func nodeLocalCommands() []*Command {
 	return []*Command{
 		{Name: "nr", Summary: "network resources on this node", Sub: []*Command{
 			localCommand("list", "list network resources", "", nil, nrList),
-			localCommand("show", "show one network resource", "NETWORK_ID", nil, nrShow),
+			localCommand("show", "show one network resource", "NETWORK", nil, nrShow),
 			localCommand("apply", "create or update a network resource from a JSON spec (- = stdin)", "FILE", nil, nrApply),
-			localCommand("rm", "remove a network resource and its workloads", "NETWORK_ID", nil, nrRm),
+			localCommand("rm", "remove a network resource and its workloads", "NETWORK", nil, nrRm),
 		}},
 		{Name: "wg", Summary: "WireGuard links on this node", Sub: []*Command{
-			localCommand("show", "show WireGuard links like `wg show`", "[NETWORK_ID]", nil, wgShow),
+			localCommand("show", "show WireGuard links like `wg show`", "[NETWORK]", nil, wgShow),
 		}},
 		{Name: "workload", Summary: "workloads attached to network resources", Sub: []*Command{
-			localCommand("add", "attach a workload (prints its addresses)", "NETWORK_ID NAME [--tap]", wa.register, wa.run),
+			localCommand("add", "attach a workload (prints its addresses)", "NETWORK NAME [--tap]", wa.register, wa.run),
 			localCommand("rm", "detach a workload", "NAME", nil, workloadRm),
 			localCommand("list", "list workloads and their addresses", "", nil, workloadList),
 		}},
@@ -72,9 +74,9 @@ func nrList(ctx context.Context, env *Env, nd *localapi.Client, args []string) e
 		return fmt.Errorf("list network resources: %w", err)
 	}
 	return env.Print(nrs, func(w io.Writer) {
-		fmt.Fprintln(w, "NETWORK\tSUBNET\tSUBNET6\tPORT\tPEERS\tSTATE\tERROR")
+		fmt.Fprintln(w, "NETWORK\tNAME\tSUBNET\tSUBNET6\tPORT\tPEERS\tSTATE\tERROR")
 		for _, nr := range nrs {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", nr.Spec.NetworkID, nr.Spec.Subnet, nr.Status.Subnet6,
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", nr.Spec.NetworkID, cmp.Or(nr.Spec.Name, "-"), nr.Spec.Subnet, nr.Status.Subnet6,
 				nr.Status.ListenPort, len(nr.Spec.Peers), nr.Status.State, nr.Status.LastError)
 		}
 	})
@@ -82,15 +84,19 @@ func nrList(ctx context.Context, env *Env, nd *localapi.Client, args []string) e
 
 func nrShow(ctx context.Context, env *Env, nd *localapi.Client, args []string) error {
 	if len(args) != 1 {
-		return fmt.Errorf("%w: nr show NETWORK_ID", ErrUsage)
+		return fmt.Errorf("%w: nr show NETWORK", ErrUsage)
 	}
-	nr, err := nd.GetNR(ctx, args[0])
+	id, err := resolveNR(ctx, nd, args[0])
+	if err != nil {
+		return err
+	}
+	nr, err := nd.GetNR(ctx, id)
 	if err != nil {
 		return fmt.Errorf("show network resource %s: %w", args[0], err)
 	}
 	return env.Print(nr, func(w io.Writer) {
 		s, st := nr.Spec, nr.Status
-		fmt.Fprintf(w, "network:\t%s\nrange:\t%s\nsubnet:\t%s\nsubnet6:\t%s\n", s.NetworkID, s.IPRange, s.Subnet, st.Subnet6)
+		fmt.Fprintf(w, "network:\t%s (%s)\nrange:\t%s\nsubnet:\t%s\nsubnet6:\t%s\n", s.NetworkID, cmp.Or(s.Name, "no name"), s.IPRange, s.Subnet, st.Subnet6)
 		fmt.Fprintf(w, "public key:\t%s\nlisten port:\t%d\nwireguard:\t%s\nstate:\t%s\n", st.PublicKey, st.ListenPort, st.WGKind, st.State)
 		if st.LastError != "" {
 			fmt.Fprintf(w, "last error:\t%s\n", st.LastError)
@@ -131,12 +137,45 @@ func nrApply(ctx context.Context, env *Env, nd *localapi.Client, args []string) 
 
 func nrRm(ctx context.Context, env *Env, nd *localapi.Client, args []string) error {
 	if len(args) != 1 {
-		return fmt.Errorf("%w: nr rm NETWORK_ID", ErrUsage)
+		return fmt.Errorf("%w: nr rm NETWORK", ErrUsage)
 	}
-	if err := nd.DeleteNR(ctx, args[0]); err != nil {
+	id, err := resolveNR(ctx, nd, args[0])
+	if err != nil {
+		return err
+	}
+	if err := nd.DeleteNR(ctx, id); errors.Is(err, nodeapi.ErrNotFound) {
+		return fmt.Errorf("network resource %s was not there: nothing removed (`zosnet node nr list` shows the node's): %w", args[0], err)
+	} else if err != nil {
 		return fmt.Errorf("remove network resource %s: %w", args[0], err)
 	}
-	return env.Print(map[string]string{"removed": args[0]}, func(w io.Writer) { fmt.Fprintf(w, "removed %s\n", args[0]) })
+	return env.Print(map[string]string{"removed": id}, func(w io.Writer) { fmt.Fprintf(w, "removed %s\n", args[0]) })
+}
+
+// resolveNR maps a network name to the id of the node's network resource of that
+// name (provisiond records each network's name in its NR); an id, or a name no NR
+// has, is returned as given, so that the daemon's own answer (not found) follows.
+// A name two NRs share is refused, naming both ids.
+func resolveNR(ctx context.Context, nd *localapi.Client, arg string) (string, error) {
+	nrs, err := nd.ListNRs(ctx)
+	if err != nil {
+		return "", fmt.Errorf("network %s: list network resources: %w", arg, err)
+	}
+	var ids []string
+	for _, nr := range nrs {
+		if nr.Spec.NetworkID == arg {
+			return arg, nil
+		}
+		if nr.Spec.Name == arg {
+			ids = append(ids, nr.Spec.NetworkID)
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return arg, nil
+	case 1:
+		return ids[0], nil
+	}
+	return "", fmt.Errorf("%w: network name %q is on %d network resources (%s): use the id", ErrUsage, arg, len(ids), strings.Join(ids, ", "))
 }
 
 func printPeers(w io.Writer, peers []nodeapi.PeerStatus) {
@@ -155,7 +194,7 @@ func printPeers(w io.Writer, peers []nodeapi.PeerStatus) {
 
 func wgShow(ctx context.Context, env *Env, nd *localapi.Client, args []string) error {
 	if len(args) > 1 {
-		return fmt.Errorf("%w: wg show [NETWORK_ID]", ErrUsage)
+		return fmt.Errorf("%w: wg show [NETWORK]", ErrUsage)
 	}
 	nrs, err := nd.ListNRs(ctx)
 	if err != nil {
@@ -189,13 +228,20 @@ func wgShow(ctx context.Context, env *Env, nd *localapi.Client, args []string) e
 	})
 }
 
-func filterNR(nrs []nodeapi.NR, id string) []nodeapi.NR {
+// filterNR keeps the NR with id (or, failing that, name) arg.
+func filterNR(nrs []nodeapi.NR, arg string) []nodeapi.NR {
 	for _, nr := range nrs {
-		if nr.Spec.NetworkID == id {
+		if nr.Spec.NetworkID == arg {
 			return []nodeapi.NR{nr}
 		}
 	}
-	return nil
+	var out []nodeapi.NR
+	for _, nr := range nrs {
+		if nr.Spec.Name == arg {
+			out = append(out, nr)
+		}
+	}
+	return out
 }
 
 // workloadAddOpts are the flags of `node workload add`.
@@ -209,9 +255,13 @@ func (o *workloadAddOpts) register(fs *flag.FlagSet) {
 
 func (o *workloadAddOpts) run(ctx context.Context, env *Env, nd *localapi.Client, args []string) error {
 	if len(args) != 2 {
-		return fmt.Errorf("%w: workload add NETWORK_ID NAME [--tap]", ErrUsage)
+		return fmt.Errorf("%w: workload add NETWORK NAME [--tap]", ErrUsage)
 	}
-	s := nodeapi.WorkloadSpec{NetworkID: args[0], Name: args[1], Kind: nodeapi.KindNetns}
+	id, err := resolveNR(ctx, nd, args[0])
+	if err != nil {
+		return err
+	}
+	s := nodeapi.WorkloadSpec{NetworkID: id, Name: args[1], Kind: nodeapi.KindNetns}
 	if o.tap {
 		s.Kind = nodeapi.KindTap
 	}
@@ -226,7 +276,9 @@ func workloadRm(ctx context.Context, env *Env, nd *localapi.Client, args []strin
 	if len(args) != 1 {
 		return fmt.Errorf("%w: workload rm NAME", ErrUsage)
 	}
-	if err := nd.RemoveWorkload(ctx, args[0]); err != nil {
+	if err := nd.RemoveWorkload(ctx, args[0]); errors.Is(err, nodeapi.ErrNotFound) {
+		return fmt.Errorf("workload %s was not there: nothing removed (`zosnet node workload list` shows the node's): %w", args[0], err)
+	} else if err != nil {
 		return fmt.Errorf("remove workload %s: %w", args[0], err)
 	}
 	return env.Print(map[string]string{"removed": args[0]}, func(w io.Writer) { fmt.Fprintf(w, "removed %s\n", args[0]) })

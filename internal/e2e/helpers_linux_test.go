@@ -8,10 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -128,42 +126,20 @@ func nftCounter(t *testing.T, m *scenario.Mesh, where string, inNS string, match
 	}
 }
 
-// stopService sends SIGTERM to a lab node's service (found by its lab and node
-// environment and its name), by pid; node "" matches a lab process on no node (the
-// registry).
+// stopService stops a lab node's service (lab.StopService: SIGTERM, waits for its
+// end); node "" is the registry.
 func stopService(t testing.TB, labName, node, svc string) {
 	t.Helper()
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		comm, err := os.ReadFile(d + "/comm")
-		if err != nil || strings.TrimSpace(string(comm)) != svc {
-			continue
-		}
-		env, err := os.ReadFile(d + "/environ")
-		if err != nil {
-			continue
-		}
-		vars := strings.Split(string(env), "\x00")
-		onNode := slices.ContainsFunc(vars, func(v string) bool { return strings.HasPrefix(v, "ZOSNET_NODE=") })
-		if !contains(vars, "ZOSLAB_LAB="+labName) || (node != "" && !contains(vars, "ZOSNET_NODE="+node)) || (node == "" && onNode) {
-			continue
-		}
-		pid, _ := strconv.Atoi(filepath.Base(d))
-		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-			t.Fatalf("stop %s on %s (pid %d): %v", svc, node, pid, err)
-		}
-		return
+	l, err := lab.Open(labName)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no %s running on %s", svc, node)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
+	if node == "" {
+		node = lab.Registry
 	}
-	return false
+	if err := l.StopService(context.Background(), node, svc, 10*time.Second); err != nil {
+		t.Fatalf("stop %s on %s: %v", svc, node, err)
+	}
 }
 
 // since formats a duration for logs.

@@ -65,6 +65,10 @@ type Refused struct {
 	Addr   netip.Addr `json:"address"`
 	Iface  string     `json:"iface"`
 	Reason string     `json:"reason"`
+	// Outgoing is true for an address the node can still dial out from, though peers
+	// may not reach it: a global IPv6 on the management or home LAN (firewalled
+	// inbound). A hidden node with one dials IPv6-only public nodes directly.
+	Outgoing bool `json:"outgoing,omitempty"`
 }
 
 // Result is Compute's answer.
@@ -91,7 +95,8 @@ func Compute(addrs []Addr) Result {
 		if why, ok := classify(a, ip); ok {
 			r.Endpoints = append(r.Endpoints, Endpoint{Addr: ip, Family: family(ip), Iface: a.Iface, Where: a.Where, Reason: why})
 		} else {
-			r.Refused = append(r.Refused, Refused{Addr: ip, Iface: a.Iface, Reason: why})
+			out := a.Where == Management && ip.Is6() && unusable(ip) == "" && !a.Tentative && !a.Deprecated
+			r.Refused = append(r.Refused, Refused{Addr: ip, Iface: a.Iface, Reason: why, Outgoing: out})
 		}
 	}
 	sort.Slice(r.Endpoints, func(i, j int) bool {

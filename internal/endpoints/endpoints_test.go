@@ -17,6 +17,7 @@ func TestCompute(t *testing.T) {
 		hidden    bool
 		endpoints []string
 		refused   map[string]string
+		outgoing  []string
 	}{
 		{name: "nothing", hidden: true},
 		{name: "farm1 two NICs: SLAAC on public segment", in: []Addr{
@@ -30,7 +31,7 @@ func TestCompute(t *testing.T) {
 			refused: map[string]string{"10.201.0.103": "private IPv4 (RFC 1918): behind NAT"}},
 		{name: "home6: global IPv6 on home LAN is firewalled", in: []Addr{
 			a("172.29.6.100/24", Management), a("2001:db8:600::7/64", Management),
-		}, hidden: true, refused: map[string]string{
+		}, hidden: true, outgoing: []string{"2001:db8:600::7"}, refused: map[string]string{
 			"172.29.6.100":    "private IPv4 (RFC 1918): behind NAT",
 			"2001:db8:600::7": "global IPv6 on the management/home LAN: inbound may be firewalled (plug the public segment or set a public config)"}},
 		{name: "public IPv4 on zos", in: []Addr{a("198.51.100.77/24", Management)}, endpoints: []string{"198.51.100.77"}},
@@ -48,6 +49,12 @@ func TestCompute(t *testing.T) {
 		{name: "duplicates counted once", in: []Addr{
 			a("2001:db8:100::5/64", PublicSegment), a("2001:db8:100::5/64", PublicSegment),
 		}, endpoints: []string{"2001:db8:100::5"}},
+		{name: "home6: the firewalled global IPv6 can still dial out", in: []Addr{
+			a("172.29.6.100/24", Management), a("2001:db8:600::7/64", Management), a("fd00::7/64", Management),
+		}, hidden: true, outgoing: []string{"2001:db8:600::7"}, refused: map[string]string{
+			"172.29.6.100":    "private IPv4 (RFC 1918): behind NAT",
+			"fd00::7":         "unique local IPv6 (fc00::/7)",
+			"2001:db8:600::7": "global IPv6 on the management/home LAN: inbound may be firewalled (plug the public segment or set a public config)"}},
 		{name: "unknown role", in: []Addr{a("198.51.100.9/24", "weird")}, hidden: true,
 			refused: map[string]string{"198.51.100.9": "unknown interface role weird"}},
 	}
@@ -65,8 +72,15 @@ func TestCompute(t *testing.T) {
 				t.Errorf("endpoints = %v, want %v", got, tt.endpoints)
 			}
 			ref := map[string]string{}
+			var out []string
 			for _, x := range r.Refused {
 				ref[x.Addr.String()] = x.Reason
+				if x.Outgoing {
+					out = append(out, x.Addr.String())
+				}
+			}
+			if !reflect.DeepEqual(out, tt.outgoing) {
+				t.Errorf("outgoing = %v, want %v", out, tt.outgoing)
 			}
 			if tt.refused == nil {
 				tt.refused = map[string]string{}

@@ -143,6 +143,19 @@ func (l *Lab) bootRegistry(o Options) error {
 	if _, err := os.Stat(bin); err != nil {
 		return nil
 	}
+	if err := l.startRegistry(bin); err != nil {
+		return err
+	}
+	o.Log.Info("boot: started registry")
+	return nil
+}
+
+// startRegistry starts the registry host's service (the boot contract above).
+func (l *Lab) startRegistry(bin string) error {
+	r := l.st.Spec.router("registry")
+	if r == nil || len(r.Interfaces) == 0 || r.Interfaces[0].IPv4 == "" {
+		return fmt.Errorf("lab %s has no registry host", l.name)
+	}
 	dir := filepath.Join(l.dir, "registry")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("registry: %w", err)
@@ -164,7 +177,6 @@ func (l *Lab) bootRegistry(o Options) error {
 		return fmt.Errorf("registry: start: %w", err)
 	}
 	go cmd.Wait()
-	o.Log.Info("boot: started registry", "listen", addr+":8443")
 	return nil
 }
 

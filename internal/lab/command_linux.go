@@ -102,10 +102,15 @@ func (l *Lab) switchPath(seg string) string { return "/run/netns/" + switchNS(l.
 type Status struct {
 	Name string `json:"name"`
 	// Registry is the URL the registry host serves (when the lab has a "registry" host).
-	Registry string          `json:"registry,omitempty"`
-	Segments []SegmentStatus `json:"segments"`
-	Routers  []RouterStatus  `json:"routers"`
-	Nodes    []NodeStatus    `json:"nodes"`
+	Registry string `json:"registry,omitempty"`
+	// CA is the lab CA's certificate bundle a zosnet profile needs (--ca), and
+	// ZosnetConfig the user host's zosnet config dir (ZOSNET_CONFIG_DIR); empty when the
+	// lab has no grid.
+	CA           string          `json:"ca,omitempty"`
+	ZosnetConfig string          `json:"zosnet_config,omitempty"`
+	Segments     []SegmentStatus `json:"segments"`
+	Routers      []RouterStatus  `json:"routers"`
+	Nodes        []NodeStatus    `json:"nodes"`
 }
 
 // SegmentStatus is one segment: prefixes, gateway, servers.
@@ -162,6 +167,9 @@ func (l *Lab) Status() Status {
 	st := Status{Name: l.name}
 	if r := s.router("registry"); r != nil && len(r.Interfaces) > 0 && r.Interfaces[0].IPv4 != "" {
 		st.Registry = "https://" + netip.MustParsePrefix(r.Interfaces[0].IPv4).Addr().String() + ":8443"
+	}
+	if ca := l.CAFile(); fileExists(ca) {
+		st.CA, st.ZosnetConfig = ca, filepath.Dir(ca)
 	}
 	for _, g := range s.Segments {
 		st.Segments = append(st.Segments, l.segmentStatus(g))
@@ -256,3 +264,9 @@ func tool(name string) string {
 	}
 	return name
 }
+
+// CAFile is the lab CA's bundle (what `zosnet profile set --ca` takes); it exists once
+// a booted lab made its grid.
+func (l *Lab) CAFile() string { return filepath.Join(l.dir, "zosnet", "ca.crt") }
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

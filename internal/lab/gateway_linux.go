@@ -85,8 +85,6 @@ func (l *Lab) bootGatewayServices(ctx context.Context, o Options) error {
 	return nil
 }
 
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
 // dnsConf is the farmer's DNS: authoritative wildcards for the gateway domains.
 func (l *Lab) dnsConf(listen netip.Addr) string {
 	base := filepath.Join(l.dir, "servers", "dns")

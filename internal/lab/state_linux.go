@@ -43,6 +43,8 @@ type state struct {
 	VMs map[string]int `json:"vms,omitempty"`
 	// ImageDir is the node image vm nodes boot (vm_linux.go).
 	ImageDir string `json:"image_dir,omitempty"`
+	// BinDir holds the binaries the lab booted (service_linux.go starts them again).
+	BinDir string `json:"bin_dir,omitempty"`
 }
 
 // CheckName validates a lab name: it prefixes every object of the lab.

@@ -65,7 +65,7 @@ func Up(ctx context.Context, s *Spec, o Options) (l *Lab, err error) {
 			l = nil
 		}
 	}()
-	l.st.ImageDir = o.ImageDir
+	l.st.ImageDir, l.st.BinDir = o.ImageDir, o.BinDir
 	if err := l.checkImage(); err != nil { // vm_linux.go
 		return nil, err
 	}

@@ -46,7 +46,7 @@ func (e *APIError) Unwrap() error {
 	switch e.Status {
 	case http.StatusNotFound:
 		return nodeapi.ErrNotFound
-	case http.StatusBadRequest:
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 		return nodeapi.ErrInvalid
 	case http.StatusConflict:
 		return nodeapi.ErrConflict
@@ -110,7 +110,7 @@ func (c *Client) PutNR(ctx context.Context, s nodeapi.NRSpec) (nr nodeapi.NR, er
 	return nr, c.do(ctx, http.MethodPut, "/v1/nrs/"+url.PathEscape(s.NetworkID), s, &nr)
 }
 
-// DeleteNR removes a network resource; a missing one is success.
+// DeleteNR removes a network resource; a missing one is ErrNotFound (404).
 func (c *Client) DeleteNR(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/nrs/"+url.PathEscape(id), nil, nil)
 }
@@ -125,7 +125,7 @@ func (c *Client) AddWorkload(ctx context.Context, s nodeapi.WorkloadSpec) (w nod
 	return w, c.do(ctx, http.MethodPut, "/v1/workloads/"+url.PathEscape(s.Name), s, &w)
 }
 
-// RemoveWorkload detaches a workload; a missing one is success.
+// RemoveWorkload detaches a workload; a missing one is ErrNotFound (404).
 func (c *Client) RemoveWorkload(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/workloads/"+url.PathEscape(name), nil, nil)
 }

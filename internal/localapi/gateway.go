@@ -26,7 +26,7 @@ func (s *Server) gatewayRoutes(m *http.ServeMux) {
 	})
 	m.HandleFunc("PUT /v1/gateway-firewall", s.root(func(w http.ResponseWriter, r *http.Request) {
 		var g nodeapi.GatewayFirewall
-		if err := decode(r, &g); err != nil {
+		if err := decode(w, r, &g); err != nil {
 			s.reply(w, r, nil, err)
 			return
 		}

@@ -91,7 +91,7 @@ func (s *Server) uplinkRoutes(m *http.ServeMux) {
 	})
 	m.HandleFunc("PUT /v1/public-config", s.root(func(w http.ResponseWriter, r *http.Request) {
 		var cfg nodeapi.PublicConfig
-		if err := decode(r, &cfg); err != nil {
+		if err := decode(w, r, &cfg); err != nil {
 			s.reply(w, r, nil, err)
 			return
 		}
@@ -104,12 +104,12 @@ func (s *Server) uplinkRoutes(m *http.ServeMux) {
 
 func (s *Server) putNR(w http.ResponseWriter, r *http.Request) {
 	var spec nodeapi.NRSpec
-	if err := decode(r, &spec); err != nil {
+	if err := decode(w, r, &spec); err != nil {
 		s.reply(w, r, nil, err)
 		return
 	}
 	if spec.NetworkID != r.PathValue("id") {
-		s.reply(w, r, nil, fmt.Errorf("%w request: network_id %q differs from the path's %q", nodeapi.ErrInvalid, spec.NetworkID, r.PathValue("id")))
+		s.reply(w, r, nil, fmt.Errorf("%w: network_id: %q differs from the path's %q", nodeapi.ErrInvalid, spec.NetworkID, r.PathValue("id")))
 		return
 	}
 	nr, err := s.B.PutNR(r.Context(), spec)
@@ -118,29 +118,40 @@ func (s *Server) putNR(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) putWorkload(w http.ResponseWriter, r *http.Request) {
 	var spec nodeapi.WorkloadSpec
-	if err := decode(r, &spec); err != nil {
+	if err := decode(w, r, &spec); err != nil {
 		s.reply(w, r, nil, err)
 		return
 	}
 	if spec.Name != r.PathValue("name") {
-		s.reply(w, r, nil, fmt.Errorf("%w request: name %q differs from the path's %q", nodeapi.ErrInvalid, spec.Name, r.PathValue("name")))
+		s.reply(w, r, nil, fmt.Errorf("%w: name: %q differs from the path's %q", nodeapi.ErrInvalid, spec.Name, r.PathValue("name")))
 		return
 	}
 	info, err := s.B.AddWorkload(r.Context(), spec)
 	s.reply(w, r, info, err)
 }
 
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w request: body: %v", nodeapi.ErrInvalid, err)
+// MaxBody is the largest request body the API reads.
+const MaxBody = 1 << 20
+
+// errTooLarge marks a body over MaxBody (413).
+var errTooLarge = fmt.Errorf("%w: body: larger than %d bytes", nodeapi.ErrInvalid, MaxBody)
+
+// decode reads a body of at most MaxBody bytes and decodes it strictly
+// (nodeapi.Decode: errors name the field).
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if _, big := errors.AsType[*http.MaxBytesError](err); big {
+		return errTooLarge
+	} else if err != nil {
+		return fmt.Errorf("%w: body: could not read it: %v", nodeapi.ErrInvalid, err)
 	}
-	return nil
+	return nodeapi.Decode(b, v)
 }
 
 func statusOf(err error) int {
 	switch {
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, nodeapi.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, nodeapi.ErrInvalid):

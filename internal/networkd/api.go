@@ -149,7 +149,8 @@ func (d *Daemon) hasWorkloads(id string) bool {
 	return false
 }
 
-// DeleteNR detaches the NR's workloads and removes it; a missing NR is success. The
+// DeleteNR detaches the NR's workloads and removes it; a missing NR is ErrNotFound
+// (nothing changes; the reconciler collects any leftover kernel objects). The
 // desired state is persisted first, so a crash midway is finished by the next GC.
 func (d *Daemon) DeleteNR(ctx context.Context, id string) error {
 	if err := nodeapi.ValidID(id); err != nil {
@@ -159,6 +160,9 @@ func (d *Daemon) DeleteNR(ctx context.Context, id string) error {
 		return err
 	}
 	defer d.mu.Unlock()
+	if _, ok := d.state.NRs[id]; !ok {
+		return fmt.Errorf("network resource %s: %w on this node: nothing to remove", id, nodeapi.ErrNotFound)
+	}
 	var detach []nodeapi.Workload
 	for n, w := range d.state.Workloads {
 		if w.NetworkID == id {
@@ -232,7 +236,7 @@ func (d *Daemon) AddWorkload(ctx context.Context, s nodeapi.WorkloadSpec) (nodea
 	return info, nil
 }
 
-// RemoveWorkload detaches a workload; a missing one is success.
+// RemoveWorkload detaches a workload; a missing one is ErrNotFound (nothing changes).
 func (d *Daemon) RemoveWorkload(ctx context.Context, name string) error {
 	if err := d.lockFor(ctx); err != nil {
 		return err
@@ -240,7 +244,7 @@ func (d *Daemon) RemoveWorkload(ctx context.Context, name string) error {
 	defer d.mu.Unlock()
 	info, ok := d.state.Workloads[name]
 	if !ok {
-		return nil
+		return fmt.Errorf("workload %s: %w on this node: nothing to remove", name, nodeapi.ErrNotFound)
 	}
 	delete(d.state.Workloads, name)
 	if err := d.persist(); err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -149,9 +151,61 @@ func checkErrors(t *testing.T, a *node, na nodeapi.NR) {
 	if _, err := a.cl.AddWorkload(bg, nodeapi.WorkloadSpec{Name: "Bad_Name", NetworkID: "net1"}); !errors.Is(err, nodeapi.ErrInvalid) {
 		t.Fatalf("bad workload name: %v", err)
 	}
+	checkBadBodies(t, a)
 	if nrs, _ := a.cl.ListNRs(bg); len(nrs) != 1 {
 		t.Fatalf("refused specs left NRs: %d", len(nrs))
 	}
+}
+
+// checkBadBodies: bad bodies → status and a message naming the field, never Go
+// internals; a missing NR or workload to delete → 404 (issue 19).
+func checkBadBodies(t *testing.T, a *node) {
+	t.Helper()
+	nr := `{"network_id":"net2","ip_range":"10.2.0.0/16","subnet":%q,"peers":[{"public_key":"` + testKey + `","allowed_ips":[%q]}]}`
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		want               string
+	}{
+		{"PUT", "/v1/nrs/net2", fmt.Sprintf(nr, "10.9.0.0/33", "10.2.9.0/24"), 400, `subnet: "10.9.0.0/33": prefix length out of range`},
+		{"PUT", "/v1/nrs/net2", fmt.Sprintf(nr, "10.2.1.0/24", "10.2.9.0/99"), 400, `peers[0].allowed_ips[0]: "10.2.9.0/99": prefix length out of range`},
+		{"PUT", "/v1/nrs/net2", `{"network_id":"net2","listen_port":-1}`, 400, `listen_port: want a whole number`},
+		{"PUT", "/v1/nrs/net2", `{"network_id":"net2","colour":1}`, 400, `body: unknown field "colour"`},
+		{"PUT", "/v1/nrs/net2", `{"network_id":"net3"}`, 400, `network_id: "net3" differs from the path's "net2"`},
+		{"PUT", "/v1/nrs/net2", `{"network_id":"net2","subnet":"` + strings.Repeat("1", 2<<20) + `"}`, 413, "body: larger than 1048576 bytes"},
+		{"PUT", "/v1/public-config", `{"ipv4":"198.51.100.7/33"}`, 400, `ipv4: "198.51.100.7/33": prefix length out of range`},
+		{"PUT", "/v1/workloads/w1", `{"name":"w1","network_id":"net1","kind":3}`, 400, `kind: want a string`},
+		{"DELETE", "/v1/nrs/nosuch", ``, 404, `network resource nosuch: not found on this node: nothing to remove`},
+		{"DELETE", "/v1/workloads/nosuch", ``, 404, `workload nosuch: not found on this node`},
+	} {
+		status, body := rawDo(t, a, tc.method, tc.path, tc.body)
+		if status != tc.status || !strings.Contains(body, tc.want) || strings.Contains(body, "netip.") || strings.Contains(body, "json:") {
+			t.Errorf("%s %s: %d %s, want %d saying %q", tc.method, tc.path, status, body, tc.status, tc.want)
+		}
+	}
+}
+
+const testKey = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+
+func rawDo(t *testing.T, a *node, method, path, body string) (int, string) {
+	t.Helper()
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", a.socket())
+	}}}
+	req, err := http.NewRequest(method, "http://networkd"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e struct{ Error string }
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		t.Fatalf("%s %s: answer is not JSON: %v", method, path, err)
+	}
+	return resp.StatusCode, e.Error
 }
 
 func rawGet(t *testing.T, a *node, path string) []byte {

@@ -41,10 +41,10 @@ const MaxGatewayBackends = 4096
 
 // Validate checks every field, naming the first problem.
 func (g *GatewayFirewall) Validate() error {
-	for _, ps := range [][]uint16{g.TCPPorts, g.UDPPorts} {
+	for field, ps := range map[string][]uint16{"tcp_ports": g.TCPPorts, "udp_ports": g.UDPPorts} {
 		for _, p := range ps {
 			if p == 0 {
-				return fmt.Errorf("%w gateway firewall: port 0", ErrInvalid)
+				return invalid("gateway firewall", field, "port 0")
 			}
 		}
 	}
@@ -54,15 +54,15 @@ func (g *GatewayFirewall) Validate() error {
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		if err := ValidID(id); err != nil {
-			return fmt.Errorf("gateway firewall: backends: %w", err)
+		if !idRE.MatchString(id) {
+			return invalid("gateway firewall", "backends", "%q is not a network id (1 to 11 characters of [a-z0-9])", id)
 		}
 		if len(g.Backends[id]) > MaxGatewayBackends {
-			return fmt.Errorf("%w gateway firewall: backends[%s]: more than %d", ErrInvalid, id, MaxGatewayBackends)
+			return invalid("gateway firewall", "backends["+id+"]", "more than %d", MaxGatewayBackends)
 		}
 		for i, b := range g.Backends[id] {
 			if _, err := ParseGatewayBackend(b); err != nil {
-				return fmt.Errorf("%w gateway firewall: backends[%s][%d]: %v", ErrInvalid, id, i, err)
+				return invalid("gateway firewall", fmt.Sprintf("backends[%s][%d]", id, i), "%v", err)
 			}
 		}
 	}

@@ -16,6 +16,10 @@ type NRSpec struct {
 	// NetworkID is the network's stable id from the registry, [a-z0-9]{1,11}, so that
 	// n-, b- and w- plus the id fit in a 15-byte interface name.
 	NetworkID string `json:"network_id"`
+	// Name is the network's name in the registry, for people: the CLI accepts it
+	// wherever it accepts the id. Optional; 1 to 63 characters of letters, digits and
+	// . _ - (the registry's rule).
+	Name string `json:"name,omitempty"`
 	// IPRange is the whole network's IPv4 range (prefix length 8..30).
 	IPRange netip.Prefix `json:"ip_range"`
 	// Subnet is this node's IPv4 subnet inside IPRange (prefix length ≤ 30).
@@ -59,10 +63,22 @@ func ValidID(id string) error {
 	return nil
 }
 
+var netNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+func validName(name string) error {
+	if name != "" && !netNameRE.MatchString(name) {
+		return invalidNR("name", "%q must be 1 to 63 characters of letters, digits and . _ - (not starting with . _ -)", name)
+	}
+	return nil
+}
+
 // Validate checks every field of s and returns the first problem, naming its field.
 // It does no I/O; whether a requested port is free is checked by the port allocator.
 func (s *NRSpec) Validate() error {
 	if err := ValidID(s.NetworkID); err != nil {
+		return err
+	}
+	if err := validName(s.Name); err != nil {
 		return err
 	}
 	if err := s.validateRanges(); err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+
+	"github.com/zosnet/zosnet/internal/ula"
 )
 
 func (p *Planner) loadDevices(ds []AccessPeer, sp *space) error {
@@ -86,9 +88,9 @@ func pickAccess(nodes []node, cands, fams []int) (int, int) {
 func (p *Planner) device(d int) DevicePlan {
 	dev := &p.devices[d]
 	n := &p.nodes[dev.node]
-	return DevicePlan{Name: dev.Name, Address: dev.Address, AccessNode: n.id, Peer: Peer{
+	return DevicePlan{Name: dev.Name, Address: dev.Address, Address6: ula.Addr(p.netID, dev.Address), AccessNode: n.id, Peer: Peer{
 		NodeID: n.id, Name: n.name, PublicKey: n.key,
 		Endpoint:   netip.AddrPortFrom(n.reach[dev.fam], uint16(n.port)),
-		AllowedIPs: []netip.Prefix{p.rng}, Keepalive: Keepalive, Path: PathAccess,
+		AllowedIPs: []netip.Prefix{p.rng, p.ula}, Keepalive: Keepalive, Path: PathAccess,
 	}}
 }

@@ -137,6 +137,10 @@ func TestStatusOf(t *testing.T) {
 	if len(st.Relays) != 1 || st.Relays[0] != "farm1" || len(st.Pairs) != 4*3 {
 		t.Fatalf("relays %v, %d pairs; want [farm1], 12", st.Relays, len(st.Pairs))
 	}
+	// home1 and home2 (one LAN) reach home6 through farm1, and home6 them: 3 members, 4 pairs
+	if len(st.RelayLoad) != 1 || st.RelayLoad[0] != (RelayLoad{Relay: "farm1", Members: 3, Pairs: 4}) {
+		t.Errorf("relay load %+v, want farm1 carrying 3 members and 4 pairs", st.RelayLoad)
+	}
 	want := map[string]string{ // from→to: path via reachable last-reply
 		"home1→home2": "same-lan  true 11:59:59", "home2→home1": "same-lan  false -",
 		"home1→farm1": "direct  false 11:00:00", "home1→home6": "relayed farm1 false -",

@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"cmp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -21,6 +23,10 @@ type NetworkStatus struct {
 	Relays  []string       `json:"relays"`
 	Members []MemberStatus `json:"members"`
 	Pairs   []NetworkPair  `json:"pairs"`
+	// RelayLoad is what each relay carries now: the members relaying through it and
+	// the ordered relayed pairs that cross it, busiest first (empty when nothing is
+	// relayed).
+	RelayLoad []RelayLoad `json:"relay_load"`
 	// PlanError says why no plan could be made yet (e.g. members not reported).
 	PlanError string `json:"plan_error,omitempty"`
 }
@@ -30,6 +36,40 @@ type NetworkStatus struct {
 type NetworkPair struct {
 	PairStatus
 	LastReply *time.Time `json:"last_reply,omitempty"`
+}
+
+// RelayLoad is one relay's load in a NetworkStatus.
+type RelayLoad struct {
+	Relay   string `json:"relay"`
+	Members int    `json:"members"` // members whose relayed traffic it carries
+	Pairs   int    `json:"pairs"`   // ordered relayed pairs through it
+}
+
+// relayLoad counts, per relay, the members using it and the relayed pairs via it.
+func relayLoad(st NetworkStatus) []RelayLoad {
+	idx := map[string]int{}
+	var out []RelayLoad
+	at := func(r string) *RelayLoad {
+		if _, ok := idx[r]; !ok {
+			idx[r] = len(out)
+			out = append(out, RelayLoad{Relay: r})
+		}
+		return &out[idx[r]]
+	}
+	users := map[string]bool{}
+	for _, p := range st.Pairs {
+		if p.Path == PathRelayed && p.Via != "" {
+			at(p.Via).Pairs++
+			if !users[p.Via+"\x00"+p.From] {
+				users[p.Via+"\x00"+p.From] = true
+				at(p.Via).Members++
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b RelayLoad) int {
+		return cmp.Or(cmp.Compare(b.Pairs, a.Pairs), cmp.Compare(a.Relay, b.Relay))
+	})
+	return out
 }
 
 // MemberStatus is one member as its node reported it.
@@ -61,7 +101,8 @@ func StatusOf(n gridapi.DesiredNetwork, now time.Time, fresh time.Duration) Netw
 		}
 		return id
 	}
-	st := NetworkStatus{ID: n.ID, Name: n.Name, Range: n.IPRange, Relays: []string{}, Members: []MemberStatus{}, Pairs: []NetworkPair{}}
+	st := NetworkStatus{ID: n.ID, Name: n.Name, Range: n.IPRange, Relays: []string{}, Members: []MemberStatus{}, Pairs: []NetworkPair{},
+		RelayLoad: []RelayLoad{}}
 	current := map[string]string{}
 	var obs []PairObservation
 	for _, p := range n.Peers {
@@ -116,5 +157,6 @@ func StatusOf(n gridapi.DesiredNetwork, now time.Time, fresh time.Duration) Netw
 		}
 		st.Pairs = append(st.Pairs, p)
 	}
+	st.RelayLoad = relayLoad(st)
 	return st
 }

@@ -172,8 +172,8 @@ func hiddenLANAndRelay() struct {
 	pm.Peers = append(pm.Peers, Peer{Name: "phone", PublicKey: key(9), AllowedIPs: pfxs("10.5.7.77/32"), Path: PathAccess})
 	want := Plan{NetworkID: id, Range: pfx("10.5.0.0/21"), ULA: twin(id, "10.5.0.0/21"), Relays: []string{"p"},
 		Members: []MemberPlan{h1, h2, h3, pm},
-		Devices: []DevicePlan{{Name: "phone", Address: addr("10.5.7.77"), AccessNode: "p", Peer: Peer{NodeID: "p", Name: "p", PublicKey: key(1),
-			Endpoint: ap("198.51.100.1:1"), AllowedIPs: pfxs("10.5.0.0/21"), Keepalive: Keepalive, Path: PathAccess}}}}
+		Devices: []DevicePlan{{Name: "phone", Address: addr("10.5.7.77"), Address6: ula.Addr(id, addr("10.5.7.77")), AccessNode: "p", Peer: Peer{NodeID: "p", Name: "p", PublicKey: key(1),
+			Endpoint: ap("198.51.100.1:1"), AllowedIPs: []netip.Prefix{pfx("10.5.0.0/21"), twin(id, "10.5.0.0/21")}, Keepalive: Keepalive, Path: PathAccess}}}}
 	return struct {
 		name string
 		in   Input

@@ -211,6 +211,9 @@ type Peer struct {
 type DevicePlan struct {
 	Name    string     `json:"name"`
 	Address netip.Addr `json:"address"`
+	// Address6 is the device's IPv6 ULA address: the ULA twin of Address, which the
+	// members route to the access node like Address.
+	Address6 netip.Addr `json:"address6"`
 	// AccessNode is the node id of the public member it peers with.
 	AccessNode string `json:"access_node"`
 	// Peer is the access node's entry on the device: the whole range and its ULA twin.

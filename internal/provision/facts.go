@@ -38,6 +38,15 @@ func endpointsFrom(st nodeapi.UplinkStatus) ([]gridapi.Endpoint, bool) {
 		a := e.Addr.Unmap()
 		out = append(out, gridapi.Endpoint{IP: a.String(), Family: gridapi.Family(a), Reason: reasonOf(e.Where, a)})
 	}
+	// Addresses peers cannot reach but the node can dial out from (a global IPv6 on a
+	// firewalled home LAN) are candidates too, unreachable (gridapi.ReasonGlobalIPv6):
+	// the planner counts the family for paths to public nodes.
+	for _, r := range st.Refused {
+		if r.Outgoing && r.Addr.IsValid() {
+			a := r.Addr.Unmap()
+			out = append(out, gridapi.Endpoint{IP: a.String(), Family: gridapi.Family(a), Reason: gridapi.ReasonGlobalIPv6})
+		}
+	}
 	return out[:min(len(out), gridapi.MaxEndpoints)], st.Hidden
 }
 

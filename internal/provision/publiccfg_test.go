@@ -97,6 +97,17 @@ func TestEndpointsFrom(t *testing.T) {
 	if eps, hidden := endpointsFrom(nodeapi.UplinkStatus{Hidden: true}); !hidden || eps == nil || len(eps) != 0 {
 		t.Fatalf("hidden node: %+v %v", eps, hidden)
 	}
+	// a dual-stack hidden node (issue 19): its firewalled global IPv6 is an unreachable
+	// candidate, so the planner lets it dial IPv6-only public nodes directly
+	home := nodeapi.UplinkStatus{Hidden: true, Refused: []endpoints.Refused{
+		{Addr: netip.MustParseAddr("172.29.6.100"), Reason: "private"},
+		{Addr: netip.MustParseAddr("2001:db8:600::7"), Reason: "firewalled", Outgoing: true},
+	}}
+	eps, hidden = endpointsFrom(home)
+	f = gridapi.NodeFacts{Endpoints: eps, Hidden: hidden}
+	if err := f.Validate(); err != nil || !hidden || len(eps) != 1 || eps[0].IP != "2001:db8:600::7" || eps[0].Reachable() || eps[0].Reason != gridapi.ReasonGlobalIPv6 {
+		t.Fatalf("dual-stack hidden node: %+v hidden=%v: %v", eps, hidden, err)
+	}
 }
 
 // TestFactsFromNetworkd: what provisiond adds to the facts comes from networkd's status

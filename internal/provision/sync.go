@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/netip"
@@ -101,7 +102,7 @@ func (p *Provisioner) ensureNR(ctx context.Context, n gridapi.DesiredNetwork, se
 	if err != nil {
 		return cur, fmt.Errorf("subnet %q: %w", self.Subnet, err)
 	}
-	cur, err = p.cfg.Networkd.PutNR(ctx, nodeapi.NRSpec{NetworkID: n.ID, IPRange: rng, Subnet: sub, Peers: []nodeapi.Peer{}})
+	cur, err = p.cfg.Networkd.PutNR(ctx, nodeapi.NRSpec{NetworkID: n.ID, Name: n.Name, IPRange: rng, Subnet: sub, Peers: []nodeapi.Peer{}})
 	if err == nil {
 		p.log.Info("network resource created", "network", n.ID, "subnet", sub, "port", cur.Status.ListenPort)
 	}
@@ -127,7 +128,9 @@ func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodea
 		p.failover(n.ID, st, mp.Relays)
 		peers = plan.WithRelay(mp, relayName(mp.Relays, st.relay.Current))
 	}
-	return specOf(mp, in.Network.Range, n.ID, peers, int(cur.Status.ListenPort)), mp, nil
+	s := specOf(mp, in.Network.Range, n.ID, peers, int(cur.Status.ListenPort))
+	s.Name = n.Name
+	return s, mp, nil
 }
 
 // failover moves the relayed set between the planned relays (plan.Failover) on the
@@ -253,7 +256,7 @@ func (p *Provisioner) removeOthers(ctx context.Context, want map[string]bool) {
 		if want[id] {
 			continue
 		}
-		if err := p.cfg.Networkd.DeleteNR(ctx, id); err != nil {
+		if err := p.cfg.Networkd.DeleteNR(ctx, id); err != nil && !errors.Is(err, nodeapi.ErrNotFound) {
 			p.log.Warn("remove network resource", "network", id, "err", err)
 			continue
 		}

@@ -46,11 +46,20 @@ var ErrSyntax = errors.New("wg-quick syntax error")
 // mtu 0 leaves the MTU to wg-quick.
 func FromDevice(d plan.DevicePlan, privateKey string, mtu int) (Config, error) {
 	c := Config{
-		Interface: Interface{PrivateKey: privateKey, Address: []netip.Prefix{netip.PrefixFrom(d.Address, 32)}, MTU: mtu},
+		Interface: Interface{PrivateKey: privateKey, Address: deviceAddrs(d), MTU: mtu},
 		Peers: []Peer{{PublicKey: d.Peer.PublicKey, Endpoint: d.Peer.Endpoint, AllowedIPs: d.Peer.AllowedIPs,
 			PersistentKeepalive: d.Peer.Keepalive}},
 	}
 	return c, c.Validate()
+}
+
+// deviceAddrs are the device's IPv4 address and, when the plan has one, its IPv6 ULA.
+func deviceAddrs(d plan.DevicePlan) []netip.Prefix {
+	out := []netip.Prefix{netip.PrefixFrom(d.Address, 32)}
+	if d.Address6.IsValid() {
+		out = append(out, netip.PrefixFrom(d.Address6, 128))
+	}
+	return out
 }
 
 // Validate checks what wg-quick would reject, naming the field.
@@ -131,8 +140,12 @@ func RenderDevice(w io.Writer, networkID string, d plan.DevicePlan, privateKey s
 	if err != nil {
 		return fmt.Errorf("wg-quick config for device %q: %w", d.Name, err)
 	}
+	addrs := d.Address.String()
+	if d.Address6.IsValid() {
+		addrs += ", " + d.Address6.String()
+	}
 	header := fmt.Sprintf("zosnet network %s: device %s (%s), through node %s.\n"+
 		"Keep this file private (it holds the device's private key).\n"+
-		"Use: wg-quick up ./<name>.conf", networkID, d.Name, d.Address, d.AccessNode)
+		"Use: wg-quick up ./<name>.conf", networkID, d.Name, addrs, d.AccessNode)
 	return Render(w, c, header)
 }

@@ -87,7 +87,7 @@ func TestRenderAcceptedByWgQuick(t *testing.T) {
 		t.Fatalf("wg-quick strip: %v\n%s", err, out)
 	}
 	for _, want := range []string{"PrivateKey = " + key(10), "PublicKey = " + key(1), "Endpoint = 198.51.100.11:51820",
-		"AllowedIPs = 10.1.0.0/16", "PersistentKeepalive = 25"} {
+		"AllowedIPs = 10.1.0.0/16, fd6c:270e:f2f2:100::/56", "PersistentKeepalive = 25"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("wg-quick strip output lacks %q:\n%s", want, out)
 		}
@@ -175,4 +175,40 @@ func normalize(c Config) Config {
 		}
 	}
 	return c
+}
+
+// The default file name is one wg-quick accepts, and CheckFileName says why a name is
+// refused (issue 19: "production-mylaptop.conf" was refused by wg-quick).
+func TestFileNames(t *testing.T) {
+	for _, tc := range []struct{ net, dev, want string }{
+		{"demo", "laptop", "demo-laptop.conf"},
+		{"production", "mylaptop", "produc-mylaptop.conf"},
+		{"production", "averyveryverylongdevice", "produ-averyvery.conf"},
+		{"a", "b", "a-b.conf"},
+		{"n", "my_phone.x", "n-my_phone.x.conf"},
+	} {
+		got := DefaultFileName(tc.net, tc.dev)
+		if got != tc.want {
+			t.Errorf("DefaultFileName(%q, %q) = %q, want %q", tc.net, tc.dev, got, tc.want)
+		}
+		if err := CheckFileName("/some/dir/" + got); err != nil {
+			t.Errorf("CheckFileName(%q): %v", got, err)
+		}
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"production-mylaptop.conf", "at most 15 characters (this one has 19)"},
+		{"dir/laptop.wg", `"laptop.wg" must end in .conf`},
+		{".conf", "no interface name"},
+		{"my laptop.conf", `holds ' '`},
+		{"wg0.conf", ""},
+		{"/etc/wireguard/a=b+c.conf", ""},
+	} {
+		err := CheckFileName(tc.path)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("CheckFileName(%q): %v", tc.path, err)
+		case tc.want != "" && (err == nil || !errors.Is(err, ErrFileName) || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("CheckFileName(%q) = %v, want an ErrFileName saying %q", tc.path, err, tc.want)
+		}
+	}
 }

@@ -86,7 +86,6 @@ func runInit() {
 		log.Error("kernel command line: using defaults for the bad parameter", "err", err)
 	}
 	log.Info("zosinit starting", "cmdline", strings.TrimSpace(string(raw)), "kernel_uptime_s", uptime())
-	unix.Sethostname([]byte(cfg.Name))
 	reaper := NewReaper()
 	go reaper.Run(make(chan struct{}))
 	loader, err := LoadModules(log)
@@ -111,6 +110,11 @@ func runInit() {
 		il.file = f
 	}
 	log.Info("state directory", "dir", StateDir, "on", where)
+	if cfg.Name, err = ResolveName(cfg.Name, StateDir, "/sys/class/net"); err != nil {
+		log.Warn("node name", "err", err)
+	}
+	unix.Sethostname([]byte(cfg.Name))
+	log.Info("node name", "name", cfg.Name)
 	if names, err := ImportFwCfg(FwCfgStateDir, StateDir); err != nil || len(names) > 0 {
 		log.Info("state files from the hypervisor (fw_cfg)", "files", names, "err", err)
 	}

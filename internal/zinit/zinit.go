@@ -24,7 +24,9 @@ import (
 // Kernel command line parameters of the init (the daemons read their own: farmer_id=,
 // zosnet.registry=, ...; unknown parameters are ignored by everyone).
 const (
-	// ParamName is zosnet.name=NAME: the node's host name and ZOSNET_NODE (default "zos").
+	// ParamName is zosnet.name=NAME: the node's host name and ZOSNET_NODE (default: the
+	// name kept in the state directory, else "zos-" and the first physical NIC's MAC; see
+	// ResolveName).
 	ParamName = "zosnet.name"
 	// ParamWireGuard is zosnet.wireguard=auto|kernel|userspace, passed to networkd.
 	ParamWireGuard = "zosnet.wireguard"
@@ -50,7 +52,7 @@ type Config struct {
 // and the reason; that parameter keeps its default and the others still apply (the init
 // logs the error and boots).
 func ParseConfig(line string) (Config, error) {
-	c := Config{Name: "zos", State: "auto", Services: append([]string{}, AllServices...)}
+	c := Config{State: "auto", Services: append([]string{}, AllServices...)}
 	var errs []error
 	for _, f := range cmdline.Fields(line) {
 		k, v, _ := strings.Cut(f, "=")

@@ -8,7 +8,7 @@ import (
 )
 
 func TestParseConfig(t *testing.T) {
-	def := Config{Name: "zos", State: "auto", Services: AllServices}
+	def := Config{State: "auto", Services: AllServices}
 	for _, tc := range []struct {
 		line string
 		want Config
@@ -17,8 +17,8 @@ func TestParseConfig(t *testing.T) {
 		{"console=ttyS0 farmer_id=1", def, ""},
 		{"zosnet.name=vm1 zosnet.wireguard=userspace zosnet.state=vdb zosnet.services=netinit,networkd",
 			Config{Name: "vm1", WireGuard: "userspace", State: "vdb", Services: []string{"netinit", "networkd"}}, ""},
-		{"zosnet.state=/dev/sdb zosnet.services=none", Config{Name: "zos", State: "sdb", Services: []string{}}, ""},
-		{"zosnet.state=ram", Config{Name: "zos", State: "ram", Services: AllServices}, ""},
+		{"zosnet.state=/dev/sdb zosnet.services=none", Config{State: "sdb", Services: []string{}}, ""},
+		{"zosnet.state=ram", Config{State: "ram", Services: AllServices}, ""},
 		{"zosnet.name=a_b", def, `zosnet.name="a_b": only letters, digits and '-'`},
 		{"zosnet.wireguard=fast", def, `zosnet.wireguard="fast": want auto, kernel or userspace`},
 		{"zosnet.services=netinit,sshd", def, `unknown service "sshd"`},

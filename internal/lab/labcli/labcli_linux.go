@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -112,7 +113,8 @@ func (c *command) exec(ctx context.Context, e *env, args []string) error {
 
 func commands() []*command {
 	return []*command{
-		upCmd(), downCmd(), statusCmd(), execCmd(), shellCmd(), demoCmd(), leaseCmd(), carrierCmd(), dhcpCmd(), rebootCmd(), serveCmd(),
+		upCmd(), downCmd(), statusCmd(), execCmd(), shellCmd(), demoCmd(), leaseCmd(), carrierCmd(), dhcpCmd(), rebootCmd(),
+		serviceCmd(), profileCmd(), serveCmd(),
 	}
 }
 
@@ -319,6 +321,10 @@ func printMap(w io.Writer, st lab.Status) {
 	if st.Registry != "" {
 		fmt.Fprintf(w, "registry %s (on host registry)\n", st.Registry)
 	}
+	if st.CA != "" {
+		fmt.Fprintf(w, "lab CA %s (zosnet profile set NAME --registry %s --ca %s; or zoslab profile NAME)\n", st.CA, st.Registry, st.CA)
+		fmt.Fprintf(w, "zosnet config of the user host %s\n", st.ZosnetConfig)
+	}
 	fmt.Fprintln(w, "\nsegments:")
 	for _, g := range st.Segments {
 		var extra []string
@@ -377,5 +383,63 @@ func printMap(w io.Writer, st lab.Status) {
 			run += ", vm (boot " + n.Boot + "; console " + n.Console + ")"
 		}
 		fmt.Fprintf(w, "  %-8s pid %-7d %s; %s\n           cmdline: %s\n", n.Name, n.PID, run, strings.Join(nics, "; "), n.Cmdline)
+	}
+}
+
+func serviceCmd() *command {
+	var grace time.Duration
+	return &command{
+		name: "service", usage: "stop|start|restart NODE|registry [SERVICE]",
+		summary: "stop, start or restart one service of a node (networkd, provisiond, ...) or the registry",
+		flags: func(fs *flag.FlagSet) {
+			fs.DurationVar(&grace, "grace", 10*time.Second, "how long stop waits before SIGKILL")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) == 2 && args[1] == lab.Registry {
+				args = append(args, "registry")
+			}
+			if len(args) != 3 || !slices.Contains([]string{"stop", "start", "restart"}, args[0]) {
+				return fmt.Errorf("%w: need stop|start|restart NODE SERVICE", errUsage)
+			}
+			l, err := lab.Open(e.name)
+			if err != nil {
+				return err
+			}
+			verb, node, svc := args[0], args[1], args[2]
+			if verb != "start" {
+				if err := l.StopService(ctx, node, svc, grace); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.out, "stopped %s on %s\n", svc, node)
+			}
+			if verb != "stop" {
+				if err := l.StartService(ctx, node, svc); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.out, "started %s on %s (pid %v)\n", svc, node, l.ServicePIDs(node, svc))
+			}
+			return nil
+		},
+	}
+}
+
+func profileCmd() *command {
+	return &command{
+		name: "profile", usage: "NAME", summary: "make a zosnet key and profile for a new user of the lab",
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("%w: need NAME", errUsage)
+			}
+			l, err := lab.Open(e.name)
+			if err != nil {
+				return err
+			}
+			if err := l.NewProfile(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.out, "profile %s with a new key %s (registry %s, CA %s)\nuse it: zoslab exec --name %s user -- zosnet network list --profile %s\n",
+				args[0], args[0], l.Status().Registry, l.CAFile(), e.name, args[0])
+			return nil
+		},
 	}
 }
