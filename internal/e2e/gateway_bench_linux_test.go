@@ -23,7 +23,7 @@ import (
 //     what the gateway adds);
 //   - bulk throughput (256 MiB over one TCP connection, 3 rounds each) the same two ways;
 //   - time from `zosnet expose` to the first successful request by name (plain HTTP,
-//     no ACME), 5 exposures.
+//     no ACME), 5 exposures, once farm1 reaches home1 over the overlay.
 func BenchmarkGateway(b *testing.B) {
 	m := upMesh(b)
 	ctx := context.Background()
@@ -37,6 +37,14 @@ func BenchmarkGateway(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	nsPath := fmt.Sprintf("/proc/%d/root/run/netns/%s", m.Lab.NodePID("farm1"), bs[0].Netns)
+	direct := &http.Client{Transport: &http.Transport{DialContext: (&lab.NSDialer{Path: nsPath}).DialContext, MaxIdleConnsPerHost: 64}, Timeout: time.Minute}
+	via, straight := "http://web0."+gwDomain+"/", "http://"+backend.String()+"/"
+	// farm1 → home1 over the overlay works before anything is timed (hidden home1's
+	// first handshake is the mesh's business, not the gateway's)
+	if _, _, err := scenario.WaitGet(ctx, direct, straight, 30*time.Second); err != nil {
+		b.Fatal(err)
+	}
 	var firsts []time.Duration
 	for i := range 5 {
 		if _, err := m.Expose(ctx, "http", "bench", fmt.Sprintf("web%d", i), "--to", backend.String(), "--gateway", "farm1"); err != nil {
@@ -48,9 +56,6 @@ func BenchmarkGateway(b *testing.B) {
 		}
 		firsts = append(firsts, took)
 	}
-	nsPath := fmt.Sprintf("/proc/%d/root/run/netns/%s", m.Lab.NodePID("farm1"), bs[0].Netns)
-	direct := &http.Client{Transport: &http.Transport{DialContext: (&lab.NSDialer{Path: nsPath}).DialContext, MaxIdleConnsPerHost: 64}, Timeout: time.Minute}
-	via, straight := "http://web0."+gwDomain+"/", "http://"+backend.String()+"/"
 	var viaRuns, directRuns []load
 	var viaBulk, directBulk []float64
 	for b.Loop() {
