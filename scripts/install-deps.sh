@@ -5,7 +5,8 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(iproute2 nftables dnsmasq-base radvd wireguard-tools wireguard-go iperf3 iputils-ping
       postgresql util-linux procps ca-certificates make
-      qemu-system-x86 ovmf busybox-static)   # the node image and vm nodes (make image, kind: vm)
+      qemu-system-x86 ovmf busybox-static    # the node image and vm nodes (make image, kind: vm)
+      chromium)                              # the web pages' browser tests (chromedp, headless)
 # retry CMD...: the package mirror and the module proxy sometimes answer with a transient error.
 retry() { local i; for i in 1 2 3 4 5; do "$@" && return 0; echo "retry $i: $*" >&2; sleep $((i * 3)); done; return 1; }
 if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then

@@ -52,6 +52,7 @@ func main() {
 	flag.UintVar(&pmin, "port-min", 3000, "lowest WireGuard listen port the node allocates")
 	flag.UintVar(&pmax, "port-max", 3999, "highest WireGuard listen port the node allocates")
 	flag.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	flag.StringVar(&cfg.ResolvConf, "resolv-conf", networkd.DefaultResolvConf(), "the node's name servers (netinit writes them), for the workloads' DNS forwarder in ndmz")
 	flag.StringVar(&cfg.Uplinks, "uplinks", "", "manage ndmz, br-pub and the public namespace: on, off, or empty = once the zos bridge exists")
 	flag.Parse()
 	var lv slog.Level

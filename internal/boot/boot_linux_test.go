@@ -220,12 +220,21 @@ func TestFailsCleanly(t *testing.T) {
 		t.Fatalf("no registry: %v", err)
 	}
 	reg := &url.URL{Scheme: "http", Host: "10.0.0.1:8080"}
-	_, err := run(t, Options{NS: f.node, Cmdline: cmdline.Config{Registry: reg, VLANPriv: 100}}, 10*time.Second)
-	if err == nil || !strings.Contains(err.Error(), "vlan:priv=100") {
-		t.Fatalf("vlan:priv on this kernel: %v", err)
+	// vlan:priv=100 with no DHCP on VLAN 100: a kernel without 802.1Q stops at once
+	// (ErrNoVLAN); one with it probes eth0.100 and eth1.100 until the deadline. Either
+	// way nothing is left behind.
+	_, err := run(t, Options{NS: f.node, Cmdline: cmdline.Config{Registry: reg, VLANPriv: 100}}, 6*time.Second)
+	switch {
+	case errors.Is(err, ErrNoVLAN):
+		if !strings.Contains(err.Error(), "vlan:priv=100") {
+			t.Fatalf("no 802.1Q: the error does not name vlan:priv=100: %v", err)
+		}
+		t.Logf("this kernel has no 802.1Q links: %v", err)
+	case err == nil || !strings.Contains(err.Error(), "deadline"):
+		t.Fatalf("vlan:priv=100 without DHCP on VLAN 100: %v", err)
 	}
-	if !errors.Is(err, ErrNoVLAN) {
-		t.Logf("this kernel has 802.1Q links: %v", err)
+	if hasLink(t, f.node, "eth1.100") {
+		t.Fatal("a failed run left a VLAN link behind")
 	}
 	if hasLink(t, f.node, Bridge) || hasLink(t, f.node, "eth0.100") {
 		t.Fatal("a failed run left zos or a VLAN link behind")
@@ -275,6 +284,38 @@ func TestVLANKernel(t *testing.T) {
 	}
 	if again, err := ensureVLAN(h, linkIn(t, f.node, "eth0"), 100); err != nil || again.Attrs().Index != v.Attrs().Index {
 		t.Fatalf("second ensure: %v", err)
+	}
+}
+
+// TestVLANBoot boots over vlan:priv=100 where the kernel has 802.1Q links (it probes by
+// making the farm side's VLAN link, and skips naming the feature where that fails):
+// DHCP answers only on VLAN 100 of f0, so netinit must choose eth0.100, enslave it to
+// zos, keep eth0 up under it, and remove eth1.100 (a NIC not chosen).
+func TestVLANBoot(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	f := newFarm(t, 2)
+	fh := testkit.Handle(t, f.farm)
+	if _, err := ensureVLAN(fh, linkIn(t, f.farm, "f0"), 100); errors.Is(err, ErrNoVLAN) {
+		testkit.MissingKernelFeature(t, "802.1Q VLAN links", err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	dhcptest.AddAddr(t, f.farm, "f0.100", "10.100.0.1/24")
+	dhcptest.StartDnsmasq(t, f.farm, dhcptest.Server{Iface: "f0.100", Range: "10.100.0.100,10.100.0.150"})
+	reg := f.registry(t, "10.100.0.1:8080")
+	res, err := run(t, Options{NS: f.node, Cmdline: cmdline.Config{Registry: reg, VLANPriv: 100}}, 30*time.Second)
+	if err != nil || res.NIC != "eth0.100" {
+		t.Fatalf("vlan:priv=100: %+v, %v", res, err)
+	}
+	if linkIn(t, f.node, "eth0.100").Attrs().MasterIndex != linkIn(t, f.node, Bridge).Attrs().Index {
+		t.Error("eth0.100 is not enslaved to zos")
+	}
+	if linkIn(t, f.node, "eth0").Attrs().RawFlags&unix.IFF_UP == 0 {
+		t.Error("eth0 was set down under its chosen VLAN link")
+	}
+	if hasLink(t, f.node, "eth1.100") {
+		t.Error("the VLAN link of the NIC not chosen was left behind")
 	}
 }
 

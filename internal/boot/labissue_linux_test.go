@@ -3,6 +3,9 @@ package boot
 import (
 	"context"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,5 +141,89 @@ func waitView(t *testing.T, l *lab.Lab, node string, d time.Duration, what strin
 			t.Fatalf("node %s: no %s within %v: %+v\nkeeper log:\n%s", node, what, d, v, out)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// routersSpec: one node with a DHCP network with a router on each of its three NICs
+// (0-OS's wrong-NIC bug, zos#537): eth0's router is public (192.0.2.1), eth1's and
+// eth2's are private, eth2's with the lower address. netinit must choose eth2 and
+// release the leases eth0 and eth1 got while probing.
+const routersSpec = `
+segments:
+  - {name: inet, ipv4: 198.51.100.0/24}
+  - {name: pubdhcp, ipv4: 192.0.2.0/24, gateway: gw, dhcp: {enabled: true}}
+  - {name: oobhigh, ipv4: 10.216.0.0/24, gateway: gw, dhcp: {enabled: true}}
+  - {name: ooblow, ipv4: 10.211.0.0/24, gateway: gw, dhcp: {enabled: true}}
+routers:
+  - name: gw
+    interfaces:
+      - {segment: inet, ipv4: 198.51.100.2/24}
+      - {segment: pubdhcp, ipv4: 192.0.2.1/24}
+      - {segment: oobhigh, ipv4: 10.216.0.1/24}
+      - {segment: ooblow, ipv4: 10.211.0.1/24}
+    nat: {mode: masquerade, out: inet, segments: [pubdhcp, oobhigh, ooblow]}
+hosts:
+  - name: registry
+    interfaces: [{segment: inet, ipv4: 198.51.100.10/24}]
+    routes: [{to: default, via: 198.51.100.2}]
+nodes:
+  - name: multi
+    cmdline: farmer_id=1 zosnet.registry=https://198.51.100.10:8443
+    boot: [netinit]
+    nics: [{segment: pubdhcp}, {segment: oobhigh}, {segment: ooblow}]
+`
+
+// TestLabChoiceAmongRouters: with DHCP and a router on every NIC, netinit chooses by
+// the documented order (private gateway, then lowest address), not by NIC order, and
+// releases the leases it does not use: their servers log a DHCPRELEASE and their lease
+// files no longer hold the node.
+func TestLabChoiceAmongRouters(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	spec, err := lab.ParseSpec([]byte(routersSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := upLab(t, spec, 90*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := view(t, l, "multi")
+	if !v.Bridge || len(v.Ports) != 1 || v.Ports[0] != "eth2" || len(v.IPv4) != 1 || v.Gateway != "10.211.0.1" ||
+		!netip.MustParsePrefix("10.211.0.0/24").Contains(netip.MustParsePrefix(v.IPv4[0]).Addr()) {
+		t.Fatalf("zos %+v, want port eth2 with an address in 10.211.0.0/24 via 10.211.0.1", v)
+	}
+	var macs []string
+	for _, n := range l.Spec().Nodes {
+		if n.Name == "multi" {
+			for _, c := range n.NICs {
+				macs = append(macs, strings.ToLower(c.MAC))
+			}
+		}
+	}
+	if len(macs) != 3 {
+		t.Fatalf("node multi's MACs: %v", macs)
+	}
+	servers := filepath.Join(lab.StateRoot, l.Name(), "servers")
+	for i, seg := range []string{"pubdhcp", "oobhigh"} {
+		// the release is sent before zos is built: it is in the log by now
+		logb, err := os.ReadFile(filepath.Join(servers, "dnsmasq-"+seg+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(logb), "DHCPRELEASE") || !strings.Contains(strings.ToLower(string(logb)), macs[i]) {
+			t.Errorf("segment %s: no DHCPRELEASE from %s in dnsmasq's log:\n%s", seg, macs[i], logb)
+		}
+		leases, err := os.ReadFile(filepath.Join(servers, "dnsmasq-"+seg+".leases"))
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if strings.Contains(strings.ToLower(string(leases)), macs[i]) {
+			t.Errorf("segment %s: dnsmasq still leases to eth%d (%s):\n%s", seg, i, macs[i], leases)
+		}
+	}
+	leases, err := os.ReadFile(filepath.Join(servers, "dnsmasq-ooblow.leases"))
+	if err != nil || !strings.Contains(strings.ToLower(string(leases)), macs[2]) {
+		t.Errorf("segment ooblow: the chosen lease is not held (%v):\n%s", err, leases)
 	}
 }

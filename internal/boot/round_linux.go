@@ -30,7 +30,10 @@ func (o *Options) round(ctx context.Context, h *netlink.Handle) (*Result, error)
 		return nil, errors.New("no NIC to use: " + strings.Join(left, "; "))
 	}
 	if o.Cmdline.VLANPriv != 0 {
-		if cands, err = o.vlanLinks(h, cands); err != nil {
+		var made []string
+		cands, made, err = o.vlanLinks(h, cands)
+		defer o.dropUnused(h, made) // a failed round leaves no VLAN link behind
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -105,9 +108,17 @@ func (o *Options) waitCarrier(h *netlink.Handle, names, raised []string) (with, 
 
 // restore sets down the NICs this round set up and did not end up in zos.
 func (o *Options) restore(h *netlink.Handle, raised []string) {
+	inUse := map[int]bool{} // lower links of enslaved ones (the chosen NIC under its VLAN link)
+	if links, err := h.LinkList(); err == nil {
+		for _, l := range links {
+			if v, ok := l.(*netlink.Vlan); ok && v.MasterIndex != 0 {
+				inUse[v.ParentIndex] = true
+			}
+		}
+	}
 	for _, n := range raised {
 		l, err := h.LinkByName(n)
-		if err != nil || l.Attrs().MasterIndex != 0 {
+		if err != nil || l.Attrs().MasterIndex != 0 || inUse[l.Attrs().Index] {
 			continue
 		}
 		if err := h.LinkSetDown(l); err != nil {
@@ -207,24 +218,43 @@ func (o *Options) build(h *netlink.Handle, nic string, cfg dhcp.Config) (err err
 	return dhcp.WriteResolvConf(o.ResolvConf, cfg.DNS)
 }
 
-// vlanLinks replaces every candidate by its vlan:priv= link.
-func (o *Options) vlanLinks(h *netlink.Handle, cands []string) ([]string, error) {
-	out := make([]string, 0, len(cands))
+// vlanLinks replaces every candidate by its vlan:priv= link; made lists the links it
+// created (also when it fails part way).
+func (o *Options) vlanLinks(h *netlink.Handle, cands []string) (out, made []string, err error) {
+	out = make([]string, 0, len(cands))
 	for _, n := range cands {
 		nic, err := h.LinkByName(n)
 		if err != nil {
-			return nil, err
+			return nil, made, err
 		}
+		_, existed := h.LinkByName(VLANLink(nic, o.Cmdline.VLANPriv).Name)
 		v, err := ensureVLAN(h, nic, o.Cmdline.VLANPriv)
 		if errors.Is(err, ErrNoVLAN) {
-			return nil, &fatalError{err}
+			return nil, made, &fatalError{err}
 		}
 		if err != nil {
-			return nil, err
+			return nil, made, err
+		}
+		if existed != nil {
+			made = append(made, v.Attrs().Name)
 		}
 		out = append(out, v.Attrs().Name)
 	}
-	return out, nil
+	return out, made, nil
+}
+
+// dropUnused deletes the links of made that are not enslaved to a bridge (the one
+// netinit chose is, to zos): VLAN links of NICs not chosen, or of a failed round.
+func (o *Options) dropUnused(h *netlink.Handle, made []string) {
+	for _, n := range made {
+		l, err := h.LinkByName(n)
+		if err != nil || l.Attrs().MasterIndex != 0 {
+			continue
+		}
+		if err := h.LinkDel(l); err != nil {
+			o.Log.Warn("delete unused VLAN link", "link", n, "err", err)
+		}
+	}
 }
 
 // forcedExists checks that zosnet.nic= names a link of the node.

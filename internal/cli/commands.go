@@ -9,8 +9,10 @@ func rootCommands() []*Command {
 			Sub: append(append(nodeLocalCommands(), nodeUplinkCommands()...), nodeGridCommands()...)},
 		{Name: "key", Summary: "your ed25519 identity keys", Sub: keyCommands()},
 		{Name: "profile", Summary: "registry profiles (URL, CA, key) in the config file", Sub: profileCommands()},
-		{Name: "farm", Summary: "farms in the registry", Sub: farmCommands()},
+		{Name: "farm", Summary: "farms in the registry", Sub: append(farmCommands(), farmPublicIPCommands())},
 		{Name: "network", Summary: "your networks in the registry", Sub: append(networkCommands(), meshCommands()...)},
+		{Name: "workload", Summary: "your workloads (containers, VMs) on your networks' nodes", Sub: workloadCommands()},
+		uiCommand(),
 		{Name: "expose", Summary: "publish services of your networks through gateways (names, ports)", Sub: exposeCommands()},
 	}
 }

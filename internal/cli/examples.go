@@ -25,6 +25,8 @@ zosnet key create farmer     # keys/farmer.key`,
 	"zosnet farm create": `zosnet farm create myfarm --key farmer   # its id goes on the nodes' kernel command line: farmer_id=ID`,
 	"zosnet farm list":   `zosnet farm list --json`,
 	"zosnet farm show":   `zosnet farm show myfarm`,
+	"zosnet farm allow": `zosnet farm allow myfarm 10.201.0.50/32:873/tcp 10.201.0.60/32   # a mirror's rsync, a NAS
+zosnet farm allow myfarm                                            # none: the Internet only`,
 
 	"zosnet network": `zosnet network create demo --range 10.100.0.0/16 --nodes farm1,farm2,home1
 zosnet network status demo`,
@@ -43,11 +45,32 @@ zosnet network list --all --json`,
 zosnet network access add demo --device laptop --out laptop.conf
 wg-quick up ./laptop.conf`,
 	"zosnet network status": `zosnet network status demo
-zosnet network status demo --json`,
+zosnet network status demo --json
+zosnet network status demo --graph svg > demo.svg
+zosnet network status demo --graph dot > demo.dot
+neato -n2 -Tpng demo.dot -o demo.png      # with Graphviz, the same layout`,
+
+	"zosnet ui": `zosnet ui                          # prints http://127.0.0.1:PORT/?token=...: open it in a browser
+zosnet ui --listen 127.0.0.1:8099 --refresh 5s`,
+
+	"zosnet workload": `zosnet workload add demo farm1 web1
+zosnet workload show demo web1`,
+	"zosnet workload add": `zosnet workload add demo farm1 web1                       # a container
+zosnet workload add demo home1 vm1 --kind vm              # a VM's tap: DHCP and RAs from the node
+zosnet workload add demo farm1 www --public-ipv4 --public-ipv6`,
+	"zosnet workload list": `zosnet workload list
+zosnet workload list demo --json`,
+	"zosnet workload show":        `zosnet workload show demo web1 --json`,
+	"zosnet workload rm":          `zosnet workload rm demo web1`,
+	"zosnet farm public-ips":      `zosnet farm public-ips add myfarm 203.0.113.50/24 203.0.113.51/24 --gateway 203.0.113.1`,
+	"zosnet farm public-ips add":  `zosnet farm public-ips add myfarm 203.0.113.50/24 203.0.113.51/24 --gateway 203.0.113.1 --key farmer`,
+	"zosnet farm public-ips rm":   `zosnet farm public-ips rm myfarm 203.0.113.51 --key farmer`,
+	"zosnet farm public-ips list": `zosnet farm public-ips list myfarm`,
 
 	"zosnet expose": `zosnet expose http demo shop --to 10.100.2.10:8080
 curl https://shop.gw1.farm1.test/`,
-	"zosnet expose http": `zosnet expose http demo shop --to 10.100.2.10:8080,10.100.3.10:8080 --gateway farm1
+	"zosnet expose http": `zosnet expose http demo shop --to web1:8080,web2:8080 --gateway farm1
+zosnet expose http demo api --to 10.100.2.10:8080
 zosnet expose http demo git --to 10.100.2.11:443 --tls passthrough`,
 	"zosnet expose tcp":  `zosnet expose tcp demo --to 10.100.2.12:5432 --port 5432 --proxy-protocol`,
 	"zosnet expose udp":  `zosnet expose udp demo --to 10.100.2.13:51820`,

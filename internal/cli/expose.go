@@ -21,7 +21,7 @@ type exposeOpts struct {
 }
 
 func (o *exposeOpts) register(fs *flag.FlagSet, kind string) {
-	fs.StringVar(&o.to, "to", "", "backends: ADDR:PORT[,ADDR:PORT...] on the network (WORKLOAD:PORT once workloads are grid objects)")
+	fs.StringVar(&o.to, "to", "", "backends: WORKLOAD:PORT (a grid workload of the network) or ADDR:PORT on the network, comma-separated")
 	fs.StringVar(&o.gateway, "gateway", "", "gateway node (id or name); default: the registry picks one")
 	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "send a PROXY protocol v2 header with the client's address to the backends")
 	if kind == gridapi.ExposeHTTP {
@@ -36,11 +36,11 @@ func exposeCommands() []*Command {
 	var list struct{ all bool }
 	return []*Command{
 		exposeKind(gridapi.ExposeHTTP, "expose a web service by name under a gateway's domain (ports 80 and 443)",
-			"NET NAME --to ADDR:PORT[,ADDR:PORT...] [--gateway NODE] [--tls terminate|passthrough] [--proxy-protocol]"),
+			"NET NAME --to WORKLOAD:PORT|ADDR:PORT[,...] [--gateway NODE] [--tls terminate|passthrough] [--proxy-protocol]"),
 		exposeKind(gridapi.ExposeTCP, "expose a TCP service on a port of a gateway's public addresses",
-			"NET --to ADDR:PORT[,ADDR:PORT...] [--gateway NODE] [--port N] [--proxy-protocol]"),
+			"NET --to WORKLOAD:PORT|ADDR:PORT[,...] [--gateway NODE] [--port N] [--proxy-protocol]"),
 		exposeKind(gridapi.ExposeUDP, "expose a UDP service on a port of a gateway's public addresses",
-			"NET --to ADDR:PORT [--gateway NODE] [--port N]"),
+			"NET --to WORKLOAD:PORT|ADDR:PORT [--gateway NODE] [--port N]"),
 		gridCommand("list", "list your exposures (--all: everyone's)", "[--all]", false,
 			func(fs *flag.FlagSet) { fs.BoolVar(&list.all, "all", false, "list every owner's exposures") },
 			func(ctx context.Context, env *Env, g *grid, _ []string) error {

@@ -71,11 +71,18 @@ func TestGridCommands(t *testing.T) {
 	if out := zosnet(t, "farm", "list"); !strings.Contains(out, "lab-farm") {
 		t.Fatalf("farm list: %s", out)
 	}
+	nodes := map[string]gridapi.Node{}
+	var farm1 *gridapi.Client
 	for _, name := range []string{"farm1", "home1"} {
 		k, _ := identity.Generate()
 		c := &gridapi.Client{Base: hs.URL, Key: k}
-		if _, err := c.Register(ctx, gridapi.NodeRegister{FarmID: farm.ID, Name: name}); err != nil {
+		n, err := c.Register(ctx, gridapi.NodeRegister{FarmID: farm.ID, Name: name})
+		if err != nil {
 			t.Fatal(err)
+		}
+		nodes[name] = n
+		if name == "farm1" {
+			farm1 = c
 		}
 	}
 	if out := zosnet(t, "node", "list"); !strings.Contains(out, "farm1") || !strings.Contains(out, "home1") || !strings.Contains(out, "online") {
@@ -127,6 +134,7 @@ func TestGridCommands(t *testing.T) {
 	if e := zosnetFails(t, "network", "add-node", "net1", "nosuchnode"); !strings.Contains(e, "nosuchnode") {
 		t.Fatalf("unknown node: %s", e)
 	}
+	testWorkloadCommands(t, net.ID, farm1, nodes["farm1"].ID)
 	exposeCLI(t, net)
 	zosnet(t, "network", "delete", "net1")
 	if out := zosnet(t, "network", "list", "--all"); strings.Contains(out, "net1") {
@@ -139,6 +147,48 @@ func TestGridCommands(t *testing.T) {
 	if out := zosnet(t, "node", "list", "--registry", hs.URL); !strings.Contains(out, "farm1") {
 		t.Fatalf("node list with --registry only: %s", out)
 	}
+}
+
+// testWorkloadCommands: the farmer's pool, workloads through the grid, a member with
+// workloads refused from leaving.
+func testWorkloadCommands(t *testing.T, netID string, farm1 *gridapi.Client, farm1ID int64) {
+	zosnet(t, "farm", "public-ips", "add", "lab-farm", "203.0.113.50/24", "--gateway", "203.0.113.1", "--profile", "farmer")
+	if e := zosnetFails(t, "farm", "public-ips", "add", "lab-farm", "203.0.113.51/24", "--gateway", "203.0.113.1"); !strings.Contains(e, "403") {
+		t.Fatalf("the user adds to the farm's pool: %s", e)
+	}
+	var wl gridapi.Workload
+	mustJSON(t, zosnet(t, "workload", "add", "net1", "farm1", "web1", "--json"), &wl)
+	if wl.NetworkID != netID || wl.Kind != "container" {
+		t.Fatalf("workload add: %+v", wl)
+	}
+	if e := zosnetFails(t, "workload", "add", "net1", "farm1", "www", "--public-ipv4"); !strings.Contains(e, "no public NIC") {
+		t.Fatalf("public IPv4 on a node without a public NIC: %s", e)
+	}
+	facts := gridapi.NodeFacts{Endpoints: []gridapi.Endpoint{{IP: "2001:db8:1::5", Family: 6, Reason: gridapi.ReasonPublicSegment}}}
+	if err := farm1.ReportFacts(context.Background(), farm1ID, facts); err != nil {
+		t.Fatal(err)
+	}
+	mustJSON(t, zosnet(t, "workload", "add", "net1", "farm1", "www", "--public-ipv4", "--kind", "vm", "--json"), &wl)
+	if wl.PublicIPv4 != "203.0.113.50/24" || wl.Kind != "vm" {
+		t.Fatalf("public workload: %+v", wl)
+	}
+	if out := zosnet(t, "workload", "list"); !strings.Contains(out, "web1") || !strings.Contains(out, "www") || !strings.Contains(out, "pending") {
+		t.Fatalf("workload list: %s", out)
+	}
+	if out := zosnet(t, "workload", "show", "net1", "www"); !strings.Contains(out, "203.0.113.50/24 (gateway 203.0.113.1)") {
+		t.Fatalf("workload show: %s", out)
+	}
+	if out := zosnet(t, "farm", "public-ips", "list", "lab-farm"); !strings.Contains(out, netID+"/www") {
+		t.Fatalf("pool list: %s", out)
+	}
+	if e := zosnetFails(t, "network", "rm-node", "net1", "farm1"); !strings.Contains(e, "web1") {
+		t.Fatalf("a member with workloads leaves: %s", e)
+	}
+	zosnet(t, "workload", "rm", "net1", "www")
+	if out := zosnet(t, "farm", "public-ips", "list", "lab-farm"); strings.Contains(out, "www") {
+		t.Fatalf("address not freed: %s", out)
+	}
+	zosnet(t, "farm", "public-ips", "rm", "lab-farm", "203.0.113.50", "--profile", "farmer")
 }
 
 func mustJSON(t *testing.T, s string, v any) {

@@ -10,10 +10,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
-
+	"github.com/zosnet/zosnet/internal/graph"
 	"github.com/zosnet/zosnet/internal/gridapi"
-	"github.com/zosnet/zosnet/internal/plan"
+	"github.com/zosnet/zosnet/internal/usernet"
 	"github.com/zosnet/zosnet/internal/wgquick"
 )
 
@@ -24,6 +23,7 @@ func meshCommands() []*Command {
 		device, out string
 		wait        time.Duration
 	}
+	var statusGraph string // status's --graph
 	return []*Command{
 		removeNodeAlias(),
 		{Name: "access", Summary: "external devices (wg-quick) in your networks", Sub: []*Command{
@@ -40,14 +40,27 @@ func meshCommands() []*Command {
 					return g.accessAdd(ctx, env, args[0], add.device, add.out, add.wait)
 				}),
 		}},
-		gridCommand("status", "members, pairs, paths and reachability of a network", "NAME|ID", false, nil,
+		gridCommand("status", "members, pairs, paths and reachability of a network (--graph: as a picture)", "NAME|ID [--graph dot|svg]", false,
+			func(fs *flag.FlagSet) {
+				fs.StringVar(&statusGraph, "graph", "", "write the network as a graph instead: dot (Graphviz) or svg")
+			},
 			func(ctx context.Context, env *Env, g *grid, args []string) error {
 				if err := needArgs(args, 1, "NAME|ID"); err != nil {
 					return err
 				}
+				var f graph.Format
+				if statusGraph != "" {
+					var err error
+					if f, err = graph.ParseFormat(statusGraph); err != nil {
+						return fmt.Errorf("%w: %w", ErrUsage, err)
+					}
+				}
 				st, err := g.status(ctx, args[0])
 				if err != nil {
 					return err
+				}
+				if f != "" {
+					return graph.FromStatus(st).Write(env.Stdout, f)
 				}
 				return env.Print(st, func(w io.Writer) { printStatus(w, st) })
 			}),
@@ -66,8 +79,8 @@ func removeNodeAlias() *Command {
 	panic("cli: no rm-node command")
 }
 
-// accessAdd makes the device's key here, registers its public key, waits until the
-// access node has reported, and writes the wg-quick file (0600).
+// accessAdd adds the device (usernet.AddDevice: key made here, public key registered,
+// wait for the access node) and writes its wg-quick file (0600).
 func (g *grid) accessAdd(ctx context.Context, env *Env, netName, device, out string, wait time.Duration) error {
 	if err := gridapi.ValidName("--device", device); err != nil {
 		return fmt.Errorf("%w: %w", ErrUsage, err)
@@ -79,36 +92,24 @@ func (g *grid) accessAdd(ctx context.Context, env *Env, netName, device, out str
 	if out, err = accessFile(out, n.Name, device); err != nil {
 		return err
 	}
-	key, err := wgtypes.GeneratePrivateKey()
+	d, err := usernet.AddDevice(ctx, g.c, g.owner(), n.ID, device, wait)
 	if err != nil {
 		return err
 	}
-	n, err = g.editNetwork(ctx, n.ID, func(s *gridapi.NetworkSpec) error {
-		s.AccessPeers = append(s.AccessPeers, gridapi.AccessPeerSpec{Name: device, PublicKey: key.PublicKey().String()})
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("network %s: access add: %w", netName, err)
-	}
-	d, dn, err := g.waitDevice(ctx, n, device, wait)
-	if err != nil {
-		return err
-	}
-	d.AccessNode = plan.NodeName(dn, d.AccessNode)
 	f, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("access add: %w", err)
 	}
-	err = errors.Join(wgquick.RenderDevice(f, n.ID, d, key.String(), 0), f.Close())
-	if err != nil {
+	_, err = f.Write(d.Conf)
+	if err = errors.Join(err, f.Close()); err != nil {
 		os.Remove(out)
 		return fmt.Errorf("access add: %s: %w", out, err)
 	}
-	res := map[string]any{"network": n.ID, "device": device, "address": d.Address, "address6": d.Address6,
+	res := map[string]any{"network": d.Network.ID, "device": device, "address": d.Address, "address6": d.Address6,
 		"access_node": d.AccessNode, "file": out}
 	return env.Print(res, func(w io.Writer) {
 		fmt.Fprintf(w, "device %s of network %s: address %s and %s via node %s\nwg-quick file: %s (bring it up with `wg-quick up %s`)\n",
-			device, n.Name, d.Address, d.Address6, d.AccessNode, out, out)
+			device, d.Network.Name, d.Address, d.Address6, d.AccessNode, out, out)
 	})
 }
 
@@ -135,54 +136,16 @@ func accessFile(out, netName, device string) (string, error) {
 	return abs, nil
 }
 
-func (g *grid) waitDevice(ctx context.Context, n gridapi.Network, device string, wait time.Duration) (plan.DevicePlan, gridapi.DesiredNetwork, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		dn, err := g.desiredNetwork(ctx, n)
-		var d plan.DevicePlan
-		if err == nil {
-			var p *plan.Planner
-			if p, err = planner(dn); err == nil {
-				d, err = p.Device(device)
-			}
-		}
-		if err == nil && d.Peer.Endpoint.IsValid() {
-			return d, dn, nil
-		}
-		if time.Now().After(deadline) {
-			return d, dn, fmt.Errorf("access add: no access node ready after %s: %v", wait, err)
-		}
-		select {
-		case <-ctx.Done():
-			return d, dn, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
-
 // desiredNetwork reads the network with every member's facts and reports (the view a
 // member node gets).
 func (g *grid) desiredNetwork(ctx context.Context, n gridapi.Network) (gridapi.DesiredNetwork, error) {
-	if len(n.Members) == 0 {
-		return gridapi.DesiredNetwork{Network: n}, nil
-	}
-	d, err := g.c.Desired(ctx, n.Members[0].NodeID, 0, time.Second)
-	if err != nil {
-		return gridapi.DesiredNetwork{}, fmt.Errorf("network %s: %w", n.Name, err)
-	}
-	for _, dn := range d.Networks {
-		if dn.ID == n.ID {
-			return dn, nil
-		}
-	}
-	return gridapi.DesiredNetwork{}, fmt.Errorf("network %s: not in its member's view yet", n.Name)
+	return usernet.View(ctx, g.c, n)
 }
 
-// planner plans a network from the registry's view of it, as an outsider (no self).
-func planner(dn gridapi.DesiredNetwork) (*plan.Planner, error) {
-	in, err := plan.FromGrid(dn, plan.Self{})
-	if err != nil {
-		return nil, err
+// owner is the key id whose networks names are looked up in ("" without a key).
+func (g *grid) owner() string {
+	if g.key == nil {
+		return ""
 	}
-	return plan.New(in)
+	return g.key.ID()
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
+	"github.com/zosnet/zosnet/internal/usernet"
 )
 
 // networkCommands are `zosnet network create|show|delete|list`.
@@ -98,27 +99,9 @@ func networkCommands() []*Command {
 	}, networkEditCommands()...)
 }
 
-func asAPIError(err error, e **gridapi.APIError) bool { return errors.As(err, e) }
-
 // network finds a network by id, else by name among your networks.
 func (g *grid) network(ctx context.Context, idOrName string) (gridapi.Network, error) {
-	n, err := g.c.Network(ctx, idOrName)
-	if err == nil || !gridapi.IsStatus(err, 404) || g.key == nil {
-		if err != nil {
-			return n, fmt.Errorf("network %s: %w", idOrName, err)
-		}
-		return n, nil
-	}
-	ns, lerr := g.c.Networks(ctx, g.key.ID())
-	if lerr != nil {
-		return n, fmt.Errorf("network %s: %w", idOrName, lerr)
-	}
-	for _, x := range ns {
-		if x.Name == idOrName {
-			return x, nil
-		}
-	}
-	return n, fmt.Errorf("network %s: no network with this id, and none of yours with this name", idOrName)
+	return usernet.Find(ctx, g.c, g.owner(), idOrName)
 }
 
 func (g *grid) resolveNodes(ctx context.Context, list string) ([]int64, error) {

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
+	"github.com/zosnet/zosnet/internal/usernet"
 )
 
 // networkEditCommands are `zosnet network add-node|rm-node|add-peer|rm-peer`: each reads
@@ -61,35 +62,7 @@ func networkEditCommands() []*Command {
 }
 
 // editNetwork applies change to the network's spec and writes it with the revision it
-// was read at, retrying on a concurrent change.
+// was read at, retrying on a concurrent change (usernet.Edit).
 func (g *grid) editNetwork(ctx context.Context, idOrName string, change func(*gridapi.NetworkSpec) error) (gridapi.Network, error) {
-	for try := 0; ; try++ {
-		n, err := g.network(ctx, idOrName)
-		if err != nil {
-			return n, err
-		}
-		s := specOf(n)
-		if err := change(&s); err != nil {
-			return n, err
-		}
-		out, err := g.c.UpdateNetwork(ctx, n.ID, s)
-		if err == nil || !gridapi.IsStatus(err, 409) || try == 10 {
-			return out, err
-		}
-		var e *gridapi.APIError
-		if ok := asAPIError(err, &e); ok && e.Field != "revision" {
-			return out, err
-		}
-	}
-}
-
-func specOf(n gridapi.Network) gridapi.NetworkSpec {
-	s := gridapi.NetworkSpec{Name: n.Name, IPRange: n.IPRange, SubnetSize: n.SubnetSize, Revision: n.Revision, Members: []int64{}}
-	for _, m := range n.Members {
-		s.Members = append(s.Members, m.NodeID)
-	}
-	for _, p := range n.AccessPeers {
-		s.AccessPeers = append(s.AccessPeers, gridapi.AccessPeerSpec{Name: p.Name, PublicKey: p.PublicKey})
-	}
-	return s
+	return usernet.Edit(ctx, g.c, g.owner(), idOrName, change)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
@@ -109,5 +110,32 @@ func nodeStatus(ctx context.Context, env *Env, nd *localapi.Client, args []strin
 		for _, r := range st.Refused {
 			fmt.Fprintf(w, "(not %s)\t%s\t%s\n", r.Addr, r.Iface, r.Reason)
 		}
+		printEgress(w, st.Egress)
 	})
+}
+
+// printEgress shows what workloads may reach: the refused destinations, the farmer's
+// allow list and the packets refused per network.
+func printEgress(w io.Writer, eg *nodeapi.EgressStatus) {
+	if eg == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nEGRESS\tworkloads reach the Internet only; refused: %s\n", strings.Join(eg.Denied, " "))
+	allow := make([]string, 0, len(eg.Allow))
+	for _, a := range eg.Allow {
+		allow = append(allow, a.String())
+	}
+	if len(allow) == 0 {
+		allow = append(allow, "-")
+	}
+	fmt.Fprintf(w, "ALLOWED\t%s\n", strings.Join(allow, " "))
+	ids := make([]string, 0, len(eg.Refused))
+	for id := range eg.Refused {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	fmt.Fprintln(w, "\nNETWORK\tREFUSED PACKETS")
+	for _, id := range ids {
+		fmt.Fprintf(w, "%s\t%d\n", id, eg.Refused[id])
+	}
 }

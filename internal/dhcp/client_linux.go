@@ -30,6 +30,7 @@ var ErrNak = errors.New("dhcp: server sent NAK")
 type Client struct {
 	iface string
 	nc    *nclient4.Client
+	conn  net.PacketConn // the raw socket nc uses (Release writes to it directly)
 	log   *slog.Logger
 }
 
@@ -65,7 +66,7 @@ func Open(ns *netns.NS, iface string, log *slog.Logger) (*Client, error) {
 		conn.Close()
 		return nil, fmt.Errorf("dhcp client on %s: %w", iface, err)
 	}
-	return &Client{iface: iface, nc: nc, log: log}, nil
+	return &Client{iface: iface, nc: nc, conn: conn, log: log}, nil
 }
 
 // Close closes the socket.
@@ -173,9 +174,21 @@ func (c *Client) Renew(ctx context.Context, l *Lease, rebind bool, wait time.Dur
 	return nl, err
 }
 
-// Release tells l's server the lease is no longer used (best effort, no answer).
+// Release tells l's server the lease is no longer used (best effort, no answer). The
+// DHCPRELEASE is broadcast, not unicast to the server as nclient4.Release does: the raw
+// socket sends from 0.0.0.0 (the NIC has no address while netinit probes), and the
+// server's kernel drops a unicast from 0.0.0.0 as a martian before its DHCP server sees
+// it, so the lease stayed taken until it expired. The server identifier in the message
+// tells the servers on the segment whose lease it is.
 func (c *Client) Release(l *Lease) error {
-	return c.nc.Release(&nclient4.Lease{ACK: l.ack}, dhcpv4.WithHwAddr(c.nc.InterfaceAddr()))
+	req, err := dhcpv4.NewReleaseFromACK(l.ack, dhcpv4.WithHwAddr(c.nc.InterfaceAddr()))
+	if err != nil {
+		return fmt.Errorf("dhcp release on %s: %w", c.iface, err)
+	}
+	if _, err := c.conn.WriteTo(req.ToBytes(), &net.UDPAddr{IP: net.IPv4bcast, Port: nclient4.ServerPort}); err != nil {
+		return fmt.Errorf("dhcp release on %s: %w", c.iface, err)
+	}
+	return nil
 }
 
 func (c *Client) sendAndRead(ctx context.Context, wait time.Duration, m *dhcpv4.DHCPv4, match nclient4.Matcher) (*dhcpv4.DHCPv4, error) {

@@ -73,7 +73,7 @@ func TestProbeAssignsNothing(t *testing.T) {
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
 	srv, cli := pair(t)
-	dhcptest.StartDnsmasq(t, srv, dhcptest.Server{Iface: "s0", Range: "10.5.0.100,10.5.0.150"})
+	srvD := dhcptest.StartDnsmasq(t, srv, dhcptest.Server{Iface: "s0", Range: "10.5.0.100,10.5.0.150"})
 	c, err := Open(cli, "c0", testLog(t))
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +93,16 @@ func TestProbeAssignsNothing(t *testing.T) {
 	}
 	if err := c.Release(l); err != nil {
 		t.Fatalf("release: %v", err)
+	}
+	// the server got it: it logs the release and drops the lease from its file
+	released := dhcptest.Eventually(10*time.Second, func() bool {
+		lg, _ := os.ReadFile(filepath.Join(srvD.Dir, "log"))
+		ls, _ := os.ReadFile(filepath.Join(srvD.Dir, "leases"))
+		return strings.Contains(string(lg), "DHCPRELEASE(s0) "+l.Addr.Addr().String()) && !strings.Contains(string(ls), l.Addr.Addr().String())
+	})
+	if !released {
+		lg, _ := os.ReadFile(filepath.Join(srvD.Dir, "log"))
+		t.Fatalf("dnsmasq did not release %s:\n%s", l.Addr.Addr(), lg)
 	}
 }
 

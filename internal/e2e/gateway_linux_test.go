@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -376,11 +375,13 @@ func checkRestart(t *testing.T, g *gwFarm) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startDaemon(t, g.m, "farm1", "provisiond")
+	if err := g.m.Lab.StartService(ctx, "farm1", "provisiond"); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := scenario.WaitGet(ctx, g.user, "https://web."+gwDomain+"/", 30*time.Second); err != nil {
 		t.Fatalf("after a restart without the registry: %v", err)
 	}
-	if err := g.m.Lab.StartRegistry(ctx, g.m.BinDir, slog.New(slog.DiscardHandler)); err != nil {
+	if err := g.m.Lab.StartService(ctx, lab.Registry, "registry"); err != nil {
 		t.Fatal(err)
 	}
 }

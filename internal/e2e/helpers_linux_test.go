@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,6 +127,36 @@ func nftCounter(t *testing.T, m *scenario.Mesh, where string, inNS string, match
 	}
 }
 
+// cutCables unplugs every NIC of a lab node (its switch ports go down: the node sees
+// no carrier, and nothing it still has in its kernel reaches anyone) and returns the
+// function that plugs them back in.
+func cutCables(t testing.TB, m *scenario.Mesh, node string) func() {
+	t.Helper()
+	var nics []string
+	for _, n := range m.Lab.Spec().Nodes {
+		if n.Name == node {
+			for _, c := range n.NICs {
+				nics = append(nics, c.Name)
+			}
+		}
+	}
+	if len(nics) == 0 {
+		t.Fatalf("cut cables: no NICs for node %s", node)
+	}
+	for _, nic := range nics {
+		if err := m.Lab.SetCarrier(node, nic, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() {
+		for _, nic := range nics {
+			if err := m.Lab.SetCarrier(node, nic, true); err != nil {
+				t.Errorf("plug %s/%s back in: %v", node, nic, err)
+			}
+		}
+	}
+}
+
 // stopService stops a lab node's service (lab.StopService: SIGTERM, waits for its
 // end); node "" is the registry.
 func stopService(t testing.TB, labName, node, svc string) {
@@ -139,6 +170,25 @@ func stopService(t testing.TB, labName, node, svc string) {
 	}
 	if err := l.StopService(context.Background(), node, svc, 10*time.Second); err != nil {
 		t.Fatalf("stop %s on %s: %v", svc, node, err)
+	}
+}
+
+// signalService sends sig to a lab node's running service (lab.ServicePIDs), e.g.
+// SIGKILL for a crash.
+func signalService(t testing.TB, labName, node, svc string, sig syscall.Signal) {
+	t.Helper()
+	l, err := lab.Open(labName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := l.ServicePIDs(node, svc)
+	if len(pids) == 0 {
+		t.Fatalf("no %s running on %s", svc, node)
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, sig); err != nil {
+			t.Fatalf("signal %v to %s on %s (pid %d): %v", sig, svc, node, pid, err)
+		}
 	}
 }
 

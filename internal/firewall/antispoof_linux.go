@@ -23,6 +23,9 @@ type Port struct {
 	// IPv4 and IPv6 are the workload's addresses (IPv6 link-local and the unspecified
 	// address for duplicate address detection are always allowed).
 	IPv4, IPv6 netip.Addr
+	// DHCP lets the port ask for its lease: UDP to port 67 from 0.0.0.0 (a VM's
+	// DHCPDISCOVER, before it has its address).
+	DHCP bool
 }
 
 var linkLocal6 = netip.MustParsePrefix("fe80::/10")
@@ -51,11 +54,16 @@ func spoofRules(ch *nft.Chain, p Port) {
 	ch.Add(in, nft.EtherSAddr(expr.CmpOpNeq, p.MAC), nft.Drop())
 	v4 := nft.Protocol(unix.ETH_P_IP)
 	if p.IPv4.Is4() {
+		if p.DHCP {
+			ch.Add(in, v4, nft.PrefixCmp(expr.PayloadBaseNetworkHeader, 12, netip.PrefixFrom(netip.IPv4Unspecified(), 32), expr.CmpOpEq),
+				nft.DPort(unix.IPPROTO_UDP, 67), nft.Accept())
+		}
 		ch.Add(in, v4, nft.PrefixCmp(expr.PayloadBaseNetworkHeader, 12, netip.PrefixFrom(p.IPv4, 32), expr.CmpOpNeq), nft.Drop())
 		ch.Add(in, nft.Protocol(unix.ETH_P_ARP),
 			nft.PrefixCmp(expr.PayloadBaseNetworkHeader, 14, netip.PrefixFrom(p.IPv4, 32), expr.CmpOpNeq), nft.Drop())
 	} else {
 		ch.Add(in, v4, nft.Drop())
+		ch.Add(in, nft.Protocol(unix.ETH_P_ARP), nft.Drop())
 	}
 	v6 := nft.Protocol(unix.ETH_P_IPV6)
 	for _, ok := range []netip.Prefix{netip.PrefixFrom(p.IPv6, 128), linkLocal6, netip.PrefixFrom(netip.IPv6Unspecified(), 128)} {

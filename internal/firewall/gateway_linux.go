@@ -76,7 +76,7 @@ func gatewayTable(backends []Backend) *nft.Table {
 		}
 		elems = append(elems, nft.AddrProtoPort{Addr: b.Addr.Addr(), Proto: proto, Port: b.Addr.Port()})
 	}
-	t.AddSet("backends", elems)
+	t.AddPortSet("backends", elems)
 	out := t.Filter("output", nftables.ChainHookOutput, nftables.ChainPolicyAccept)
 	out.Add(nft.Established(), nft.Accept())
 	out.Add(nft.OIF("lo"), nft.Accept())

@@ -31,7 +31,6 @@ func hostTable(h Host) *nft.Table {
 	t := nft.NewTable(nftables.TableFamilyINet, HostTable)
 	in := t.Filter("input", nftables.ChainHookInput, nftables.ChainPolicyDrop)
 	inputBase(in)
-	in.Add(nft.DPort(unix.IPPROTO_UDP, 68), nft.Accept()) // DHCP client (renewals)
 	wgPorts(in, h.WGPorts)
 	fwd := t.Filter("forward", nftables.ChainHookForward, nftables.ChainPolicyDrop)
 	fwd.Add(nft.Established(), nft.Accept())
@@ -64,30 +63,6 @@ func wgPorts(in *nft.Chain, ports []uint16) {
 			in.Add(nft.DPort(unix.IPPROTO_UDP, p), nft.Accept())
 		}
 	}
-}
-
-// NDMZ is the ndmz namespace's policy.
-type NDMZ struct {
-	// UplinkPrefix is the name prefix of the NR uplinks in ndmz (e.g. "u-").
-	UplinkPrefix string
-	// Egress are the links new connections from uplinks may leave by (masqueraded).
-	Egress []string
-}
-
-// ApplyNDMZ rebuilds NDMZTable in ns.
-func ApplyNDMZ(ns *netns.NS, d NDMZ) error { return nft.Apply(ns, ndmzTable(d)) }
-
-func ndmzTable(d NDMZ) *nft.Table {
-	t := nft.NewTable(nftables.TableFamilyINet, NDMZTable)
-	inputBase(t.Filter("input", nftables.ChainHookInput, nftables.ChainPolicyDrop))
-	fwd := t.Filter("forward", nftables.ChainHookForward, nftables.ChainPolicyDrop)
-	fwd.Add(nft.Established(), nft.Accept())
-	nat := t.SNAT("postrouting")
-	for _, e := range d.Egress {
-		fwd.Add(nft.IIFPrefix(d.UplinkPrefix), nft.OIF(e), nft.Accept())
-		nat.Add(nft.IIFPrefix(d.UplinkPrefix), nft.OIF(e), nft.Masquerade(false))
-	}
-	return t
 }
 
 // ApplySocket rebuilds SocketTable in the socket namespace: only the WireGuard ports

@@ -193,6 +193,16 @@ func (c *Client) SetPublicConfig(ctx context.Context, node int64, p PublicConfig
 	return out, c.do(ctx, http.MethodPut, nodePath(node, "/public-config"), p, &out)
 }
 
+// SetFarmEgressAllow replaces a farm's egress allow list (farm owner only; empty:
+// none); every node of the farm applies it within seconds.
+func (c *Client) SetFarmEgressAllow(ctx context.Context, farm int64, allow []string) (Farm, error) {
+	var out Farm
+	if allow == nil {
+		allow = []string{}
+	}
+	return out, c.do(ctx, http.MethodPut, "/v1/farms/"+strconv.FormatInt(farm, 10)+"/egress-allow", FarmEgressAllow{Allow: allow}, &out)
+}
+
 // UnsetPublicConfig removes a node's public config (farm owner only).
 func (c *Client) UnsetPublicConfig(ctx context.Context, node int64) error {
 	return c.do(ctx, http.MethodDelete, nodePath(node, "/public-config"), nil, nil)

@@ -48,8 +48,8 @@ type Exposure struct {
 	TLS  string `json:"tls,omitempty"` // http: terminate or passthrough
 	// Port is the public port of a tcp or udp exposure on the gateway.
 	Port int `json:"port,omitempty"`
-	// Backends are ADDR:PORT on the network (or WORKLOAD:PORT once workloads are grid
-	// objects), as the owner gave them.
+	// Backends are WORKLOAD:PORT (a grid workload of the network) or ADDR:PORT on the
+	// network, as the owner gave them.
 	Backends []string `json:"backends"`
 	// Resolved are the backends as addresses (ip:port), in Backends' order.
 	Resolved []string `json:"resolved"`

@@ -30,12 +30,21 @@
 //     ports per gateway and protocol; a removed exposure frees both at once.
 //   - Network-resource reports: PUT /v1/nodes/{id}/networks/{netid}/report (the node):
 //     WireGuard public key, listen port, endpoints, state, last error.
+//   - Workloads: POST /v1/networks/{id}/workloads (the network's owner),
+//     GET /v1/networks/{id}/workloads[/{name}], DELETE /v1/networks/{id}/workloads/{name}
+//     (owner); the node reports each with PUT /v1/nodes/{id}/workloads/{netid}/{name}/report
+//     (addresses, MAC, state, error). A workload runs on a member node; a member that
+//     runs workloads cannot leave the network (409) until they are removed.
+//   - Public IPv4 pools: POST|GET /v1/farms/{farm}/public-ips, DELETE
+//     /v1/farms/{farm}/public-ips/{ip} (the farm's owner; an address in use cannot be
+//     removed). A workload with public_ipv4 takes a free address of its node's farm in
+//     the same transaction (concurrent requests: exactly one gets the last address).
 //   - Watch: GET /v1/nodes/{id}/desired?revision=N[&timeout=30s] long-polls: it answers
 //     as soon as what the node must run has a revision > N, or after the timeout with
 //     the current state (same revision). What the node must run (Desired) is its public
 //     config plus its network memberships, each with every member's subnet, reported
 //     facts and network-resource report, so the node plans its peers locally
-//     (package plan).
+//     (package plan), and the node's workloads.
 //
 // Errors are JSON {"error": "...", "field": "..."} with 4xx/5xx status codes.
 package gridapi
@@ -50,6 +59,16 @@ type Farm struct {
 	Name    string    `json:"name"`
 	Owner   string    `json:"owner"` // key id of the farmer
 	Created time.Time `json:"created"`
+	// EgressAllow is the farmer's egress allow list for every node of the farm:
+	// "prefix[:port/proto]" entries workloads may reach although they are on a node's
+	// LAN (a local mirror, a NAS). Empty: workloads reach the Internet only.
+	EgressAllow []string `json:"egress_allow"`
+}
+
+// FarmEgressAllow is the body of PUT /v1/farms/{farm}/egress-allow.
+type FarmEgressAllow struct {
+	// Allow replaces the farm's list (empty: none).
+	Allow []string `json:"allow"`
 }
 
 // FarmCreate is the body of POST /v1/farms.
@@ -199,10 +218,15 @@ var NRStates = []string{"pending", "up", "degraded", "error", "removed"}
 
 // Desired is what a node must run (GET /v1/nodes/{id}/desired).
 type Desired struct {
-	NodeID       int64            `json:"node_id"`
-	Revision     int64            `json:"revision"`
-	PublicConfig *PublicConfig    `json:"public_config,omitempty"`
-	Networks     []DesiredNetwork `json:"networks"`
+	NodeID       int64         `json:"node_id"`
+	Revision     int64         `json:"revision"`
+	PublicConfig *PublicConfig `json:"public_config,omitempty"`
+	// EgressAllow is the node's farm's egress allow list (Farm.EgressAllow).
+	EgressAllow []string         `json:"egress_allow"`
+	Networks    []DesiredNetwork `json:"networks"`
+	// Workloads are the workloads this node must run (of every network it is in),
+	// sorted by network and name.
+	Workloads []Workload `json:"workloads"`
 	// Exposures are the exposures this node serves as a gateway, by id.
 	Exposures []Exposure `json:"exposures"`
 }

@@ -7,6 +7,9 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strings"
+
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // FieldError is a validation error that names the offending field.
@@ -189,6 +192,28 @@ func Family(a netip.Addr) int {
 		return 4
 	}
 	return 6
+}
+
+// Validate checks an egress allow list: at most nodeapi.MaxEgressAllow entries, each
+// "prefix[:port/proto]" as nodeapi.ParseEgressAllow reads it, in its canonical form, no
+// entry twice.
+func (a *FarmEgressAllow) Validate() error {
+	if len(a.Allow) > nodeapi.MaxEgressAllow {
+		return fieldErr("allow", "%d entries, at most %d", len(a.Allow), nodeapi.MaxEgressAllow)
+	}
+	for i, s := range a.Allow {
+		e, err := nodeapi.ParseEgressAllow(s)
+		if err != nil {
+			return fieldErr(fmt.Sprintf("allow[%d]", i), "%s", strings.TrimPrefix(err.Error(), nodeapi.ErrInvalid.Error()+": "))
+		}
+		if e.String() != s {
+			return fieldErr(fmt.Sprintf("allow[%d]", i), "write %q as %q", s, e.String())
+		}
+		if slices.Contains(a.Allow[:i], s) {
+			return fieldErr(fmt.Sprintf("allow[%d]", i), "%q listed twice", s)
+		}
+	}
+	return nil
 }
 
 // Validate checks a public config with the rules networkd applies (package public):

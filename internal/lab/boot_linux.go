@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -178,13 +177,4 @@ func (l *Lab) startRegistry(bin string) error {
 	}
 	go cmd.Wait()
 	return nil
-}
-
-// StartRegistry starts the registry host's registry again (after a test stopped it), on
-// the same state as at boot, and waits until it answers.
-func (l *Lab) StartRegistry(ctx context.Context, binDir string, log *slog.Logger) error {
-	if err := l.bootRegistry(Options{BinDir: binDir, Log: log}); err != nil {
-		return err
-	}
-	return l.waitRegistry(ctx, binDir)
 }

@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/zosnet/zosnet/internal/netns"
@@ -20,9 +19,9 @@ import (
 )
 
 // The gateway side of a booted lab (issue 12), apart from the rest of the lab:
-//   - the farmer's DNS: dnsmasq on host `dns` (the internet segment) answers a wildcard
-//     record for each public node's gateway domain (GatewayDomains), pointing at the
-//     node's public addresses; nothing else (no recursion);
+//   - the farmer's DNS: the lab's resolver host (a dns section in the spec) answers a
+//     wildcard for each public node's gateway domain (GatewayDomains), pointing at the
+//     node's public addresses;
 //   - an ACME CA: pebble (Let's Encrypt's test CA, built from its Go module as
 //     BinDir/pebble) on host `acme`, its API certificate issued by the lab's CA (which
 //     the nodes trust), validating HTTP-01 on port 80 of the names it resolves through
@@ -31,11 +30,8 @@ import (
 //   - the nodes boot with zosnet.acme=<pebble's directory> (the spec's command line),
 //     and meshSetup gives the public nodes their domain with their public config.
 
-// Hosts of the gateway services.
-const (
-	DNSHost  = "dns"
-	ACMEHost = "acme"
-)
+// ACMEHost is the host pebble runs on.
+const ACMEHost = "acme"
 
 // GatewayDomains are the gateway domains the lab's farmer gives the public nodes.
 var GatewayDomains = map[string]string{"farm1": "gw1.farm1.test", "farm2": "gw2.farm1.test"}
@@ -61,17 +57,20 @@ func (l *Lab) hostAddr(name string) netip.Addr {
 	return p.Addr()
 }
 
-// DNSAddr is the farmer's DNS server (invalid when the lab has none).
-func (l *Lab) DNSAddr() netip.Addr { return l.hostAddr(DNSHost) }
-
-// bootGatewayServices starts the farmer's DNS and pebble when the spec has their hosts
-// (and BinDir pebble, for the CA).
-func (l *Lab) bootGatewayServices(ctx context.Context, o Options) error {
-	if a := l.DNSAddr(); a.IsValid() {
-		if err := l.startDNS(a); err != nil {
-			return err
+// DNSAddr is the lab's DNS server, which also answers the farmer's gateway domains:
+// the first router or host with a dns section (invalid when the lab has none).
+func (l *Lab) DNSAddr() netip.Addr {
+	for _, r := range append(append([]Router(nil), l.st.Spec.Routers...), l.st.Spec.Hosts...) {
+		if r.DNS != nil {
+			return l.hostAddr(r.Name)
 		}
 	}
+	return netip.Addr{}
+}
+
+// bootGatewayServices starts pebble when the spec has its host (and BinDir pebble, and
+// the lab its CA).
+func (l *Lab) bootGatewayServices(ctx context.Context, o Options) error {
 	a := l.hostAddr(ACMEHost)
 	bin := filepath.Join(o.BinDir, "pebble")
 	caDir := filepath.Join(l.dir, "registry", "ca")
@@ -81,34 +80,8 @@ func (l *Lab) bootGatewayServices(ctx context.Context, o Options) error {
 	if err := l.startPebble(ctx, bin, caDir, a); err != nil {
 		return err
 	}
-	o.Log.Info("boot: farmer's DNS and ACME CA up", "dns", l.DNSAddr(), "acme", ACMEDirectory(a))
+	o.Log.Info("boot: ACME CA up", "acme", ACMEDirectory(a), "dns", l.DNSAddr())
 	return nil
-}
-
-// dnsConf is the farmer's DNS: authoritative wildcards for the gateway domains.
-func (l *Lab) dnsConf(listen netip.Addr) string {
-	base := filepath.Join(l.dir, "servers", "dns")
-	var b strings.Builder
-	fmt.Fprintf(&b, "listen-address=%s\nbind-interfaces\nport=53\nno-resolv\nno-hosts\nuser=root\ngroup=root\npid-file=%s.pid\nlog-facility=%s.log\n", listen, base, base)
-	for i, n := range PublicNodes {
-		if l.st.Spec.node(n) == nil {
-			continue
-		}
-		v4, v6 := publicAddrs(i)
-		fmt.Fprintf(&b, "address=/%s/%s\naddress=/%s/%s\n", GatewayDomains[n], v4, GatewayDomains[n], v6)
-	}
-	return b.String()
-}
-
-func (l *Lab) startDNS(listen netip.Addr) error {
-	conf := filepath.Join(l.dir, "servers", "dns.conf")
-	if err := os.WriteFile(conf, []byte(l.dnsConf(listen)), 0o644); err != nil {
-		return fmt.Errorf("dns: %w", err)
-	}
-	if err := l.startServer("dns", DNSHost, 0, tool("dnsmasq"), "-k", "-C", conf); err != nil {
-		return err
-	}
-	return l.waitServer("dns")
 }
 
 // pebbleConfig is pebble's JSON configuration file.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,6 +43,9 @@ func (l *Lab) dnsmasqConf(g *Segment) (string, error) {
 	if g.DHCP.Ping {
 		ping = ""
 	}
+	if len(g.DHCP.DNS) > 0 {
+		router += "dhcp-option=option:dns-server," + strings.Join(g.DHCP.DNS, ",") + "\n"
+	}
 	return fmt.Sprintf(`interface=%s
 bind-interfaces
 port=0
@@ -56,6 +60,50 @@ group=root
 log-dhcp
 log-facility=%s.log
 %s`, g.Name, ping, first, last, mask[0], mask[1], mask[2], mask[3], router, base, base, base, l.pxeConf(g.Name)), nil
+}
+
+// dnsConf renders a DNS-only dnsmasq config for router r: its addresses on port 53,
+// its records (host-record: A and AAAA), no upstream, no DHCP.
+func (l *Lab) dnsConf(r *Router) string {
+	base := filepath.Join(l.dir, "servers", "dns-"+r.Name)
+	var b strings.Builder
+	for _, it := range r.Interfaces {
+		for _, a := range []string{it.IPv4, it.IPv6} {
+			if p, err := netip.ParsePrefix(a); err == nil {
+				fmt.Fprintf(&b, "listen-address=%s\n", p.Addr())
+			}
+		}
+	}
+	names := make([]string, 0, len(r.DNS.Records))
+	for n := range r.DNS.Records {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(&b, "host-record=%s,%s\n", n, strings.Join(r.DNS.Records[n], ","))
+	}
+	domains := make([]string, 0, len(r.DNS.Wildcards))
+	for d := range r.DNS.Wildcards {
+		domains = append(domains, d)
+	}
+	sort.Strings(domains)
+	for _, d := range domains {
+		for _, a := range r.DNS.Wildcards[d] {
+			fmt.Fprintf(&b, "address=/%s/%s\n", d, a)
+		}
+	}
+	fmt.Fprintf(&b, "bind-interfaces\nno-resolv\nno-hosts\npid-file=%s.pid\nuser=root\ngroup=root\nlog-queries\nlog-facility=%s.log\n", base, base)
+	return b.String()
+}
+
+// startDNS writes router r's DNS config and starts dnsmasq in its namespace.
+func (l *Lab) startDNS(r *Router) error {
+	key := "dns-" + r.Name
+	path := filepath.Join(l.dir, "servers", key+".conf")
+	if err := os.WriteFile(path, []byte(l.dnsConf(r)), 0o644); err != nil {
+		return fmt.Errorf("%s: write dnsmasq config: %w", r.Name, err)
+	}
+	return l.startServer(key, r.Name, 0, tool("dnsmasq"), "-k", "-C", path)
 }
 
 // radvdConf renders the segment's radvd config: the prefix for SLAAC, short intervals.

@@ -48,6 +48,19 @@ type DHCP struct {
 	// Ping turns on dnsmasq's address probe (off by default): each offer then waits 3 s,
 	// as with many farmers' default dnsmasq.
 	Ping bool `yaml:"ping" json:"ping,omitempty"`
+	// DNS are the name servers (IPv4 addresses) handed out (DHCP option 6); none when
+	// empty.
+	DNS []string `yaml:"dns" json:"dns,omitempty"`
+}
+
+// DNSServer makes a router or host a DNS server (dnsmasq on port 53 of its addresses)
+// that answers Records and Wildcards and nothing else (no recursion).
+type DNSServer struct {
+	// Records maps a name (e.g. registry.lab) to its addresses (A and AAAA).
+	Records map[string][]string `yaml:"records" json:"records"`
+	// Wildcards maps a domain to the addresses of every name under it (and of the
+	// domain itself): a farmer's gateway domains.
+	Wildcards map[string][]string `yaml:"wildcards" json:"wildcards,omitempty"`
 }
 
 // RA configures the segment's radvd.
@@ -67,6 +80,8 @@ type Router struct {
 	Forwarding *bool    `yaml:"forwarding" json:"forwarding,omitempty"`
 	NAT        NAT      `yaml:"nat" json:"nat"`
 	Firewall   Firewall `yaml:"firewall" json:"firewall"`
+	// DNS, when set, runs a DNS server here (see DNSServer).
+	DNS *DNSServer `yaml:"dns" json:"dns,omitempty"`
 }
 
 // Interface attaches a router or host to a segment. The link is named after the segment.

@@ -110,6 +110,12 @@ func TestSpecErrors(t *testing.T) {
 		{"nic name twice", "{segment: lan, carrier: false}", "{segment: lan, name: eth0}", "nodes[0].nics[1].name: \"eth0\" used twice"},
 		{"boot name", "cmdline: farmer_id=7", "cmdline: farmer_id=7\n    boot: [\"../x\"]", "nodes[0].boot[0]: \"../x\" is not a service binary name"},
 		{"no segments", miniSpec, "nodes: []\n", "segments: at least one segment"},
+		{"dns name", "routes: [{to: default, via: 198.51.100.2}]\nnodes", "routes: [{to: default, via: 198.51.100.2}]\n    dns: {records: {Reg_1: [198.51.100.10]}}\nnodes",
+			"hosts[0].dns.records: \"Reg_1\" is not a dotted lowercase host name"},
+		{"dns addr", "routes: [{to: default, via: 198.51.100.2}]\nnodes", "routes: [{to: default, via: 198.51.100.2}]\n    dns: {records: {reg.lab: [nowhere]}}\nnodes",
+			"hosts[0].dns.records[reg.lab]: \"nowhere\" is not an IP address"},
+		{"dns empty", "routes: [{to: default, via: 198.51.100.2}]\nnodes", "routes: [{to: default, via: 198.51.100.2}]\n    dns: {records: {}}\nnodes",
+			"hosts[0].dns.records: at least one record"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -176,9 +182,16 @@ func TestDefaultSpec(t *testing.T) {
 			t.Errorf("node %s cmdline %q", n.Name, n.Cmdline)
 		}
 	}
-	for _, r := range []string{"internet", "farmgw", "homegw", "home6gw", "registry", "user", "farmer", "dns", "acme"} {
+	for _, r := range []string{"internet", "farmgw", "homegw", "home6gw", "registry", "user", "farmer", "resolver", "acme"} {
 		if s.router(r) == nil {
 			t.Errorf("no router or host %s", r)
+		}
+	}
+	// the farmer's DNS answers each public node's gateway domain with its public addresses
+	for i, n := range PublicNodes {
+		v4, v6 := publicAddrs(i)
+		if got := s.router("resolver").DNS.Wildcards[GatewayDomains[n]]; len(got) != 2 || got[0] != v4 || got[1] != v6 {
+			t.Errorf("resolver's wildcard for %s (%s): %v, want [%s %s]", n, GatewayDomains[n], got, v4, v6)
 		}
 	}
 	if s.segment("public").DHCP.Enabled || !s.segment("public").RA.Enabled || !s.segment("oob").DHCP.Enabled {

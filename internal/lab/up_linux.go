@@ -383,6 +383,14 @@ func (b *builder) servers() error {
 			started = append(started, "radvd-"+g.Name)
 		}
 	}
+	for _, r := range append(append([]Router(nil), b.l.st.Spec.Routers...), b.l.st.Spec.Hosts...) {
+		if r.DNS != nil {
+			if err := b.l.startDNS(&r); err != nil {
+				return err
+			}
+			started = append(started, "dns-"+r.Name)
+		}
+	}
 	for _, key := range started {
 		if err := b.l.waitServer(key); err != nil {
 			return err

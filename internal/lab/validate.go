@@ -128,6 +128,11 @@ func (d *DHCP) validate(f string, g *Segment) error {
 		t := true
 		d.Router = &t
 	}
+	for i, a := range d.DNS {
+		if ip, err := netip.ParseAddr(a); err != nil || !ip.Is4() {
+			return fmt.Errorf("%s.dns[%d]: %q is not an IPv4 address", f, i, a)
+		}
+	}
 	if g.IPv4 == "" {
 		return fmt.Errorf("%s.enabled: the segment has no ipv4 prefix to serve", f)
 	}
@@ -261,7 +266,42 @@ func (r *Router) validate(f string, router bool, segs map[string]*Segment, names
 	if err := r.NAT.validate(f+".nat", on); err != nil {
 		return err
 	}
+	if err := r.DNS.validate(f + ".dns"); err != nil {
+		return err
+	}
 	return r.Firewall.validate(f+".firewall", on)
+}
+
+var dnsNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
+
+func (d *DNSServer) validate(f string) error {
+	if d == nil {
+		return nil
+	}
+	if len(d.Records)+len(d.Wildcards) == 0 {
+		return fmt.Errorf("%s.records: at least one record (or wildcard) is needed", f)
+	}
+	if err := validRecords(f+".records", d.Records); err != nil {
+		return err
+	}
+	return validRecords(f+".wildcards", d.Wildcards)
+}
+
+func validRecords(f string, recs map[string][]string) error {
+	for name, addrs := range recs {
+		if !dnsNameRE.MatchString(name) || len(name) > 253 {
+			return fmt.Errorf("%s: %q is not a dotted lowercase host name (e.g. registry.lab)", f, name)
+		}
+		if len(addrs) == 0 {
+			return fmt.Errorf("%s[%s]: no address", f, name)
+		}
+		for _, a := range addrs {
+			if _, err := netip.ParseAddr(a); err != nil {
+				return fmt.Errorf("%s[%s]: %q is not an IP address", f, name, a)
+			}
+		}
+	}
+	return nil
 }
 
 func claimName(f, name string, names map[string]string) error {

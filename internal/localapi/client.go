@@ -150,6 +150,21 @@ func (c *Client) UnsetPublicConfig(ctx context.Context) error {
 	return c.do(ctx, http.MethodDelete, "/v1/public-config", nil, nil)
 }
 
+// EgressAllow returns the farmer's egress allow list on the node.
+func (c *Client) EgressAllow(ctx context.Context) ([]nodeapi.EgressAllow, error) {
+	var body nodeapi.EgressAllowList
+	err := c.do(ctx, http.MethodGet, "/v1/egress-allow", nil, &body)
+	return body.Allow, err
+}
+
+// SetEgressAllow replaces the node's egress allow list (empty: none); it applies at once.
+func (c *Client) SetEgressAllow(ctx context.Context, list []nodeapi.EgressAllow) error {
+	if list == nil {
+		list = []nodeapi.EgressAllow{}
+	}
+	return c.do(ctx, http.MethodPut, "/v1/egress-allow", nodeapi.EgressAllowList{Allow: list}, nil)
+}
+
 // IsNotFound reports whether err is a not-found answer.
 func IsNotFound(err error) bool { return errors.Is(err, nodeapi.ErrNotFound) }
 

@@ -19,9 +19,10 @@ import (
 
 // fake is an in-memory Backend.
 type fake struct {
-	mu  sync.Mutex
-	nrs map[string]nodeapi.NRSpec
-	cfg *nodeapi.PublicConfig
+	mu    sync.Mutex
+	nrs   map[string]nodeapi.NRSpec
+	cfg   *nodeapi.PublicConfig
+	allow []nodeapi.EgressAllow
 }
 
 func (f *fake) Status(context.Context) (nodeapi.Status, error) {
@@ -70,6 +71,22 @@ func (f *fake) PublicConfig(context.Context) (*nodeapi.PublicConfig, error) {
 	defer f.mu.Unlock()
 	return f.cfg, nil
 }
+func (f *fake) EgressAllow(context.Context) ([]nodeapi.EgressAllow, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]nodeapi.EgressAllow{}, f.allow...), nil
+}
+
+func (f *fake) SetEgressAllow(_ context.Context, list []nodeapi.EgressAllow) error {
+	if err := nodeapi.ValidateEgressAllow(list); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.allow = list
+	return nil
+}
+
 func (f *fake) SetPublicConfig(_ context.Context, c *nodeapi.PublicConfig) error {
 	if c != nil {
 		if err := c.Validate(); err != nil {
@@ -207,5 +224,22 @@ func checkUplinkRoutes(t *testing.T, c *Client) {
 	}
 	if st, err := c.PublicConfig(ctx); err != nil || st.Config != nil {
 		t.Fatalf("public config after unset: %+v %v", st, err)
+	}
+	allow := []nodeapi.EgressAllow{{Prefix: netip.MustParsePrefix("10.201.0.50/32"), Proto: "tcp", Port: 873}}
+	if err := c.SetEgressAllow(ctx, allow); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.EgressAllow(ctx); err != nil || len(got) != 1 || got[0] != allow[0] {
+		t.Fatalf("egress allow after set: %+v %v", got, err)
+	}
+	bad := []nodeapi.EgressAllow{{Prefix: netip.MustParsePrefix("10.201.0.50/24")}}
+	if err := c.SetEgressAllow(ctx, bad); !errors.Is(err, nodeapi.ErrInvalid) || !strings.Contains(err.Error(), "host bits") {
+		t.Fatalf("egress allow with host bits: %v, want invalid naming host bits", err)
+	}
+	if err := c.SetEgressAllow(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.EgressAllow(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("egress allow after clearing: %+v %v", got, err)
 	}
 }

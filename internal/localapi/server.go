@@ -30,6 +30,10 @@ type Backend interface {
 	PublicConfig(ctx context.Context) (*nodeapi.PublicConfig, error)
 	// SetPublicConfig sets, changes or (nil) removes the public config.
 	SetPublicConfig(ctx context.Context, cfg *nodeapi.PublicConfig) error
+	// EgressAllow returns the farmer's egress allow list (empty when none).
+	EgressAllow(ctx context.Context) ([]nodeapi.EgressAllow, error)
+	// SetEgressAllow replaces the allow list (empty: none); it applies at once.
+	SetEgressAllow(ctx context.Context, list []nodeapi.EgressAllow) error
 }
 
 // Server serves a Backend.
@@ -79,7 +83,7 @@ func (s *Server) Handler() http.Handler {
 	return m
 }
 
-// uplinkRoutes: GET /v1/node, GET|PUT|DELETE /v1/public-config.
+// uplinkRoutes: GET /v1/node, GET|PUT|DELETE /v1/public-config, GET|PUT /v1/egress-allow.
 func (s *Server) uplinkRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /v1/node", func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.B.NodeStatus(r.Context())
@@ -99,6 +103,21 @@ func (s *Server) uplinkRoutes(m *http.ServeMux) {
 	}))
 	m.HandleFunc("DELETE /v1/public-config", s.root(func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, r, nodeapi.PublicConfigState{}, s.B.SetPublicConfig(r.Context(), nil))
+	}))
+	m.HandleFunc("GET /v1/egress-allow", func(w http.ResponseWriter, r *http.Request) {
+		list, err := s.B.EgressAllow(r.Context())
+		s.reply(w, r, nodeapi.EgressAllowList{Allow: list}, err)
+	})
+	m.HandleFunc("PUT /v1/egress-allow", s.root(func(w http.ResponseWriter, r *http.Request) {
+		var body nodeapi.EgressAllowList
+		if err := decode(w, r, &body); err != nil {
+			s.reply(w, r, nil, err)
+			return
+		}
+		if body.Allow == nil {
+			body.Allow = []nodeapi.EgressAllow{}
+		}
+		s.reply(w, r, body, s.B.SetEgressAllow(r.Context(), body.Allow))
 	}))
 }
 

@@ -4,7 +4,8 @@
 // other project package, so the CLI builds on every platform.
 //
 // Routes: GET /v1/status, GET /v1/nrs, GET|PUT|DELETE /v1/nrs/{id}, GET /v1/workloads,
-// PUT|DELETE /v1/workloads/{name}, GET /v1/node, GET|PUT|DELETE /v1/public-config, and
+// PUT|DELETE /v1/workloads/{name}, GET /v1/node, GET|PUT|DELETE /v1/public-config, GET|PUT
+// /v1/egress-allow, and
 // GET /metrics when the server has a Metrics handler. Reads are open to any local
 // user; changes (PUT, DELETE) need the caller to be root, checked with the socket's
 // peer credentials (Linux; elsewhere every change is refused). Errors are JSON

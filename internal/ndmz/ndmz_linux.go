@@ -12,6 +12,7 @@ import (
 	"github.com/zosnet/zosnet/internal/firewall"
 	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 )
 
 // RouteProto tags the routes ndmz adds (in ndmz and in NR namespaces); it differs from
@@ -30,7 +31,17 @@ type DMZ struct {
 	// Log receives progress; nil discards.
 	Log *slog.Logger
 
-	mu sync.Mutex
+	mu    sync.Mutex
+	eg    EgressConfig          // SetEgress
+	deny  []netip.Prefix        // the deny list at the last firewall apply
+	allow []nodeapi.EgressAllow // the allow list at the last firewall apply
+}
+
+func (d *DMZ) log() *slog.Logger {
+	if d.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Log
 }
 
 // Ensure makes ndmz exist: namespace, sysctls, the transit veth to the host with its
@@ -66,10 +77,6 @@ func (d *DMZ) egress() []string {
 	return []string{InnerLink, PubLink}
 }
 
-func (d *DMZ) firewall(ns *netns.NS) error {
-	return firewall.ApplyNDMZ(ns, firewall.NDMZ{UplinkPrefix: UplinkPrefix, Egress: d.egress()})
-}
-
 func (d *DMZ) sysctls(ns *netns.NS) error {
 	if err := link.Set(ns, link.Sysctls{
 		"net/ipv4/ip_forward":              "1",
@@ -83,6 +90,9 @@ func (d *DMZ) sysctls(ns *netns.NS) error {
 		return err
 	}
 	if err := setUp(ns, "lo"); err != nil {
+		return err
+	}
+	if err := resolverAddr(ns); err != nil {
 		return err
 	}
 	return link.Set(d.Host, link.NoBridgeNetfilter().With(link.Sysctls{"net/ipv4/ip_forward": "1"}))

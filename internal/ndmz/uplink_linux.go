@@ -71,7 +71,10 @@ func (d *DMZ) attach(dmz, nr *netns.NS, id string) error {
 			return err
 		}
 	}
-	return firewall.ApplyUplink(nr, name)
+	if err := firewall.ApplyUplink(nr, name); err != nil {
+		return err
+	}
+	return d.firewall(dmz) // the new uplink's refused counter
 }
 
 // blockFor returns the block uplink name already has, else a free one.
@@ -139,6 +142,7 @@ func (d *DMZ) gc(keep func(id string) bool) error {
 		return fmt.Errorf("uplink gc: list ndmz links: %w", err)
 	}
 	var errs []error
+	removed := false
 	for _, l := range links {
 		id, ok := strings.CutPrefix(l.Attrs().Name, UplinkPrefix)
 		if !ok || nodeapi.ValidID(id) != nil || keep(id) {
@@ -147,6 +151,10 @@ func (d *DMZ) gc(keep func(id string) bool) error {
 		if err := dh.LinkDel(l); err != nil && !link.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete uplink %s: %w", l.Attrs().Name, err))
 		}
+		removed = true
+	}
+	if removed { // drop the removed uplinks' counters
+		errs = append(errs, d.firewall(dmz))
 	}
 	return errors.Join(errs...)
 }

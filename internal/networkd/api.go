@@ -178,7 +178,7 @@ func (d *Daemon) DeleteNR(ctx context.Context, id string) error {
 	for _, w := range detach {
 		errs = append(errs, d.rec.detach(w))
 	}
-	errs = append(errs, d.rec.removeNR(id))
+	errs = append(errs, d.rec.serveVMs(d.state.NRs, d.state.workloadList()), d.rec.removeNR(id))
 	d.ports.Release(id)
 	delete(d.status, id)
 	errs = append(errs, d.forgetKey(id))
@@ -216,15 +216,31 @@ func (d *Daemon) AddWorkload(ctx context.Context, s nodeapi.WorkloadSpec) (nodea
 		if info, err = workload.Plan(nr, s, d.usedAddrs(s.NetworkID)); err != nil {
 			return nodeapi.Workload{}, fmt.Errorf("%w: %w", nodeapi.ErrConflict, err)
 		}
+		if err := d.publicUnused(s); err != nil {
+			return nodeapi.Workload{}, err
+		}
+		if info, err = d.rec.publicWorkload(info, d.pubCfg); err != nil {
+			return nodeapi.Workload{}, err
+		}
 		d.state.Workloads[s.Name] = info
 		if err := d.persist(); err != nil {
 			delete(d.state.Workloads, s.Name)
 			return nodeapi.Workload{}, err
 		}
 	}
-	err := d.rec.attach(info)
+	// The anti-spoofing rules for the workload's port go in before the port exists:
+	// a workload is never attached unguarded.
+	err := d.rec.antiSpoof(d.state.workloadList())
 	if err == nil {
-		err = d.rec.antiSpoof(d.state.workloadList())
+		err = d.rec.attach(info)
+	}
+	if err == nil && s.Kind == nodeapi.KindTap {
+		// the VM is attached and guarded; without its DHCP and RAs it can still be
+		// configured statically, so a failure here is logged (and retried by every
+		// pass), not rolled back
+		if verr := d.rec.serveVMs(d.state.NRs, d.state.workloadList()); verr != nil {
+			d.log.Warn("vm network", "workload", s.Name, "err", verr)
+		}
 	}
 	if err != nil && !had {
 		delete(d.state.Workloads, s.Name)
@@ -234,6 +250,19 @@ func (d *Daemon) AddWorkload(ctx context.Context, s nodeapi.WorkloadSpec) (nodea
 		return nodeapi.Workload{}, err
 	}
 	return info, nil
+}
+
+// publicUnused refuses a public IPv4 another workload of the node holds.
+func (d *Daemon) publicUnused(s nodeapi.WorkloadSpec) error {
+	if !s.PublicIPv4.IsValid() {
+		return nil
+	}
+	for _, w := range d.state.Workloads {
+		if w.PublicIPv4.IsValid() && w.PublicIPv4.Addr() == s.PublicIPv4.Addr() {
+			return fmt.Errorf("%w: workload %s: public_ipv4 %s is workload %s's", nodeapi.ErrConflict, s.Name, s.PublicIPv4.Addr(), w.Name)
+		}
+	}
+	return nil
 }
 
 // RemoveWorkload detaches a workload; a missing one is ErrNotFound (nothing changes).
@@ -250,5 +279,5 @@ func (d *Daemon) RemoveWorkload(ctx context.Context, name string) error {
 	if err := d.persist(); err != nil {
 		return err
 	}
-	return errors.Join(d.rec.detach(info), d.rec.antiSpoof(d.state.workloadList()))
+	return errors.Join(d.rec.detach(info), d.rec.antiSpoof(d.state.workloadList()), d.rec.serveVMs(d.state.NRs, d.state.workloadList()))
 }

@@ -17,6 +17,7 @@ import (
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/resource"
@@ -67,32 +68,36 @@ func TestPeerUpdateUnderPing(t *testing.T) {
 }
 
 // kill -9 networkd at random moments during creates, updates and deletes; after each
-// restart the kernel converges to the desired state, and at the end nothing leaks.
+// restart every change networkd acknowledged is there (a write in flight at the kill
+// may or may not be), the kernel converges to it, and at the end nothing leaks.
 func TestCrashLoop(t *testing.T) {
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
 	n := newNode(t)
-	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
+	rng := rand.New(rand.NewPCG(1, testkit.Seed(t)))
+	told := newLedger()
 	const rounds = 20
 	for r := 0; r < rounds; r++ {
 		n.startProc(t)
 		if r > 0 {
+			told.check(t, n.cl)
 			converged(t, n)
 		}
 		var wg sync.WaitGroup
 		ctx, cancel := context.WithCancel(bg)
 		seed := rng.Uint64()
 		wg.Add(1)
-		go func() { defer wg.Done(); churn(ctx, n, seed) }()
+		go func() { defer wg.Done(); churn(ctx, n, seed, told) }()
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond) // the random moment of the crash
 		n.kill(t)
 		cancel()
 		wg.Wait()
 	}
 	n.startProc(t)
+	told.check(t, n.cl)
 	converged(t, n)
 	nrs, _ := n.cl.ListNRs(bg)
-	t.Logf("%d rounds; %d NRs at the end", rounds, len(nrs))
+	t.Logf("%d rounds; %d NRs at the end; %d acknowledged writes checked", rounds, len(nrs), told.acks)
 	for _, nr := range nrs {
 		if err := n.cl.DeleteNR(bg, nr.Spec.NetworkID); err != nil {
 			t.Fatal(err)
@@ -105,28 +110,110 @@ func TestCrashLoop(t *testing.T) {
 	}
 }
 
-// churn creates, updates and deletes NRs net0..net5 until ctx ends or the daemon dies.
-func churn(ctx context.Context, n *node, seed uint64) {
+// churn creates, updates and deletes NRs net0..net5 until ctx ends or the daemon dies,
+// and records in told (nil: nowhere) what networkd acknowledged and what was in flight.
+func churn(ctx context.Context, n *node, seed uint64, told *ledger) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	for ctx.Err() == nil {
 		i := rng.IntN(6)
 		id := fmt.Sprintf("net%d", i)
 		var err error
+		var keys []string // nil: deleted
 		if rng.IntN(4) == 0 {
 			err = n.cl.DeleteNR(ctx, id)
 		} else {
 			s := spec(id, fmt.Sprintf("10.1.%d.0/24", i))
+			keys = []string{}
 			for j := 0; j < rng.IntN(3); j++ {
 				k, _ := wgtypes.GeneratePrivateKey()
+				keys = append(keys, k.PublicKey().String())
 				s.Peers = append(s.Peers, nodeapi.Peer{PublicKey: k.PublicKey().String(), Endpoint: "10.99.0.9:5000",
 					AllowedIPs: []netip.Prefix{pfx(fmt.Sprintf("10.1.%d.0/24", 100+j))}})
 			}
 			_, err = n.cl.PutNR(ctx, s)
 		}
-		if err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "connection refused") {
+		refused := err != nil && strings.Contains(err.Error(), "connection refused")
+		if told != nil && !refused {
+			told.record(id, keys, err == nil)
+		}
+		if refused && ctx.Err() == nil {
 			return
 		}
 	}
+}
+
+// ledger is what the client was told: per NR, the peer keys of the last acknowledged
+// write (nil: deleted or never made) and the writes sent since without an answer (the
+// daemon died under them: each may or may not have landed). Safe for concurrent use.
+type ledger struct {
+	mu    sync.Mutex
+	acked map[string][]string
+	maybe map[string][][]string
+	acks  int
+}
+
+func newLedger() *ledger {
+	return &ledger{acked: map[string][]string{}, maybe: map[string][][]string{}}
+}
+
+func (l *ledger) record(id string, keys []string, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ok {
+		l.acked[id], l.maybe[id] = keys, nil
+		l.acks++
+		return
+	}
+	l.maybe[id] = append(l.maybe[id], keys)
+}
+
+// check compares the restarted daemon's NRs with the ledger: each is the acknowledged
+// state or one of the unanswered writes; the one found becomes the acknowledged state.
+func (l *ledger) check(t *testing.T, cl *localapi.Client) {
+	t.Helper()
+	nrs, err := cl.ListNRs(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string][]string{}
+	for _, nr := range nrs {
+		keys := []string{}
+		for _, p := range nr.Spec.Peers {
+			keys = append(keys, p.PublicKey)
+		}
+		have[nr.Spec.NetworkID] = keys
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range 6 {
+		id := fmt.Sprintf("net%d", i)
+		got := have[id]
+		ok := sameKeys(got, l.acked[id])
+		for _, m := range l.maybe[id] {
+			ok = ok || sameKeys(got, m)
+		}
+		if !ok {
+			var flight []string
+			for _, m := range l.maybe[id] {
+				flight = append(flight, nrDesc(m))
+			}
+			t.Errorf("after kill -9 and restart, %s is %s; the client was told %s (in flight: %v)",
+				id, nrDesc(got), nrDesc(l.acked[id]), flight)
+		}
+		l.acked[id], l.maybe[id] = got, nil
+	}
+}
+
+// nrDesc describes a ledger entry: absent, or an NR with its peer keys.
+func nrDesc(keys []string) string {
+	if keys == nil {
+		return "absent"
+	}
+	return fmt.Sprintf("an NR with peers %v", keys)
+}
+
+func sameKeys(a, b []string) bool {
+	return (a == nil) == (b == nil) && slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
 }
 
 var ourLink = regexp.MustCompile(`^[bvw]-[a-z0-9]+$`)

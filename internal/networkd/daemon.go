@@ -19,6 +19,7 @@ package networkd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -51,7 +52,10 @@ type Config struct {
 	PortMin, PortMax uint16  // listen port range (0 = 3000..3999)
 	// Uplinks: UplinksAuto (""), UplinksOn or UplinksOff.
 	Uplinks string
-	Log     *slog.Logger
+	// ResolvConf names the node's name servers, which the workloads' DNS forwarder
+	// relays to ("" = DefaultResolvConf, where netinit writes them).
+	ResolvConf string
+	Log        *slog.Logger
 }
 
 // Daemon is a running networkd: the desired state, its persistence and the status
@@ -66,6 +70,7 @@ type Daemon struct {
 	mu     sync.Mutex // serializes changes and guards the fields below and rec
 	state  State
 	pubCfg *nodeapi.PublicConfig // the persisted public config (nil = unset)
+	allow  []nodeapi.EgressAllow // the persisted egress allow list
 	ports  *portalloc.Allocator
 	keys   map[string][]byte // private keys by NR id (raw 32 bytes)
 	status map[string]nrStatus
@@ -180,8 +185,9 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		return err
 	}
 	if d.rec.checkUplinks() {
-		errs = append(errs, d.rec.uplinks(ctx, d.pubCfg, d.state.listenPorts()), d.rec.up.SetGatewayPorts(d.gwFW.TCPPorts, d.gwFW.UDPPorts))
+		errs = append(errs, d.rec.up.SetGatewayPorts(d.gwFW.TCPPorts, d.gwFW.UDPPorts))
 	}
+	errs = append(errs, d.rec.uplinks(ctx, d.pubCfg, d.state.listenPorts()), d.rec.setAllow(d.allow))
 	ids, names := d.state.nrIDs(), d.state.workloadNames()
 	d.mu.Unlock()
 	for _, id := range ids {
@@ -192,6 +198,15 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			errs = append(errs, d.applyLocked(s))
 		}
 		d.mu.Unlock()
+	}
+	if err := d.lockFor(ctx); err != nil {
+		return err
+	}
+	guarded := d.rec.antiSpoof(d.state.workloadList())
+	d.mu.Unlock()
+	if guarded != nil { // a workload is never (re)attached without its anti-spoofing rules
+		errs = append(errs, fmt.Errorf("workloads not re-attached: %w", guarded))
+		names = nil
 	}
 	for _, name := range names {
 		if err := d.lockFor(ctx); err != nil {

@@ -17,6 +17,8 @@ type metrics struct {
 	applyErrs  prometheus.Counter
 	reconciles *prometheus.CounterVec
 	reconDur   prometheus.Gauge
+	// egressUpdates counts changes of the egress deny sets learned from the kernel.
+	egressUpdates prometheus.Counter
 }
 
 func newMetrics(d *Daemon) *metrics {
@@ -30,8 +32,10 @@ func newMetrics(d *Daemon) *metrics {
 			Help: "Reconcile passes by result."}, []string{"result"}),
 		reconDur: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zosnet_reconcile_last_seconds",
 			Help: "Duration of the last reconcile pass."}),
+		egressUpdates: prometheus.NewCounter(prometheus.CounterOpts{Name: "zosnet_egress_updates_total",
+			Help: "Changes of the egress rule's refused destinations learned from the kernel (lease, RA, public config)."}),
 	}
-	m.reg.MustRegister(m.applyDur, m.applyErrs, m.reconciles, m.reconDur, &nrCollector{d: d},
+	m.reg.MustRegister(m.applyDur, m.applyErrs, m.reconciles, m.reconDur, m.egressUpdates, &nrCollector{d: d},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -63,13 +67,16 @@ var (
 		[]string{"nr", "peer"}, nil)
 	descTx = prometheus.NewDesc("zosnet_wg_peer_transmit_bytes_total", "Bytes sent to a WireGuard peer.",
 		[]string{"nr", "peer"}, nil)
+	descRefused = prometheus.NewDesc("zosnet_egress_refused_packets_total",
+		"Packets from a network resource's workloads refused by the egress rule (towards the node's LAN, its own or its gateways' addresses, special-purpose ranges).",
+		[]string{"nr"}, nil)
 	descHS = prometheus.NewDesc("zosnet_wg_peer_last_handshake_seconds", "Unix time of the peer's latest handshake (0 = never).",
 		[]string{"nr", "peer"}, nil)
 )
 
 // Describe sends the descriptors.
 func (c *nrCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descNR, descWL, descRx, descTx, descHS} {
+	for _, d := range []*prometheus.Desc{descNR, descWL, descRx, descTx, descHS, descRefused} {
 		ch <- d
 	}
 }
@@ -89,8 +96,15 @@ func (c *nrCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(descNR, err)
 		return
 	}
+	refused, err := c.d.Refused()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descRefused, err)
+	}
 	for _, nr := range nrs {
 		id := nr.Spec.NetworkID
+		if n, ok := refused[id]; ok {
+			ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(n), id)
+		}
 		up := 0.0
 		if nr.Status.State == nodeapi.StateOK {
 			up = 1

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/testkit"
@@ -259,6 +260,7 @@ func TestDaemonRestart(t *testing.T) {
 	if err := ping(t, wlB, wa.IPv4.Addr()); err == nil {
 		t.Fatal("ping passed with a's networkd stopped (its userspace link should be gone)")
 	}
+	restarted := time.Now()
 	a.start(t)
 	// a remembered b's learned endpoint, so a's traffic handshakes at once; b's stale
 	// session alone would take up to ~15 s (WireGuard's rekey timeout) to notice.
@@ -268,6 +270,9 @@ func TestDaemonRestart(t *testing.T) {
 	if err != nil || got.Status.PublicKey != na.Status.PublicKey || got.Status.ListenPort != na.Status.ListenPort {
 		t.Fatalf("after restart: %+v %v (before %+v)", got.Status, err, na.Status)
 	}
+	// the live device, seen from b: a handshake since the restart proves a's key (b
+	// knows no other), and the endpoint b learned from it is a's socket's real port
+	liveKeyAndPort(t, b.cl, "net1", na.Status.PublicKey, "10.99.0.1:"+itoa(na.Status.ListenPort), restarted)
 	if ws, _ := a.cl.ListWorkloads(bg); len(ws) != 1 || ws[0].IPv4 != wa.IPv4 {
 		t.Fatalf("workloads after restart: %+v", ws)
 	}
@@ -277,6 +282,30 @@ func TestDaemonRestart(t *testing.T) {
 	if ws, _ := a.cl.ListWorkloads(bg); len(ws) != 0 {
 		t.Fatalf("workloads after nr delete: %+v", ws)
 	}
+}
+
+// liveKeyAndPort checks, through another node's API, that its peer key has handshaken
+// since since and that WireGuard last heard it from endpoint ep: what the restarted
+// device really uses, not what its daemon saved.
+func liveKeyAndPort(t testing.TB, other *localapi.Client, id, key, ep string, since time.Time) {
+	t.Helper()
+	nr, err := other.GetNR(bg, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range nr.Status.Peers {
+		if p.PublicKey != key {
+			continue
+		}
+		if p.LatestHandshake == nil || p.LatestHandshake.Before(since.Add(-time.Second)) {
+			t.Errorf("peer %s: no handshake since the restart at %s (last %v)", key, since.Format(time.TimeOnly), p.LatestHandshake)
+		}
+		if p.Endpoint != ep {
+			t.Errorf("peer %s: heard from %s, want %s (the port the daemon saved)", key, p.Endpoint, ep)
+		}
+		return
+	}
+	t.Errorf("no peer %s on the other node", key)
 }
 
 // The periodic resync restores what was deleted behind networkd's back: the NR's

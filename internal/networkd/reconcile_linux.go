@@ -19,6 +19,7 @@ import (
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/public"
 	"github.com/zosnet/zosnet/internal/resource"
+	"github.com/zosnet/zosnet/internal/vmnet"
 	"github.com/zosnet/zosnet/internal/wg"
 	"github.com/zosnet/zosnet/internal/workload"
 )
@@ -40,14 +41,22 @@ type reconciler struct {
 	wls *workload.Attacher
 	up  *public.Uplinks
 
+	resolvConf string    // the node's name servers, for the workloads' DNS forwarder
+	dns        *resolver // the forwarder while it runs (ensureResolver)
+
 	managed bool      // uplinks managed, as of the last checkUplinks
 	ownNS   *netns.NS // opened by newReconciler, closed by close
+
+	vms map[string]*vmnet.Server // DHCP and RAs per NR with tap workloads
 }
 
 // newReconciler opens the host namespace (nil = the one networkd runs in) and sets up
 // the appliers; it does not touch the kernel yet.
 func newReconciler(cfg Config, log *slog.Logger) (*reconciler, error) {
-	r := &reconciler{host: cfg.Host, netnsDir: cfg.NetnsDir, mode: cfg.Uplinks, log: log}
+	r := &reconciler{host: cfg.Host, netnsDir: cfg.NetnsDir, mode: cfg.Uplinks, log: log, resolvConf: cfg.ResolvConf, vms: map[string]*vmnet.Server{}}
+	if r.resolvConf == "" {
+		r.resolvConf = DefaultResolvConf()
+	}
 	if r.host == nil {
 		h, err := netns.Open("/proc/self/ns/net")
 		if err != nil {
@@ -56,7 +65,7 @@ func newReconciler(cfg Config, log *slog.Logger) (*reconciler, error) {
 		r.host, r.ownNS = h, h
 	}
 	r.nrs = &resource.Applier{Host: r.host, SockNS: r.host, NetnsDir: cfg.NetnsDir, WGKind: cfg.WGKind, Log: log}
-	r.wls = &workload.Attacher{Host: r.host, NetnsDir: cfg.NetnsDir}
+	r.wls = &workload.Attacher{Host: r.host, NetnsDir: cfg.NetnsDir, PubBridge: public.Bridge}
 	r.up = &public.Uplinks{Host: r.host, NetnsDir: cfg.NetnsDir, App: r.nrs, Log: log}
 	return r, nil
 }
@@ -64,6 +73,11 @@ func newReconciler(cfg Config, log *slog.Logger) (*reconciler, error) {
 // close stops the userspace WireGuard devices (their links go with them) and releases
 // the namespace handles. The rest of the kernel state stays for the next start.
 func (r *reconciler) close() {
+	r.stopResolver()
+	for id, s := range r.vms {
+		s.Close()
+		delete(r.vms, id)
+	}
 	r.up.Close()
 	r.nrs.Close()
 	if r.ownNS != nil {
@@ -112,6 +126,19 @@ func (r *reconciler) uplinks(ctx context.Context, cfg *nodeapi.PublicConfig, por
 	if err := r.up.Apply(ctx, cfg, ports); err != nil {
 		return fmt.Errorf("uplinks: %w", err)
 	}
+	r.ensureResolver()
+	return nil
+}
+
+// setAllow hands the egress allow list to the uplinks; it applies at once when ndmz
+// exists, else with the next uplinks pass.
+func (r *reconciler) setAllow(list []nodeapi.EgressAllow) error {
+	if !r.managed {
+		return nil
+	}
+	if err := r.up.SetAllow(list); err != nil {
+		return fmt.Errorf("egress allow list: %w", err)
+	}
 	return nil
 }
 
@@ -144,18 +171,26 @@ func (r *reconciler) attach(w nodeapi.Workload) error { return r.wls.Attach(w) }
 // detach removes workload w's objects; a workload already gone is success.
 func (r *reconciler) detach(w nodeapi.Workload) error { return r.wls.Detach(w) }
 
-// antiSpoof rebuilds the workload anti-spoofing table from ws (with managed uplinks).
+// antiSpoof rebuilds the workload anti-spoofing table from ws, whether the uplinks
+// are managed or not: workloads are guarded in every mode. Rules may name ports that
+// do not exist yet (they match by interface name), so callers apply them before
+// attaching.
 func (r *reconciler) antiSpoof(ws []nodeapi.Workload) error {
-	if !r.managed {
-		return nil
-	}
 	ports := make([]firewall.Port, 0, len(ws))
 	for _, w := range ws {
 		mac, err := net.ParseMAC(w.MAC)
 		if err != nil {
 			return fmt.Errorf("anti-spoofing: workload %s: mac %q: %w", w.Name, w.MAC, err)
 		}
-		ports = append(ports, firewall.Port{Iface: w.HostIf, MAC: mac, IPv4: w.IPv4.Addr(), IPv6: w.IPv6.Addr()})
+		ports = append(ports, firewall.Port{Iface: w.HostIf, MAC: mac, IPv4: w.IPv4.Addr(), IPv6: w.IPv6.Addr(), DHCP: w.Kind == nodeapi.KindTap})
+		if w.PublicIf == "" {
+			continue
+		}
+		pmac, err := net.ParseMAC(w.PublicMAC)
+		if err != nil {
+			return fmt.Errorf("anti-spoofing: workload %s: public mac %q: %w", w.Name, w.PublicMAC, err)
+		}
+		ports = append(ports, firewall.Port{Iface: w.PublicIf, MAC: pmac, IPv4: w.PublicIPv4.Addr(), IPv6: w.PublicAddr6.Addr()})
 	}
 	return firewall.ApplyAntiSpoof(r.host, ports)
 }
@@ -173,10 +208,11 @@ func (r *reconciler) gc(nrs map[string]nodeapi.NRSpec, ws []nodeapi.Workload) er
 	for _, name := range removed {
 		r.log.Info("gc: removed a workload object no one wants", "object", name)
 	}
-	errs = append(errs, err)
+	errs = append(errs, err, r.antiSpoof(ws))
 	if r.managed {
-		errs = append(errs, r.up.DMZ().GC(want), r.antiSpoof(ws))
+		errs = append(errs, r.up.DMZ().GC(want))
 	}
+	errs = append(errs, r.serveVMs(nrs, ws))
 	return errors.Join(errs...)
 }
 
@@ -259,7 +295,31 @@ func (r *reconciler) nodeStatus() nodeapi.NodeStatus {
 		return nodeapi.NodeStatus{UplinkStatus: nodeapi.UplinkStatus{Hidden: true, Uplinks: []nodeapi.UplinkInfo{}},
 			Managed: false, Note: "uplinks not managed (no zos bridge yet, or --uplinks=off)"}
 	}
-	return nodeapi.NodeStatus{UplinkStatus: r.up.Status(), Managed: true}
+	st := nodeapi.NodeStatus{UplinkStatus: r.up.Status(), Managed: true}
+	eg, err := r.up.Egress()
+	if err != nil {
+		r.log.Warn("egress status", "err", err)
+	}
+	eg.Resolvers = r.resolvers()
+	st.Egress = &eg
+	return st
+}
+
+// refused returns the packets ndmz refused per NR (empty while the uplinks are not
+// managed).
+func (r *reconciler) refused() (map[string]uint64, error) {
+	if !r.managed {
+		return map[string]uint64{}, nil
+	}
+	return r.up.DMZ().Refused()
+}
+
+// refreshEgress re-learns the underlay and updates ndmz's deny sets when it changed.
+func (r *reconciler) refreshEgress() (bool, error) {
+	if !r.managed {
+		return false, nil
+	}
+	return r.up.RefreshEgress()
 }
 
 // portFree probes whether UDP port can be bound (IPv4 and IPv6) in the namespace the

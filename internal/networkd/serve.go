@@ -72,9 +72,10 @@ func (d *Daemon) serve(ctx context.Context, l, ml net.Listener) error {
 	}
 	d.log.Info("networkd serving", "socket", l.Addr().String(), "metrics", d.cfg.MetricsAddr)
 	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
+	done, watched := make(chan struct{}), make(chan struct{})
 	go func() { d.Run(rctx); close(done) }()
-	defer func() { cancel(); <-done }() // the resync must end before Close
+	go func() { d.watchUnderlay(rctx); close(watched) }()
+	defer func() { cancel(); <-done; <-watched }() // the resync and the watcher end before Close
 	select {
 	case <-ctx.Done():
 		return nil

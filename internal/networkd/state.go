@@ -14,6 +14,7 @@ import (
 const (
 	stateFile        = "state.json"
 	publicConfigFile = "public-config.json"
+	egressAllowFile  = "egress-allow.json"
 )
 
 // State is the desired state persisted in the state directory. NR specs are stored
@@ -153,6 +154,19 @@ func (d *Daemon) loadPublicConfig() error {
 		}
 	}
 	d.pubCfg = st.Config
+	return d.loadEgressAllow()
+}
+
+// loadEgressAllow reads and re-validates egressAllowFile.
+func (d *Daemon) loadEgressAllow() error {
+	var body nodeapi.EgressAllowList
+	if _, err := d.store.ReadJSON(egressAllowFile, &body); err != nil {
+		return err
+	}
+	if err := nodeapi.ValidateEgressAllow(body.Allow); err != nil {
+		return fmt.Errorf("state file %s: %w", egressAllowFile, err)
+	}
+	d.allow = body.Allow
 	return nil
 }
 

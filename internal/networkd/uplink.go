@@ -15,6 +15,45 @@ func (d *Daemon) NodeStatus(ctx context.Context) (nodeapi.NodeStatus, error) {
 	return d.rec.nodeStatus(), nil
 }
 
+// Refused returns the packets the egress rule refused per NR (by network id).
+func (d *Daemon) Refused() (map[string]uint64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rec.refused()
+}
+
+// EgressAllow returns the persisted egress allow list.
+func (d *Daemon) EgressAllow(ctx context.Context) ([]nodeapi.EgressAllow, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]nodeapi.EgressAllow{}, d.allow...), nil
+}
+
+// SetEgressAllow validates, persists and applies the farmer's egress allow list (empty:
+// none): ndmz's egress chain is rebuilt at once (counters carried over). A list that
+// fails to apply is rolled back to the previous one.
+func (d *Daemon) SetEgressAllow(ctx context.Context, list []nodeapi.EgressAllow) error {
+	if err := nodeapi.ValidateEgressAllow(list); err != nil {
+		return err
+	}
+	if err := d.lockFor(ctx); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	old := d.allow
+	if err := d.store.WriteJSON(egressAllowFile, nodeapi.EgressAllowList{Allow: list}); err != nil {
+		return err
+	}
+	d.allow = append([]nodeapi.EgressAllow{}, list...)
+	err := d.rec.setAllow(d.allow)
+	if err == nil {
+		d.log.Info("egress allow list set", "entries", len(list))
+		return nil
+	}
+	d.allow = old
+	return errors.Join(err, d.store.WriteJSON(egressAllowFile, nodeapi.EgressAllowList{Allow: old}), d.rec.setAllow(old))
+}
+
 // PublicConfig returns the persisted public config (nil when unset).
 func (d *Daemon) PublicConfig(ctx context.Context) (*nodeapi.PublicConfig, error) {
 	d.mu.Lock()

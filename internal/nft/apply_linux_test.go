@@ -1,6 +1,7 @@
 package nft
 
 import (
+	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
@@ -25,7 +26,7 @@ func TestApplyKernelListsRender(t *testing.T) {
 	}
 	var all strings.Builder
 	for _, tb := range ts {
-		got := SortSetElements(testkit.NFTList(t, ns, Family(tb.Family), tb.Name))
+		got := testkit.NFTList(t, ns, Family(tb.Family), tb.Name)
 		if want := Render(tb); got != want {
 			t.Errorf("kernel lists table %s as\n%s\nrendered as\n%s", tb.Name, got, want)
 		}
@@ -112,4 +113,43 @@ func BenchmarkApply(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestReplaceElementsAndCounters: a set's elements are swapped alone (rules and their
+// counters stay), the kernel then lists the new elements as Render does, and Counters
+// reads a counting rule by its input interface; a rebuilt table starts from the
+// counts it is given.
+func TestReplaceElementsAndCounters(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	ns := testkit.NewNS(t)
+	tb := setSample()
+	tb.Chains[2].Rules[0] = Rule{Exprs: Join(IIF("u-a"), Counter(7, 700))}
+	if err := Apply(ns, tb); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Counters(ns, tb.Family, tb.Name, "refuse")
+	if err != nil || len(got) != 1 || got["u-a"] != (Count{Packets: 7, Bytes: 700}) {
+		t.Fatalf("Counters = %v, %v; want u-a 7/700", got, err)
+	}
+	v4, _ := Ranges([]netip.Prefix{netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("255.255.255.255/32")})
+	tb.Sets[0].Elements = v4
+	tb.Sets[2].Elements = []Range{{netip.MustParseAddr("2001:db8:600::"), netip.MustParseAddr("2001:db8:600::ffff")}}
+	for _, s := range tb.Sets {
+		if err := ReplaceElements(ns, tb, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := testkit.NFTList(t, ns, Family(tb.Family), tb.Name); got != Render(tb) {
+		t.Errorf("after ReplaceElements the kernel lists\n%s\nwant\n%s", got, Render(tb))
+	}
+	if got, _ := Counters(ns, tb.Family, tb.Name, "refuse"); got["u-a"].Packets != 7 {
+		t.Errorf("counter after ReplaceElements = %v, want it kept", got)
+	}
+	if got, err := Counters(ns, tb.Family, "zt-none", "refuse"); err != nil || len(got) != 0 {
+		t.Errorf("Counters of a missing table = %v, %v; want empty, nil", got, err)
+	}
+	if err := Remove(ns, tb.Family, tb.Name); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -21,20 +21,23 @@ func Render(ts ...*Table) string {
 	var b strings.Builder
 	for _, t := range ts {
 		fmt.Fprintf(&b, "table %s %s {\n", Family(t.Family), t.Name)
-		n := 0
-		for _, s := range t.Sets {
-			if n > 0 {
+		for i, s := range t.Sets {
+			if i > 0 {
 				b.WriteString("\n")
 			}
 			renderSet(&b, s)
-			n++
 		}
-		for _, c := range t.Chains {
-			if n > 0 {
+		for i, s := range t.PortSets {
+			if i > 0 || len(t.Sets) > 0 {
+				b.WriteString("\n")
+			}
+			renderPortSet(&b, s)
+		}
+		for i, c := range t.Chains {
+			if i > 0 || len(t.Sets)+len(t.PortSets) > 0 {
 				b.WriteString("\n")
 			}
 			renderChain(&b, t.Family, c)
-			n++
 		}
 		b.WriteString("}\n")
 	}
@@ -158,6 +161,10 @@ func (r *ruleText) step() {
 		r.emit(s, 1)
 	case *expr.Verdict:
 		r.emit(verdict(e), 1)
+	case *expr.Reject:
+		r.emit(rejectText(e), 1)
+	case *expr.Counter:
+		r.emit(fmt.Sprintf("counter packets %d bytes %d", e.Packets, e.Bytes), 1)
 	default:
 		r.emit(fmt.Sprintf("<%T>", e), 1)
 	}
@@ -300,6 +307,15 @@ func (r *ruleText) payload(p *expr.Payload) {
 	var mask []byte
 	if bw, ok := r.peek(1).(*expr.Bitwise); ok {
 		mask, n = bw.Mask, 3
+	}
+	if l, ok := r.peek(1).(*expr.Lookup); ok && n == 2 {
+		field, _ := r.field(p, make([]byte, p.Len), nil)
+		neg := ""
+		if l.Invert {
+			neg = "!= "
+		}
+		r.emit(fmt.Sprintf("%s %s@%s", field, neg, l.SetName), 2)
+		return
 	}
 	c, ok := r.peek(n - 1).(*expr.Cmp)
 	if !ok {

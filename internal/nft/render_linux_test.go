@@ -44,8 +44,8 @@ func TestRenderRule(t *testing.T) {
 		{bridge, Join(Protocol(unix.ETH_P_ARP), PrefixCmp(expr.PayloadBaseNetworkHeader, 14, pfx("10.1.1.2/32"), expr.CmpOpNeq)), "arp saddr ip != 10.1.1.2"},
 		{bridge, Join(Protocol(unix.ETH_P_IPV6), PrefixCmp(expr.PayloadBaseNetworkHeader, 8, pfx("::/128"), expr.CmpOpEq), Accept()), "ip6 saddr :: accept"},
 		{bridge, Join(Protocol(unix.ETH_P_IPV6), Drop()), "meta protocol ip6 drop"},
-		{inet, Join(InetDAddrProtoDPortIn("backends"), Accept()), "ip daddr . meta l4proto . th dport @backends accept"},
-		{inet, []expr.Any{&expr.Counter{}}, "<*expr.Counter>"},
+		{inet, []expr.Any{&expr.Counter{Packets: 3, Bytes: 9}}, "counter packets 3 bytes 9"},
+		{inet, []expr.Any{&expr.Limit{}}, "<*expr.Limit>"},
 	}
 	for _, c := range cases {
 		if got := RenderRule(c.fam, c.rule); got != c.want {
@@ -79,28 +79,31 @@ func sample() []*Table {
 	pre.Add(IIF("c-w1"), Protocol(unix.ETH_P_ARP), PrefixCmp(expr.PayloadBaseNetworkHeader, 14, netip.MustParsePrefix("10.1.1.2/32"), expr.CmpOpNeq), Drop())
 	pre.Add(IIF("c-w1"), Protocol(unix.ETH_P_IPV6), PrefixCmp(expr.PayloadBaseNetworkHeader, 8, netip.MustParsePrefix("fe80::/10"), expr.CmpOpEq), Accept())
 	pre.Add(IIF("c-w1"), Protocol(unix.ETH_P_IPV6), Drop())
-	st := NewTable(nftables.TableFamilyINet, "zt-set")
-	a := netip.MustParseAddr
-	st.AddSet("reach", []AddrProtoPort{{a("10.1.2.10"), unix.IPPROTO_TCP, 443}, {a("10.1.1.11"), unix.IPPROTO_UDP, 53},
-		{a("10.1.1.10"), unix.IPPROTO_TCP, 8080}, {a("10.1.1.10"), unix.IPPROTO_TCP, 80}})
-	st.AddSet("none", nil)
-	out := st.Filter("output", nftables.ChainHookOutput, nftables.ChainPolicyAccept)
-	out.Add(Established(), Accept())
-	out.Add(InetDAddrProtoDPortIn("reach"), Accept())
-	out.Add(L4Proto(unix.IPPROTO_TCP), Drop())
-	return []*Table{in, ip, br, st}
+	return []*Table{in, ip, br, setSample()}
 }
 
-// TestSortSetElements: the kernel's hash order and Render's sorted order compare equal.
-func TestSortSetElements(t *testing.T) {
-	kernel := "table inet x {\n\tset s {\n\t\ttype ipv4_addr . inet_proto . inet_service\n" +
-		"\t\telements = { 10.1.1.11 . udp . 53,\n\t\t\t     10.1.1.10 . tcp . 8080,\n\t\t\t     10.1.1.9 . tcp . 443 }\n\t}\n}\n"
-	st := NewTable(nftables.TableFamilyINet, "x")
-	a := netip.MustParseAddr
-	st.AddSet("s", []AddrProtoPort{{a("10.1.1.9"), unix.IPPROTO_TCP, 443}, {a("10.1.1.11"), unix.IPPROTO_UDP, 53}, {a("10.1.1.10"), unix.IPPROTO_TCP, 8080}})
-	if got, want := SortSetElements(kernel), Render(st); got != want {
-		t.Fatalf("got\n%s\nwant\n%s", got, want)
-	}
+// setSample: interval sets (up to the top of both address spaces, and empty), lookups,
+// a regular chain reached by jump, counters and rejects.
+func setSample() *Table {
+	t := NewTable(nftables.TableFamilyINet, "zt-sets")
+	v4, v6 := Ranges([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("224.0.0.0/3"),
+		netip.MustParsePrefix("198.51.100.7/32"), netip.MustParsePrefix("ff00::/8"), netip.MustParsePrefix("fc00::/7")})
+	t.AddSet(&Set{Name: "d4", Elements: append(v4, Range{netip.MustParseAddr("172.16.0.1"), netip.MustParseAddr("172.16.0.6")})})
+	t.AddSet(&Set{Name: "d6", IPv6: true, Elements: v6})
+	t.AddSet(&Set{Name: "e6", IPv6: true})
+	fwd := t.Filter("forward", nftables.ChainHookForward, nftables.ChainPolicyAccept)
+	fwd.Add(IIFPrefix("u-"), Jump("egress"))
+	eg := t.Regular("egress")
+	eg.Add(InetDAddr(netip.MustParsePrefix("10.201.0.50/32")), DPort(unix.IPPROTO_TCP, 873), Return())
+	eg.Add(InetDAddr(netip.MustParsePrefix("fd00::/64")), Return())
+	eg.Add(DAddrIn("d4", false), Jump("refuse"))
+	eg.Add(DAddrIn("d6", true), Jump("refuse"))
+	eg.Add(DAddrIn("e6", true), Jump("refuse"))
+	ref := t.Regular("refuse")
+	ref.Add(IIF("u-a"), Counter(0, 0))
+	ref.Add(L4Proto(unix.IPPROTO_TCP), RejectTCPReset())
+	ref.Add(RejectProhibited())
+	return t
 }
 
 // TestRenderGolden: the sample ruleset, whole.

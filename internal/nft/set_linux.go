@@ -1,168 +1,229 @@
 package nft
 
 import (
-	"cmp"
-	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"slices"
+	"sort"
 	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/zosnet/zosnet/internal/netns"
 )
 
-// Set is a named set of a table whose keys are (IPv4 address, layer-4 protocol, port)
-// triples: `type ipv4_addr . inet_proto . inet_service`. Rules match it with
-// InetDAddrProtoDPortIn.
+// Set is a named interval set of IPv4 or IPv6 addresses in a table, with its elements.
+// Rules refer to it by name (DAddrIn); Apply creates it with the table, and
+// ReplaceElements swaps its elements alone, atomically, without touching the rules.
 type Set struct {
 	// Name is the set's name in its table.
 	Name string
-	// Elems are the set's elements (order does not matter; Render sorts them).
-	Elems []AddrProtoPort
+	// IPv6 selects the key type: ipv6_addr, else ipv4_addr.
+	IPv6 bool
+	// Elements are sorted, disjoint, non-adjacent ranges of the set's family (Ranges).
+	Elements []Range
 }
 
-// AddrProtoPort is one element of a Set.
-type AddrProtoPort struct {
-	Addr  netip.Addr // IPv4
-	Proto byte       // unix.IPPROTO_TCP or unix.IPPROTO_UDP
-	Port  uint16
-}
-
-func (e AddrProtoPort) compare(o AddrProtoPort) int {
-	return cmp.Or(e.Addr.Compare(o.Addr), cmp.Compare(e.Proto, o.Proto), cmp.Compare(e.Port, o.Port))
-}
-
-// key is the element's key as the kernel stores a concatenation: each field in its own
-// 4-byte register (the protocol and the port padded with zeros).
-func (e AddrProtoPort) key() []byte {
-	k := make([]byte, 12)
-	a := e.Addr.As4()
-	copy(k, a[:])
-	k[4] = e.Proto
-	binary.BigEndian.PutUint16(k[8:], e.Port)
-	return k
-}
-
-// AddSet adds a set to the table and returns it.
-func (t *Table) AddSet(name string, elems []AddrProtoPort) *Set {
-	s := &Set{Name: name, Elems: elems}
+// AddSet appends s to the table's sets and returns it.
+func (t *Table) AddSet(s *Set) *Set {
 	t.Sets = append(t.Sets, s)
 	return s
 }
 
-var addrProtoPortType = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
+// Regular adds a regular chain (no hook: reached by jump) and returns it.
+func (t *Table) Regular(name string) *Chain { return t.add(&Chain{Name: name}) }
 
-// queueSet adds s to nt in the batch and returns the kernel set (its ID ties the
-// rules' lookups to it within the batch).
-func queueSet(c *nftables.Conn, nt *nftables.Table, s *Set) (*nftables.Set, error) {
-	ks := &nftables.Set{Table: nt, Name: s.Name, KeyType: addrProtoPortType, Concatenation: true}
-	elems := make([]nftables.SetElement, 0, len(s.Elems))
-	for _, e := range s.Elems {
-		if !e.Addr.Is4() {
-			return nil, fmt.Errorf("set %s: %s is not an IPv4 address", s.Name, e.Addr)
+func (s *Set) kernel(t *nftables.Table) *nftables.Set {
+	typ := nftables.TypeIPAddr
+	if s.IPv6 {
+		typ = nftables.TypeIP6Addr
+	}
+	return &nftables.Set{Table: t, Name: s.Name, KeyType: typ, Interval: true}
+}
+
+// elements encodes ranges as the kernel's interval set wants them: a start element,
+// and an end element (flagged) at the address after the range, except at the top of
+// the address space.
+func elements(rs []Range) []nftables.SetElement {
+	var out []nftables.SetElement
+	for _, r := range rs {
+		out = append(out, nftables.SetElement{Key: r.From.AsSlice()})
+		if next := r.To.Next(); next.IsValid() {
+			out = append(out, nftables.SetElement{Key: next.AsSlice(), IntervalEnd: true})
 		}
-		elems = append(elems, nftables.SetElement{Key: e.key()})
 	}
-	if err := c.AddSet(ks, elems); err != nil {
-		return nil, fmt.Errorf("set %s: %w", s.Name, err)
-	}
-	return ks, nil
+	return out
 }
 
-// InetDAddrProtoDPortIn matches, in an inet table, IPv4 packets whose destination
-// address, layer-4 protocol and destination port are an element of set name:
-// `ip daddr . meta l4proto . th dport @name`.
-func InetDAddrProtoDPortIn(name string) []expr.Any {
-	return append(NFProto(unix.NFPROTO_IPV4),
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 9},
-		&expr.Payload{DestRegister: 10, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Lookup{SourceRegister: 1, SetName: name},
-	)
+// DAddrIn matches a destination address in set name (ip daddr @name or ip6 daddr
+// @name) in an inet table; the family is checked first.
+func DAddrIn(name string, v6 bool) []expr.Any {
+	fam, off, n := byte(unix.NFPROTO_IPV4), uint32(16), uint32(4)
+	if v6 {
+		fam, off, n = unix.NFPROTO_IPV6, 24, 16
+	}
+	return append(NFProto(fam),
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n},
+		&expr.Lookup{SourceRegister: 1, SetName: name})
 }
 
-// renderSet prints a set as nft lists it: elements sorted (the kernel lists a hash
-// set in its own order; root tests sort both sides with SortSetElements).
+// InetDAddr matches a destination inside p in an inet table (the family is checked
+// first).
+func InetDAddr(p netip.Prefix) []expr.Any {
+	fam, off := byte(unix.NFPROTO_IPV4), uint32(16)
+	if p.Addr().Is6() {
+		fam, off = unix.NFPROTO_IPV6, 24
+	}
+	return append(NFProto(fam), PrefixCmp(expr.PayloadBaseNetworkHeader, off, p, expr.CmpOpEq)...)
+}
+
+// Counter counts packets and bytes, starting from the values given (a rebuilt table
+// carries its counts over).
+func Counter(packets, bytes uint64) []expr.Any {
+	return []expr.Any{&expr.Counter{Packets: packets, Bytes: bytes}}
+}
+
+// RejectTCPReset answers a TCP packet with a reset (reject with tcp reset).
+func RejectTCPReset() []expr.Any {
+	return []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_TCP_RST}}
+}
+
+// RejectProhibited answers with ICMP (v4 or v6) administratively prohibited (reject
+// with icmpx admin-prohibited).
+func RejectProhibited() []expr.Any {
+	return []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_ADMIN_PROHIBITED}}
+}
+
+// Jump is the verdict jump to chain.
+func Jump(chain string) []expr.Any {
+	return []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chain}}
+}
+
+// Return is the verdict return (back to the calling chain).
+func Return() []expr.Any { return []expr.Any{&expr.Verdict{Kind: expr.VerdictReturn}} }
+
+// renderSet prints a set as nft lists it: IPv4 elements two to a line, IPv6 one.
 func renderSet(b *strings.Builder, s *Set) {
-	fmt.Fprintf(b, "\tset %s {\n\t\ttype ipv4_addr . inet_proto . inet_service\n", s.Name)
-	if len(s.Elems) > 0 {
-		es := slices.Clone(s.Elems)
-		slices.SortFunc(es, AddrProtoPort.compare)
-		es = slices.CompactFunc(es, func(a, b AddrProtoPort) bool { return a.compare(b) == 0 })
-		parts := make([]string, len(es))
-		for i, e := range es {
-			parts[i] = fmt.Sprintf("%s . %s . %d", e.Addr, l4Name([]byte{e.Proto}), e.Port)
+	typ := "ipv4_addr"
+	per := 2
+	if s.IPv6 {
+		typ, per = "ipv6_addr", 1
+	}
+	fmt.Fprintf(b, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n", s.Name, typ)
+	if len(s.Elements) > 0 {
+		els := append([]Range(nil), s.Elements...) // the kernel lists them sorted
+		sort.Slice(els, func(i, j int) bool { return els[i].From.Compare(els[j].From) < 0 })
+		b.WriteString("\t\telements = { ")
+		for i, r := range els {
+			if i > 0 {
+				b.WriteString(",")
+				if i%per == 0 {
+					b.WriteString("\n\t\t\t     ")
+				} else {
+					b.WriteString(" ")
+				}
+			}
+			b.WriteString(r.String())
 		}
-		fmt.Fprintf(b, "\t\telements = { %s }\n", strings.Join(parts, ",\n\t\t\t     "))
+		b.WriteString(" }\n")
 	}
 	b.WriteString("\t}\n")
 }
 
-// SortSetElements sorts the elements of every set in an `nft list` text, so that the
-// kernel's listing (hash order) compares with Render's (sorted).
-func SortSetElements(text string) string {
-	lines := strings.Split(text, "\n")
-	var out []string
-	for i := 0; i < len(lines); i++ {
-		l := lines[i]
-		if !strings.HasPrefix(strings.TrimSpace(l), "elements = {") {
-			out = append(out, l)
-			continue
-		}
-		indent := l[:strings.Index(l, "elements")]
-		body := strings.TrimPrefix(strings.TrimSpace(l), "elements = { ")
-		for !strings.HasSuffix(body, "}") && i+1 < len(lines) {
-			i++
-			body += " " + strings.TrimSpace(lines[i])
-		}
-		items := strings.Split(strings.TrimSuffix(strings.TrimSpace(body), " }"), ", ")
-		for j := range items {
-			items[j] = strings.TrimSuffix(strings.TrimSpace(items[j]), ",")
-		}
-		slices.SortFunc(items, compareElemText)
-		out = append(out, indent+"elements = { "+strings.Join(items, ",\n"+indent+"\t     ")+" }")
+func rejectText(r *expr.Reject) string {
+	switch {
+	case r.Type == unix.NFT_REJECT_TCP_RST:
+		return "reject with tcp reset"
+	case r.Type == unix.NFT_REJECT_ICMPX_UNREACH && r.Code == unix.NFT_REJECT_ICMPX_ADMIN_PROHIBITED:
+		return "reject with icmpx admin-prohibited"
+	case r.Type == unix.NFT_REJECT_ICMPX_UNREACH && r.Code == unix.NFT_REJECT_ICMPX_PORT_UNREACH:
+		return "reject"
 	}
-	return strings.Join(out, "\n")
+	return fmt.Sprintf("<reject %d %d>", r.Type, r.Code)
 }
 
-// compareElemText orders "ADDR . PROTO . PORT" texts like AddrProtoPort.compare.
-func compareElemText(a, b string) int {
-	pa, pb := strings.Split(a, " . "), strings.Split(b, " . ")
-	if len(pa) != 3 || len(pb) != 3 {
-		return strings.Compare(a, b)
+// ReplaceElements makes set s of table t (which must exist, as Apply made it) hold
+// exactly s.Elements: the set is flushed and refilled in one batch, which the kernel
+// commits atomically (a packet sees the old elements or the new ones). The table's
+// rules and counters are not touched.
+func ReplaceElements(ns *netns.NS, t *Table, s *Set) error {
+	c, err := nftables.New(nftables.WithNetNSFd(ns.Fd()))
+	if err != nil {
+		return fmt.Errorf("nftables in %s: %w", ns.Path(), err)
 	}
-	aa, err1 := netip.ParseAddr(pa[0])
-	ab, err2 := netip.ParseAddr(pb[0])
-	if err1 != nil || err2 != nil {
-		return strings.Compare(a, b)
+	defer c.CloseLasting()
+	ks := s.kernel(&nftables.Table{Name: t.Name, Family: t.Family})
+	c.FlushSet(ks)
+	if els := elements(s.Elements); len(els) > 0 {
+		if err := c.SetAddElements(ks, els); err != nil {
+			return fmt.Errorf("set %s of %s: %w", s.Name, t.Name, err)
+		}
 	}
-	var na, nb int
-	fmt.Sscan(pa[2], &na)
-	fmt.Sscan(pb[2], &nb)
-	return cmp.Or(aa.Compare(ab), cmp.Compare(protoNum(pa[1]), protoNum(pb[1])), cmp.Compare(na, nb))
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("set %s of %s %s in %s: %w", s.Name, Family(t.Family), t.Name, ns.Path(), err)
+	}
+	return nil
 }
 
-func protoNum(s string) int {
-	return map[string]int{"tcp": unix.IPPROTO_TCP, "udp": unix.IPPROTO_UDP}[s]
+// Count is a rule counter's values.
+type Count struct {
+	// Packets counted.
+	Packets uint64
+	// Bytes counted.
+	Bytes uint64
 }
 
-// concatLookup renders InetDAddrProtoDPortIn's expressions (after the nfproto
-// dependency); false when the rule is not at such a lookup.
-func (r *ruleText) concatLookup() bool {
-	p1, ok1 := r.peek(0).(*expr.Payload)
-	m, ok2 := r.peek(1).(*expr.Meta)
-	p2, ok3 := r.peek(2).(*expr.Payload)
-	l, ok4 := r.peek(3).(*expr.Lookup)
-	if !ok1 || !ok2 || !ok3 || !ok4 || p1.Base != expr.PayloadBaseNetworkHeader || p1.Offset != 16 || p1.Len != 4 ||
-		m.Key != expr.MetaKeyL4PROTO || p2.Base != expr.PayloadBaseTransportHeader || p2.Offset != 2 || p2.Len != 2 {
-		return false
+// Counters reads the counters of chain in table (fam, name) of ns, keyed by the input
+// interface name each counting rule matches (rules `iifname "x" counter`); other
+// rules are skipped. A missing table or chain gives an empty map and no error.
+func Counters(ns *netns.NS, fam nftables.TableFamily, table, chain string) (map[string]Count, error) {
+	c, err := nftables.New(nftables.WithNetNSFd(ns.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("nftables in %s: %w", ns.Path(), err)
 	}
-	not := ""
-	if l.Invert {
-		not = "!= "
+	defer c.CloseLasting()
+	out := map[string]Count{}
+	rules, err := c.GetRules(&nftables.Table{Name: table, Family: fam}, &nftables.Chain{Name: chain})
+	if err != nil {
+		if isNotExist(err) {
+			return out, nil
+		}
+		return nil, fmt.Errorf("nftables in %s: read %s %s chain %s: %w", ns.Path(), Family(fam), table, chain, err)
 	}
-	r.emit(fmt.Sprintf("ip daddr . meta l4proto . th dport %s@%s", not, l.SetName), 4)
-	return true
+	for _, r := range rules {
+		name, cnt, ok := counted(r.Exprs)
+		if ok {
+			out[name] = cnt
+		}
+	}
+	return out, nil
+}
+
+func counted(es []expr.Any) (string, Count, bool) {
+	var name string
+	for i, e := range es {
+		switch e := e.(type) {
+		case *expr.Meta:
+			if c, ok := at[*expr.Cmp](es, i+1); ok && e.Key == expr.MetaKeyIIFNAME {
+				name = ifText(c.Data)
+			}
+		case *expr.Counter:
+			return name, Count{Packets: e.Packets, Bytes: e.Bytes}, name != ""
+		}
+	}
+	return "", Count{}, false
+}
+
+func at[T any](es []expr.Any, i int) (T, bool) {
+	var zero T
+	if i >= len(es) {
+		return zero, false
+	}
+	v, ok := es[i].(T)
+	return v, ok
+}
+
+func isNotExist(err error) bool {
+	return strings.Contains(err.Error(), "no such file or directory") || strings.Contains(err.Error(), "ENOENT")
 }

@@ -16,8 +16,10 @@ type Table struct {
 	Family nftables.TableFamily
 	// Name is the table's name; zosnet's own tables are named zosnet-*.
 	Name string
-	// Sets are the table's named sets (listed before the chains).
+	// Sets are the table's named sets, created before its chains.
 	Sets []*Set
+	// PortSets are the table's named (address, protocol, port) sets, after Sets.
+	PortSets []*PortSet
 	// Chains are the table's chains, in order.
 	Chains []*Chain
 }
@@ -143,14 +145,12 @@ func flush(ns *netns.NS, ts []*Table, have map[string]bool) error {
 	}
 	defer c.CloseLasting()
 	for _, t := range ts {
-		if err := queue(c, t, have == nil || have[key(t.Family, t.Name)]); err != nil {
-			return err
-		}
+		queue(c, t, have == nil || have[key(t.Family, t.Name)])
 	}
 	return c.Flush()
 }
 
-func queue(c *nftables.Conn, t *Table, replace bool) error {
+func queue(c *nftables.Conn, t *Table, replace bool) {
 	nt := &nftables.Table{Name: t.Name, Family: t.Family}
 	if replace {
 		c.AddTable(nt)
@@ -161,44 +161,45 @@ func queue(c *nftables.Conn, t *Table, replace bool) error {
 	}
 	sets := map[string]*nftables.Set{}
 	for _, s := range t.Sets {
-		ks, err := queueSet(c, nt, s)
-		if err != nil {
-			return err
-		}
+		ks := s.kernel(nt)
+		// AddSet fails only for anonymous sets without the constant flag: never here.
+		_ = c.AddSet(ks, elements(s.Elements))
 		sets[s.Name] = ks
 	}
-	for _, ch := range t.Chains {
-		nc := &nftables.Chain{Name: ch.Name, Table: nt, Type: ch.Type, Hooknum: ch.Hook, Priority: ch.Priority}
+	for _, s := range t.PortSets {
+		sets[s.Name] = queuePortSet(c, nt, s)
+	}
+	chains := make([]*nftables.Chain, len(t.Chains))
+	for i, ch := range t.Chains { // all chains first: rules may jump to a later one
+		chains[i] = &nftables.Chain{Name: ch.Name, Table: nt, Type: ch.Type, Hooknum: ch.Hook, Priority: ch.Priority}
 		if ch.Hook != nil {
 			pol := ch.Policy
-			nc.Policy = &pol
+			chains[i].Policy = &pol
 		}
-		c.AddChain(nc)
+		c.AddChain(chains[i])
+	}
+	for i, ch := range t.Chains {
 		for _, r := range ch.Rules {
-			c.AddRule(&nftables.Rule{Table: nt, Chain: nc, Exprs: bindLookups(r.Exprs, sets), UserData: r.UserData})
+			c.AddRule(&nftables.Rule{Table: nt, Chain: chains[i], Exprs: withSetIDs(r.Exprs, sets), UserData: r.UserData})
 		}
 	}
-	return nil
 }
 
-// bindLookups gives the rule's set lookups the IDs of the sets queued in the same batch
-// (copies: the table as data is not modified).
-func bindLookups(es []expr.Any, sets map[string]*nftables.Set) []expr.Any {
-	var out []expr.Any
+// withSetIDs returns es with every lookup of a set created in the same batch carrying
+// that set's transaction id (a copy: the table's data is not changed).
+func withSetIDs(es []expr.Any, sets map[string]*nftables.Set) []expr.Any {
+	out := es
 	for i, e := range es {
 		l, ok := e.(*expr.Lookup)
 		if !ok || sets[l.SetName] == nil {
 			continue
 		}
-		if out == nil {
-			out = append([]expr.Any{}, es...)
+		if &out[0] == &es[0] {
+			out = append([]expr.Any(nil), es...)
 		}
-		b := *l
-		b.SetID = sets[l.SetName].ID
-		out[i] = &b
-	}
-	if out == nil {
-		return es
+		cp := *l
+		cp.SetID = sets[l.SetName].ID
+		out[i] = &cp
 	}
 	return out
 }

@@ -112,7 +112,7 @@ func checkAddr(field, gwField string, p netip.Prefix, gw netip.Addr, v4 bool) er
 // OwnLink reports whether a link name is one of the node's own links (bridges, veths,
 // taps the stack makes), never a physical NIC that could be the public one.
 func OwnLink(name string) bool {
-	for _, p := range []string{"b-", "v-", "c-", "t-", "ndmz-", "pub-", "zos", "br-", "lo"} {
+	for _, p := range []string{"b-", "v-", "c-", "t-", "p-", "ndmz-", "pub-", "zos", "br-", "lo"} {
 		if strings.HasPrefix(name, p) {
 			return true
 		}

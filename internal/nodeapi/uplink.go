@@ -37,4 +37,6 @@ type NodeStatus struct {
 	// and the lists are empty).
 	Managed bool   `json:"managed"`
 	Note    string `json:"note,omitempty"`
+	// Egress is what workloads may reach (nil while the uplinks are not managed).
+	Egress *EgressStatus `json:"egress,omitempty"`
 }

@@ -40,13 +40,73 @@ type fakeNetworkd struct {
 	puts     int // PutNR calls
 	pubSets  int // SetPublicConfig and UnsetPublicConfig calls
 	pub      *nodeapi.PublicConfig
+	allows   int // SetEgressAllow calls
+	allow    []nodeapi.EgressAllow
 	refuse   error // returned by every change while set
 	nextPort uint16
 	status   nodeapi.NodeStatus
+	wls      map[string]nodeapi.Workload
+	wlAdds   int // AddWorkload calls that changed something
+	wlRms    int // RemoveWorkload calls
 }
 
 func newFakeNetworkd() *fakeNetworkd {
-	return &fakeNetworkd{nrs: map[string]nodeapi.NR{}, nextPort: 3000}
+	return &fakeNetworkd{nrs: map[string]nodeapi.NR{}, nextPort: 3000, wls: map[string]nodeapi.Workload{}}
+}
+
+func (f *fakeNetworkd) ListWorkloads(context.Context) ([]nodeapi.Workload, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []nodeapi.Workload
+	for _, w := range f.wls {
+		out = append(out, w)
+	}
+	slices.SortFunc(out, func(a, b nodeapi.Workload) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// AddWorkload behaves like networkd's: validated, NR required, the same spec again
+// is a no-op, another spec under the name a conflict; the address is a fake one.
+func (f *fakeNetworkd) AddWorkload(_ context.Context, s nodeapi.WorkloadSpec) (nodeapi.Workload, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := s.Validate(); err != nil {
+		return nodeapi.Workload{}, err
+	}
+	nr, ok := f.nrs[s.NetworkID]
+	if !ok {
+		return nodeapi.Workload{}, fmt.Errorf("workload %s: network resource %q: %w", s.Name, s.NetworkID, nodeapi.ErrNotFound)
+	}
+	if w, ok := f.wls[s.Name]; ok {
+		if w.WorkloadSpec != s {
+			return nodeapi.Workload{}, fmt.Errorf("%w: workload %s exists", nodeapi.ErrConflict, s.Name)
+		}
+		return w, nil
+	}
+	a := nr.Spec.Subnet.Addr().Next().Next()
+	for range len(f.wls) {
+		a = a.Next()
+	}
+	w := nodeapi.Workload{WorkloadSpec: s, IPv4: netip.PrefixFrom(a, nr.Spec.Subnet.Bits()), IPv6: netip.MustParsePrefix("fd00::5/64"),
+		MAC: "02:00:00:00:00:05", HostIf: "c-0000000005"}
+	f.wls[s.Name] = w
+	f.wlAdds++
+	return w, nil
+}
+
+func (f *fakeNetworkd) RemoveWorkload(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.wls, name)
+	f.wlRms++
+	return nil
+}
+
+func (f *fakeNetworkd) workload(name string) (nodeapi.Workload, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w, ok := f.wls[name]
+	return w, ok
 }
 
 func (f *fakeNetworkd) ListNRs(context.Context) ([]nodeapi.NR, error) {
@@ -117,6 +177,17 @@ func (f *fakeNetworkd) SetPublicConfig(_ context.Context, c nodeapi.PublicConfig
 	return nil
 }
 
+func (f *fakeNetworkd) SetEgressAllow(_ context.Context, list []nodeapi.EgressAllow) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.allows++
+	if err := nodeapi.ValidateEgressAllow(list); err != nil {
+		return err
+	}
+	f.allow = list
+	return nil
+}
+
 func (f *fakeNetworkd) UnsetPublicConfig(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -136,8 +207,25 @@ func (f *fakeNetworkd) nr(id string) (nodeapi.NR, bool) {
 // desired (one state per long-poll; the poll waits until then).
 type fakeRegistry struct {
 	mu      sync.Mutex
-	reports map[string][]gridapi.NRReport // by network
+	reports map[string][]gridapi.NRReport       // by network
+	wlReps  map[string][]gridapi.WorkloadReport // by network/name
 	desired chan gridapi.Desired
+}
+
+func (r *fakeRegistry) ReportWorkload(_ context.Context, _ int64, network, name string, rep gridapi.WorkloadReport) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.wlReps == nil {
+		r.wlReps = map[string][]gridapi.WorkloadReport{}
+	}
+	r.wlReps[network+"/"+name] = append(r.wlReps[network+"/"+name], rep)
+	return nil
+}
+
+func (r *fakeRegistry) wlSent(key string) []gridapi.WorkloadReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.wlReps[key])
 }
 
 func (r *fakeRegistry) Register(context.Context, gridapi.NodeRegister) (gridapi.Node, error) {

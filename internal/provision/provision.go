@@ -3,9 +3,11 @@
 // registration, facts, heartbeats) and its watcher (long-poll by revision), hands the
 // farmer's public config to networkd, and for every network the node is a member of
 // plans its peers locally (plan.FromGrid, plan.New) from the registry's facts and
-// creates, updates or deletes the network resource through networkd. It reports each
+// creates, updates or deletes the network resource through networkd; it attaches the
+// node's grid workloads through networkd too (named <network>-<name> on the node,
+// marked nodeapi.ManagedByGrid: workloads added by hand are never touched). It reports each
 // resource's key, port, endpoints, state, errors, current relay and overlay probe
-// results back, and re-plans whenever a member's facts change (every such change bumps
+// results back, each workload's addresses, MAC, state and error, and re-plans whenever a member's facts change (every such change bumps
 // the node's revision).
 //
 // Relay failover: each node probes every other member's gateway over the overlay
@@ -37,6 +39,7 @@ import (
 type Registry interface {
 	nodeagent.Registry
 	ReportNR(ctx context.Context, node int64, network string, r gridapi.NRReport) error
+	ReportWorkload(ctx context.Context, node int64, network, name string, r gridapi.WorkloadReport) error
 }
 
 // Networkd is the part of networkd's local API provisiond uses: *localapi.Client; a
@@ -49,6 +52,10 @@ type Networkd interface {
 	NodeStatus(ctx context.Context) (nodeapi.NodeStatus, error)
 	SetPublicConfig(ctx context.Context, cfg nodeapi.PublicConfig) error
 	UnsetPublicConfig(ctx context.Context) error
+	SetEgressAllow(ctx context.Context, list []nodeapi.EgressAllow) error
+	ListWorkloads(ctx context.Context) ([]nodeapi.Workload, error)
+	AddWorkload(ctx context.Context, s nodeapi.WorkloadSpec) (nodeapi.Workload, error)
+	RemoveWorkload(ctx context.Context, name string) error
 }
 
 // Agent is the node's registry agent as provisiond uses it: *nodeagent.Agent; a fake
@@ -110,8 +117,13 @@ type Provisioner struct {
 
 	public  *gridapi.PublicConfig // last applied; nil: none
 	pubDone bool
+	allow   []string // the farm's egress allow list last applied
+	allowOK bool
 	nets    map[string]*netState
-	gw      gwState
+	// wlReports is the last report sent per workload (local name), so unchanged
+	// workloads are not reported again.
+	wlReports map[string]string
+	gw        gwState
 }
 
 // netState is what the loop keeps per network between passes.
@@ -146,7 +158,7 @@ func New(cfg Config) *Provisioner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Provisioner{cfg: cfg, log: log, wake: make(chan struct{}, 1), nets: map[string]*netState{}}
+	return &Provisioner{cfg: cfg, log: log, wake: make(chan struct{}, 1), nets: map[string]*netState{}, wlReports: map[string]string{}}
 }
 
 // Run registers the node, then watches and applies until ctx ends.
@@ -212,6 +224,7 @@ func (p *Provisioner) pass(ctx context.Context) {
 		return // nothing heard from the registry yet: leave the node as it is
 	}
 	p.applyPublic(ctx, d.PublicConfig)
+	p.applyEgressAllow(ctx, d.EgressAllow)
 	want := map[string]bool{}
 	for _, n := range d.Networks {
 		want[n.ID] = true
@@ -219,6 +232,7 @@ func (p *Provisioner) pass(ctx context.Context) {
 			p.log.Warn("network", "id", n.ID, "err", err)
 		}
 	}
+	p.syncWorkloads(ctx, d.Workloads)
 	p.removeOthers(ctx, want)
 	p.syncGateway(ctx, d)
 }

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -78,6 +79,29 @@ func TestApplyPublic(t *testing.T) {
 	f.p.applyPublic(ctx, &gridapi.PublicConfig{IPv4: "203.0.113.10", GW4: "203.0.113.1"})
 	if f.nd.pubSets != 5 {
 		t.Fatalf("a config that does not parse reached networkd (%d calls)", f.nd.pubSets)
+	}
+}
+
+// TestApplyEgressAllow: the farm's allow list reaches networkd once per change, parsed;
+// a list with an entry that does not parse is not sent at all (nothing half-applied).
+func TestApplyEgressAllow(t *testing.T) {
+	f := newFakeNode()
+	ctx := context.Background()
+	for i, step := range []struct {
+		allow []string
+		calls int
+		want  string
+	}{
+		{[]string{"10.201.0.50/32:873/tcp"}, 1, "[10.201.0.50/32:873/tcp]"},
+		{[]string{"10.201.0.50/32:873/tcp"}, 1, "[10.201.0.50/32:873/tcp]"},
+		{[]string{"10.201.0.50/32:873/tcp", "nas"}, 1, "[10.201.0.50/32:873/tcp]"},
+		{[]string{}, 2, "[]"},
+		{nil, 2, "[]"},
+	} {
+		f.p.applyEgressAllow(ctx, step.allow)
+		if got := fmt.Sprint(f.nd.allow); f.nd.allows != step.calls || got != step.want {
+			t.Fatalf("step %d: %d calls, networkd has %s; want %d, %s", i, f.nd.allows, got, step.calls, step.want)
+		}
 	}
 }
 

@@ -45,6 +45,31 @@ func (p *Provisioner) applyPublic(ctx context.Context, pc *gridapi.PublicConfig)
 	p.log.Info("public config applied", "config", pc)
 }
 
+// applyEgressAllow hands a changed farm egress allow list to networkd. An entry that
+// does not parse (the registry validates them, so only a newer registry could send
+// one) stops the whole list: nothing is half-applied, and it is tried again on the
+// next pass.
+func (p *Provisioner) applyEgressAllow(ctx context.Context, allow []string) {
+	if p.allowOK && slices.Equal(allow, p.allow) {
+		return
+	}
+	list := make([]nodeapi.EgressAllow, 0, len(allow))
+	for i, s := range allow {
+		a, err := nodeapi.ParseEgressAllow(s)
+		if err != nil {
+			p.log.Warn("egress allow list from the registry", "entry", i, "err", err)
+			return
+		}
+		list = append(list, a)
+	}
+	if err := p.cfg.Networkd.SetEgressAllow(ctx, list); err != nil {
+		p.log.Warn("egress allow list", "err", err)
+		return
+	}
+	p.allow, p.allowOK = slices.Clone(allow), true
+	p.log.Info("egress allow list applied", "allow", allow)
+}
+
 // syncNetwork plans the node's view of one network and makes its network resource match.
 func (p *Provisioner) syncNetwork(ctx context.Context, n gridapi.DesiredNetwork) error {
 	st := p.nets[n.ID]

@@ -62,6 +62,16 @@ func TestPlanAndSpec(t *testing.T) {
 	if _, ok := peers[k4]; ok {
 		t.Error("home6 is a direct peer of home1; want it relayed")
 	}
+	// hidden home1 keeps its NAT mappings open towards every peer
+	ka := map[string]int{}
+	for _, pe := range s.Peers {
+		ka[pe.PublicKey] = pe.PersistentKeepalive
+	}
+	for name, k := range map[string]string{"farm1": k1, "home2": k3} {
+		if ka[k] != plan.Keepalive {
+			t.Errorf("%s: keepalive %d, want %d (home1 is hidden)", name, ka[k], plan.Keepalive)
+		}
+	}
 }
 
 // TestPassNetwork drives the provisioner's loop on fakes: the first pass creates the

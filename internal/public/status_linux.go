@@ -45,6 +45,17 @@ func (u *Uplinks) Status() nodeapi.UplinkStatus {
 	return st
 }
 
+// Egress reports what workloads may reach: the refused destinations and the allow
+// list at the last apply, and the packets refused per NR (read live).
+func (u *Uplinks) Egress() (nodeapi.EgressStatus, error) {
+	d := u.DMZ()
+	refused, err := d.Refused()
+	if refused == nil {
+		refused = map[string]uint64{}
+	}
+	return nodeapi.EgressStatus{Denied: d.Denied(), Allow: d.Allowed(), Refused: refused, Resolvers: []string{}}, err
+}
+
 func (u *Uplinks) dmzInfo() nodeapi.UplinkInfo {
 	info := nodeapi.UplinkInfo{Name: ndmz.NS, Role: "egress: IPv4 NAT through zos, IPv6 SLAAC on br-pub", Addresses: []string{}}
 	ns, err := netns.OpenNamed(u.NetnsDir, ndmz.NS)

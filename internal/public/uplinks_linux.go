@@ -42,6 +42,7 @@ type Uplinks struct {
 	cfg    *nodeapi.PublicConfig
 	sock   *netns.NS // the public namespace while a config is set
 	quiet  map[string]time.Time
+	allow  []nodeapi.EgressAllow // the farmer's egress allow list
 	// gwTCP and gwUDP are the gateway's public ports, opened in the socket firewall
 	// of the public namespace (SetGatewayPorts).
 	gwTCP, gwUDP []uint16
@@ -53,6 +54,13 @@ func (u *Uplinks) DMZ() *ndmz.DMZ {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.dmzLocked()
+}
+
+// Segment says what br-pub is uplinked to, as of the last Apply.
+func (u *Uplinks) Segment() Uplink {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.uplink
 }
 
 func (u *Uplinks) dmzLocked() *ndmz.DMZ {
@@ -96,7 +104,9 @@ func (u *Uplinks) Apply(ctx context.Context, cfg *nodeapi.PublicConfig, wgPorts 
 		u.log().Info("br-pub uplink", "mode", up.Mode, "nic", up.NIC, "reason", up.Reason)
 	}
 	u.uplink = up
-	if err := u.dmzLocked().Ensure(); err != nil {
+	d := u.dmzLocked()
+	d.SetEgress(u.egressConfig())
+	if err := d.Ensure(); err != nil {
 		return err
 	}
 	if cfg != nil {
@@ -108,7 +118,37 @@ func (u *Uplinks) Apply(ctx context.Context, cfg *nodeapi.PublicConfig, wgPorts 
 		return err
 	}
 	u.cfg = cfg
-	return nil
+	_, err = d.Refresh() // the public namespace's addresses and gateways
+	return err
+}
+
+// egressConfig is what ndmz's egress rule needs from the uplinks: zos is the LAN, and
+// so is br-pub when it is uplinked to zos (one-NIC node); a br-pub on its own NIC is
+// the farm's PUBLIC segment and stays reachable.
+func (u *Uplinks) egressConfig() ndmz.EgressConfig {
+	c := ndmz.EgressConfig{LAN: []string{Zos}, PublicNS: NS, Allow: u.allow}
+	if u.uplink.Mode == "zos" {
+		c.LAN, c.PubOnLAN = append(c.LAN, Bridge), true
+	}
+	return c
+}
+
+// SetAllow sets the farmer's egress allow list (valid: nodeapi.ValidateEgressAllow)
+// and applies it at once when ndmz exists (else at the next Apply).
+func (u *Uplinks) SetAllow(list []nodeapi.EgressAllow) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.allow = append([]nodeapi.EgressAllow(nil), list...)
+	d := u.dmzLocked()
+	d.SetEgress(u.egressConfig())
+	_, err := d.Refresh()
+	return err
+}
+
+// RefreshEgress learns the underlay again and updates ndmz's deny sets when it
+// changed (see ndmz.DMZ.Refresh); it reports whether anything changed.
+func (u *Uplinks) RefreshEgress() (bool, error) {
+	return u.DMZ().Refresh()
 }
 
 func (u *Uplinks) setConfig(cfg nodeapi.PublicConfig, ports []uint16) error {

@@ -2,7 +2,10 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +60,7 @@ func TestAPI(t *testing.T) {
 		if err != nil || d.PublicConfig == nil || *d.PublicConfig != pc {
 			t.Fatalf("desired public config: %+v %v", d, err)
 		}
+		testFarmEgressAllow(t, w, d.Revision)
 		testNetworkLifecycle(t, w, facts)
 		mustOK(t, w.farmer.UnsetPublicConfig(ctx, w.idA))
 		d2, err := w.nodeA.Desired(ctx, w.idA, 0, time.Second)
@@ -124,5 +128,45 @@ func testNetworkLifecycle(t *testing.T, w *world, factsA gridapi.NodeFacts) {
 	d, err = w.nodeB.Desired(ctx, w.idB, 0, time.Second)
 	if err != nil || len(d.Networks) != 0 {
 		t.Fatalf("desired of B after delete: %+v %v", d, err)
+	}
+}
+
+// testFarmEgressAllow: the farm owner's allow list is validated (each entry named by
+// index), stored, shown on the farm, and reaches the farm's nodes in their desired
+// state with a new revision; clearing it gives an empty list.
+func testFarmEgressAllow(t *testing.T, w *world, rev int64) {
+	ctx := context.Background()
+	for _, bad := range []struct {
+		list []string
+		want string
+	}{
+		{[]string{"10.201.0.7/24"}, "host bits set (did you mean 10.201.0.0/24?) (field allow[0])"},
+		{[]string{"10.201.0.50/32:873/tcp", "10.0.0.0/8:53"}, "is not port/proto (e.g. 873/tcp) (field allow[1])"},
+		{[]string{"10.201.0.9"}, `write "10.201.0.9" as "10.201.0.9/32" (field allow[0])`},
+		{[]string{"10.201.0.0/24", "10.201.0.0/24"}, "listed twice"},
+	} {
+		if _, err := w.farmer.SetFarmEgressAllow(ctx, w.farm.ID, bad.list); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("allow list %v: %v, want an error with %q", bad.list, err, bad.want)
+		}
+	}
+	allow := []string{"10.201.0.50/32:873/tcp", "2001:db8:600::/64"}
+	f, err := w.farmer.SetFarmEgressAllow(ctx, w.farm.ID, allow)
+	if err != nil || !slices.Equal(f.EgressAllow, allow) {
+		t.Fatalf("set farm egress allow: %+v %v", f, err)
+	}
+	if f, err := w.anon.Farm(ctx, fmt.Sprint(w.farm.ID)); err != nil || !slices.Equal(f.EgressAllow, allow) {
+		t.Errorf("farm after set: %+v %v", f, err)
+	}
+	for _, n := range []struct {
+		c  *gridapi.Client
+		id int64
+	}{{w.nodeA, w.idA}, {w.nodeB, w.idB}} {
+		d, err := n.c.Desired(ctx, n.id, 0, time.Second)
+		if err != nil || !slices.Equal(d.EgressAllow, allow) || (n.id == w.idA && d.Revision <= rev) {
+			t.Errorf("node %d desired: allow %v rev %d (was %d) %v", n.id, d.EgressAllow, d.Revision, rev, err)
+		}
+	}
+	if f, err := w.farmer.SetFarmEgressAllow(ctx, w.farm.ID, nil); err != nil || f.EgressAllow == nil || len(f.EgressAllow) != 0 {
+		t.Errorf("clear: %+v %v", f, err)
 	}
 }

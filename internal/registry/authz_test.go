@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,6 +51,9 @@ func authzOps(netSpec func(w *world) gridapi.NetworkSpec) []writeOp {
 		{"set public config", func(_ *testing.T, w *world, _ string) (string, string, any, string) {
 			return "PUT", node(w, "/public-config"), gridapi.PublicConfig{IPv4: "198.51.100.7/24", GW4: "198.51.100.1"}, "farmer"
 		}},
+		{"set farm egress allow list", func(_ *testing.T, w *world, _ string) (string, string, any, string) {
+			return "PUT", fmt.Sprintf("/v1/farms/%d/egress-allow", w.farm.ID), gridapi.FarmEgressAllow{Allow: []string{"10.201.0.50/32:873/tcp"}}, "farmer"
+		}},
 		{"unset public config", func(_ *testing.T, w *world, _ string) (string, string, any, string) {
 			return "DELETE", node(w, "/public-config"), nil, "farmer"
 		}},
@@ -83,6 +87,26 @@ func authzOps(netSpec func(w *world) gridapi.NetworkSpec) []writeOp {
 			rep := gridapi.ExposureReport{Backends: []gridapi.BackendHealth{{Addr: e.Resolved[0], Healthy: true}}}
 			return "PUT", fmt.Sprintf("/v1/nodes/%d/exposures/%s/report", w.idB, e.ID), rep, "nodeB"
 		}},
+		{"create workload", func(t *testing.T, w *world, _ string) (string, string, any, string) {
+			return "POST", "/v1/networks/" + freshNet(t, w) + "/workloads", gridapi.WorkloadSpec{Name: "w1", NodeID: w.idA}, "user"
+		}},
+		{"delete workload", func(t *testing.T, w *world, _ string) (string, string, any, string) {
+			id := freshWorkload(t, w, freshNet(t, w))
+			return "DELETE", "/v1/networks/" + id + "/workloads/w1", nil, "user"
+		}},
+		{"report workload", func(t *testing.T, w *world, _ string) (string, string, any, string) {
+			id := freshWorkload(t, w, freshNet(t, w))
+			return "PUT", node(w, "/workloads/"+id+"/w1/report"), gridapi.WorkloadReport{State: "up", IPv4: "10.1.1.5/24"}, "nodeA"
+		}},
+		{"add public ips", func(_ *testing.T, w *world, _ string) (string, string, any, string) {
+			return "POST", fmt.Sprintf("/v1/farms/%d/public-ips", w.farm.ID), gridapi.PublicIPsAdd{IPs: []string{freshIP() + "/16"}, Gateway: "198.18.0.1"}, "farmer"
+		}},
+		{"remove public ip", func(t *testing.T, w *world, _ string) (string, string, any, string) {
+			ip := freshIP()
+			_, err := w.farmer.AddPublicIPs(context.Background(), fmt.Sprint(w.farm.ID), gridapi.PublicIPsAdd{IPs: []string{ip + "/16"}, Gateway: "198.18.0.1"})
+			mustOK(t, err)
+			return "DELETE", fmt.Sprintf("/v1/farms/%d/public-ips/%s", w.farm.ID, ip), nil, "farmer"
+		}},
 	}
 }
 
@@ -112,6 +136,21 @@ func hostIn(t testing.TB, n gridapi.Network, node int64, h, port int) string {
 	}
 	t.Fatalf("node %d is not a member of %s", node, n.ID)
 	return ""
+}
+
+// freshWorkload deploys workload w1 on node A in network id, as the user.
+func freshWorkload(t *testing.T, w *world, id string) string {
+	_, err := w.user.CreateWorkload(context.Background(), id, gridapi.WorkloadSpec{Name: "w1", NodeID: w.idA})
+	mustOK(t, err)
+	return id
+}
+
+var ipSeq atomic.Int64
+
+// freshIP returns an address of 198.18.0.0/16 no earlier call returned.
+func freshIP() string {
+	n := ipSeq.Add(1)
+	return fmt.Sprintf("198.18.%d.%d", 1+n/250, 1+n%250)
 }
 
 func mustNetworks(t *testing.T, w *world) []gridapi.Network {

@@ -18,14 +18,21 @@ func (s *sqlStore) Desired(ctx context.Context, node int64) (gridapi.Desired, er
 		return gridapi.Desired{}, err
 	}
 	defer tx.Rollback()
-	d := gridapi.Desired{NodeID: node, Networks: []gridapi.DesiredNetwork{}}
+	d := gridapi.Desired{NodeID: node, Networks: []gridapi.DesiredNetwork{}, Workloads: []gridapi.Workload{}}
 	var pc sql.NullString
-	err = tx.QueryRowContext(ctx, s.d.q("SELECT desired_rev, public_config FROM nodes WHERE id = ?"), node).Scan(&d.Revision, &pc)
+	var allow string
+	err = tx.QueryRowContext(ctx, s.d.q("SELECT n.desired_rev, n.public_config, f.egress_allow FROM nodes n JOIN farms f ON f.id = n.farm_id WHERE n.id = ?"), node).Scan(&d.Revision, &pc, &allow)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, notFound("node", node)
 	}
 	if err != nil {
 		return d, err
+	}
+	if err := json.Unmarshal([]byte(allow), &d.EgressAllow); err != nil {
+		return d, err
+	}
+	if d.EgressAllow == nil {
+		d.EgressAllow = []string{}
 	}
 	if pc.Valid {
 		d.PublicConfig = new(gridapi.PublicConfig)
@@ -53,6 +60,9 @@ func (s *sqlStore) Desired(ctx context.Context, node int64) (gridapi.Desired, er
 			return d, err
 		}
 		d.Networks = append(d.Networks, dn)
+	}
+	if d.Workloads, err = s.nodeWorkloads(ctx, tx, node); err != nil {
+		return d, err
 	}
 	d.Exposures, err = s.exposuresQ(ctx, tx, "", node)
 	return d, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
@@ -168,5 +169,28 @@ func TestExposureRefused(t *testing.T) {
 			t.Fatalf("exposures left after the network went: %+v", es)
 		}
 		mustOK(t, w.farmer.UnsetPublicConfig(ctx, w.idB))
+	})
+}
+
+// TestExposureWorkloadBackend: WORKLOAD:PORT resolves to the grid workload's reported
+// address; before its node reported it, the exposure is refused and says why.
+func TestExposureWorkloadBackend(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st Store) {
+		w, n := gatewayWorld(t, st)
+		ctx := context.Background()
+		if _, err := w.user.CreateWorkload(ctx, n.ID, gridapi.WorkloadSpec{Name: "web1", NodeID: w.idA}); err != nil {
+			t.Fatal(err)
+		}
+		spec := gridapi.ExposureSpec{Network: n.ID, Kind: "http", Name: "site", Backends: []string{"web1:8080"}}
+		_, err := w.user.CreateExposure(ctx, spec)
+		wantStatus(t, err, http.StatusConflict, "backends[0]")
+		addr := hostIn(t, n, w.idA, 7, 0)
+		ip := strings.TrimSuffix(addr, ":0")
+		mustOK(t, w.nodeA.ReportWorkload(ctx, w.idA, n.ID, "web1", gridapi.WorkloadReport{State: "up", IPv4: ip + "/24"}))
+		e, err := w.user.CreateExposure(ctx, spec)
+		mustOK(t, err)
+		if e.Backends[0] != "web1:8080" || e.Resolved[0] != ip+":8080" {
+			t.Fatalf("backends %v resolved %v", e.Backends, e.Resolved)
+		}
 	})
 }

@@ -86,6 +86,19 @@ func (s *Server) heartbeat(r *http.Request, actor string, _ []byte) (any, int, e
 	return nil, 0, s.store.Heartbeat(r.Context(), actor, id, clientIP(r))
 }
 
+func (s *Server) setFarmEgressAllow(r *http.Request, actor string, body []byte) (any, int, error) {
+	id, err := strconv.ParseInt(r.PathValue("farm"), 10, 64)
+	if err != nil || id <= 0 {
+		return nil, 0, invalid("farm", "not a farm id: %q", r.PathValue("farm"))
+	}
+	var a gridapi.FarmEgressAllow
+	if err := decode(body, &a); err != nil {
+		return nil, 0, err
+	}
+	out, err := s.store.SetFarmEgressAllow(r.Context(), actor, id, a)
+	return out, http.StatusOK, err
+}
+
 func (s *Server) setPublicConfig(r *http.Request, actor string, body []byte) (any, int, error) {
 	id, err := nodeID(r)
 	if err != nil {

@@ -20,7 +20,7 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		t.Fatalf("openapi.yaml: %v", err)
 	}
 	types := map[string]any{
-		"Error": gridapi.Error{}, "Health": gridapi.Health{}, "FarmCreate": gridapi.FarmCreate{},
+		"Error": gridapi.Error{}, "Health": gridapi.Health{}, "FarmCreate": gridapi.FarmCreate{}, "FarmEgressAllow": gridapi.FarmEgressAllow{},
 		"Farm": gridapi.Farm{}, "NodeRegister": gridapi.NodeRegister{}, "Route": gridapi.Route{},
 		"NIC": gridapi.NIC{}, "Endpoint": gridapi.Endpoint{}, "NodeFacts": gridapi.NodeFacts{},
 		"PublicConfig": gridapi.PublicConfig{}, "Node": gridapi.Node{},
@@ -29,6 +29,8 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"NetworkStatus": gridapi.DesiredNetwork{}, "PeerFacts": gridapi.PeerFacts{},
 		"Desired": gridapi.Desired{}, "ExposureSpec": gridapi.ExposureSpec{}, "Exposure": gridapi.Exposure{},
 		"ExposureReport": gridapi.ExposureReport{},
+		"WorkloadSpec":   gridapi.WorkloadSpec{}, "Workload": gridapi.Workload{},
+		"WorkloadReport": gridapi.WorkloadReport{}, "PublicIPsAdd": gridapi.PublicIPsAdd{}, "PublicIP": gridapi.PublicIP{},
 	}
 	for name, ref := range doc.Components.Schemas {
 		v, ok := types[name]

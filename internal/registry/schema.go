@@ -29,7 +29,16 @@ CREATE TABLE nr_reports (network_id TEXT NOT NULL REFERENCES networks(id) ON DEL
 	// signatures seen, shared by registries on one PostgreSQL (replays across instances)
 	`CREATE TABLE seen_signatures (sig TEXT PRIMARY KEY, until BIGINT NOT NULL);
 CREATE INDEX seen_signatures_until ON seen_signatures(until);`,
-	// exposures: claim is "name:<label>", "tcp:<port>" or "udp:<port>", unique per gateway
+	// the farmer's egress allow list (issue 17), a JSON array of "prefix[:port/proto]"
+	`ALTER TABLE farms ADD COLUMN egress_allow TEXT NOT NULL DEFAULT '[]'`,
+	// workloads (issue 11) and the farms' public IPv4 pools; '' marks a free address
+	`CREATE TABLE workloads (network_id TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE, name TEXT NOT NULL,
+  node_id BIGINT NOT NULL REFERENCES nodes(id), doc TEXT NOT NULL, report TEXT, PRIMARY KEY (network_id, name));
+CREATE INDEX workloads_node ON workloads(node_id);
+CREATE TABLE public_ips (ip TEXT PRIMARY KEY, farm_id BIGINT NOT NULL REFERENCES farms(id), prefix_len INTEGER NOT NULL,
+  gateway TEXT NOT NULL, network_id TEXT NOT NULL, workload TEXT NOT NULL);
+CREATE INDEX public_ips_farm ON public_ips(farm_id);`,
+	// exposures (issue 12): claim is "name:<label>", "tcp:<port>" or "udp:<port>", unique per gateway
 	`CREATE TABLE exposures (id TEXT PRIMARY KEY, owner TEXT NOT NULL,
   network_id TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE, gateway BIGINT NOT NULL REFERENCES nodes(id),
   claim TEXT NOT NULL, doc TEXT NOT NULL, report TEXT, created BIGINT NOT NULL, UNIQUE (gateway, claim));

@@ -11,7 +11,8 @@
 // accepted by one instance is a replay for the others). Every write is signed
 // (package identity) and checked for freshness (±60 s), replays and ownership. Requests
 // are limited in size (1 MiB) and rate (token bucket per client address). GET
-// /v1/health and /metrics (Prometheus) are served too.
+// /v1/health, /metrics (Prometheus) and the read-only grid explorer (/explorer/,
+// package explorer; / redirects there) are served too.
 //
 // Running it (cmd/registry, see Main):
 //
@@ -40,6 +41,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/zosnet/zosnet/internal/explorer"
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/identity"
 )
@@ -109,6 +111,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPI)
 	})
+	s.mux.Handle("GET "+explorer.Prefix, explorer.Handler()) // the read-only explorer over /v1
+	s.mux.Handle("GET /{$}", http.RedirectHandler(explorer.Prefix, http.StatusFound))
 	return s, nil
 }
 
@@ -129,6 +133,7 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/farms", true, s.createFarm},
 		{"GET", "/v1/farms", false, s.listFarms},
 		{"GET", "/v1/farms/{farm}", false, s.getFarm},
+		{"PUT", "/v1/farms/{farm}/egress-allow", true, s.setFarmEgressAllow},
 		{"POST", "/v1/nodes", true, s.registerNode},
 		{"GET", "/v1/nodes", false, s.listNodes},
 		{"GET", "/v1/nodes/{node}", false, s.getNode},
@@ -144,6 +149,14 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/networks/{network}/status", false, s.networkStatus},
 		{"PUT", "/v1/networks/{network}", true, s.updateNetwork},
 		{"DELETE", "/v1/networks/{network}", true, s.deleteNetwork},
+		{"POST", "/v1/networks/{network}/workloads", true, s.createWorkload},
+		{"GET", "/v1/networks/{network}/workloads", false, s.listWorkloads},
+		{"GET", "/v1/networks/{network}/workloads/{name}", false, s.getWorkload},
+		{"DELETE", "/v1/networks/{network}/workloads/{name}", true, s.deleteWorkload},
+		{"PUT", "/v1/nodes/{node}/workloads/{network}/{name}/report", true, s.reportWorkload},
+		{"POST", "/v1/farms/{farm}/public-ips", true, s.addPublicIPs},
+		{"GET", "/v1/farms/{farm}/public-ips", false, s.listPublicIPs},
+		{"DELETE", "/v1/farms/{farm}/public-ips/{ip}", true, s.removePublicIP},
 		{"POST", "/v1/exposures", true, s.createExposure},
 		{"GET", "/v1/exposures", false, s.listExposures},
 		{"GET", "/v1/exposures/{exposure}", false, s.getExposure},

@@ -88,7 +88,7 @@ func (s *sqlStore) CreateExposure(ctx context.Context, actor string, spec gridap
 		if err := s.claim(ctx, tx, &e); err != nil {
 			return nil, err
 		}
-		if e.Resolved, err = resolveBackends(&n, e.Backends); err != nil {
+		if e.Resolved, err = s.resolveBackends(ctx, tx, &n, e.Backends); err != nil {
 			return nil, err
 		}
 		affected := []int64{gw.ID}
@@ -218,7 +218,7 @@ func (s *sqlStore) claims(ctx context.Context, tx *sql.Tx, gw int64) (map[string
 // resolveBackends turns backend references into ip:port on network n. An address must
 // be a host of a member's subnet (not its gateway .1): a backend can only ever be on
 // the owner's own network, never an arbitrary address the gateway would reach.
-func resolveBackends(n *gridapi.Network, refs []string) ([]string, error) {
+func (s *sqlStore) resolveBackends(ctx context.Context, tx *sql.Tx, n *gridapi.Network, refs []string) ([]string, error) {
 	out := make([]string, 0, len(refs))
 	for i, ref := range refs {
 		field := fmt.Sprintf("backends[%d]", i)
@@ -227,7 +227,7 @@ func resolveBackends(n *gridapi.Network, refs []string) ([]string, error) {
 			return nil, err
 		}
 		if b.Workload != "" {
-			if b.Addr, err = resolveWorkload(n, field, b.Workload); err != nil {
+			if b.Addr, err = s.resolveWorkload(ctx, tx, n, field, b.Workload); err != nil {
 				return nil, err
 			}
 		}
@@ -239,10 +239,25 @@ func resolveBackends(n *gridapi.Network, refs []string) ([]string, error) {
 	return out, nil
 }
 
-// resolveWorkload is where WORKLOAD:PORT backends resolve once workloads are grid
-// objects (issue 11): the workload's address on network n.
-func resolveWorkload(n *gridapi.Network, field, name string) (netip.Addr, error) {
-	return netip.Addr{}, invalid(field, "workload %q: workloads are not grid objects yet, give the backend as ADDR:PORT on network %s", name, n.ID)
+// resolveWorkload resolves a WORKLOAD:PORT backend: the grid workload's IPv4 address on
+// network n, as its node reported it. The exposure keeps that address (a workload's
+// address is stable: derived from its name on its node).
+func (s *sqlStore) resolveWorkload(ctx context.Context, tx *sql.Tx, n *gridapi.Network, field, name string) (netip.Addr, error) {
+	w, err := s.workloadTx(ctx, tx, n.ID, name)
+	if errors.Is(err, ErrNotFound) {
+		return netip.Addr{}, invalid(field, "network %s has no workload %q (zosnet workload list %s)", n.ID, name, n.ID)
+	}
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if w.Report == nil || w.Report.IPv4 == "" {
+		return netip.Addr{}, conflict(field, "workload %q has no address yet (its node has not reported it): retry in a few seconds", name)
+	}
+	p, err := netip.ParsePrefix(w.Report.IPv4)
+	if err != nil {
+		return netip.Addr{}, conflict(field, "workload %q reported a bad address %q", name, w.Report.IPv4)
+	}
+	return p.Addr(), nil
 }
 
 func onNetwork(n *gridapi.Network, field string, a netip.Addr) error {

@@ -152,6 +152,9 @@ func (s *sqlStore) UpdateNetwork(ctx context.Context, actor, id string, spec gri
 		if err := s.checkSpec(ctx, tx, actor, id, &spec); err != nil {
 			return nil, err
 		}
+		if err := s.workloadsBlockChange(ctx, tx, prev, spec); err != nil {
+			return nil, err
+		}
 		gateways, err := s.keepGateways(ctx, tx, id, &spec)
 		if err != nil {
 			return nil, err
@@ -170,7 +173,8 @@ func (s *sqlStore) UpdateNetwork(ctx context.Context, actor, id string, spec gri
 	return n, err
 }
 
-// DeleteNetwork implements Store.
+// DeleteNetwork implements Store: the network goes with its workloads (their public
+// addresses return to their pools); the members are told and remove them.
 func (s *sqlStore) DeleteNetwork(ctx context.Context, actor, id string) error {
 	return s.write(ctx, func(tx *sql.Tx, _ int64) ([]int64, error) {
 		prev, err := s.networkTx(ctx, tx, id)
@@ -180,7 +184,8 @@ func (s *sqlStore) DeleteNetwork(ctx context.Context, actor, id string) error {
 		if prev.Owner != actor {
 			return nil, forbidden("only the owner of network %s may delete it", id)
 		}
-		for _, q := range []string{"DELETE FROM exposures WHERE network_id = ?", "DELETE FROM nr_reports WHERE network_id = ?", "DELETE FROM members WHERE network_id = ?", "DELETE FROM networks WHERE id = ?"} {
+		for _, q := range []string{"UPDATE public_ips SET network_id = '', workload = '' WHERE network_id = ?",
+			"DELETE FROM workloads WHERE network_id = ?", "DELETE FROM exposures WHERE network_id = ?", "DELETE FROM nr_reports WHERE network_id = ?", "DELETE FROM members WHERE network_id = ?", "DELETE FROM networks WHERE id = ?"} {
 			if _, err := s.exec(ctx, tx, q, id); err != nil {
 				return nil, err
 			}

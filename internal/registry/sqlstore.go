@@ -197,14 +197,70 @@ func (s *sqlStore) CreateFarm(ctx context.Context, actor string, f gridapi.FarmC
 	return out, err
 }
 
-const farmCols = "id, name, owner, created"
+const farmCols = "id, name, owner, created, egress_allow"
 
 func scanFarm(sc interface{ Scan(...any) error }) (gridapi.Farm, error) {
 	var f gridapi.Farm
 	var created int64
-	err := sc.Scan(&f.ID, &f.Name, &f.Owner, &created)
+	var allow string
+	err := sc.Scan(&f.ID, &f.Name, &f.Owner, &created, &allow)
 	f.Created = fromNano(created)
+	if err == nil {
+		err = json.Unmarshal([]byte(allow), &f.EgressAllow)
+	}
+	if f.EgressAllow == nil {
+		f.EgressAllow = []string{}
+	}
 	return f, err
+}
+
+// SetFarmEgressAllow implements Store.
+func (s *sqlStore) SetFarmEgressAllow(ctx context.Context, actor string, farm int64, a gridapi.FarmEgressAllow) (gridapi.Farm, error) {
+	if err := a.Validate(); err != nil {
+		return gridapi.Farm{}, err
+	}
+	if a.Allow == nil {
+		a.Allow = []string{}
+	}
+	err := s.write(ctx, func(tx *sql.Tx, _ int64) ([]int64, error) {
+		var owner string
+		err := tx.QueryRowContext(ctx, s.d.q("SELECT owner FROM farms WHERE id = ?"), farm).Scan(&owner)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, notFound("farm", farm)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if owner != actor {
+			return nil, forbidden("only the owner of farm %d may set its egress allow list", farm)
+		}
+		if _, err := s.exec(ctx, tx, "UPDATE farms SET egress_allow = ? WHERE id = ?", mustJSON(a.Allow), farm); err != nil {
+			return nil, err
+		}
+		return s.farmNodes(ctx, tx, farm)
+	})
+	if err != nil {
+		return gridapi.Farm{}, err
+	}
+	return s.Farm(ctx, itoa(farm))
+}
+
+// farmNodes returns the ids of farm's nodes (to wake them).
+func (s *sqlStore) farmNodes(ctx context.Context, tx *sql.Tx, farm int64) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, s.d.q("SELECT id FROM nodes WHERE farm_id = ?"), farm)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // Farms implements Store.

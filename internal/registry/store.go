@@ -23,6 +23,9 @@ type Store interface {
 	Node(ctx context.Context, idOrName string) (gridapi.Node, error)
 	SetFacts(ctx context.Context, actor string, node int64, f gridapi.NodeFacts, src string) error
 	Heartbeat(ctx context.Context, actor string, node int64, src string) error
+	// SetFarmEgressAllow replaces a farm's egress allow list (owner only) and wakes its
+	// nodes.
+	SetFarmEgressAllow(ctx context.Context, actor string, farm int64, a gridapi.FarmEgressAllow) (gridapi.Farm, error)
 	// SetPublicConfig sets (p != nil) or removes (p == nil) a node's public config.
 	SetPublicConfig(ctx context.Context, actor string, node int64, p *gridapi.PublicConfig) (gridapi.Node, error)
 
@@ -34,6 +37,21 @@ type Store interface {
 	// NetworkStatus is the network with every member's facts and report.
 	NetworkStatus(ctx context.Context, id string) (gridapi.DesiredNetwork, error)
 	ReportNR(ctx context.Context, actor string, node int64, network string, r gridapi.NRReport) error
+
+	// CreateWorkload deploys a workload on a member node (the network's owner), taking
+	// a public IPv4 of the node's farm pool when asked; DeleteWorkload removes it and
+	// frees the address. ReportWorkload is the node's report of one of its workloads.
+	CreateWorkload(ctx context.Context, actor, network string, s gridapi.WorkloadSpec) (gridapi.Workload, error)
+	DeleteWorkload(ctx context.Context, actor, network, name string) error
+	Workload(ctx context.Context, network, name string) (gridapi.Workload, error)
+	Workloads(ctx context.Context, network string) ([]gridapi.Workload, error)
+	ReportWorkload(ctx context.Context, actor string, node int64, network, name string, r gridapi.WorkloadReport) error
+
+	// AddPublicIPs adds addresses to a farm's public IPv4 pool (the farm's owner);
+	// RemovePublicIP removes a free one.
+	AddPublicIPs(ctx context.Context, actor, farm string, a gridapi.PublicIPsAdd) ([]gridapi.PublicIP, error)
+	PublicIPs(ctx context.Context, farm string) ([]gridapi.PublicIP, error)
+	RemovePublicIP(ctx context.Context, actor, farm, ip string) error
 
 	// CreateExposure claims a name or port on a gateway for the owner of spec.Network.
 	CreateExposure(ctx context.Context, actor string, spec gridapi.ExposureSpec) (gridapi.Exposure, error)

@@ -3,7 +3,6 @@ package wg
 import (
 	"fmt"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -78,17 +77,30 @@ func TestStdNetBindDualStackSend(t *testing.T) {
 			}
 		}
 	}
-	// The bug shows as datagrams at the wrong listener or as send errors (a corrupted
-	// destination is unreachable). UDP may still drop one or two on a loaded machine, so
-	// delivery only has to be nearly complete; a stray is never allowed.
+	// The bug shows as datagrams at the wrong listener (B's, sent right after an IPv4
+	// send, land at A) or as send errors (a corrupted destination is unreachable): both
+	// are counted strictly. Delivery is not: UDP may drop datagrams on a loaded machine
+	// (53 of 64 were seen with ~10 test binaries on 2 cores), so each listener only has
+	// to receive enough of its own to show the IPv4-then-IPv6 sequence was exercised.
+	const enough = rounds / 4
 	for _, c := range []struct {
 		name string
 		l    *net.UDPConn
-	}{{"B", lb}, {"A", la}} {
+	}{{"B", lb}, {"A", la}, {"4", l4}} {
 		got := drain(t, c.l, rounds)
-		if len(got) != 1 || got[c.name] < rounds-rounds/8 {
-			t.Errorf("%s received %v, want (nearly) %d datagrams for %s and none for anyone else", c.name, got, rounds, c.name)
+		strays := 0
+		for name, n := range got {
+			if name != c.name {
+				strays += n
+			}
 		}
+		if strays != 0 {
+			t.Errorf("%s received %d datagrams sent to others (%v): the Bind sent to a wrong address", c.name, strays, got)
+		}
+		if got[c.name] < enough {
+			t.Errorf("%s received %d of its %d datagrams, want ≥ %d to have exercised the sequence (%v)", c.name, got[c.name], rounds, enough, got)
+		}
+		t.Logf("%s received %v", c.name, got)
 	}
 }
 
@@ -111,7 +123,7 @@ func drain(t *testing.T, l *net.UDPConn, want int) map[string]int {
 		if err != nil {
 			break
 		}
-		got[strings.TrimRight(string(buf[:1]), "0123456789")]++
+		got[string(buf[:1])]++ // "A12" → A, "412" → 4
 		n++
 	}
 	return got

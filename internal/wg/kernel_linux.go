@@ -25,7 +25,9 @@ type kernelDev struct {
 }
 
 // Probe reports whether the kernel in ns can create WireGuard links: it adds and
-// deletes a throwaway link. The error wraps ErrNoKernel when it cannot.
+// deletes a throwaway link. The error wraps ErrNoKernel only when the kernel does not
+// know the link type (no module); any other failure (no permission, no memory, a
+// namespace gone) is returned as itself, naming the link it tried.
 func Probe(ns *netns.NS) error {
 	h, err := link.Handle(ns)
 	if err != nil {
@@ -35,15 +37,26 @@ func Probe(ns *netns.NS) error {
 	name := fmt.Sprintf("wgp%d", unix.Gettid()%1000000)
 	err = h.LinkAdd(&netlink.Wireguard{LinkAttrs: netlink.LinkAttrs{Name: name}})
 	if err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			return nil
-		}
-		return fmt.Errorf("%w: %v", ErrNoKernel, err)
+		return probeResult(name, err)
 	}
 	if l, err := h.LinkByName(name); err == nil {
 		h.LinkDel(l)
 	}
 	return nil
+}
+
+// probeResult classifies the error of adding probe link name: EEXIST is success (a
+// concurrent probe holds the name), EOPNOTSUPP (rtnetlink's "unknown link kind") is
+// ErrNoKernel, anything else is the real cause.
+func probeResult(name string, err error) error {
+	switch {
+	case err == nil, errors.Is(err, unix.EEXIST):
+		return nil
+	case errors.Is(err, unix.EOPNOTSUPP):
+		return fmt.Errorf("%w: add link %s: %v", ErrNoKernel, name, err)
+	default:
+		return fmt.Errorf("probe wireguard: add link %s: %w", name, err)
+	}
 }
 
 func newKernel(o Options) (Device, error) {

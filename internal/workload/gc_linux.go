@@ -11,13 +11,16 @@ import (
 )
 
 // GC removes the workload objects that no workload in want owns: host links shaped
-// like ours (IsHostIf: c-/t- and 10 hex digits) and wl- namespaces. It never touches
+// like ours (IsHostIf: c-/t-/p- and 10 hex digits) and wl- namespaces. It never touches
 // another name. It returns what it removed (links and namespaces, for the log). Errors
 // are joined: one stuck object does not stop the others.
 func (a *Attacher) GC(want []nodeapi.Workload) (removed []string, err error) {
 	wantIf, wantNS := map[string]bool{}, map[string]bool{}
 	for _, w := range want {
 		wantIf[w.HostIf] = true
+		if w.PublicIf != "" {
+			wantIf[w.PublicIf] = true
+		}
 		if w.Netns != "" {
 			wantNS[w.Netns] = true
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/ula"
+	"github.com/zosnet/zosnet/internal/vmnet"
 )
 
 func nr(subnet string) nodeapi.NRSpec {
@@ -36,6 +37,10 @@ func TestPlanDeterministic(t *testing.T) {
 	ti, _ := Plan(nr("10.1.1.0/24"), tap, nil)
 	if ti.Tap == "" || ti.Netns != "" || ti.HostIf[:2] != "t-" {
 		t.Fatalf("tap info %+v", ti)
+	}
+	n := nr("10.1.1.0/24")
+	if want := vmnet.EUI64(n.Subnet6(), MAC(tap)); ti.IPv6.Addr() != want {
+		t.Fatalf("tap IPv6 %s, want its SLAAC address %s", ti.IPv6, want)
 	}
 }
 
@@ -69,6 +74,10 @@ func TestIsHostIf(t *testing.T) {
 		{HostIf(nodeapi.WorkloadSpec{Name: "a", NetworkID: "net1", Kind: nodeapi.KindTap}), true},
 		{"c-0123456789", true},
 		{"t-abcdef0123", true},
+		{PublicIf(nodeapi.WorkloadSpec{Name: "a", NetworkID: "net1"}), true},
+		{"p-0123456789", true},
+		{"p-zzzzzzzzzz", false},  // not hex
+		{"pub-zos", false},       // br-pub's own port
 		{"c-012345678", false},   // too short
 		{"c-0123456789a", false}, // too long
 		{"c-notourslin", false},  // not hex
@@ -78,5 +87,29 @@ func TestIsHostIf(t *testing.T) {
 		if got := IsHostIf(tt.name); got != tt.want {
 			t.Errorf("IsHostIf(%q) = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestPlanPublic: a public workload gets its br-pub interface name and MAC (not its
+// NR MAC); its IPv6 is the EUI-64 of that MAC in the public /64; a private one has none.
+func TestPlanPublic(t *testing.T) {
+	s := nodeapi.WorkloadSpec{Name: "web", NetworkID: "net1", PublicIPv6: true}
+	w, err := Plan(nr("10.1.1.0/24"), s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.PublicIf != PublicIf(s) || w.PublicMAC != PublicMAC(s).String() || w.PublicMAC == w.MAC || !IsHostIf(w.PublicIf) {
+		t.Fatalf("public if %q mac %q (nr mac %q)", w.PublicIf, w.PublicMAC, w.MAC)
+	}
+	if w.NetworkRange != netip.MustParsePrefix("10.1.0.0/16") {
+		t.Errorf("network range %v", w.NetworkRange)
+	}
+	a := PublicAddr6(netip.MustParsePrefix("2001:db8:100::10/64"), s)
+	if !netip.MustParsePrefix("2001:db8:100::/64").Contains(a.Addr()) || a.Bits() != 64 || a.Addr() != vmnet.EUI64(a.Masked(), PublicMAC(s)) {
+		t.Errorf("public ipv6 %v", a)
+	}
+	s.PublicIPv6 = false
+	if w, _ := Plan(nr("10.1.1.0/24"), s, nil); w.PublicIf != "" || w.PublicMAC != "" {
+		t.Errorf("private workload has a public interface: %+v", w)
 	}
 }

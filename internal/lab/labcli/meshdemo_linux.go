@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,13 +79,18 @@ func demoSteps(ctx context.Context, w io.Writer, m *scenario.Mesh) error {
 	if _, err := m.WaitUp(ctx, n.ID, len(nodes), 90*time.Second); err != nil {
 		return err
 	}
-	ws, err := m.AddWorkloads(ctx, n.ID, nodes)
+	say(w, "", "The user deploys a workload on each node through the grid, never logging into a node:",
+		"  zosnet workload add demo farm1 w-farm1   (and one per node)",
+		"Each node's provisiond sees it, attaches it through networkd and reports its addresses:")
+	ws, err := m.AddGridWorkloads(ctx, n.ID, nodes, 60*time.Second)
 	if err != nil {
 		return err
 	}
+	out, _ = m.Run(ctx, lab.UserHost, "zosnet", "workload", "list", "demo")
+	indent(w, out)
 	cells, err := m.WaitMatrix(ctx, ws, 90*time.Second)
-	fmt.Fprintf(w, "\nEach node planned its own WireGuard peers from the registry's facts; with a workload on each\n"+
-		"node, every workload pinged every other one over the overlay (%s after create):\n\n", time.Since(t).Round(100*time.Millisecond))
+	fmt.Fprintf(w, "\nEach node planned its own WireGuard peers from the registry's facts; every workload\n"+
+		"pinged every other one over the overlay (%s after create):\n\n", time.Since(t).Round(100*time.Millisecond))
 	st, serr := m.Status(ctx, n.ID)
 	printMatrix(w, nodes, cells, st)
 	if err != nil {
@@ -97,7 +103,59 @@ func demoSteps(ctx context.Context, w io.Writer, m *scenario.Mesh) error {
 	if err := demoDevice(ctx, w, m, n.ID, ws); err != nil {
 		return err
 	}
+	if err := demoPublic(ctx, w, m, n.ID); err != nil {
+		return err
+	}
 	return demoGateway(ctx, w, m, ws)
+}
+
+// demoPublic: the farmer's public IPv4 pool, and a workload on farm1 with a public
+// IPv4 and IPv6 whose TCP service answers from the internet.
+func demoPublic(ctx context.Context, w io.Writer, m *scenario.Mesh, netID string) error {
+	say(w, "", "The farmer offers public IPv4 addresses for workloads, and the user gives a workload on",
+		"farm1 one of them and an IPv6 of farm1's public /64:",
+		"  zosnet farm public-ips add labfarm 203.0.113.50/24 --gateway 203.0.113.1 --profile farmer",
+		"  zosnet workload add demo farm1 site --public-ipv4 --public-ipv6")
+	if err := m.Zosnet(ctx, nil, "farm", "public-ips", "add", lab.GridFarm, "203.0.113.50/24", "--gateway", "203.0.113.1", "--profile", "farmer"); err != nil {
+		return err
+	}
+	t := time.Now()
+	if err := m.Zosnet(ctx, nil, "workload", "add", netID, "farm1", "site", "--public-ipv4", "--public-ipv6"); err != nil {
+		return err
+	}
+	site, gw, err := m.GridWorkload(ctx, netID, "farm1", "site", 60*time.Second)
+	if err != nil {
+		return err
+	}
+	out, _ := m.Run(ctx, lab.UserHost, "zosnet", "workload", "show", "demo", "site")
+	indent(w, out)
+	if _, err := m.ServeTCP("farm1", site.Netns, 80, "hello from site on farm1"); err != nil {
+		return err
+	}
+	var addrs []netip.Addr
+	for _, s := range []string{gw.Report.PublicIPv4, gw.Report.PublicIPv6} {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("site's public address %q: %w", s, err)
+		}
+		addrs = append(addrs, p.Addr())
+	}
+	fmt.Fprintln(w, "\nA TCP service in it (busybox nc on port 80), asked from the `internet` host:")
+	for _, a := range addrs {
+		var got string
+		err := scenario.Poll(ctx, 20*time.Second, func() (err error) {
+			got, err = m.DialTCP(ctx, "internet", "", a, 80)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("internet → site on %s: %w", a, err)
+		}
+		fmt.Fprintf(w, "  internet$ nc %s 80\n  %s\n", a, got)
+	}
+	fmt.Fprintf(w, "(%s from `workload add`.) Its second interface is bridged to farm1's br-pub and may send\n", time.Since(t).Round(100*time.Millisecond))
+	say(w, "only from its own MAC and addresses; the other workloads and farm1 itself stay unreachable",
+		"from the internet.")
+	return nil
 }
 
 func demoDevice(ctx context.Context, w io.Writer, m *scenario.Mesh, netID string, ws []scenario.Workload) error {
