@@ -107,6 +107,9 @@ type NodeFacts struct {
 	Hidden    bool       `json:"hidden"`    // no endpoint reachable from outside
 	WGPorts   []int      `json:"wg_ports"`  // WireGuard listen ports in use
 	Version   string     `json:"version"`
+	// RelayWeight is the share of relayed traffic the node offers to carry compared with
+	// the other public members (zosnet.relay_weight=), 0–MaxRelayWeight; 0 counts as 1.
+	RelayWeight int `json:"relay_weight,omitempty"`
 }
 
 // NIC is one network interface of a node.
@@ -199,12 +202,21 @@ type NRReport struct {
 	State      string    `json:"state"`     // one of NRStates
 	LastError  string    `json:"last_error,omitempty"`
 	Updated    time.Time `json:"updated"` // set by the registry
-	// Relay is the node id of the relay this node currently sends relayed traffic
-	// through ("" when it needs none or uses the primary).
+	// Relay is the node id of the relay that currently carries the relayed pairs this
+	// node owns (its home relay group; "" when it needs none or uses the primary).
 	Relay string `json:"relay,omitempty"`
+	// RelayGroups are the node's relay groups that left their primary relay (failover),
+	// so `network status` can show each relayed pair's relay; empty when none did.
+	RelayGroups []RelayGroupUse `json:"relay_groups,omitempty"`
 	// Seen says, per other member, when a probe sent over the overlay from this node's
 	// subnet to the member's got its last answer (packets really crossed).
 	Seen []PeerSeen `json:"seen,omitempty"`
+}
+
+// RelayGroupUse is one of a node's relay groups and the relay carrying it now.
+type RelayGroupUse struct {
+	Relays  []string `json:"relays"`  // the group's relays' node ids, primary first
+	Current string   `json:"current"` // node id of the relay carrying the group now
 }
 
 // PeerSeen is one member's latest answered overlay probe, as a node reports it.

@@ -26,6 +26,7 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"PublicConfig": gridapi.PublicConfig{}, "Node": gridapi.Node{},
 		"AccessPeerSpec": gridapi.AccessPeerSpec{}, "NetworkSpec": gridapi.NetworkSpec{},
 		"Network": gridapi.Network{}, "NRReport": gridapi.NRReport{}, "PeerSeen": gridapi.PeerSeen{},
+		"RelayGroupUse": gridapi.RelayGroupUse{},
 		"NetworkStatus": gridapi.DesiredNetwork{}, "PeerFacts": gridapi.PeerFacts{},
 		"Desired": gridapi.Desired{}, "ExposureSpec": gridapi.ExposureSpec{}, "Exposure": gridapi.Exposure{},
 		"ExposureReport": gridapi.ExposureReport{},

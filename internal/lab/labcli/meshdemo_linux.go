@@ -244,9 +244,16 @@ func printMatrix(w io.Writer, nodes []string, cells []scenario.Cell, st plan.Net
 }
 
 func explainPaths(w io.Writer, st plan.NetworkStatus) {
-	relays := strings.Join(st.Relays, " (then ")
-	if len(st.Relays) > 1 {
-		relays += " for failover)"
+	relays := "—"
+	for _, p := range st.Pairs {
+		if p.Path == plan.PathRelayed && len(p.Relays) > 0 {
+			relays = p.Relays[0]
+			if len(p.Relays) > 1 {
+				relays += " (then " + p.Relays[1] + " for failover)"
+			}
+			relays += " for " + p.From + "↔" + p.To
+			break
+		}
 	}
 	say(w, "", "What the paths mean:",
 		"  direct    the two nodes are WireGuard peers; at least one of them is public, the hidden one dials",
@@ -254,8 +261,10 @@ func explainPaths(w io.Writer, st plan.NetworkStatus) {
 		"  same-lan  home1 and home2 sit behind the same home router: they peer directly over their LAN",
 		"            addresses, so their traffic never leaves the home (0-OS today sends it via a public node);",
 		"  relayed   two hidden nodes on different LANs cannot reach each other, so a public node forwards",
-		"            between them: relay "+relays+". If the relay stops answering, the hidden nodes move",
-		"            to the second relay by themselves, and back when it returns.")
+		"            between them: relay "+relays+". Each hidden node has its own two home relays,",
+		"            spread over the public nodes; a pair goes through those of one of its ends. If a",
+		"            relay stops answering, its pairs move to their second relay by themselves, and back",
+		"            when it returns.")
 }
 
 func say(w io.Writer, lines ...string) {
