@@ -1,6 +1,6 @@
 // Package cmdline parses the parameters zosnet reads from the kernel command line
 // (/proc/cmdline): farmer_id=, zosnet.registry=, zosnet.nic=, zosnet.static=,
-// zosnet.ca= and vlan:priv=.
+// zosnet.ca=, zosnet.acme= and vlan:priv=.
 //
 // Parsing is pure and safe for concurrent use. A malformed value of a known parameter is
 // an error naming the parameter and the reason; unknown parameters are ignored. When a
@@ -24,6 +24,7 @@ const (
 	ParamNIC      = "zosnet.nic"
 	ParamStatic   = "zosnet.static"
 	ParamCA       = "zosnet.ca"
+	ParamACME     = "zosnet.acme"
 	ParamVLANPriv = "vlan:priv"
 )
 
@@ -43,6 +44,10 @@ type Config struct {
 	CAFile string
 	// VLANPriv is vlan:priv=ID, the management VLAN (1–4094); 0 when absent.
 	VLANPriv uint16
+	// ACME is zosnet.acme=URL, the ACME directory a gateway node gets its
+	// certificates from (its TLS verified with zosnet.ca= and the system roots); nil
+	// when absent (terminated names are then refused).
+	ACME *url.URL
 }
 
 // Static is a static IPv4 configuration given instead of DHCP.
@@ -117,6 +122,7 @@ var usage = map[string]string{
 	ParamStatic:   "ADDR/LEN,GATEWAY[,DNS] (IPv4)",
 	ParamCA:       "PATH (an absolute path to a PEM file)",
 	ParamVLANPriv: "ID (1-4094)",
+	ParamACME:     "URL (an https:// ACME directory)",
 }
 
 var parsers = map[string]func(*Config, string) error{
@@ -132,6 +138,12 @@ var parsers = map[string]func(*Config, string) error{
 		return nil
 	},
 	ParamVLANPriv: func(c *Config, v string) (err error) { c.VLANPriv, err = parseVLAN(v); return },
+	ParamACME: func(c *Config, v string) (err error) {
+		if c.ACME, err = ParseRegistry(v); err == nil && c.ACME.Scheme != "https" {
+			c.ACME, err = nil, errors.New("an ACME directory is served over https")
+		}
+		return err
+	},
 }
 
 func parseFarmer(v string) (uint64, error) {

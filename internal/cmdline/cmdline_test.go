@@ -19,6 +19,8 @@ func TestParse(t *testing.T) {
 			func(c Config) bool { return c.FarmerID == 42 && c.Registry.Host == "reg.example:8443" }, ""},
 		{"unknown ignored", "foo=bar zosnet.unknown=1 vlan:pub=5 ro", func(c Config) bool { return c.VLANPriv == 0 }, ""},
 		{"nic", "zosnet.nic=eth1", func(c Config) bool { return c.NIC == "eth1" }, ""},
+		{"acme", "zosnet.acme=https://198.51.100.11:14000/dir", func(c Config) bool { return c.ACME.String() == "https://198.51.100.11:14000/dir" }, ""},
+		{"acme over http", "zosnet.acme=http://198.51.100.11/dir", nil, "zosnet.acme"},
 		{"last wins", "zosnet.nic=eth1 zosnet.nic=eth2", func(c Config) bool { return c.NIC == "eth2" }, ""},
 		{"quoted", `zosnet.nic="eth3"`, func(c Config) bool { return c.NIC == "eth3" }, ""},
 		{"vlan", "vlan:priv=100", func(c Config) bool { return c.VLANPriv == 100 }, ""},

@@ -24,6 +24,10 @@
 //     free subnet of SubnetSize in IPRange, kept across updates), and each access peer's
 //     address (a /32 from the last subnet of the range, which no member gets). A PUT
 //     carrying Revision fails with 409 when the network changed since (no lost updates).
+//   - Exposures (package doc of exposure.go): POST /v1/exposures (the owner of the
+//     network), GET /v1/exposures[?owner=KEY][&gateway=NODE], GET|DELETE
+//     /v1/exposures/{id} (delete: the owner). Names are unique per gateway domain,
+//     ports per gateway and protocol; a removed exposure frees both at once.
 //   - Network-resource reports: PUT /v1/nodes/{id}/networks/{netid}/report (the node):
 //     WireGuard public key, listen port, endpoints, state, last error.
 //   - Workloads: POST /v1/networks/{id}/workloads (the network's owner),
@@ -157,6 +161,10 @@ type Network struct {
 type Member struct {
 	NodeID int64  `json:"node_id"`
 	Subnet string `json:"subnet"`
+	// Gateway is set for a node that joined only to serve the network's exposures (no
+	// workloads): the registry adds it with the first exposure on it and removes it
+	// with the last. The owner does not list it in NetworkSpec.Members.
+	Gateway bool `json:"gateway,omitempty"`
 }
 
 // AccessPeer is an external device (a user's laptop) in a network.
@@ -219,6 +227,8 @@ type Desired struct {
 	// Workloads are the workloads this node must run (of every network it is in),
 	// sorted by network and name.
 	Workloads []Workload `json:"workloads"`
+	// Exposures are the exposures this node serves as a gateway, by id.
+	Exposures []Exposure `json:"exposures"`
 }
 
 // DesiredNetwork is one network the node is a member of, with every member's facts.

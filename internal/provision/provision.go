@@ -103,7 +103,12 @@ type Config struct {
 	// a pass as soon as the registry is back, so pending reports flush at once.
 	Conn        *nodeagent.Conn
 	RegistryURL string // for the status report
-	Log         *slog.Logger
+	// Gateway serves the node's exposures (nil: the node serves none); GatewayFW opens
+	// networkd's firewall for them; Reporter sends their health to the registry.
+	Gateway   Gateway
+	GatewayFW GatewayFirewall
+	Reporter  ExposureReporter
+	Log       *slog.Logger
 }
 
 // Provisioner runs provisiond's loop.
@@ -127,6 +132,7 @@ type Provisioner struct {
 
 	connSent   nodeapi.RegistryStatus // last registry status networkd accepted
 	connSentAt time.Time
+	gw         gwState
 }
 
 // netState is what the loop keeps per network between passes.
@@ -286,4 +292,5 @@ func (p *Provisioner) pass(ctx context.Context) {
 	}
 	p.syncWorkloads(ctx, d.Workloads)
 	p.removeOthers(ctx, want)
+	p.syncGateway(ctx, d)
 }

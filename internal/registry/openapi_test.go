@@ -27,7 +27,9 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"AccessPeerSpec": gridapi.AccessPeerSpec{}, "NetworkSpec": gridapi.NetworkSpec{},
 		"Network": gridapi.Network{}, "NRReport": gridapi.NRReport{}, "PeerSeen": gridapi.PeerSeen{},
 		"NetworkStatus": gridapi.DesiredNetwork{}, "PeerFacts": gridapi.PeerFacts{},
-		"Desired": gridapi.Desired{}, "WorkloadSpec": gridapi.WorkloadSpec{}, "Workload": gridapi.Workload{},
+		"Desired": gridapi.Desired{}, "ExposureSpec": gridapi.ExposureSpec{}, "Exposure": gridapi.Exposure{},
+		"ExposureReport": gridapi.ExposureReport{},
+		"WorkloadSpec":   gridapi.WorkloadSpec{}, "Workload": gridapi.Workload{},
 		"WorkloadReport": gridapi.WorkloadReport{}, "PublicIPsAdd": gridapi.PublicIPsAdd{}, "PublicIP": gridapi.PublicIP{},
 	}
 	for name, ref := range doc.Components.Schemas {

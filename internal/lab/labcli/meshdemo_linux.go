@@ -26,7 +26,7 @@ func meshDemo(ctx context.Context, e *env, stay bool) (err error) {
 		return err
 	}
 	bin := filepath.Dir(exe)
-	for _, b := range []string{"registry", "netinit", "networkd", "provisiond", "zosnet"} {
+	for _, b := range []string{"registry", "netinit", "networkd", "provisiond", "zosnet", "pebble"} {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
 			return fmt.Errorf("demo: %s is missing next to zoslab (run `make demo`, which builds bin/): %w", b, err)
 		}
@@ -103,7 +103,10 @@ func demoSteps(ctx context.Context, w io.Writer, m *scenario.Mesh) error {
 	if err := demoDevice(ctx, w, m, n.ID, ws); err != nil {
 		return err
 	}
-	return demoPublic(ctx, w, m, n.ID)
+	if err := demoPublic(ctx, w, m, n.ID); err != nil {
+		return err
+	}
+	return demoGateway(ctx, w, m, ws)
 }
 
 // demoPublic: the farmer's public IPv4 pool, and a workload on farm1 with a public
