@@ -172,9 +172,9 @@ func churnRound(b *testing.B, variant string, dur time.Duration, keys []wgtypes.
 	saveHeap(b, n, profiles, "end")
 	n.kill(b)
 	n.startProc(b)
-	fresh := settle(b, n, 5*time.Second)
+	time.Sleep(5 * time.Second) // as before the churn: the daemon settles, then the burst
 	burst(b, wls)
-	fresh = settle(b, n, 5*time.Second)
+	fresh := settle(b, n, 5*time.Second)
 	saveHeap(b, n, profiles, "fresh")
 	for j := 0; j < 20; j++ {
 		if _, err := n.cl.PutNR(bg, churnNR(fmt.Sprintf("p%d", j), 100+j, keys[:3])); err != nil {
