@@ -3,6 +3,7 @@ package wg
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -47,12 +48,19 @@ func (b *nsBind) Open(port uint16) (fns []conn.ReceiveFunc, actual uint16, err e
 // name up in whatever namespace its goroutine happens to run in.
 type nsTUN struct {
 	tun.Device
-	h     *netlink.Handle
-	index int
+	mu     sync.Mutex // guards h against Close while wireguard-go's event reader asks MTU
+	h      *netlink.Handle
+	closed bool
+	index  int
 }
 
 // MTU reads the link's MTU by index in the link namespace.
 func (t *nsTUN) MTU() (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return 0, fmt.Errorf("read mtu of tun %d: %w", t.index, os.ErrClosed)
+	}
 	l, err := t.h.LinkByIndex(t.index)
 	if err != nil {
 		return 0, fmt.Errorf("read mtu of tun %d: %w", t.index, err)
@@ -63,7 +71,12 @@ func (t *nsTUN) MTU() (int, error) {
 // Close closes the TUN (which removes the link) and the netlink handle.
 func (t *nsTUN) Close() error {
 	err := t.Device.Close()
-	t.h.Close()
+	t.mu.Lock()
+	if !t.closed {
+		t.closed = true
+		t.h.Close()
+	}
+	t.mu.Unlock()
 	return err
 }
 
