@@ -118,6 +118,7 @@ type Provisioner struct {
 	// wlReports is the last report sent per workload (local name), so unchanged
 	// workloads are not reported again.
 	wlReports map[string]string
+	trace     *tracer
 }
 
 // netState is what the loop keeps per network between passes.
@@ -152,7 +153,7 @@ func New(cfg Config) *Provisioner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Provisioner{cfg: cfg, log: log, wake: make(chan struct{}, 1), nets: map[string]*netState{}, wlReports: map[string]string{}}
+	return &Provisioner{cfg: cfg, log: log, wake: make(chan struct{}, 1), nets: map[string]*netState{}, wlReports: map[string]string{}, trace: newTracer(log)}
 }
 
 // Run registers the node, then watches and applies until ctx ends.
@@ -190,6 +191,7 @@ func (p *Provisioner) Run(ctx context.Context) error {
 
 // setDesired is the watcher's Apply: it keeps the newest state and wakes the loop.
 func (p *Provisioner) setDesired(_ context.Context, d gridapi.Desired) error {
+	p.trace.desired(p.node, d, time.Now())
 	p.mu.Lock()
 	p.desired = &d
 	p.mu.Unlock()

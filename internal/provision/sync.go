@@ -96,6 +96,9 @@ func (p *Provisioner) syncNetwork(ctx context.Context, n gridapi.DesiredNetwork)
 			p.log.Info("network resource updated", "network", n.ID, "peers", len(spec.Peers), "relay", st.relay.Current)
 		}
 	}
+	if state == "up" {
+		p.trace.applied(n, cur, time.Now())
+	}
 	if cur.Status.State == nodeapi.StateError && lastErr == "" {
 		state, lastErr = "error", cur.Status.LastError
 	}
@@ -129,6 +132,7 @@ func (p *Provisioner) ensureNR(ctx context.Context, n gridapi.DesiredNetwork, se
 	}
 	cur, err = p.cfg.Networkd.PutNR(ctx, nodeapi.NRSpec{NetworkID: n.ID, Name: n.Name, IPRange: rng, Subnet: sub, Peers: []nodeapi.Peer{}})
 	if err == nil {
+		p.trace.mark(n.ID, StepCreated, 0, time.Now())
 		p.log.Info("network resource created", "network", n.ID, "subnet", sub, "port", cur.Status.ListenPort)
 	}
 	return cur, err
@@ -249,7 +253,9 @@ func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *
 	}
 	var fresh []int64
 	if st.probe != nil {
-		for id, t := range st.probe.Seen() {
+		seen := st.probe.Seen()
+		p.trace.answers(n.ID, seen)
+		for id, t := range seen {
 			r.Seen = append(r.Seen, gridapi.PeerSeen{NodeID: id, LastReply: t.UTC()})
 			if time.Since(t) < p.cfg.Fresh {
 				fresh = append(fresh, id)
@@ -266,6 +272,9 @@ func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *
 		return fmt.Errorf("report: %w", err)
 	}
 	st.report, st.reportedAt = digest, time.Now()
+	if r.PublicKey != "" {
+		p.trace.mark(n.ID, StepReported, 0, st.reportedAt)
+	}
 	return nil
 }
 
@@ -293,6 +302,7 @@ func (p *Provisioner) removeOthers(ctx context.Context, want map[string]bool) {
 				st.probe.Close()
 			}
 			delete(p.nets, id)
+			p.trace.forget(id)
 		}
 	}
 }
