@@ -48,6 +48,9 @@ func TestValidateFields(t *testing.T) {
 		{"nr ok", &NRReport{PublicKey: "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", ListenPort: 1, Endpoints: []string{"[2001:db8::1]:1"}, State: "up"}, ""},
 		{"nr endpoint", &NRReport{PublicKey: "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", Endpoints: []string{"2001:db8::1:1"}, State: "up"}, "endpoints[0]"},
 		{"nr port", &NRReport{PublicKey: "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", ListenPort: 65536, State: "up"}, "listen_port"},
+		{"nr peers ok", &NRReport{PublicKey: "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", State: "up", Peers: []int64{1, 7}}, ""},
+		{"nr peer id", &NRReport{PublicKey: "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", State: "up", Peers: []int64{1, 0}}, "peers[1]"},
+		{"nr peers too many", &NRReport{PublicKey: "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", State: "up", Peers: make([]int64, MaxMembers+1)}, "peers"},
 		{"register", &NodeRegister{FarmID: 1, Name: "n", Version: string(make([]byte, 65))}, "version"},
 	}
 	for _, tc := range cases {

@@ -130,6 +130,7 @@ type netState struct {
 	probeSrc    string
 	report      string // digest of the last report sent
 	reportedAt  time.Time
+	dialSince   map[string]time.Time // peer key → first planned while held (dial.go)
 }
 
 // New returns a Provisioner for cfg.

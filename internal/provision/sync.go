@@ -157,6 +157,7 @@ func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodea
 		p.failover(n.ID, st, mp.Relays)
 		peers = plan.WithRelay(mp, relayName(mp.Relays, st.relay.Current))
 	}
+	peers = p.holdDials(n, st, cur, peers, time.Now())
 	s := specOf(mp, in.Network.Range, n.ID, peers, int(cur.Status.ListenPort))
 	s.Name = n.Name
 	return s, mp, nil
@@ -243,7 +244,7 @@ func (p *Provisioner) probe(n gridapi.DesiredNetwork, st *netState, cur nodeapi.
 // probe times stay fresh.
 func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR, state, lastErr string) error {
 	r := gridapi.NRReport{PublicKey: cur.Status.PublicKey, ListenPort: int(cur.Status.ListenPort), State: state,
-		LastError: lastErr, Relay: st.relay.Current, Endpoints: []string{}}
+		LastError: lastErr, Relay: st.relay.Current, Endpoints: []string{}, Peers: peerIDs(n, cur)}
 	if self, ok := selfOf(n, p.node); ok {
 		for _, e := range self.Facts.Endpoints {
 			if a, err := netip.ParseAddr(e.IP); err == nil && e.Reachable() {
@@ -264,7 +265,7 @@ func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *
 	}
 	slices.SortFunc(r.Seen, func(a, b gridapi.PeerSeen) int { return int(a.NodeID - b.NodeID) })
 	slices.Sort(fresh)
-	digest := fmt.Sprint(r.PublicKey, r.ListenPort, r.State, r.LastError, r.Relay, r.Endpoints, fresh)
+	digest := fmt.Sprint(r.PublicKey, r.ListenPort, r.State, r.LastError, r.Relay, r.Endpoints, fresh, r.Peers)
 	if digest == st.report && time.Since(st.reportedAt) < 15*time.Second {
 		return nil
 	}
