@@ -35,6 +35,8 @@ import (
 //	ZOSNET_SIM_NODES=1000 ZOSNET_SIM_MEMBERS=100 go test -run '^$' -bench Sim -benchtime 1x ./internal/provision/
 //
 // Defaults: 200 nodes, a network of 50 members (a short run for CI-sized machines).
+// ZOSNET_SIM_PG=postgres://… runs two registry processes on that (empty) database
+// instead, the nodes alternating between them; CPU and RSS are then their sums.
 
 // BenchmarkSim registers N nodes at once (the registration storm), idles them for a
 // heartbeat period, creates a network over the first M-1 nodes, waits until every
@@ -63,9 +65,15 @@ func envInt(k string, def int) int {
 func simRun(b *testing.B, nodes, members int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	reg := startRegistry(b)
+	regs := []*simRegistry{}
+	if dsn := os.Getenv("ZOSNET_SIM_PG"); dsn != "" {
+		regs = append(regs, startRegistry(b, dsn), startRegistry(b, dsn))
+	} else {
+		regs = append(regs, startRegistry(b, ""))
+	}
+	reg := simRegistries(regs)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4096, MaxConnsPerHost: 0}, Timeout: 60 * time.Second}
-	farmer := &gridapi.Client{Base: reg.url, Key: simKey(b), HTTP: hc}
+	farmer := &gridapi.Client{Base: regs[0].url, Key: simKey(b), HTTP: hc}
 	farm, err := farmer.CreateFarm(ctx, gridapi.FarmCreate{Name: "sim"})
 	if err != nil {
 		b.Fatal(err)
@@ -77,7 +85,7 @@ func simRun(b *testing.B, nodes, members int) {
 	sims := make([]*simNode, nodes)
 	var wg sync.WaitGroup
 	for i := range sims {
-		sims[i] = newSimNode(b, reg.url, hc, farm.ID, i, i%10 == 0 || i == members-1)
+		sims[i] = newSimNode(b, regs[i%len(regs)].url, hc, farm.ID, i, i%10 == 0 || i == members-1)
 		wg.Add(1)
 		go func() { defer wg.Done(); sims[i].run(ctx) }()
 	}
@@ -101,7 +109,7 @@ func simRun(b *testing.B, nodes, members int) {
 		nodes, storm.Round(time.Millisecond), stormAll.Round(time.Millisecond), stormCPU.Round(time.Millisecond), reg.rssMB())
 
 	// The network of members-1, converged.
-	user := &gridapi.Client{Base: reg.url, Key: simKey(b), HTTP: hc}
+	user := &gridapi.Client{Base: regs[0].url, Key: simKey(b), HTTP: hc}
 	ids := make([]int64, members-1)
 	for i := range ids {
 		ids[i] = sims[i].agent.NodeID()
@@ -211,9 +219,30 @@ type simRegistry struct {
 	cmd *exec.Cmd
 }
 
-// startRegistry builds cmd/registry and runs it on a fresh SQLite file on loopback.
-func startRegistry(b *testing.B) *simRegistry {
+// simRegistries sums the figures of the registry processes.
+type simRegistries []*simRegistry
+
+func (rs simRegistries) cpu() (d time.Duration) {
+	for _, r := range rs {
+		d += r.cpu()
+	}
+	return d
+}
+
+func (rs simRegistries) rssMB() (n int) {
+	for _, r := range rs {
+		n += r.rssMB()
+	}
+	return n
+}
+
+// startRegistry builds cmd/registry and runs it on loopback on db ("": a fresh SQLite
+// file).
+func startRegistry(b *testing.B, db string) *simRegistry {
 	dir := b.TempDir()
+	if db == "" {
+		db = filepath.Join(dir, "grid.db")
+	}
 	bin := filepath.Join(dir, "registry")
 	build := exec.Command("go", "build", "-o", bin, "../../cmd/registry")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -225,7 +254,7 @@ func startRegistry(b *testing.B) *simRegistry {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, "--db", filepath.Join(dir, "grid.db"), "--listen", addr, "--insecure-http",
+	cmd := exec.Command(bin, "--db", db, "--listen", addr, "--insecure-http",
 		"--rate", "1e9", "--burst", "1000000000")
 	logf, err := os.Create(filepath.Join(dir, "registry.log"))
 	if err != nil {
