@@ -48,17 +48,19 @@ type Result struct {
 }
 
 // Run brings the node online: uplink on bridge zos with an address and a default route,
-// SLAAC on, registry reachable. It retries forever (capped exponential backoff) until
-// ctx ends; errors that retrying cannot fix (no registry URL, zos of another type) stop
-// it at once. Running it on a configured node changes nothing.
+// SLAAC on, and the default gateway answering (the seed's condition: an address that
+// comes with a gateway, i.e. Internet connectivity). The registry is not waited for:
+// provisiond keeps retrying it and reports its state, so networkd (and with it the
+// node's data plane) starts while the grid database is down. Run retries forever
+// (capped exponential backoff) until ctx ends; errors that retrying cannot fix (no
+// registry URL, zos of another type) stop it at once. Running it on a configured node
+// changes nothing.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	o.defaults()
-	chk, err := NewChecker(o.Cmdline.Registry, o.Cmdline.CAFile, o.NS)
-	if err != nil {
+	// the registry's URL and CA file are checked now (provisiond needs them), but the
+	// registry itself is not waited for
+	if _, err := NewChecker(o.Cmdline.Registry, o.Cmdline.CAFile, o.NS); err != nil {
 		return nil, err
-	}
-	if chk.Insecure {
-		o.Log.Warn("registry is https and no CA file was given (zosnet.ca= or --ca-file): its certificate is not verified; the check only proves reachability", "url", chk.URL())
 	}
 	h, err := o.handle()
 	if err != nil {
@@ -77,7 +79,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := enableSLAAC(o.NS, Bridge); err != nil {
 		return res, err
 	}
-	return res, o.waitRegistry(ctx, chk)
+	return res, o.waitGateway(ctx, h, res.Config.Gateway)
 }
 
 func (o *Options) defaults() {
@@ -174,21 +176,20 @@ type fatalError struct{ err error }
 
 func (f *fatalError) Error() string { return f.err.Error() }
 
-// waitRegistry checks the registry until it answers.
-func (o *Options) waitRegistry(ctx context.Context, chk *Checker) error {
+// waitGateway checks that the default gateway answers on zos (see gatewayAnswers)
+// until it does, saying why each failed round failed.
+func (o *Options) waitGateway(ctx context.Context, h *netlink.Handle, gw netip.Addr) error {
 	var b backoff
 	for round := 1; ; round++ {
-		cctx, cancel := context.WithTimeout(ctx, 6*time.Second)
-		err := chk.Check(cctx)
-		cancel()
+		err := o.gatewayAnswers(ctx, h, gw)
 		if err == nil {
-			o.Log.Info("registry reachable", "url", chk.URL(), "round", round)
+			o.Log.Info("online: default gateway answers", "gateway", gw, "round", round)
 			return nil
 		}
 		wait := b.next(o.MaxBackoff)
-		o.Log.Warn("netinit: registry not reachable yet", "round", round, "why", err.Error(), "retry_in", wait)
+		o.Log.Warn("netinit: no connectivity yet", "round", round, "why", err.Error(), "retry_in", wait)
 		if err := sleep(ctx, wait); err != nil {
-			return fmt.Errorf("registry %s not reachable after %d rounds: %w", chk.URL(), round, err)
+			return fmt.Errorf("no connectivity after %d rounds (%s): %w", round, "default gateway "+gw.String()+" does not answer", err)
 		}
 	}
 }

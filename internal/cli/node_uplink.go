@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/localapi"
@@ -111,7 +112,41 @@ func nodeStatus(ctx context.Context, env *Env, nd *localapi.Client, args []strin
 			fmt.Fprintf(w, "(not %s)\t%s\t%s\n", r.Addr, r.Iface, r.Reason)
 		}
 		printEgress(w, st.Egress)
+		printRecovery(w, st.Registry, st.Restored, time.Now())
 	})
+}
+
+// printRecovery prints the registry connection (as provisiond reported it) and what
+// networkd restored from disk at start.
+func printRecovery(w io.Writer, reg *nodeapi.RegistryStatus, res *nodeapi.Restored, now time.Time) {
+	fmt.Fprintln(w)
+	switch {
+	case reg == nil:
+		fmt.Fprintln(w, "REGISTRY\tunknown (provisiond has not reported yet)")
+	case reg.Connected:
+		fmt.Fprintf(w, "REGISTRY\tconnected since %s (%s ago)\t%s\n", reg.Since.Local().Format(time.DateTime), since(now, reg.Since), reg.URL)
+	default:
+		fmt.Fprintf(w, "REGISTRY\tretrying since %s (%s ago)\t%s\n", reg.Since.Local().Format(time.DateTime), since(now, reg.Since), reg.URL)
+	}
+	if reg != nil && reg.LastError != "" {
+		fmt.Fprintf(w, "LAST ERROR\t%s (%s ago)\n", reg.LastError, since(now, reg.LastErrorAt))
+	}
+	if reg != nil && reg.NodeID == 0 {
+		fmt.Fprintln(w, "NODE ID\tnot registered yet (the data plane runs without the registry)")
+	}
+	if res == nil {
+		fmt.Fprintln(w, "RESTORED\tnot yet (networkd's first pass is running)")
+		return
+	}
+	fmt.Fprintf(w, "RESTORED\t%d NRs, %d workloads, public config %v, %d learned endpoints, in %s at %s\n",
+		len(res.NRs), res.Workloads, res.PublicConfig, res.LearnedEndpoints, res.Took.Round(time.Millisecond), res.At.Local().Format(time.DateTime))
+	if len(res.Failed) > 0 {
+		fmt.Fprintf(w, "NOT RESTORED\t%s (retried at every resync; see `zosnet node nr show ID`)\n", strings.Join(res.Failed, " "))
+	}
+}
+
+func since(now, t time.Time) time.Duration {
+	return max(0, now.Sub(t)).Round(time.Second)
 }
 
 // printEgress shows what workloads may reach: the refused destinations, the farmer's

@@ -32,6 +32,9 @@ type APIError struct {
 	Status  int
 	Message string
 	Field   string
+	// RetryAfter is the registry's Retry-After (503 when it sheds load, 429), 0 when
+	// absent: wait at least that long before retrying.
+	RetryAfter time.Duration
 }
 
 // Error implements error, with the status and the field when the registry named one.
@@ -116,7 +119,7 @@ func decode(resp *http.Response, out any) error {
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(data))
 		}
-		return &APIError{Status: resp.StatusCode, Message: e.Error, Field: e.Field}
+		return &APIError{Status: resp.StatusCode, Message: e.Error, Field: e.Field, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
@@ -261,4 +264,35 @@ func (c *Client) Network(ctx context.Context, id string) (Network, error) {
 func (c *Client) NetworkStatus(ctx context.Context, id string) (DesiredNetwork, error) {
 	var out DesiredNetwork
 	return out, c.do(ctx, http.MethodGet, "/v1/networks/"+url.PathEscape(id)+"/status", nil, &out)
+}
+
+// maxRetryAfter caps what a server may ask a client to wait.
+const maxRetryAfter = 5 * time.Minute
+
+// parseRetryAfter reads a Retry-After header (delay-seconds or an HTTP date, RFC 9110
+// 10.2.3) relative to now; 0 when absent, invalid or in the past, capped at 5 minutes.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		d = time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return max(0, min(d, maxRetryAfter))
+}
+
+// RetryAfter returns the Retry-After an error from the registry carries (0: none).
+func RetryAfter(err error) time.Duration {
+	var e *APIError
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }

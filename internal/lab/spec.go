@@ -94,20 +94,38 @@ type Route struct {
 	Via string `yaml:"via" json:"via"`
 }
 
-// NAT modes.
+// NAT modes (nat.Type names the behaviour each gives: NAT.Type).
 const (
-	NATNone        = "none"
-	NATMasquerade  = "masquerade"
+	NATNone = "none"
+	// NATMasquerade keeps source ports: endpoint-independent mapping, address-and-port
+	// dependent filtering (conntrack) — the "easy" NAT.
+	NATMasquerade = "masquerade"
+	// NATFullyRandom picks a new port per destination: symmetric, the "hard" NAT.
 	NATFullyRandom = "masquerade-fully-random"
+	// NATFullCone masquerades and lets any outside sender in to a UDP port Host has sent
+	// from (a dynamic set of ports): endpoint-independent mapping and filtering.
+	NATFullCone = "full-cone"
+	// NATAddressRestricted masquerades and lets in UDP to a port Host has sent from when
+	// it comes from an address Host has sent to (dynamic sets): address-dependent
+	// filtering.
+	NATAddressRestricted = "address-restricted"
+	// NATOneToOne maps the router's Out address to Host whole (dnat and snat).
+	NATOneToOne = "one-to-one"
 )
 
-// NAT masquerades IPv4 from the listed segments out of the Out segment's interface.
-// masquerade keeps source ports (easy NAT); masquerade-fully-random picks a new port per
-// destination (hard, symmetric NAT).
+// NAT translates IPv4 from the listed segments out of the Out segment's interface, in
+// one of the modes above. Two routers with NAT in series make a carrier-grade NAT.
 type NAT struct {
 	Mode     string   `yaml:"mode" json:"mode"`
 	Out      string   `yaml:"out" json:"out,omitempty"`
 	Segments []string `yaml:"segments" json:"segments,omitempty"`
+	// Host is the one inside IPv4 address that full-cone, address-restricted and
+	// one-to-one forward to (give its segment a one-address DHCP range).
+	Host string `yaml:"host" json:"host,omitempty"`
+	// UDPTimeout, when set, is the router's UDP conntrack timeout (both unreplied and
+	// stream), and how long a full-cone or address-restricted port stays open: NAT
+	// mappings then expire as fast as on a stingy home router (keepalive tests).
+	UDPTimeout time.Duration `yaml:"udp_timeout" json:"udp_timeout,omitempty"`
 }
 
 // Firewall drops new connections coming in from the Out segment towards the router's

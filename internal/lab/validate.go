@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"time"
 )
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
@@ -266,6 +267,12 @@ func (r *Router) validate(f string, router bool, segs map[string]*Segment, names
 	if err := r.NAT.validate(f+".nat", on); err != nil {
 		return err
 	}
+	if err := r.NAT.validateHost(f+".nat", func(n string) *Segment { return segs[n] }); err != nil {
+		return err
+	}
+	if r.NAT.Host != "" && r.Firewall.Inbound4 {
+		return fmt.Errorf("%s.firewall.inbound4: would drop what nat mode %s lets in; leave it off", f, r.NAT.Mode)
+	}
 	if err := r.DNS.validate(f + ".dns"); err != nil {
 		return err
 	}
@@ -354,9 +361,12 @@ func (n *NAT) validate(f string, on map[string]bool) error {
 		return nil
 	case NATNone:
 		return nil
-	case NATMasquerade, NATFullyRandom:
+	case NATMasquerade, NATFullyRandom, NATFullCone, NATAddressRestricted, NATOneToOne:
 	default:
-		return fmt.Errorf("%s.mode: %q is not one of none, masquerade, masquerade-fully-random", f, n.Mode)
+		return fmt.Errorf("%s.mode: %q is not one of none, masquerade, masquerade-fully-random, full-cone, address-restricted, one-to-one", f, n.Mode)
+	}
+	if n.UDPTimeout != 0 && (n.UDPTimeout < time.Second || n.UDPTimeout > time.Hour || n.UDPTimeout%time.Second != 0) {
+		return fmt.Errorf("%s.udp_timeout: %s is not whole seconds between 1s and 1h", f, n.UDPTimeout)
 	}
 	if !on[n.Out] {
 		return fmt.Errorf("%s.out: %q is not a segment of this router", f, n.Out)
@@ -370,6 +380,28 @@ func (n *NAT) validate(f string, on map[string]bool) error {
 		}
 	}
 	return nil
+}
+
+// validateHost checks NAT.Host: required (inside one of the NAT's segments) for the
+// modes that forward to one host, refused for the others.
+func (n *NAT) validateHost(f string, seg func(string) *Segment) error {
+	needs := n.Mode == NATFullCone || n.Mode == NATAddressRestricted || n.Mode == NATOneToOne
+	if !needs {
+		if n.Host != "" {
+			return fmt.Errorf("%s.host: only full-cone, address-restricted and one-to-one forward to a host", f)
+		}
+		return nil
+	}
+	a, err := netip.ParseAddr(n.Host)
+	if err != nil || !a.Is4() {
+		return fmt.Errorf("%s.host: %q is not an IPv4 address (mode %s forwards to one inside host)", f, n.Host, n.Mode)
+	}
+	for _, name := range n.Segments {
+		if p, err := netip.ParsePrefix(seg(name).IPv4); err == nil && p.Contains(a) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s.host: %s is in none of the NAT's inside segments %v", f, a, n.Segments)
 }
 
 func (fw *Firewall) validate(f string, on map[string]bool) error {

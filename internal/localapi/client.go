@@ -170,3 +170,8 @@ func IsNotFound(err error) bool { return errors.Is(err, nodeapi.ErrNotFound) }
 
 // IsInvalid reports whether err is a refused request (bad input).
 func IsInvalid(err error) bool { return errors.Is(err, nodeapi.ErrInvalid) }
+
+// SetRegistryStatus reports the registry connection to networkd (provisiond does).
+func (c *Client) SetRegistryStatus(ctx context.Context, st nodeapi.RegistryStatus) error {
+	return c.do(ctx, http.MethodPut, "/v1/registry", st, nil)
+}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/testkit"
@@ -23,6 +24,14 @@ type fake struct {
 	nrs   map[string]nodeapi.NRSpec
 	cfg   *nodeapi.PublicConfig
 	allow []nodeapi.EgressAllow
+	reg   *nodeapi.RegistryStatus
+}
+
+func (f *fake) SetRegistryStatus(_ context.Context, st nodeapi.RegistryStatus) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reg = &st
+	return nil
 }
 
 func (f *fake) Status(context.Context) (nodeapi.Status, error) {
@@ -138,7 +147,7 @@ func serve(t *testing.T) (string, *fake) {
 
 func TestRoundTripAndErrors(t *testing.T) {
 	testkit.RequireRoot(t) // peer credentials / wg-quick need root; never skipped in CI
-	sock, _ := serve(t)
+	sock, f := serve(t)
 	c := NewClient(sock)
 	ctx := context.Background()
 	if _, err := c.PutNR(ctx, spec("net1")); err != nil {
@@ -174,6 +183,7 @@ func TestRoundTripAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkUplinkRoutes(t, c)
+	checkRegistryRoute(t, c, f)
 	if _, err := NewClient(filepath.Join(t.TempDir(), "none.sock")).Status(ctx); err == nil || !strings.Contains(err.Error(), "is networkd running") {
 		t.Fatalf("no daemon: %v", err)
 	}
@@ -241,5 +251,34 @@ func checkUplinkRoutes(t *testing.T, c *Client) {
 	}
 	if got, err := c.EgressAllow(ctx); err != nil || len(got) != 0 {
 		t.Fatalf("egress allow after clearing: %+v %v", got, err)
+	}
+}
+
+// checkRegistryRoute: PUT /v1/registry validates provisiond's report and keeps it.
+func checkRegistryRoute(t *testing.T, c *Client, f *fake) {
+	t.Helper()
+	ctx := context.Background()
+	since := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	for _, bad := range []struct {
+		st    nodeapi.RegistryStatus
+		field string
+	}{
+		{nodeapi.RegistryStatus{URL: "https://198.51.100.10:8443"}, "since"},
+		{nodeapi.RegistryStatus{URL: "ftp://x", Since: since}, "url"},
+		{nodeapi.RegistryStatus{URL: "https://r", Since: since, NodeID: -1}, "node_id"},
+		{nodeapi.RegistryStatus{URL: "https://r", Since: since, LastError: strings.Repeat("x", 2000)}, "last_error"},
+	} {
+		if err := c.SetRegistryStatus(ctx, bad.st); !errors.Is(err, nodeapi.ErrInvalid) || !strings.Contains(err.Error(), bad.field) {
+			t.Errorf("registry status %+v: %v, want invalid naming %s", bad.st, err, bad.field)
+		}
+	}
+	good := nodeapi.RegistryStatus{URL: "https://198.51.100.10:8443", NodeID: 3, Since: since, LastError: "dial tcp: connection refused"}
+	if err := c.SetRegistryStatus(ctx, good); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.reg == nil || f.reg.NodeID != 3 || !f.reg.Since.Equal(since) {
+		t.Fatalf("kept %+v", f.reg)
 	}
 }

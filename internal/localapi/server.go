@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/zosnet/zosnet/internal/nodeapi"
 )
@@ -30,6 +31,9 @@ type Backend interface {
 	PublicConfig(ctx context.Context) (*nodeapi.PublicConfig, error)
 	// SetPublicConfig sets, changes or (nil) removes the public config.
 	SetPublicConfig(ctx context.Context, cfg *nodeapi.PublicConfig) error
+	// SetRegistryStatus keeps provisiond's report of the registry connection (shown in
+	// NodeStatus).
+	SetRegistryStatus(ctx context.Context, st nodeapi.RegistryStatus) error
 	// EgressAllow returns the farmer's egress allow list (empty when none).
 	EgressAllow(ctx context.Context) ([]nodeapi.EgressAllow, error)
 	// SetEgressAllow replaces the allow list (empty: none); it applies at once.
@@ -44,6 +48,9 @@ type Server struct {
 	Log *slog.Logger
 	// Metrics, when set, is served at GET /metrics.
 	Metrics http.Handler
+	// Profiles, when set, is served at /debug/pprof/ to root only (heap, goroutine and
+	// CPU profiles of the daemon: net/http/pprof). Only on the unix socket, never on TCP.
+	Profiles http.Handler
 	// AllowUID is a uid allowed to change things besides root (0: root only).
 	AllowUID int
 }
@@ -79,10 +86,14 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics != nil {
 		m.Handle("GET /metrics", s.Metrics)
 	}
+	if s.Profiles != nil {
+		m.Handle("GET /debug/pprof/", s.root(s.Profiles.ServeHTTP))
+	}
 	return m
 }
 
-// uplinkRoutes: GET /v1/node, GET|PUT|DELETE /v1/public-config, GET|PUT /v1/egress-allow.
+// uplinkRoutes: GET /v1/node, GET|PUT|DELETE /v1/public-config, GET|PUT /v1/egress-allow,
+// PUT /v1/registry.
 func (s *Server) uplinkRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /v1/node", func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.B.NodeStatus(r.Context())
@@ -117,6 +128,18 @@ func (s *Server) uplinkRoutes(m *http.ServeMux) {
 			body.Allow = []nodeapi.EgressAllow{}
 		}
 		s.reply(w, r, body, s.B.SetEgressAllow(r.Context(), body.Allow))
+	}))
+	m.HandleFunc("PUT /v1/registry", s.root(func(w http.ResponseWriter, r *http.Request) {
+		var st nodeapi.RegistryStatus
+		if err := decode(w, r, &st); err != nil {
+			s.reply(w, r, nil, err)
+			return
+		}
+		if err := st.Validate(); err != nil {
+			s.reply(w, r, nil, err)
+			return
+		}
+		s.reply(w, r, st, s.B.SetRegistryStatus(r.Context(), st))
 	}))
 }
 
@@ -204,7 +227,9 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request, v any, err error)
 
 // Serve serves the API on l until ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	srv := &http.Server{Handler: s.Handler(), ConnContext: withPeerCred}
+	// idle connections are closed after a minute: a client that never closes its own
+	// would otherwise hold a goroutine and a buffer each in the daemon
+	srv := &http.Server{Handler: s.Handler(), ConnContext: withPeerCred, IdleTimeout: time.Minute}
 	go func() {
 		<-ctx.Done()
 		srv.Close()

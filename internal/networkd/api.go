@@ -179,6 +179,7 @@ func (d *Daemon) DeleteNR(ctx context.Context, id string) error {
 		errs = append(errs, d.rec.detach(w))
 	}
 	errs = append(errs, d.rec.serveVMs(d.state.NRs, d.state.workloadList()), d.rec.removeNR(id))
+	d.releaseSoon()
 	d.ports.Release(id)
 	delete(d.status, id)
 	errs = append(errs, d.forgetKey(id))

@@ -45,6 +45,12 @@ type Config struct {
 	NetnsDir    string        // named namespaces ("" = /run/netns)
 	MetricsAddr string        // TCP address for /metrics ("" = only on the socket)
 	Resync      time.Duration // periodic reconcile (0 = 30 s)
+	// GCPercent is the Go collector's target (GOGC) set by Serve (0 = DefaultGCPercent,
+	// negative: leave the runtime's setting alone).
+	GCPercent int
+	// EndpointPoll is how often the endpoints WireGuard learned for hidden peers are
+	// checked and, when changed, persisted (0 = 1 s).
+	EndpointPoll time.Duration
 	// Host holds zos, br-pub and the workload bridges; nil = the namespace networkd
 	// runs in. The WireGuard sockets live there until a public config moves them.
 	Host             *netns.NS
@@ -76,6 +82,11 @@ type Daemon struct {
 	status map[string]nrStatus
 	hints  map[string]map[string]string // NR id → peer key → endpoint learned from a hidden peer
 	closed bool                         // set by Close: changes are refused from then on
+
+	release   *time.Timer             // the memory release after NR removals (releaseSoon)
+	releasing bool                    // a release is pending
+	registry  *nodeapi.RegistryStatus // provisiond's last report; nil until one came
+	restored  *nodeapi.Restored       // what the first pass restored; nil until it finished
 }
 
 // nrStatus is what the last apply of one NR reached.
@@ -92,6 +103,9 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	if cfg.Resync <= 0 {
 		cfg.Resync = 30 * time.Second
+	}
+	if cfg.EndpointPoll <= 0 {
+		cfg.EndpointPoll = time.Second
 	}
 	if cfg.PortMin == 0 {
 		cfg.PortMin, cfg.PortMax = 3000, 3999
@@ -127,6 +141,9 @@ func (d *Daemon) Close() {
 		return
 	}
 	d.closed = true
+	if d.release != nil {
+		d.release.Stop()
+	}
 	if err := d.learnEndpoints(); err != nil {
 		d.log.Warn("remember learned endpoints", "err", err)
 	}

@@ -38,6 +38,12 @@ func runDaemon(dir string) int {
 	if os.Getenv("ZOSNET_TEST_RESYNC") != "" {
 		cfg.Resync = 2 * time.Second
 	}
+	if v := os.Getenv("ZOSNET_TEST_RESYNC_EVERY"); v != "" {
+		cfg.Resync, _ = time.ParseDuration(v) // 0 (unparsable): the default
+	}
+	if os.Getenv("ZOSNET_TEST_NO_RESYNC") != "" {
+		cfg.Resync = time.Hour // only the endpoint watcher may persist learned endpoints
+	}
 	cfg.WGKind = wg.Userspace
 	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)

@@ -17,6 +17,10 @@ type metrics struct {
 	applyErrs  prometheus.Counter
 	reconciles *prometheus.CounterVec
 	reconDur   prometheus.Gauge
+	// endpointsSaved counts writes of endpoints.json (a learned endpoint changed)
+	endpointsSaved prometheus.Counter
+	// memReleases times the forced releases of freed memory after NR removals
+	memReleases prometheus.Histogram
 	// egressUpdates counts changes of the egress deny sets learned from the kernel.
 	egressUpdates prometheus.Counter
 }
@@ -32,10 +36,15 @@ func newMetrics(d *Daemon) *metrics {
 			Help: "Reconcile passes by result."}, []string{"result"}),
 		reconDur: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zosnet_reconcile_last_seconds",
 			Help: "Duration of the last reconcile pass."}),
+		endpointsSaved: prometheus.NewCounter(prometheus.CounterOpts{Name: "zosnet_learned_endpoints_saved_total",
+			Help: "Writes of endpoints.json: a hidden peer's learned endpoint changed and was persisted."}),
+		memReleases: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "zosnet_memory_release_seconds",
+			Help: "Forced returns of freed memory to the OS after network resources were removed.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 12)}),
+
 		egressUpdates: prometheus.NewCounter(prometheus.CounterOpts{Name: "zosnet_egress_updates_total",
 			Help: "Changes of the egress rule's refused destinations learned from the kernel (lease, RA, public config)."}),
 	}
-	m.reg.MustRegister(m.applyDur, m.applyErrs, m.reconciles, m.reconDur, m.egressUpdates, &nrCollector{d: d},
+	m.reg.MustRegister(m.applyDur, m.applyErrs, m.reconciles, m.reconDur, m.egressUpdates, m.endpointsSaved, m.memReleases, &nrCollector{d: d},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -209,7 +209,7 @@ func rawDo(t *testing.T, a *node, method, path, body string) (int, string) {
 	return resp.StatusCode, e.Error
 }
 
-func rawGet(t *testing.T, a *node, path string) []byte {
+func rawGet(t testing.TB, a *node, path string) []byte {
 	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", a.socket())

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -25,6 +27,12 @@ func (d *Daemon) MetricsHandler() http.Handler {
 // periodic resync. It closes the daemon on return.
 func (d *Daemon) Serve(ctx context.Context) error {
 	defer d.Close()
+	switch {
+	case d.cfg.GCPercent == 0:
+		debug.SetGCPercent(DefaultGCPercent)
+	case d.cfg.GCPercent > 0:
+		debug.SetGCPercent(d.cfg.GCPercent)
+	}
 	sock := d.cfg.Socket
 	if sock == "" {
 		sock = localapi.DefaultSocket
@@ -44,21 +52,20 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			return fmt.Errorf("metrics listen on %s: %w", d.cfg.MetricsAddr, err)
 		}
 	}
-	start := time.Now()
+	start, learned := time.Now(), d.learnedCount()
 	if err := d.Reconcile(ctx); err != nil && ctx.Err() == nil {
 		d.log.Warn("initial reconcile had errors; retrying on resync", "err", err)
 	}
-	d.mu.Lock()
-	n := len(d.state.NRs)
-	d.mu.Unlock()
-	d.log.Info("state re-applied", "nrs", n, "took", time.Since(start))
+	r := d.recordRestored(time.Since(start), learned)
+	d.log.Info("state restored from disk", "nrs", len(r.NRs), "failed", len(r.Failed), "workloads", r.Workloads,
+		"public_config", r.PublicConfig, "learned_endpoints", r.LearnedEndpoints, "took", r.Took)
 	return d.serve(ctx, l, ml)
 }
 
 func (d *Daemon) serve(ctx context.Context, l, ml net.Listener) error {
 	ctx, stop := context.WithCancel(ctx) // a failed server stops the others
 	defer stop()
-	srv := &localapi.Server{B: d, Log: d.log, Metrics: d.MetricsHandler()}
+	srv := &localapi.Server{B: d, Log: d.log, Metrics: d.MetricsHandler(), Profiles: profiles()}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ctx, l) }()
 	if ml != nil {
@@ -74,12 +81,26 @@ func (d *Daemon) serve(ctx context.Context, l, ml net.Listener) error {
 	rctx, cancel := context.WithCancel(ctx)
 	done, watched := make(chan struct{}), make(chan struct{})
 	go func() { d.Run(rctx); close(done) }()
+	epDone := make(chan struct{})
+	go func() { d.watchEndpoints(rctx, d.cfg.EndpointPoll); close(epDone) }()
 	go func() { d.watchUnderlay(rctx); close(watched) }()
-	defer func() { cancel(); <-done; <-watched }() // the resync and the watcher end before Close
+	defer func() { cancel(); <-done; <-watched; <-epDone }() // the resync and the watchers end before Close
 	select {
 	case <-ctx.Done():
 		return nil
 	case err := <-errc:
 		return err
 	}
+}
+
+// profiles serves net/http/pprof's index and profiles (heap, goroutine, allocs, CPU
+// profile, trace) under /debug/pprof/; the local API serves it to root only.
+func profiles() http.Handler {
+	m := http.NewServeMux()
+	m.HandleFunc("/debug/pprof/", pprof.Index)
+	m.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return m
 }

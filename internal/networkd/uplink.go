@@ -12,7 +12,16 @@ import (
 func (d *Daemon) NodeStatus(ctx context.Context) (nodeapi.NodeStatus, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.rec.nodeStatus(), nil
+	st := d.rec.nodeStatus()
+	if d.registry != nil {
+		r := *d.registry
+		st.Registry = &r
+	}
+	if d.restored != nil {
+		r := *d.restored
+		st.Restored = &r
+	}
+	return st, nil
 }
 
 // Refused returns the packets the egress rule refused per NR (by network id).

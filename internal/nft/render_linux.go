@@ -151,6 +151,13 @@ func (r *ruleText) step() {
 			}
 		}
 		r.emit(s, 1)
+	case *expr.Immediate:
+		if n, ok := r.peek(1).(*expr.NAT); ok {
+			a, _ := netip.AddrFromSlice(e.Data)
+			r.emit(fmt.Sprintf("%s to %s", map[expr.NATType]string{expr.NATTypeDestNAT: "dnat", expr.NATTypeSourceNAT: "snat"}[n.Type], a), 2)
+			return
+		}
+		r.emit("<immediate>", 1)
 	case *expr.Verdict:
 		r.emit(verdict(e), 1)
 	case *expr.Reject:
@@ -299,6 +306,11 @@ func (r *ruleText) payload(p *expr.Payload) {
 	var mask []byte
 	if bw, ok := r.peek(1).(*expr.Bitwise); ok {
 		mask, n = bw.Mask, 3
+	}
+	if d, ok := r.peek(1).(*expr.Dynset); ok && n == 2 {
+		field, _ := r.field(p, make([]byte, p.Len), nil)
+		r.emit(fmt.Sprintf("update @%s { %s }", d.SetName, field), 2)
+		return
 	}
 	if l, ok := r.peek(1).(*expr.Lookup); ok && n == 2 {
 		field, _ := r.field(p, make([]byte, p.Len), nil)

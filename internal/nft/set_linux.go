@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -21,8 +22,14 @@ type Set struct {
 	Name string
 	// IPv6 selects the key type: ipv6_addr, else ipv4_addr.
 	IPv6 bool
-	// Elements are sorted, disjoint, non-adjacent ranges of the set's family (Ranges).
+	// Elements are sorted, disjoint, non-adjacent ranges of the set's family (Ranges);
+	// none in a dynamic set.
 	Elements []Range
+	// Key is the element type (default addresses).
+	Key SetKey
+	// Timeout, when set, makes the set dynamic (flags dynamic,timeout): rules fill it
+	// with Update, and an element lasts Timeout after its last update.
+	Timeout time.Duration
 }
 
 // AddSet appends s to the table's sets and returns it.
@@ -35,9 +42,9 @@ func (t *Table) AddSet(s *Set) *Set {
 func (t *Table) Regular(name string) *Chain { return t.add(&Chain{Name: name}) }
 
 func (s *Set) kernel(t *nftables.Table) *nftables.Set {
-	typ := nftables.TypeIPAddr
-	if s.IPv6 {
-		typ = nftables.TypeIP6Addr
+	typ, _ := s.keyType()
+	if s.dynamic() {
+		return &nftables.Set{Table: t, Name: s.Name, KeyType: typ, Dynamic: true, HasTimeout: true, Timeout: s.Timeout}
 	}
 	return &nftables.Set{Table: t, Name: s.Name, KeyType: typ, Interval: true}
 }
@@ -105,10 +112,15 @@ func Return() []expr.Any { return []expr.Any{&expr.Verdict{Kind: expr.VerdictRet
 
 // renderSet prints a set as nft lists it: IPv4 elements two to a line, IPv6 one.
 func renderSet(b *strings.Builder, s *Set) {
-	typ := "ipv4_addr"
+	_, typ := s.keyType()
 	per := 2
 	if s.IPv6 {
-		typ, per = "ipv6_addr", 1
+		per = 1
+	}
+	if s.dynamic() {
+		fmt.Fprintf(b, "\tset %s {\n\t\ttype %s\n\t\tsize 65535\n\t\tflags dynamic,timeout\n\t\ttimeout %s\n\t}\n",
+			s.Name, typ, durationText(s.Timeout))
+		return
 	}
 	fmt.Fprintf(b, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n", s.Name, typ)
 	if len(s.Elements) > 0 {

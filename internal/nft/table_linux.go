@@ -184,17 +184,28 @@ func queue(c *nftables.Conn, t *Table, replace bool) {
 // that set's transaction id (a copy: the table's data is not changed).
 func withSetIDs(es []expr.Any, sets map[string]*nftables.Set) []expr.Any {
 	out := es
+	copied := false
 	for i, e := range es {
-		l, ok := e.(*expr.Lookup)
-		if !ok || sets[l.SetName] == nil {
+		var cp expr.Any
+		switch l := e.(type) {
+		case *expr.Lookup:
+			if s := sets[l.SetName]; s != nil {
+				c := *l
+				c.SetID, cp = s.ID, &c
+			}
+		case *expr.Dynset:
+			if s := sets[l.SetName]; s != nil {
+				c := *l
+				c.SetID, cp = s.ID, &c
+			}
+		}
+		if cp == nil {
 			continue
 		}
-		if &out[0] == &es[0] {
-			out = append([]expr.Any(nil), es...)
+		if !copied {
+			out, copied = append([]expr.Any(nil), es...), true
 		}
-		cp := *l
-		cp.SetID = sets[l.SetName].ID
-		out[i] = &cp
+		out[i] = cp
 	}
 	return out
 }

@@ -44,8 +44,9 @@ type Config struct {
 	Heartbeat  time.Duration   // default 30 s
 	Resync     time.Duration   // facts are re-sent at least this often; default 10 min
 	Debounce   time.Duration   // changes within this window are coalesced; default 100 ms
-	MinBackoff time.Duration   // default 500 ms
-	MaxBackoff time.Duration   // default 30 s
+	MinBackoff time.Duration   // default 250 ms
+	MaxBackoff time.Duration   // default 2 s (jittered; a 503's Retry-After is honoured)
+	Conn       *Conn           // optional: records the registry connection
 	Log        *slog.Logger
 }
 
@@ -73,8 +74,8 @@ func New(cfg Config) *Agent {
 	def(&cfg.Heartbeat, 30*time.Second)
 	def(&cfg.Resync, 10*time.Minute)
 	def(&cfg.Debounce, 100*time.Millisecond)
-	def(&cfg.MinBackoff, 500*time.Millisecond)
-	def(&cfg.MaxBackoff, 30*time.Second)
+	def(&cfg.MinBackoff, 250*time.Millisecond)
+	def(&cfg.MaxBackoff, 2*time.Second)
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -114,7 +115,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	for {
 		wait := a.cfg.Heartbeat
 		if err := a.sync(ctx); err != nil {
-			wait = bo.next()
+			if ctx.Err() != nil {
+				return nil
+			}
+			wait = bo.after(err)
 			a.cfg.Log.Warn("nodeagent: registry update failed, retrying", "err", err, "in", wait.Round(time.Millisecond))
 		} else {
 			bo.reset()
@@ -131,6 +135,7 @@ func (a *Agent) register(ctx context.Context) error {
 	for {
 		n, err := a.cfg.Client.Register(ctx, req)
 		if err == nil {
+			a.cfg.Conn.OK(time.Now())
 			a.mu.Lock()
 			a.id = n.ID
 			a.mu.Unlock()
@@ -138,10 +143,14 @@ func (a *Agent) register(ctx context.Context) error {
 			a.cfg.Log.Info("nodeagent: registered", "node", n.ID, "name", n.Name, "farm", n.FarmID)
 			return nil
 		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		a.cfg.Conn.Record(err, time.Now())
 		if permanent(err) {
 			return fmt.Errorf("register node %q in farm %d: %w", a.cfg.Name, a.cfg.FarmID, err)
 		}
-		d := bo.next()
+		d := bo.after(err)
 		a.cfg.Log.Warn("nodeagent: registry unreachable, retrying registration", "err", err, "in", d.Round(time.Millisecond))
 		if !sleep(ctx, d) {
 			return nil
@@ -219,9 +228,9 @@ func (a *Agent) sync(ctx context.Context) error {
 	}
 	b, _ := json.Marshal(f)
 	if string(b) == last && time.Since(lastAt) < a.cfg.Resync {
-		return a.cfg.Client.Heartbeat(ctx, id)
+		return a.answered(ctx, a.cfg.Client.Heartbeat(ctx, id))
 	}
-	if err := a.cfg.Client.ReportFacts(ctx, id, f); err != nil {
+	if err := a.answered(ctx, a.cfg.Client.ReportFacts(ctx, id, f)); err != nil {
 		return err
 	}
 	a.mu.Lock()
@@ -229,4 +238,16 @@ func (a *Agent) sync(ctx context.Context) error {
 	a.mu.Unlock()
 	a.cfg.Log.Info("nodeagent: facts reported", "node", id, "nics", len(f.NICs), "endpoints", len(f.Endpoints), "hidden", f.Hidden)
 	return nil
+}
+
+// answered records the registry's answer (err of a request to it) in the connection
+// state and returns err.
+func (a *Agent) answered(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		a.cfg.Conn.OK(time.Now())
+	case ctx.Err() == nil:
+		a.cfg.Conn.Record(err, time.Now())
+	}
+	return err
 }

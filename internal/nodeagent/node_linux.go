@@ -30,7 +30,9 @@ type NodeOptions struct {
 	// Endpoints, when set, gives the endpoint candidates and hidden flag (provisiond: from
 	// networkd's uplink status); nil classifies the host's addresses.
 	Endpoints func() ([]gridapi.Endpoint, bool)
-	Log       *slog.Logger
+	// Conn, when set, records the registry connection of the node's agent.
+	Conn *Conn
+	Log  *slog.Logger
 }
 
 // Node is a node's registry identity: its key, farm, name and a signing client.
@@ -114,5 +116,5 @@ func (n *Node) NewAgent(ctx context.Context) (*Agent, error) {
 	}
 	facts := &NetlinkFacts{Version: n.opts.Version, WGPorts: n.opts.WGPorts, Skip: internalLink, Endpoints: n.opts.Endpoints}
 	return New(Config{Client: n.Client, FarmID: n.FarmID, Name: n.Name, Version: n.opts.Version,
-		Facts: facts, Changes: changes, Log: n.opts.Log}), nil
+		Facts: facts, Changes: changes, Conn: n.opts.Conn, Log: n.opts.Log}), nil
 }

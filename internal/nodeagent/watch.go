@@ -9,15 +9,18 @@ import (
 )
 
 // Watcher long-polls what a node must run and calls Apply with every new revision.
-// While the registry is unreachable it backs off and Apply is not called: whatever
-// runs keeps running. A failed Apply is retried with the same state after a backoff.
+// While the registry is unreachable it backs off (short and jittered: it is back within
+// about a second of the registry's return) and Apply is not called: whatever runs keeps
+// running. A registry that sheds load (503 + Retry-After) is honoured. A failed Apply is
+// retried with the same state after a backoff.
 type Watcher struct {
 	Client     Registry
 	NodeID     int64
 	Apply      func(ctx context.Context, d gridapi.Desired) error
 	Timeout    time.Duration // long-poll timeout; default 30 s
-	MinBackoff time.Duration // default 500 ms
-	MaxBackoff time.Duration // default 30 s
+	MinBackoff time.Duration // default 200 ms
+	MaxBackoff time.Duration // default 1 s (each wait is jittered over [½, 1]× the step)
+	Conn       *Conn         // optional: records the registry connection
 	Log        *slog.Logger
 }
 
@@ -27,7 +30,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	bo := backoff{min: or(w.MinBackoff, 500*time.Millisecond), max: or(w.MaxBackoff, 30*time.Second)}
+	bo := backoff{min: or(w.MinBackoff, 200*time.Millisecond), max: or(w.MaxBackoff, time.Second)}
 	var rev int64
 	var pending *gridapi.Desired
 	for ctx.Err() == nil {
@@ -37,11 +40,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					break
 				}
-				delay := bo.next()
+				w.Conn.Record(err, time.Now())
+				delay := bo.after(err)
 				log.Warn("nodeagent: watch failed, retrying", "err", err, "in", delay.Round(time.Millisecond))
 				sleep(ctx, delay)
 				continue
 			}
+			w.Conn.OK(time.Now())
 			bo.reset()
 			if d.Revision <= rev {
 				continue // timeout, nothing new

@@ -37,6 +37,12 @@ type NodeStatus struct {
 	// and the lists are empty).
 	Managed bool   `json:"managed"`
 	Note    string `json:"note,omitempty"`
+	// Registry is provisiond's last report of the registry connection; nil until
+	// provisiond sent one to this networkd.
+	Registry *RegistryStatus `json:"registry"`
+	// Restored is what networkd restored from disk at its start; nil until its first
+	// pass finished.
+	Restored *Restored `json:"restored"`
 	// Egress is what workloads may reach (nil while the uplinks are not managed).
 	Egress *EgressStatus `json:"egress,omitempty"`
 }

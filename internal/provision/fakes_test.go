@@ -63,8 +63,28 @@ type fakeNetworkd struct {
 	nextPort uint16
 	status   nodeapi.NodeStatus
 	wls      map[string]nodeapi.Workload
-	wlAdds   int // AddWorkload calls that changed something
-	wlRms    int // RemoveWorkload calls
+	wlAdds   int                      // AddWorkload calls that changed something
+	wlRms    int                      // RemoveWorkload calls
+	registry []nodeapi.RegistryStatus // every SetRegistryStatus
+}
+
+func (f *fakeNetworkd) SetRegistryStatus(_ context.Context, st nodeapi.RegistryStatus) error {
+	if err := st.Validate(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.registry = append(f.registry, st)
+	return nil
+}
+
+func (f *fakeNetworkd) lastRegistry() (nodeapi.RegistryStatus, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.registry) == 0 {
+		return nodeapi.RegistryStatus{}, false
+	}
+	return f.registry[len(f.registry)-1], true
 }
 
 func newFakeNetworkd() *fakeNetworkd {

@@ -42,6 +42,8 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg.Log = slog.New(slog.NewTextHandler(stderr, nil))
 	cfg.Networkd = localapi.NewClient(*sock)
 	o.Version, o.Log = Version, cfg.Log
+	cfg.Conn = &nodeagent.Conn{}
+	o.Conn = cfg.Conn
 	o.WGPorts = func() []int { return wgPorts(ctx, cfg.Networkd) }
 	o.Endpoints = func() ([]gridapi.Endpoint, bool) { return endpointsOf(ctx, cfg.Networkd) }
 	node, err := nodeagent.LoadNode(o)
@@ -49,7 +51,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	keepAlive(node.Client.HTTP)
-	cfg.Registry = node.Client
+	cfg.Registry, cfg.RegistryURL = node.Client, node.Client.Base
 	if cfg.Agent, err = node.NewAgent(ctx); err != nil {
 		return err
 	}

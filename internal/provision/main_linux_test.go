@@ -95,7 +95,9 @@ func TestMainRegistersAndStops(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		n, err := anon.Node(ctx, "n1")
-		if err == nil && n.FarmID == farm.ID && n.Facts.Version == Version {
+		// the registry knows the node before the node has read the registry's answer:
+		// wait for its log line too
+		if err == nil && n.FarmID == farm.ID && n.Facts.Version == Version && strings.Contains(out.String(), "registered") {
 			break
 		}
 		select {

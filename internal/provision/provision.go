@@ -52,6 +52,7 @@ type Networkd interface {
 	NodeStatus(ctx context.Context) (nodeapi.NodeStatus, error)
 	SetPublicConfig(ctx context.Context, cfg nodeapi.PublicConfig) error
 	UnsetPublicConfig(ctx context.Context) error
+	SetRegistryStatus(ctx context.Context, st nodeapi.RegistryStatus) error
 	SetEgressAllow(ctx context.Context, list []nodeapi.EgressAllow) error
 	ListWorkloads(ctx context.Context) ([]nodeapi.Workload, error)
 	AddWorkload(ctx context.Context, s nodeapi.WorkloadSpec) (nodeapi.Workload, error)
@@ -97,7 +98,12 @@ type Config struct {
 	DownAfter, Hold time.Duration
 	// Fresh is how recent a probe answer must be to report a member as seen (plan.Fresh).
 	Fresh time.Duration
-	Log   *slog.Logger
+	// Conn is the registry connection shared with the agent (nil: a new one). Its
+	// state is reported to networkd (shown by `zosnet node status`), and the loop runs
+	// a pass as soon as the registry is back, so pending reports flush at once.
+	Conn        *nodeagent.Conn
+	RegistryURL string // for the status report
+	Log         *slog.Logger
 }
 
 // Provisioner runs provisiond's loop.
@@ -119,6 +125,9 @@ type Provisioner struct {
 	// workloads are not reported again.
 	wlReports map[string]string
 	trace     *tracer
+
+	connSent   nodeapi.RegistryStatus // last registry status networkd accepted
+	connSentAt time.Time
 }
 
 // netState is what the loop keeps per network between passes.
@@ -154,27 +163,38 @@ func New(cfg Config) *Provisioner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Provisioner{cfg: cfg, log: log, wake: make(chan struct{}, 1), nets: map[string]*netState{}, wlReports: map[string]string{}, trace: newTracer(log)}
+	if cfg.Conn == nil {
+		cfg.Conn = &nodeagent.Conn{}
+	}
+	p := &Provisioner{cfg: cfg, log: log, wake: make(chan struct{}, 1), nets: map[string]*netState{}, wlReports: map[string]string{}, trace: newTracer(log)}
+	cfg.Conn.OnChange = func(st nodeagent.ConnState) {
+		if st.Connected {
+			p.log.Info("registry reachable", "since", st.Since)
+		} else {
+			p.log.Warn("registry unreachable, retrying", "err", st.LastError)
+		}
+		p.kick()
+	}
+	return p
 }
 
-// Run registers the node, then watches and applies until ctx ends.
+// kick wakes the loop for a pass now.
+func (p *Provisioner) kick() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run registers the node, then watches and applies until ctx ends. The registry
+// connection is reported to networkd from the start, registered or not.
 func (p *Provisioner) Run(ctx context.Context) error {
 	agentErr := make(chan error, 1)
 	go func() { agentErr <- p.cfg.Agent.Run(ctx) }()
-	select {
-	case <-p.cfg.Agent.Registered():
-	case err := <-agentErr:
-		return err
-	case <-ctx.Done():
-		return nil
-	}
-	p.node = p.cfg.Agent.NodeID()
-	p.log.Info("registered", "node", p.node)
-	w := &nodeagent.Watcher{Client: p.cfg.Registry, NodeID: p.node, Log: p.log, Apply: p.setDesired}
-	go w.Run(ctx)
 	defer p.closeProbes()
 	t := time.NewTicker(p.cfg.Interval)
 	defer t.Stop()
+	registered := p.cfg.Agent.Registered()
 	for {
 		select {
 		case <-ctx.Done():
@@ -183,11 +203,49 @@ func (p *Provisioner) Run(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			agentErr = nil // ended with ctx
+		case <-registered:
+			registered = nil
+			p.node = p.cfg.Agent.NodeID()
+			p.log.Info("registered", "node", p.node)
+			w := &nodeagent.Watcher{Client: p.cfg.Registry, NodeID: p.node, Log: p.log, Apply: p.setDesired, Conn: p.cfg.Conn}
+			go w.Run(ctx)
 		case <-p.wake:
 		case <-t.C:
 		}
-		p.pass(ctx)
+		p.reportConn(ctx)
+		if p.node != 0 {
+			p.pass(ctx)
+		}
 	}
+}
+
+// reportConn sends the registry connection to networkd when it changed, and at least
+// every 30 s (a restarted networkd has none).
+func (p *Provisioner) reportConn(ctx context.Context) {
+	cs := p.cfg.Conn.State()
+	if cs.Since.IsZero() {
+		return // not tried yet
+	}
+	st := nodeapi.RegistryStatus{URL: p.cfg.RegistryURL, NodeID: p.node, Connected: cs.Connected, Since: cs.Since,
+		LastError: truncate(cs.LastError, 1000), LastErrorAt: cs.LastErrorAt, LastContact: cs.LastContact}
+	same := st
+	same.LastContact = p.connSent.LastContact // contact times alone go out every 30 s
+	if same == p.connSent && time.Since(p.connSentAt) < 30*time.Second {
+		return
+	}
+	if err := p.cfg.Networkd.SetRegistryStatus(ctx, st); err != nil {
+		p.log.Debug("report registry status to networkd", "err", err)
+		return
+	}
+	p.connSent, p.connSentAt = st, time.Now()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
 }
 
 // setDesired is the watcher's Apply: it keeps the newest state and wakes the loop.

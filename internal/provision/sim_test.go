@@ -469,11 +469,12 @@ func (n *simND) firstWith(id, key string) time.Time {
 func (n *simND) NodeStatus(context.Context) (nodeapi.NodeStatus, error) {
 	return nodeapi.NodeStatus{}, nil
 }
-func (n *simND) SetPublicConfig(context.Context, nodeapi.PublicConfig) error { return nil }
-func (n *simND) UnsetPublicConfig(context.Context) error                     { return nil }
-func (n *simND) SetEgressAllow(context.Context, []nodeapi.EgressAllow) error { return nil }
-func (n *simND) ListWorkloads(context.Context) ([]nodeapi.Workload, error)   { return nil, nil }
-func (n *simND) RemoveWorkload(context.Context, string) error                { return nil }
+func (n *simND) SetRegistryStatus(context.Context, nodeapi.RegistryStatus) error { return nil }
+func (n *simND) SetPublicConfig(context.Context, nodeapi.PublicConfig) error     { return nil }
+func (n *simND) UnsetPublicConfig(context.Context) error                         { return nil }
+func (n *simND) SetEgressAllow(context.Context, []nodeapi.EgressAllow) error     { return nil }
+func (n *simND) ListWorkloads(context.Context) ([]nodeapi.Workload, error)       { return nil, nil }
+func (n *simND) RemoveWorkload(context.Context, string) error                    { return nil }
 func (n *simND) AddWorkload(context.Context, nodeapi.WorkloadSpec) (nodeapi.Workload, error) {
 	return nodeapi.Workload{}, fmt.Errorf("the simulator runs no workloads")
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
+	"github.com/zosnet/zosnet/internal/nodeagent"
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/plan"
 )
@@ -247,5 +248,46 @@ func TestRun(t *testing.T) {
 	r.agent.refused = errors.New("409: name taken")
 	if err := r.p.Run(context.Background()); err == nil || err.Error() != "409: name taken" {
 		t.Fatalf("Run with a refused registration: %v", err)
+	}
+}
+
+// TestRegistryStatus: the registry connection reaches networkd while the registry is
+// down, before any registration, and again once it is back; the flip back runs a pass
+// at once (pending reports flush) instead of waiting for the next tick.
+func TestRegistryStatus(t *testing.T) {
+	conn := &nodeagent.Conn{}
+	f := newFakeNodeWith(Config{Interval: time.Hour, Conn: conn, RegistryURL: "https://198.51.100.10:8443"})
+	f.agent.refused = nil
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f.p.Run(ctx) }()
+	conn.Record(errors.New("dial tcp 198.51.100.10:8443: connect: connection refused"), time.Now())
+	waitUntil(t, func() bool {
+		st, ok := f.nd.lastRegistry()
+		return ok && !st.Connected && strings.Contains(st.LastError, "connection refused")
+	})
+	f.reg.desired <- gridapi.Desired{NodeID: 2, Revision: 1, Networks: []gridapi.DesiredNetwork{gridLab(t)}}
+	conn.OK(time.Now())
+	waitUntil(t, func() bool {
+		st, ok := f.nd.lastRegistry()
+		return ok && st.Connected && st.URL == "https://198.51.100.10:8443" && st.NodeID == 2
+	})
+	// the interval is an hour: the connection flips and the watcher's news woke the loop
+	waitUntil(t, func() bool { return len(f.reg.sent("net1")) > 0 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitUntil(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

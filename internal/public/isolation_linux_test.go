@@ -2,6 +2,7 @@ package public_test
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -11,8 +12,10 @@ import (
 
 	"github.com/zosnet/zosnet/internal/ndmz"
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/public"
 	"github.com/zosnet/zosnet/internal/testkit"
+	"github.com/zosnet/zosnet/internal/workload"
 )
 
 type place struct {
@@ -34,7 +37,8 @@ func TestIsolationMatrix(t *testing.T) {
 	l := upLab(t)
 	n := bootNode(t, l, "farm1")
 	a, ans := n.nr(t, oneNR("neta", "10.1.1.0/24", 3001), "wa")
-	b, bns := n.nr(t, oneNR("netb", "10.1.1.0/24", 3002), "wb") // same subnet as A: users choose freely
+	// B: same subnet as A (users choose freely), and a name whose address is A's.
+	b, bns := n.nr(t, oneNR("netb", "10.1.1.0/24", 3002), nameWithAddr(t, oneNR("netb", "10.1.1.0/24", 3002), a.IPv4.Addr()))
 	c, cns := n.nr(t, oneNR("netc", "10.3.1.0/24", 3003), "wc")
 	pl := map[string]place{
 		"A":    {ans, a.IPv4.Addr(), 0},
@@ -268,4 +272,22 @@ func udpScan(t *testing.T, ns *netns.NS, addr netip.Addr, ports []int) []int {
 	}
 	wg.Wait()
 	return heard
+}
+
+// nameWithAddr finds a workload name that workload.Plan places at addr in NR nr (a
+// workload's address is the hash of its network and name).
+func nameWithAddr(t *testing.T, nr nodeapi.NRSpec, addr netip.Addr) string {
+	t.Helper()
+	for i := range 100000 {
+		name := fmt.Sprintf("wb%d", i)
+		w, err := workload.Plan(nr, nodeapi.WorkloadSpec{Name: name, NetworkID: nr.NetworkID, Kind: nodeapi.KindNetns}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.IPv4.Addr() == addr {
+			return name
+		}
+	}
+	t.Fatalf("no workload name in %s gets %s", nr.NetworkID, addr)
+	return ""
 }

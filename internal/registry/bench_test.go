@@ -147,7 +147,7 @@ func BenchmarkWatchLatency(b *testing.B) {
 }
 
 func benchWatch(b *testing.B, st Store, watchers, members int) {
-	hs := serve(b, st, Config{Rate: 1e9, Burst: 1 << 30, WatchTimeout: time.Minute})
+	hs := serve(b, st, Config{Rate: 1e9, Burst: 1 << 30, WatchTimeout: time.Minute, MaxInflight: 2 * watchers}) // latency, not shedding
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: watchers + 10, MaxConnsPerHost: 0}}
@@ -156,25 +156,41 @@ func benchWatch(b *testing.B, st Store, watchers, members int) {
 	mustOK(b, err)
 	ids := registerMany(b, hs.URL, hc, f.ID, watchers)
 	fired := make(chan time.Time, watchers*4)
-	var wg sync.WaitGroup
+	var wg, ready sync.WaitGroup
 	for _, id := range ids {
 		wg.Add(1)
+		ready.Add(1)
 		go func() {
 			defer wg.Done()
 			c := &gridapi.Client{Base: hs.URL, HTTP: hc}
-			var rev int64
+			// The first answer (revision 0) is the node's current state. Only once it
+			// is in does a later answer count as a change: a watcher counted as parked
+			// while its first request is still in flight would take the change as its
+			// initial state and never report it (the cause of "only k of n watches
+			// fired within 60 s": every handler was parked, none was stuck).
+			d, err := c.Desired(ctx, id, 0, time.Minute)
+			ready.Done()
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			rev := d.Revision
 			for ctx.Err() == nil {
 				d, err := c.Desired(ctx, id, rev, time.Minute)
 				if err != nil {
+					if ctx.Err() == nil {
+						b.Error(err)
+					}
 					return
 				}
-				if rev != 0 && d.Revision > rev {
+				if d.Revision > rev {
 					fired <- time.Now()
 				}
 				rev = d.Revision
 			}
 		}()
 	}
+	ready.Wait()
 	waitWatchersB(b, hs.URL, watchers)
 	spec := gridapi.NetworkSpec{Name: "bench", IPRange: "10.0.0.0/16", Members: ids[:members]}
 	n, err := user.CreateNetwork(ctx, spec)

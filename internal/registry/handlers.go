@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -198,8 +199,8 @@ func (s *Server) desired(r *http.Request, _ string, _ []byte) (any, int, error) 
 	defer stop()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	for {
-		d, err := s.store.Desired(r.Context(), id)
+	for first := true; ; first = false {
+		d, err := s.readDesired(r.Context(), id, first)
 		if err != nil || d.Revision > rev {
 			return d, http.StatusOK, err
 		}
@@ -211,4 +212,28 @@ func (s *Server) desired(r *http.Request, _ string, _ []byte) (any, int, error) 
 			return nil, 0, r.Context().Err()
 		}
 	}
+}
+
+// readDesired reads a node's desired state in a store slot. The first read of a
+// long-poll may be shed (503 + Retry-After: the node comes back later); the reads after
+// a wake-up belong to an admitted watch and wait for their slot.
+func (s *Server) readDesired(ctx context.Context, id int64, first bool) (gridapi.Desired, error) {
+	var release func()
+	if first {
+		var wait time.Duration
+		var err error
+		if release, wait, err = s.shed.acquire(ctx); err != nil {
+			return gridapi.Desired{}, err
+		}
+		if release == nil {
+			return gridapi.Desired{}, overloaded(wait)
+		}
+	} else {
+		var err error
+		if release, err = s.shed.acquireWait(ctx); err != nil {
+			return gridapi.Desired{}, err
+		}
+	}
+	defer release()
+	return s.store.Desired(ctx, id)
 }

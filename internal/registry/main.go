@@ -43,6 +43,7 @@ type ServeOptions struct {
 	Rate                        float64
 	Burst                       int
 	MaxBody                     int64
+	MaxInflight                 int               // requests in the store at once before 503 + Retry-After
 	Ready                       func(addr string) // called with the bound address (tests)
 }
 
@@ -59,6 +60,7 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Float64Var(&o.Rate, "rate", 200, "requests per second per client address")
 	fs.IntVar(&o.Burst, "burst", 400, "request burst per client address")
 	fs.Int64Var(&o.MaxBody, "max-body", 1<<20, "largest request body in bytes")
+	fs.IntVar(&o.MaxInflight, "max-inflight", 64, "requests working in the database at once; beyond, 503 with Retry-After")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: registry [flags]            serve the grid database\n"+
 			"       registry ca init --dir DIR   make a CA (ca.crt is the bundle clients trust)\n"+
@@ -115,7 +117,7 @@ func Serve(ctx context.Context, o ServeOptions, log *slog.Logger) error {
 	defer st.Close()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	srv, err := New(sctx, Config{Store: st, Log: log, Rate: o.Rate, Burst: o.Burst, MaxBody: o.MaxBody})
+	srv, err := New(sctx, Config{Store: st, Log: log, Rate: o.Rate, Burst: o.Burst, MaxBody: o.MaxBody, MaxInflight: o.MaxInflight})
 	if err != nil {
 		return err
 	}

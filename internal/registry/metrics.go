@@ -12,10 +12,10 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 }
 
-func newMetrics(reg *prometheus.Registry, h *hub) *metrics {
+func newMetrics(reg *prometheus.Registry, h *hub, sh *shedder) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zosnet_registry_requests_total", Help: "API requests by route and status code.",
+			Name: "zosnet_registry_requests_total", Help: "API requests by route and status code (499: the client went away before the answer).",
 		}, []string{"route", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "zosnet_registry_request_seconds", Help: "API request latency by route (long-polls included).",
@@ -25,7 +25,10 @@ func newMetrics(reg *prometheus.Registry, h *hub) *metrics {
 	watchers := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "zosnet_registry_watchers", Help: "Nodes currently long-polling their desired state.",
 	}, func() float64 { return float64(h.count()) })
-	reg.MustRegister(m.requests, m.latency, watchers)
+	inflight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "zosnet_registry_inflight", Help: "Requests working in the store now (bounded by --max-inflight; beyond it requests get 503 + Retry-After).",
+	}, func() float64 { return float64(sh.inflight()) })
+	reg.MustRegister(m.requests, m.latency, watchers, inflight)
 	return m
 }
 

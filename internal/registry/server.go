@@ -56,6 +56,11 @@ type Config struct {
 	Burst        int                  // default 400
 	WatchTimeout time.Duration        // default long-poll timeout; default 30 s (max 120 s)
 	Metrics      *prometheus.Registry // nil: a new registry
+	// MaxInflight bounds the requests working in the store at once (default 64);
+	// ShedWait is how long a request may wait for one of those slots before it is
+	// refused with 503 and a Retry-After (default 200 ms). Parked long-polls hold none.
+	MaxInflight int
+	ShedWait    time.Duration
 }
 
 // Server serves the registry API. Create it with New; it is safe for concurrent use.
@@ -66,6 +71,7 @@ type Server struct {
 	ver     *identity.Verifier
 	hub     *hub
 	limit   *limiter
+	shed    *shedder
 	mux     *http.ServeMux
 	metrics *metrics
 }
@@ -77,6 +83,9 @@ type route struct {
 	method, pattern string
 	signed          bool
 	h               handlerFunc
+	// free: the route never waits for a store slot (health); a long-poll takes its
+	// slots itself, per read
+	free, longPoll bool
 }
 
 // New creates a Server on cfg.Store and subscribes to its changes until ctx ends.
@@ -94,12 +103,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.Rate = cmp0(cfg.Rate, 200)
 	cfg.Burst = cmp0(cfg.Burst, 400)
 	cfg.WatchTimeout = cmp0(cfg.WatchTimeout, 30*time.Second)
+	cfg.MaxInflight = cmp0(cfg.MaxInflight, 64)
+	cfg.ShedWait = cmp0(cfg.ShedWait, 200*time.Millisecond)
 	if cfg.Metrics == nil {
 		cfg.Metrics = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Log, ver: cfg.Verifier, hub: newHub(),
-		limit: newLimiter(cfg.Rate, cfg.Burst), mux: http.NewServeMux()}
-	s.metrics = newMetrics(cfg.Metrics, s.hub)
+		limit: newLimiter(cfg.Rate, cfg.Burst), shed: newShedder(cfg.MaxInflight, cfg.ShedWait), mux: http.NewServeMux()}
+	s.metrics = newMetrics(cfg.Metrics, s.hub, s.shed)
 	if err := s.store.Subscribe(ctx, s.hub.publish); err != nil {
 		return nil, fmt.Errorf("registry: subscribe: %w", err)
 	}
@@ -129,34 +140,34 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 func (s *Server) routes() []route {
 	return []route{
-		{"GET", "/v1/health", false, s.health},
-		{"POST", "/v1/farms", true, s.createFarm},
-		{"GET", "/v1/farms", false, s.listFarms},
-		{"GET", "/v1/farms/{farm}", false, s.getFarm},
-		{"PUT", "/v1/farms/{farm}/egress-allow", true, s.setFarmEgressAllow},
-		{"POST", "/v1/nodes", true, s.registerNode},
-		{"GET", "/v1/nodes", false, s.listNodes},
-		{"GET", "/v1/nodes/{node}", false, s.getNode},
-		{"PUT", "/v1/nodes/{node}/facts", true, s.putFacts},
-		{"POST", "/v1/nodes/{node}/heartbeat", true, s.heartbeat},
-		{"PUT", "/v1/nodes/{node}/public-config", true, s.setPublicConfig},
-		{"DELETE", "/v1/nodes/{node}/public-config", true, s.unsetPublicConfig},
-		{"PUT", "/v1/nodes/{node}/networks/{network}/report", true, s.reportNR},
-		{"GET", "/v1/nodes/{node}/desired", false, s.desired},
-		{"POST", "/v1/networks", true, s.createNetwork},
-		{"GET", "/v1/networks", false, s.listNetworks},
-		{"GET", "/v1/networks/{network}", false, s.getNetwork},
-		{"GET", "/v1/networks/{network}/status", false, s.networkStatus},
-		{"PUT", "/v1/networks/{network}", true, s.updateNetwork},
-		{"DELETE", "/v1/networks/{network}", true, s.deleteNetwork},
-		{"POST", "/v1/networks/{network}/workloads", true, s.createWorkload},
-		{"GET", "/v1/networks/{network}/workloads", false, s.listWorkloads},
-		{"GET", "/v1/networks/{network}/workloads/{name}", false, s.getWorkload},
-		{"DELETE", "/v1/networks/{network}/workloads/{name}", true, s.deleteWorkload},
-		{"PUT", "/v1/nodes/{node}/workloads/{network}/{name}/report", true, s.reportWorkload},
-		{"POST", "/v1/farms/{farm}/public-ips", true, s.addPublicIPs},
-		{"GET", "/v1/farms/{farm}/public-ips", false, s.listPublicIPs},
-		{"DELETE", "/v1/farms/{farm}/public-ips/{ip}", true, s.removePublicIP},
+		{method: "GET", pattern: "/v1/health", h: s.health, free: true},
+		{method: "POST", pattern: "/v1/farms", signed: true, h: s.createFarm},
+		{method: "GET", pattern: "/v1/farms", h: s.listFarms},
+		{method: "GET", pattern: "/v1/farms/{farm}", h: s.getFarm},
+		{method: "PUT", pattern: "/v1/farms/{farm}/egress-allow", signed: true, h: s.setFarmEgressAllow},
+		{method: "POST", pattern: "/v1/nodes", signed: true, h: s.registerNode},
+		{method: "GET", pattern: "/v1/nodes", h: s.listNodes},
+		{method: "GET", pattern: "/v1/nodes/{node}", h: s.getNode},
+		{method: "PUT", pattern: "/v1/nodes/{node}/facts", signed: true, h: s.putFacts},
+		{method: "POST", pattern: "/v1/nodes/{node}/heartbeat", signed: true, h: s.heartbeat},
+		{method: "PUT", pattern: "/v1/nodes/{node}/public-config", signed: true, h: s.setPublicConfig},
+		{method: "DELETE", pattern: "/v1/nodes/{node}/public-config", signed: true, h: s.unsetPublicConfig},
+		{method: "PUT", pattern: "/v1/nodes/{node}/networks/{network}/report", signed: true, h: s.reportNR},
+		{method: "GET", pattern: "/v1/nodes/{node}/desired", h: s.desired, longPoll: true},
+		{method: "POST", pattern: "/v1/networks", signed: true, h: s.createNetwork},
+		{method: "GET", pattern: "/v1/networks", h: s.listNetworks},
+		{method: "GET", pattern: "/v1/networks/{network}", h: s.getNetwork},
+		{method: "GET", pattern: "/v1/networks/{network}/status", h: s.networkStatus},
+		{method: "PUT", pattern: "/v1/networks/{network}", signed: true, h: s.updateNetwork},
+		{method: "DELETE", pattern: "/v1/networks/{network}", signed: true, h: s.deleteNetwork},
+		{method: "POST", pattern: "/v1/networks/{network}/workloads", signed: true, h: s.createWorkload},
+		{method: "GET", pattern: "/v1/networks/{network}/workloads", h: s.listWorkloads},
+		{method: "GET", pattern: "/v1/networks/{network}/workloads/{name}", h: s.getWorkload},
+		{method: "DELETE", pattern: "/v1/networks/{network}/workloads/{name}", signed: true, h: s.deleteWorkload},
+		{method: "PUT", pattern: "/v1/nodes/{node}/workloads/{network}/{name}/report", signed: true, h: s.reportWorkload},
+		{method: "POST", pattern: "/v1/farms/{farm}/public-ips", signed: true, h: s.addPublicIPs},
+		{method: "GET", pattern: "/v1/farms/{farm}/public-ips", h: s.listPublicIPs},
+		{method: "DELETE", pattern: "/v1/farms/{farm}/public-ips/{ip}", signed: true, h: s.removePublicIP},
 	}
 }
 
@@ -170,9 +181,13 @@ func (s *Server) wrap(rt route) http.Handler {
 	})
 }
 
+// statusClientGone is recorded (never sent) for a request whose client went away
+// before the answer, as nginx's 499: a node dropping its long-poll is no server error.
+const statusClientGone = 499
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) int {
 	if !s.limit.allow(clientIP(r), time.Now()) {
-		return writeErr(w, &httpError{status: http.StatusTooManyRequests, msg: "rate limit exceeded: slow down"})
+		return writeErr(w, &httpError{status: http.StatusTooManyRequests, msg: "rate limit exceeded: slow down", retryAfter: time.Second})
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
 	if err != nil {
@@ -182,6 +197,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) int {
 		drainHTTP2(w, r)
 		return writeErr(w, &httpError{status: http.StatusRequestEntityTooLarge, field: "body", msg: fmt.Sprintf("larger than %d bytes", s.cfg.MaxBody)})
 	}
+	// the body is read first (bounded): an HTTP/2 client then gets the 503, not a reset
+	if !rt.free && !rt.longPoll {
+		release, wait, err := s.shed.acquire(r.Context())
+		if err != nil {
+			return statusClientGone
+		}
+		if release == nil {
+			return writeErr(w, overloaded(wait))
+		}
+		defer release()
+	}
 	var actor string
 	if rt.signed {
 		if actor, err = s.verify(r, body); err != nil {
@@ -190,7 +216,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) int {
 	}
 	v, code, err := rt.h(r, actor, body)
 	if err != nil {
-		if st, _, _ := statusOf(err); st >= 500 {
+		if r.Context().Err() != nil { // the client went away: nobody to answer
+			s.log.Debug("registry: client went away", "route", rt.pattern, "err", err)
+			return statusClientGone
+		}
+		if st, _, _ := statusOf(err); st >= 500 && st != http.StatusServiceUnavailable {
 			s.log.Error("registry: request failed", "route", rt.pattern, "err", err)
 		}
 		return writeErr(w, err)
@@ -252,6 +282,13 @@ func (s *Server) verify(r *http.Request, body []byte) (string, error) {
 type httpError struct {
 	status     int
 	field, msg string
+	retryAfter time.Duration // sent as Retry-After (whole seconds) when > 0
+}
+
+// overloaded is the 503 of a shed request.
+func overloaded(wait time.Duration) *httpError {
+	return &httpError{status: http.StatusServiceUnavailable, retryAfter: wait,
+		msg: fmt.Sprintf("registry busy (many nodes reconnecting): retry in %s", wait)}
 }
 
 func (e *httpError) Error() string { return e.msg }
@@ -286,6 +323,10 @@ func statusOf(err error) (int, string, string) {
 
 func writeErr(w http.ResponseWriter, err error) int {
 	st, field, msg := statusOf(err)
+	var he *httpError
+	if errors.As(err, &he) && he.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((he.retryAfter+time.Second-1)/time.Second)))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(st)
 	_ = json.NewEncoder(w).Encode(gridapi.Error{Error: msg, Field: field})

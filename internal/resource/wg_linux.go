@@ -76,12 +76,33 @@ func (a *Applier) newDev(ns *netns.NS, ino uint64, s nodeapi.NRSpec, key wgtypes
 		own.Close()
 		return nil, err
 	}
-	if err := dev.Configure(a.withLearned(s.NetworkID, fullConfig(s, key))); err != nil {
+	cfg := a.withLearned(s.NetworkID, fullConfig(s, key))
+	if err := dev.Configure(cfg); err != nil {
 		dev.Close()
 		own.Close()
 		return nil, err
 	}
+	handshakeNow(dev, cfg)
 	return &nrDev{dev: dev, ns: own, nsIno: ino, spec: s, key: key}, nil
+}
+
+// handshakeNow makes a new device handshake at once with every peer it has an
+// endpoint for (configured, or learned before a restart). Its peers still hold
+// sessions with the device this one replaces, which it cannot decrypt: without this,
+// a peer would notice only after its own rekey timeout (~15 s of loss); with it, the
+// peer accepts the newer handshake and switches in one round trip.
+func handshakeNow(dev wg.Device, cfg wgtypes.Config) {
+	h, ok := dev.(wg.Handshaker)
+	if !ok {
+		return
+	}
+	var keys []wgtypes.Key
+	for _, p := range cfg.Peers {
+		if p.Endpoint != nil {
+			keys = append(keys, p.PublicKey)
+		}
+	}
+	h.Handshake(keys)
 }
 
 func (a *Applier) closeDev(id string) {

@@ -141,6 +141,16 @@ func (u *userDev) Device() (*wgtypes.Device, error) {
 	return ParseUAPI(u.name, s)
 }
 
+// Handshake implements Handshaker: a keepalive staged to a peer without a session
+// makes wireguard-go initiate a handshake at once.
+func (u *userDev) Handshake(keys []wgtypes.Key) {
+	for _, k := range keys {
+		if p := u.dev.LookupPeer(device.NoisePublicKey(k)); p != nil {
+			p.SendKeepalive()
+		}
+	}
+}
+
 // Release is Close: a userspace device cannot outlive its process.
 func (u *userDev) Release() error { return u.Close() }
 

@@ -57,6 +57,15 @@ type Device interface {
 	Release() error
 }
 
+// Handshaker is a Device that can start handshakes on demand. wireguard-go implements
+// it; the kernel module has no such call (its peers handshake on their first packet).
+type Handshaker interface {
+	// Handshake queues a keepalive to each peer in keys that has an endpoint, which
+	// makes the device handshake with it now (with WireGuard's own retransmissions)
+	// instead of on the next packet. Peers without an endpoint are skipped.
+	Handshake(keys []wgtypes.Key)
+}
+
 // Options says where and how to create a device.
 type Options struct {
 	Name   string    // link name, ≤ 15 bytes

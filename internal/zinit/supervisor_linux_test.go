@@ -64,11 +64,11 @@ if [ ! -e `+dir+`/one.ok ]; then touch `+dir+`/one.ok; echo "one: not yet" >&2; 
 echo "one: done"`)
 	two := script(t, dir, "two", `echo "two run" >> `+events+`
 if [ ! -e `+dir+`/two.ran ]; then touch `+dir+`/two.ran; echo "two: crashing"; exit 3; fi
-touch `+ready+`
 trap 'echo "two term" >> `+events+`; exit 0' TERM
+touch `+ready+`
 while :; do sleep 0.1; done`)
-	three := script(t, dir, "three", `echo "three run" >> `+events+`
-trap 'echo "three term" >> `+events+`; exit 0' TERM
+	three := script(t, dir, "three", `trap 'echo "three term" >> `+events+`; exit 0' TERM
+echo "three run" >> `+events+`
 while :; do sleep 0.1; done`)
 	con := &syncBuf{}
 	r := NewReaper()
@@ -84,6 +84,11 @@ while :; do sleep 0.1; done`)
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
 	waitFor(t, "three running", func() bool { return s.Status()[2].State == StateRunning })
+	// Running means started; the script has its TERM trap once it logged its run.
+	waitFor(t, "three's trap", func() bool {
+		ev, _ := os.ReadFile(events)
+		return strings.Contains(string(ev), "three run")
+	})
 	st := s.Status()
 	if st[0].State != StateDone || st[0].Starts != 2 || *st[0].LastExit != 0 {
 		t.Errorf("one: %+v, want done after 2 starts", st[0])

@@ -1,0 +1,198 @@
+package networkd_test
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/zosnet/zosnet/internal/nodeapi"
+	"github.com/zosnet/zosnet/internal/testkit"
+)
+
+// memSample is networkd's memory at one moment: the process's RSS and its Go heap.
+type memSample struct {
+	rssKB, heapInuseKB, heapSysKB, goroutines, fds int
+	nrs                                            int
+}
+
+func (s memSample) String() string {
+	return fmt.Sprintf("RSS %5.1f MB, heap in use %5.1f MB (of %5.1f MB from the OS), %d goroutines, %d fds, %d NRs",
+		float64(s.rssKB)/1024, float64(s.heapInuseKB)/1024, float64(s.heapSysKB)/1024, s.goroutines, s.fds, s.nrs)
+}
+
+// sample reads the networkd process's RSS (/proc) and Go heap (its /metrics).
+func sample(b *testing.B, n *node) memSample {
+	b.Helper()
+	var s memSample
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.proc.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			s.rssKB, _ = strconv.Atoi(f[1])
+		}
+	}
+	metric := func(text, name string) int {
+		for _, l := range strings.Split(text, "\n") {
+			if v, ok := strings.CutPrefix(l, name+" "); ok {
+				f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				return int(f)
+			}
+		}
+		b.Fatalf("no %s in networkd's metrics", name)
+		return 0
+	}
+	m := string(rawGet(b, n, "/metrics"))
+	s.heapInuseKB = metric(m, "go_memstats_heap_inuse_bytes") / 1024
+	s.heapSysKB = metric(m, "go_memstats_heap_sys_bytes") / 1024
+	s.goroutines = metric(m, "go_goroutines")
+	s.fds = metric(m, "process_open_fds")
+	nrs, err := n.cl.ListNRs(bg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.nrs = len(nrs)
+	return s
+}
+
+// churnNR is a network resource with peers peer keys (endpoints nowhere: the devices
+// are real, their handshakes go unanswered).
+func churnNR(id string, subnet int, peers []wgtypes.Key) nodeapi.NRSpec {
+	s := spec(id, fmt.Sprintf("10.1.%d.0/24", subnet))
+	for i, k := range peers {
+		s.Peers = append(s.Peers, nodeapi.Peer{PublicKey: k.PublicKey().String(), Endpoint: fmt.Sprintf("10.99.0.%d:5000", 2+i),
+			AllowedIPs: []netip.Prefix{pfx(fmt.Sprintf("10.1.%d.0/24", 200+i))}})
+	}
+	return s
+}
+
+// BenchmarkChurnMemory runs networkd (a separate process, userspace WireGuard) through a
+// bounded churn: 2 stable NRs, and for $ZOSNET_CHURN (default 2m) NRs created with 1-5
+// peers, grown, shrunk, given a workload and deleted, 8 at a time. It prints RSS and
+// Go heap at start, peak and end (after 30 s of quiet), then kills networkd and starts a
+// fresh one on the same state (the same 2 NRs) and compares. It also reports the idle
+// daemon's RSS and the RSS per NR (20 NRs created on the fresh daemon). With
+// $ZOSNET_CHURN_PROFILES=DIR it saves heap profiles (start, end, fresh) there.
+// Run with -benchtime=1x.
+func BenchmarkChurnMemory(b *testing.B) {
+	testkit.RequireRoot(b)
+	dur := 2 * time.Minute
+	if v := os.Getenv("ZOSNET_CHURN"); v != "" {
+		var err error
+		if dur, err = time.ParseDuration(v); err != nil {
+			b.Fatalf("ZOSNET_CHURN=%q: %v", v, err)
+		}
+	}
+	profiles := os.Getenv("ZOSNET_CHURN_PROFILES")
+	keys := make([]wgtypes.Key, 5)
+	for i := range keys {
+		keys[i], _ = wgtypes.GeneratePrivateKey()
+	}
+	for i := 0; i < b.N; i++ {
+		n := benchNode(b)
+		b.Setenv("ZOSNET_TEST_RESYNC_EVERY", "30s") // networkd's default, not the tests' 200 ms
+		n.startProc(b)
+		b.Cleanup(func() { n.kill(b) })
+		idle := settle(b, n, 5*time.Second)
+		for j := 0; j < 2; j++ {
+			if _, err := n.cl.PutNR(bg, churnNR(fmt.Sprintf("s%d", j), j, keys[:3])); err != nil {
+				b.Fatal(err)
+			}
+		}
+		start := settle(b, n, 5*time.Second)
+		saveHeap(b, n, profiles, "start")
+		peak, ops := start, 0
+		next := time.Now()
+		for t0 := time.Now(); time.Since(t0) < dur; ops++ {
+			churnStep(b, n, ops, keys)
+			if time.Now().After(next) {
+				if s := sample(b, n); s.rssKB > peak.rssKB {
+					peak = s
+				}
+				next = time.Now().Add(time.Second)
+			}
+		}
+		end := settle(b, n, 30*time.Second)
+		saveHeap(b, n, profiles, "end")
+		n.kill(b)
+		n.startProc(b)
+		fresh := settle(b, n, 10*time.Second)
+		saveHeap(b, n, profiles, "fresh")
+		for j := 0; j < 20; j++ {
+			if _, err := n.cl.PutNR(bg, churnNR(fmt.Sprintf("p%d", j), 100+j, keys[:3])); err != nil {
+				b.Fatal(err)
+			}
+		}
+		with20 := settle(b, n, 10*time.Second)
+		b.Logf("%d operations in %v", ops, dur)
+		b.Logf("idle daemon: %v", idle)
+		b.Logf("start:       %v", start)
+		b.Logf("peak:        %v", peak)
+		b.Logf("end:         %v", end)
+		b.Logf("fresh:       %v", fresh)
+		b.Logf("fresh+20NRs: %v", with20)
+		b.ReportMetric(float64(idle.rssKB)/1024, "MB-RSS-idle")
+		b.ReportMetric(float64(peak.rssKB)/1024, "MB-RSS-peak")
+		b.ReportMetric(float64(end.rssKB)/1024, "MB-RSS-end")
+		b.ReportMetric(float64(fresh.rssKB)/1024, "MB-RSS-fresh")
+		b.ReportMetric(float64(end.rssKB)/float64(fresh.rssKB), "end/fresh")
+		b.ReportMetric(float64(with20.rssKB-fresh.rssKB)/20/1024, "MB-RSS/NR")
+		for j := 0; j < 20; j++ {
+			if err := n.cl.DeleteNR(bg, fmt.Sprintf("p%d", j)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		n.kill(b)
+	}
+}
+
+// churnStep is one operation on one of 8 churning NRs: create (with a workload), grow,
+// shrink, delete, in turn.
+func churnStep(b *testing.B, n *node, op int, keys []wgtypes.Key) {
+	id := fmt.Sprintf("c%d", op%8)
+	var err error
+	switch (op / 8) % 4 {
+	case 0:
+		if _, err = n.cl.PutNR(bg, churnNR(id, 10+op%8, keys[:1])); err == nil {
+			_, err = n.cl.AddWorkload(bg, nodeapi.WorkloadSpec{Name: "w" + id, NetworkID: id})
+		}
+	case 1:
+		_, err = n.cl.PutNR(bg, churnNR(id, 10+op%8, keys))
+	case 2:
+		_, err = n.cl.PutNR(bg, churnNR(id, 10+op%8, keys[:2]))
+	case 3:
+		err = n.cl.DeleteNR(bg, id)
+	}
+	if err != nil {
+		b.Fatalf("churn op %d on %s: %v", op, id, err)
+	}
+}
+
+// settle waits d (the Go runtime returns freed memory to the OS over time) and samples.
+func settle(b *testing.B, n *node, d time.Duration) memSample {
+	time.Sleep(d) // the scenario: a quiet period, measured after it
+	return sample(b, n)
+}
+
+func saveHeap(b *testing.B, n *node, dir, name string) {
+	if dir == "" {
+		return
+	}
+	p := filepath.Join(dir, "networkd-heap-"+name+".pb.gz")
+	if err := os.WriteFile(p, rawGet(b, n, "/debug/pprof/heap?gc=1"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	g := filepath.Join(dir, "networkd-goroutines-"+name+".txt")
+	if err := os.WriteFile(g, rawGet(b, n, "/debug/pprof/goroutine?debug=1"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("heap profile %s: go tool pprof -sample_index=inuse_space %s; goroutines in %s", name, p, g)
+}
