@@ -59,7 +59,7 @@ func (s *sqlStore) Desired(ctx context.Context, node int64) (gridapi.Desired, er
 		if err != nil {
 			return d, err
 		}
-		d.Networks = append(d.Networks, dn)
+		d.Networks = append(d.Networks, listsOnly(dn, node))
 	}
 	d.Workloads, err = s.nodeWorkloads(ctx, tx, node)
 	return d, err

@@ -39,3 +39,36 @@ func (s *sqlStore) reportWakes(ctx context.Context, tx *sql.Tx, network string, 
 	}
 	return wake, nil
 }
+
+// listsOnly returns dn as node sees it: each member's report lists at most node itself
+// among its peers (whether it lists this node is all a member needs, see
+// gridapi.NRReport.Peers), so a member's desired state grows with the members, not with
+// their square. dn is shared (the cache): it is copied, never modified.
+func listsOnly(dn gridapi.DesiredNetwork, node int64) gridapi.DesiredNetwork {
+	peers := make([]gridapi.PeerFacts, len(dn.Peers))
+	for i, p := range dn.Peers {
+		peers[i] = p
+		if p.NR == nil || len(p.NR.Peers) == 0 {
+			continue
+		}
+		nr := *p.NR
+		nr.Peers = nil
+		if _, ok := slices.BinarySearch(p.NR.Peers, node); ok { // stored sorted (sortedIDs)
+			nr.Peers = []int64{node}
+		}
+		peers[i].NR = &nr
+	}
+	dn.Peers = peers
+	return dn
+}
+
+// sortedIDs sorts and dedups a report's peer list (stored that way, so listsOnly can
+// search it).
+func sortedIDs(ids []int64) []int64 {
+	if len(ids) == 0 {
+		return nil
+	}
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
@@ -32,6 +33,7 @@ func TestReportWakes(t *testing.T) {
 			{"lists B again", gridapi.NRReport{PublicKey: wgKey1, ListenPort: 7, State: "up", Peers: []int64{w.idB}}, false, false},
 			{"new key", gridapi.NRReport{PublicKey: wgKey2, ListenPort: 7, State: "up", Peers: []int64{w.idB}}, true, true},
 			{"new port", gridapi.NRReport{PublicKey: wgKey2, ListenPort: 8, State: "up", Peers: []int64{w.idB}}, true, true},
+			{"lists B among others", gridapi.NRReport{PublicKey: wgKey2, ListenPort: 8, State: "up", Peers: []int64{w.idB + 100, w.idB, w.idB + 50}}, false, false},
 		}
 		for _, s := range steps {
 			a0, b0 := rev(w.idA), rev(w.idB)
@@ -41,6 +43,17 @@ func TestReportWakes(t *testing.T) {
 			}
 			if got := rev(w.idB) != b0; got != s.wakeB {
 				t.Errorf("%s: B woken %v, want %v", s.name, got, s.wakeB)
+			}
+			d, err := st.Desired(ctx, w.idB)
+			mustOK(t, err)
+			var want []int64
+			if slices.Contains(s.rep.Peers, w.idB) {
+				want = []int64{w.idB}
+			}
+			for _, p := range d.Networks[0].Peers {
+				if p.NodeID == w.idA && p.NR != nil && !slices.Equal(p.NR.Peers, want) {
+					t.Errorf("%s: B's desired state shows A listing %v, want %v (B itself only)", s.name, p.NR.Peers, want)
+				}
 			}
 			dn, err := st.NetworkStatus(ctx, n.ID)
 			mustOK(t, err)

@@ -235,6 +235,7 @@ func (s *sqlStore) ReportNR(ctx context.Context, actor string, node int64, netwo
 			return nil, conflict("", "node %d is not a member of network %s", node, network)
 		}
 		r.Updated = fromNano(nowNano())
+		r.Peers = sortedIDs(r.Peers)
 		wake, err := s.reportWakes(ctx, tx, network, node, memberIDs(&n), r)
 		if err != nil {
 			return nil, err
