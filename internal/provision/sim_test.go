@@ -126,10 +126,13 @@ func simRun(b *testing.B, nodes, members int) {
 			publics++
 		}
 	}
-	for _, s := range sims[:members-1] {
+	for k, s := range sims[:members-1] {
 		want := publics
 		if s.public {
 			want = members - 2 // a public member peers with everyone
+		}
+		if k%100 == 0 { // long runs show where they are (b.Log prints at the end)
+			fmt.Fprintf(os.Stderr, "sim: %v after create, waiting for member %d of %d\n", time.Since(t1).Round(time.Second), k, members-1)
 		}
 		if err := pollUntil(ctx, 15*time.Minute, func() bool { return s.nd.peers(nw.ID) >= want }); err != nil {
 			b.Fatalf("node %d: %d of %d peers applied: %v", s.i, s.nd.peers(nw.ID), want, err)
