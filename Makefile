@@ -13,8 +13,9 @@ all: build
 deps:
 	scripts/install-deps.sh
 
+# pebble (Let's Encrypt's test ACME CA) is built from its Go module for the lab's CA.
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -o $(BIN)/ ./cmd/... github.com/letsencrypt/pebble/v2/cmd/pebble
 
 # The node image (issue 16): bin/image/{vmlinuz,initrd.img,zosnet.img}, built from the
 # Debian kernel package that scripts/install-deps.sh downloads (internal/image).

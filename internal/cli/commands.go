@@ -13,5 +13,6 @@ func rootCommands() []*Command {
 		{Name: "network", Summary: "your networks in the registry", Sub: append(networkCommands(), meshCommands()...)},
 		{Name: "workload", Summary: "your workloads (containers, VMs) on your networks' nodes", Sub: workloadCommands()},
 		uiCommand(),
+		{Name: "expose", Summary: "publish services of your networks through gateways (names, ports)", Sub: exposeCommands()},
 	}
 }

@@ -67,6 +67,17 @@ zosnet workload list demo --json`,
 	"zosnet farm public-ips rm":   `zosnet farm public-ips rm myfarm 203.0.113.51 --key farmer`,
 	"zosnet farm public-ips list": `zosnet farm public-ips list myfarm`,
 
+	"zosnet expose": `zosnet expose http demo shop --to 10.100.2.10:8080
+curl https://shop.gw1.farm1.test/`,
+	"zosnet expose http": `zosnet expose http demo shop --to web1:8080,web2:8080 --gateway farm1
+zosnet expose http demo api --to 10.100.2.10:8080
+zosnet expose http demo git --to 10.100.2.11:443 --tls passthrough`,
+	"zosnet expose tcp":  `zosnet expose tcp demo --to 10.100.2.12:5432 --port 5432 --proxy-protocol`,
+	"zosnet expose udp":  `zosnet expose udp demo --to 10.100.2.13:51820`,
+	"zosnet expose list": `zosnet expose list --json`,
+	"zosnet expose show": `zosnet expose show shop.gw1.farm1.test`,
+	"zosnet expose rm":   `zosnet expose rm shop.gw1.farm1.test`,
+
 	"zosnet node": `zosnet node status            # on a node: uplinks, endpoints, hidden or not
 zosnet node list --farm myfarm  # anywhere: the grid's nodes`,
 	"zosnet node list": `zosnet node list --farm myfarm`,

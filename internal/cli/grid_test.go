@@ -99,6 +99,7 @@ func TestGridCommands(t *testing.T) {
 		t.Fatalf("user unset: %s", e)
 	}
 	zosnet(t, "node", "public-config", "unset", "farm1")
+	zosnet(t, "node", "public-config", "set", "farm1", "--ipv4", "198.51.100.10/24", "--gw4", "198.51.100.1", "--domain", "gw1.farm1.test")
 	zosnet(t, "profile", "use", "user")
 	var net gridapi.Network
 	mustJSON(t, zosnet(t, "network", "create", "net1", "--range", "10.1.0.0/16", "--nodes", "farm1,home1",
@@ -134,6 +135,7 @@ func TestGridCommands(t *testing.T) {
 		t.Fatalf("unknown node: %s", e)
 	}
 	testWorkloadCommands(t, net.ID, farm1, nodes["farm1"].ID)
+	exposeCLI(t, net)
 	zosnet(t, "network", "delete", "net1")
 	if out := zosnet(t, "network", "list", "--all"); strings.Contains(out, "net1") {
 		t.Fatalf("deleted network still listed: %s", out)
@@ -212,5 +214,40 @@ func TestParseConfigStrict(t *testing.T) {
 	}
 	if c, err := parseConfig(nil); err != nil || c.Current != "" {
 		t.Fatalf("empty config: %+v %v", c, err)
+	}
+}
+
+// exposeCLI: expose http|tcp, list, show, rm on network net (farm1 is a gateway).
+func exposeCLI(t *testing.T, net gridapi.Network) {
+	t.Helper()
+	var e gridapi.Exposure
+	mustJSON(t, zosnet(t, "expose", "http", "net1", "shop", "--to", "10.1.1.10:8080", "--gateway", "farm1", "--json"), &e)
+	if e.FQDN != "shop.gw1.farm1.test" || e.TLS != "terminate" || e.Network != net.ID {
+		t.Fatalf("expose http: %+v", e)
+	}
+	if msg := zosnetFails(t, "expose", "http", "net1", "shop", "--to", "10.1.1.10:8080"); !strings.Contains(msg, "409") || !strings.Contains(msg, "name") {
+		t.Fatalf("second claim of a name: %s", msg)
+	}
+	if msg := zosnetFails(t, "expose", "http", "net1", "Bad_Name", "--to", "10.1.1.10:8080"); !strings.Contains(msg, "field name") {
+		t.Fatalf("bad name: %s", msg)
+	}
+	if msg := zosnetFails(t, "expose", "tcp", "net1", "--to", "10.9.9.9:22"); !strings.Contains(msg, "backends[0]") {
+		t.Fatalf("backend off the network: %s", msg)
+	}
+	var tcp gridapi.Exposure
+	mustJSON(t, zosnet(t, "expose", "tcp", "net1", "--to", "10.1.1.11:5432", "--json"), &tcp)
+	if tcp.Port != 20000 {
+		t.Fatalf("expose tcp: %+v", tcp)
+	}
+	if out := zosnet(t, "expose", "list"); !strings.Contains(out, "shop.gw1.farm1.test") || !strings.Contains(out, "tcp port 20000") {
+		t.Fatalf("expose list: %s", out)
+	}
+	if out := zosnet(t, "expose", "show", "shop.gw1.farm1.test"); !strings.Contains(out, "not reported") || !strings.Contains(out, "10.1.1.10:8080") {
+		t.Fatalf("expose show: %s", out)
+	}
+	zosnet(t, "expose", "rm", "shop.gw1.farm1.test")
+	zosnet(t, "expose", "rm", tcp.ID)
+	if out := zosnet(t, "expose", "list", "--all"); strings.Contains(out, "shop") {
+		t.Fatalf("removed exposure listed: %s", out)
 	}
 }

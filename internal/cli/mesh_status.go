@@ -35,17 +35,17 @@ func printStatus(w io.Writer, st plan.NetworkStatus) {
 		return
 	}
 	if len(st.RelayLoad) > 0 {
-		fmt.Fprintln(w, "\nRELAY\tMEMBERS\tRELAYED PAIRS")
+		fmt.Fprintln(w, "\nRELAY\tHOME OF\tMEMBERS\tRELAYED PAIRS")
 		for _, l := range st.RelayLoad {
-			fmt.Fprintf(w, "%s\t%d\t%d\n", l.Relay, l.Members, l.Pairs)
+			fmt.Fprintf(w, "%s\t%d\t%d\t%d\n", l.Relay, l.Homes, l.Members, l.Pairs)
 		}
 	}
-	fmt.Fprintln(w, "\nFROM\tTO\tPATH\tVIA\tREACHABLE\tLAST REPLY")
+	fmt.Fprintln(w, "\nFROM\tTO\tPATH\tVIA\tRELAYS\tREACHABLE\tLAST REPLY")
 	for _, p := range st.Pairs {
 		lr := "never"
 		if p.LastReply != nil {
 			lr = ago(*p.LastReply)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\t%s\n", p.From, p.To, p.Path, dash(p.Via), p.Reachable, lr)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", p.From, p.To, p.Path, dash(p.Via), dash(strings.Join(p.Relays, ",")), p.Reachable, lr)
 	}
 }

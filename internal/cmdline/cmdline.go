@@ -1,6 +1,6 @@
 // Package cmdline parses the parameters zosnet reads from the kernel command line
 // (/proc/cmdline): farmer_id=, zosnet.registry=, zosnet.nic=, zosnet.static=,
-// zosnet.ca= and vlan:priv=.
+// zosnet.ca=, zosnet.acme=, zosnet.relay_weight= and vlan:priv=.
 //
 // Parsing is pure and safe for concurrent use. A malformed value of a known parameter is
 // an error naming the parameter and the reason; unknown parameters are ignored. When a
@@ -24,8 +24,14 @@ const (
 	ParamNIC      = "zosnet.nic"
 	ParamStatic   = "zosnet.static"
 	ParamCA       = "zosnet.ca"
+	ParamACME     = "zosnet.acme"
 	ParamVLANPriv = "vlan:priv"
+	// ParamRelayWeight is how much relayed traffic a public node offers to carry.
+	ParamRelayWeight = "zosnet.relay_weight"
 )
+
+// MaxRelayWeight is the largest zosnet.relay_weight= (gridapi.MaxRelayWeight).
+const MaxRelayWeight = 1000
 
 // Config is what netinit takes from the kernel command line. The zero value means
 // "nothing given": DHCP on every NIC, no VLAN, no farmer, no registry.
@@ -43,6 +49,15 @@ type Config struct {
 	CAFile string
 	// VLANPriv is vlan:priv=ID, the management VLAN (1–4094); 0 when absent.
 	VLANPriv uint16
+	// ACME is zosnet.acme=URL, the ACME directory a gateway node gets its
+	// certificates from (its TLS verified with zosnet.ca= and the system roots); nil
+	// when absent (terminated names are then refused).
+	ACME *url.URL
+	// RelayWeight is zosnet.relay_weight=N (1–MaxRelayWeight): the share of the relayed
+	// traffic of its networks this node offers to carry, compared with the other public
+	// members (a node with 3 carries three times what one with 1 does); 0 when absent,
+	// which counts as 1.
+	RelayWeight int
 }
 
 // Static is a static IPv4 configuration given instead of DHCP.
@@ -111,12 +126,14 @@ func Fields(s string) []string {
 }
 
 var usage = map[string]string{
-	ParamFarmerID: "N (a positive integer)",
-	ParamRegistry: "URL (http:// or https:// with a host)",
-	ParamNIC:      "NAME (a network interface name)",
-	ParamStatic:   "ADDR/LEN,GATEWAY[,DNS] (IPv4)",
-	ParamCA:       "PATH (an absolute path to a PEM file)",
-	ParamVLANPriv: "ID (1-4094)",
+	ParamFarmerID:    "N (a positive integer)",
+	ParamRegistry:    "URL (http:// or https:// with a host)",
+	ParamNIC:         "NAME (a network interface name)",
+	ParamStatic:      "ADDR/LEN,GATEWAY[,DNS] (IPv4)",
+	ParamCA:          "PATH (an absolute path to a PEM file)",
+	ParamVLANPriv:    "ID (1-4094)",
+	ParamACME:        "URL (an https:// ACME directory)",
+	ParamRelayWeight: "N (1-1000)",
 }
 
 var parsers = map[string]func(*Config, string) error{
@@ -132,6 +149,20 @@ var parsers = map[string]func(*Config, string) error{
 		return nil
 	},
 	ParamVLANPriv: func(c *Config, v string) (err error) { c.VLANPriv, err = parseVLAN(v); return },
+	ParamRelayWeight: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxRelayWeight {
+			return fmt.Errorf("not an integer between 1 and %d", MaxRelayWeight)
+		}
+		c.RelayWeight = n
+		return nil
+	},
+	ParamACME: func(c *Config, v string) (err error) {
+		if c.ACME, err = ParseRegistry(v); err == nil && c.ACME.Scheme != "https" {
+			c.ACME, err = nil, errors.New("an ACME directory is served over https")
+		}
+		return err
+	},
 }
 
 func parseFarmer(v string) (uint64, error) {

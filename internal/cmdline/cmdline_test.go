@@ -19,9 +19,12 @@ func TestParse(t *testing.T) {
 			func(c Config) bool { return c.FarmerID == 42 && c.Registry.Host == "reg.example:8443" }, ""},
 		{"unknown ignored", "foo=bar zosnet.unknown=1 vlan:pub=5 ro", func(c Config) bool { return c.VLANPriv == 0 }, ""},
 		{"nic", "zosnet.nic=eth1", func(c Config) bool { return c.NIC == "eth1" }, ""},
+		{"acme", "zosnet.acme=https://198.51.100.11:14000/dir", func(c Config) bool { return c.ACME.String() == "https://198.51.100.11:14000/dir" }, ""},
+		{"acme over http", "zosnet.acme=http://198.51.100.11/dir", nil, "zosnet.acme"},
 		{"last wins", "zosnet.nic=eth1 zosnet.nic=eth2", func(c Config) bool { return c.NIC == "eth2" }, ""},
 		{"quoted", `zosnet.nic="eth3"`, func(c Config) bool { return c.NIC == "eth3" }, ""},
 		{"vlan", "vlan:priv=100", func(c Config) bool { return c.VLANPriv == 100 }, ""},
+		{"relay weight", "zosnet.relay_weight=3", func(c Config) bool { return c.RelayWeight == 3 }, ""},
 		{"ca", "zosnet.ca=/etc/zos/ca.pem", func(c Config) bool { return c.CAFile == "/etc/zos/ca.pem" }, ""},
 		{"static", "zosnet.static=10.1.0.5/24,10.1.0.1,10.1.0.53", func(c Config) bool {
 			s := c.Static
@@ -40,6 +43,9 @@ func TestParse(t *testing.T) {
 		{"nic slash", "zosnet.nic=a/b", nil, "zosnet.nic"},
 		{"vlan 0", "vlan:priv=0", nil, "vlan:priv"},
 		{"vlan 4095", "vlan:priv=4095", nil, "1 and 4094"},
+		{"relay weight 0", "zosnet.relay_weight=0", nil, "zosnet.relay_weight=\"0\": not an integer between 1 and 1000"},
+		{"relay weight big", "zosnet.relay_weight=1001", nil, "between 1 and 1000"},
+		{"relay weight word", "zosnet.relay_weight=lots", nil, "zosnet.relay_weight"},
 		{"ca relative", "zosnet.ca=ca.pem", nil, "absolute"},
 		{"static one field", "zosnet.static=10.1.0.5/24", nil, "2 or 3"},
 		{"static four fields", "zosnet.static=10.1.0.5/24,10.1.0.1,1.1.1.1,2.2.2.2", nil, "2 or 3"},

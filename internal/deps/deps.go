@@ -9,6 +9,7 @@ import (
 	_ "github.com/insomniacslk/dhcp/dhcpv4/client4"
 	_ "github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	_ "github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/letsencrypt/pebble/v2/cmd/pebble" // the lab's ACME CA (make build)
 	_ "github.com/mdlayher/ndp"
 	_ "github.com/prometheus/client_golang/prometheus/promhttp"
 	_ "github.com/vishvananda/netlink"

@@ -27,7 +27,8 @@ func buildBins(t testing.TB) string {
 		t.Fatalf("module root: %v", err)
 	}
 	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/netinit", "./cmd/networkd", "./cmd/provisiond", "./cmd/registry", "./cmd/zosnet")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/netinit", "./cmd/networkd", "./cmd/provisiond", "./cmd/registry", "./cmd/zosnet",
+		"./cmd/zoslab", "github.com/letsencrypt/pebble/v2/cmd/pebble")
 	cmd.Dir = strings.TrimSpace(string(root))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

@@ -40,7 +40,13 @@ func TestMesh(t *testing.T) {
 	for _, w := range ws {
 		wl[w.Node] = w
 	}
-	relay, second := st.Relays[0], st.Relays[1]
+	// home1 ↔ home6 is relayed: through the home relays of the pair's owner
+	hp, ok := pairOf(st, "home1", "home6")
+	if !ok || len(hp.Relays) != 2 || hp.Via != hp.Relays[0] {
+		t.Fatalf("home1→home6 in status: %+v; want relayed via the first of two relays", hp)
+	}
+	relay, second := hp.Relays[0], hp.Relays[1]
+	t.Logf("home1↔home6 through %s, then %s; relay load %+v", relay, second, st.RelayLoad)
 
 	t.Run("all pairs", func(t *testing.T) {
 		if _, err := m.WaitMatrix(ctx, ws, 120*time.Second); err != nil {
@@ -222,14 +228,16 @@ func TestMesh(t *testing.T) {
 			t.Fatalf("hidden pairs did not recover through %s: %v", second, err)
 		}
 		t.Logf("hidden pairs recovered through %s %s after %s's cables were cut", second, since(t0), relay)
-		st, err := m.Status(ctx, n.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mb := range st.Members {
-			if mb.Hidden && mb.Name != relay && mb.Relay != second {
-				t.Errorf("member %s reports relay %q, want %s", mb.Name, mb.Relay, second)
+		// only the pairs whose primary it was moved, each to its second relay
+		err = scenario.Poll(ctx, 45*time.Second, func() error {
+			st, err := m.Status(ctx, n.ID)
+			if err != nil {
+				return err
 			}
+			return relaysAfterLoss(st, relay)
+		})
+		if err != nil {
+			t.Error(err)
 		}
 	})
 
@@ -253,6 +261,39 @@ func TestMesh(t *testing.T) {
 			t.Errorf("network resources changed while the registry was down (%d updates before, %d after)", logs, after)
 		}
 	})
+}
+
+// pairOf returns the status of the pair from→to.
+func pairOf(st plan.NetworkStatus, from, to string) (plan.NetworkPair, bool) {
+	for _, p := range st.Pairs {
+		if p.From == from && p.To == to {
+			return p, true
+		}
+	}
+	return plan.NetworkPair{}, false
+}
+
+// relaysAfterLoss checks that, with relay lost, every relayed pair whose primary it is
+// goes through its second relay and every other keeps its primary (pairs from the lost
+// relay itself left out).
+func relaysAfterLoss(st plan.NetworkStatus, relay string) error {
+	moved := 0
+	for _, p := range st.Pairs {
+		if p.Path != plan.PathRelayed || p.From == relay || len(p.Relays) == 0 {
+			continue
+		}
+		want := p.Relays[0]
+		if want == relay && len(p.Relays) > 1 {
+			want, moved = p.Relays[1], moved+1
+		}
+		if p.Via != want {
+			return fmt.Errorf("%s→%s (relays %v) via %s, want %s after losing %s", p.From, p.To, p.Relays, p.Via, want, relay)
+		}
+	}
+	if moved == 0 {
+		return fmt.Errorf("no relayed pair had %s as primary", relay)
+	}
+	return nil
 }
 
 // nrUpdates counts the NR changes provisiond logged on all nodes.

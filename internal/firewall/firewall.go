@@ -20,7 +20,10 @@
 //   - ndmz: accepts nothing new for itself; forwards new connections only from NR
 //     uplinks to its egress links (never uplink to uplink: users cannot reach each
 //     other), masquerading them.
-//   - socket namespace: only the WireGuard ports, ND/RA and replies.
+//   - socket namespace: only the WireGuard ports, ND/RA and replies; on a gateway also
+//     its public ports (80, 443 and its raw exposures' ports; ApplySocketWith).
+//   - gateway (inside n-<id> of a gateway node): new TCP/UDP connections the node opens
+//     there may only go to its exposures' backends (a set), nowhere else on the network.
 //   - NR uplink (inside n-<id>): nothing new comes in from ndmz; traffic leaving
 //     through the uplink is masqueraded to the uplink address.
 //   - anti-spoofing: a workload port may only send its own MAC, IPv4 and IPv6.

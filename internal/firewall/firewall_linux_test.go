@@ -40,6 +40,7 @@ func TestTablesRenderAndReapply(t *testing.T) {
 	testkit.RequireRoot(t)
 	testkit.LeakCheck(t)
 	ns := testkit.NewNS(t)
+	gwNS := testkit.NewNS(t)
 	in := goldenInputs()
 	apply := func() {
 		t.Helper()
@@ -50,6 +51,13 @@ func TestTablesRenderAndReapply(t *testing.T) {
 			ApplyUplink(ns, in.uplink),
 			ApplyAntiSpoof(ns, in.ports),
 		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		// the gateway's tables go to namespaces of their own (the socket table is
+		// the same table with more rules, the gateway table lives in an NR namespace)
+		for _, err := range []error{ApplySocketWith(gwNS, in.gwSocket), ApplyGateway(gwNS, in.gateway)} {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,10 +73,13 @@ func TestTablesRenderAndReapply(t *testing.T) {
 	}
 	for _, g := range goldenTables() {
 		in := ns
-		if g.file == "testdata/host-no-ndmz.nft" || g.file == "testdata/ndmz-bare.nft" {
+		switch g.file {
+		case "testdata/host-no-ndmz.nft", "testdata/ndmz-bare.nft":
 			in = bare
+		case "testdata/socket-gateway.nft", "testdata/gateway.nft":
+			in = gwNS
 		}
-		testkit.SameAsGolden(t, g.file, testkit.NFTList(t, in, nft.Family(g.table.Family), g.table.Name))
+		testkit.SameAsGolden(t, g.file, nft.SortSetElements(testkit.NFTList(t, in, nft.Family(g.table.Family), g.table.Name)))
 	}
 	first := nftList(t, ns)
 	wantLines(t, first,
@@ -89,7 +100,11 @@ func TestTablesRenderAndReapply(t *testing.T) {
 	tables := func() map[string]string { // by table: an unchanged ndmz table is not re-made, so the order may differ
 		out := map[string]string{}
 		for _, g := range goldenTables() {
-			if g.file != "testdata/host-no-ndmz.nft" && g.file != "testdata/ndmz-bare.nft" {
+			switch g.file {
+			case "testdata/host-no-ndmz.nft", "testdata/ndmz-bare.nft":
+			case "testdata/socket-gateway.nft", "testdata/gateway.nft":
+				out["gw:"+g.table.Name] = testkit.NFTList(t, gwNS, nft.Family(g.table.Family), g.table.Name)
+			default:
 				out[g.table.Name] = testkit.NFTList(t, ns, nft.Family(g.table.Family), g.table.Name)
 			}
 		}

@@ -12,11 +12,13 @@ import (
 )
 
 type inputs struct {
-	host   Host
-	ndmz   NDMZ
-	socket []uint16
-	uplink string
-	ports  []Port
+	gwSocket Socket
+	gateway  []Backend
+	host     Host
+	ndmz     NDMZ
+	socket   []uint16
+	uplink   string
+	ports    []Port
 }
 
 // goldenInputs are the policies the golden files show (and the root test applies).
@@ -24,7 +26,11 @@ func goldenInputs() inputs {
 	mac, _ := net.ParseMAC("02:00:00:00:00:07")
 	mac2, _ := net.ParseMAC("02:00:00:00:00:08")
 	mac3, _ := net.ParseMAC("02:00:00:00:00:09")
+	ap := netip.MustParseAddrPort
 	return inputs{
+		gwSocket: Socket{WGPorts: []uint16{3002}, GatewayTCP: []uint16{443, 80, 20000}, GatewayUDP: []uint16{20000}},
+		gateway: []Backend{{ap("10.1.2.10:8080"), "tcp"}, {ap("10.1.2.10:80"), "tcp"}, {ap("10.1.3.10:8080"), "tcp"},
+			{ap("10.1.3.11:53"), "udp"}},
 		host: Host{WGPorts: []uint16{3001, 3000, 3001}, NDMZLink: "ndmz-h", NDMZNet: netip.MustParsePrefix("100.126.0.0/30")},
 		ndmz: NDMZ{UplinkPrefix: "u-", Egress: []string{"to-host", "pub6"}, Uplinks: []string{"u-net2", "u-net1"},
 			Resolver: netip.MustParseAddr("100.126.53.53"),
@@ -67,6 +73,8 @@ func goldenTables() []golden {
 		{"testdata/socket.nft", socketTable(in.socket)},
 		{"testdata/uplink.nft", uplinkTable(in.uplink)},
 		{"testdata/antispoof.nft", antiSpoofTable(in.ports)},
+		{"testdata/socket-gateway.nft", socketTableWith(in.gwSocket)},
+		{"testdata/gateway.nft", gatewayTable(in.gateway)},
 	}
 }
 

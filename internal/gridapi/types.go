@@ -24,6 +24,10 @@
 //     free subnet of SubnetSize in IPRange, kept across updates), and each access peer's
 //     address (a /32 from the last subnet of the range, which no member gets). A PUT
 //     carrying Revision fails with 409 when the network changed since (no lost updates).
+//   - Exposures (package doc of exposure.go): POST /v1/exposures (the owner of the
+//     network), GET /v1/exposures[?owner=KEY][&gateway=NODE], GET|DELETE
+//     /v1/exposures/{id} (delete: the owner). Names are unique per gateway domain,
+//     ports per gateway and protocol; a removed exposure frees both at once.
 //   - Network-resource reports: PUT /v1/nodes/{id}/networks/{netid}/report (the node):
 //     WireGuard public key, listen port, endpoints, state, last error.
 //   - Workloads: POST /v1/networks/{id}/workloads (the network's owner),
@@ -103,6 +107,9 @@ type NodeFacts struct {
 	Hidden    bool       `json:"hidden"`    // no endpoint reachable from outside
 	WGPorts   []int      `json:"wg_ports"`  // WireGuard listen ports in use
 	Version   string     `json:"version"`
+	// RelayWeight is the share of relayed traffic the node offers to carry compared with
+	// the other public members (zosnet.relay_weight=), 0–MaxRelayWeight; 0 counts as 1.
+	RelayWeight int `json:"relay_weight,omitempty"`
 }
 
 // NIC is one network interface of a node.
@@ -157,6 +164,10 @@ type Network struct {
 type Member struct {
 	NodeID int64  `json:"node_id"`
 	Subnet string `json:"subnet"`
+	// Gateway is set for a node that joined only to serve the network's exposures (no
+	// workloads): the registry adds it with the first exposure on it and removes it
+	// with the last. The owner does not list it in NetworkSpec.Members.
+	Gateway bool `json:"gateway,omitempty"`
 }
 
 // AccessPeer is an external device (a user's laptop) in a network.
@@ -191,9 +202,12 @@ type NRReport struct {
 	State      string    `json:"state"`     // one of NRStates
 	LastError  string    `json:"last_error,omitempty"`
 	Updated    time.Time `json:"updated"` // set by the registry
-	// Relay is the node id of the relay this node currently sends relayed traffic
-	// through ("" when it needs none or uses the primary).
+	// Relay is the node id of the relay that currently carries the relayed pairs this
+	// node owns (its home relay group; "" when it needs none or uses the primary).
 	Relay string `json:"relay,omitempty"`
+	// RelayGroups are the node's relay groups that left their primary relay (failover),
+	// so `network status` can show each relayed pair's relay; empty when none did.
+	RelayGroups []RelayGroupUse `json:"relay_groups,omitempty"`
 	// Seen says, per other member, when a probe sent over the overlay from this node's
 	// subnet to the member's got its last answer (packets really crossed).
 	Seen []PeerSeen `json:"seen,omitempty"`
@@ -202,6 +216,12 @@ type NRReport struct {
 	// peer's endpoint, the peer has none for it) adds that peer once the peer lists it
 	// here: a first handshake the peer cannot accept yet is retried only after 5 s.
 	Peers []int64 `json:"peers,omitempty"`
+}
+
+// RelayGroupUse is one of a node's relay groups and the relay carrying it now.
+type RelayGroupUse struct {
+	Relays  []string `json:"relays"`  // the group's relays' node ids, primary first
+	Current string   `json:"current"` // node id of the relay carrying the group now
 }
 
 // PeerSeen is one member's latest answered overlay probe, as a node reports it.
@@ -224,6 +244,8 @@ type Desired struct {
 	// Workloads are the workloads this node must run (of every network it is in),
 	// sorted by network and name.
 	Workloads []Workload `json:"workloads"`
+	// Exposures are the exposures this node serves as a gateway, by id.
+	Exposures []Exposure `json:"exposures"`
 }
 
 // DesiredNetwork is one network the node is a member of, with every member's facts.

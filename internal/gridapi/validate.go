@@ -34,6 +34,7 @@ const (
 	MaxWGPorts     = 1024
 	MaxMembers     = 1024
 	MaxAccessPeers = 256
+	MaxRelayWeight = 1000
 	MinSubnetBits  = 30 // the smallest member subnet is a /30
 	DefaultSubnet  = 24
 )
@@ -120,6 +121,9 @@ func (f *NodeFacts) Validate() error {
 	}
 	if len(f.Version) > 64 {
 		return fieldErr("version", "longer than 64 characters")
+	}
+	if f.RelayWeight < 0 || f.RelayWeight > MaxRelayWeight {
+		return fieldErr("relay_weight", "%d out of 0-%d", f.RelayWeight, MaxRelayWeight)
 	}
 	return nil
 }
@@ -369,6 +373,14 @@ func (r *NRReport) Validate() error {
 	if len(r.Relay) > 20 {
 		return fieldErr("relay", "longer than 20 characters")
 	}
+	if len(r.RelayGroups) > MaxMembers {
+		return fieldErr("relay_groups", "%d entries, at most %d", len(r.RelayGroups), MaxMembers)
+	}
+	for i, g := range r.RelayGroups {
+		if err := g.validate(fmt.Sprintf("relay_groups[%d]", i)); err != nil {
+			return err
+		}
+	}
 	if len(r.Seen) > MaxMembers {
 		return fieldErr("seen", "%d entries, at most %d", len(r.Seen), MaxMembers)
 	}
@@ -384,6 +396,21 @@ func (r *NRReport) Validate() error {
 		if id <= 0 {
 			return fieldErr(fmt.Sprintf("peers[%d]", i), "%d is not a node id", id)
 		}
+	}
+	return nil
+}
+
+func (g RelayGroupUse) validate(field string) error {
+	if len(g.Relays) < 1 || len(g.Relays) > 2 {
+		return fieldErr(field+".relays", "%d relays, want 1 or 2", len(g.Relays))
+	}
+	for i, r := range g.Relays {
+		if r == "" || len(r) > 20 {
+			return fieldErr(fmt.Sprintf("%s.relays[%d]", field, i), "%q is not a node id", r)
+		}
+	}
+	if !slices.Contains(g.Relays, g.Current) {
+		return fieldErr(field+".current", "%q is not one of the group's relays", g.Current)
 	}
 	return nil
 }

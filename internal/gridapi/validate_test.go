@@ -51,6 +51,13 @@ func TestValidateFields(t *testing.T) {
 		{"nr peers ok", &NRReport{PublicKey: "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", State: "up", Peers: []int64{1, 7}}, ""},
 		{"nr peer id", &NRReport{PublicKey: "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", State: "up", Peers: []int64{1, 0}}, "peers[1]"},
 		{"nr peers too many", &NRReport{PublicKey: "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", State: "up", Peers: make([]int64, MaxMembers+1)}, "peers"},
+		{"nr relay groups ok", &NRReport{PublicKey: "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", State: "up", RelayGroups: []RelayGroupUse{{Relays: []string{"1", "2"}, Current: "2"}}}, ""},
+		{"nr relay group current", &NRReport{PublicKey: "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", State: "up", RelayGroups: []RelayGroupUse{{Relays: []string{"1", "2"}, Current: "3"}}}, "relay_groups[0].current"},
+		{"nr relay group three", &NRReport{PublicKey: "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", State: "up", RelayGroups: []RelayGroupUse{{Relays: []string{"1", "2", "3"}, Current: "1"}}}, "relay_groups[0].relays"},
+		{"nr relay group empty id", &NRReport{PublicKey: "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", State: "up", RelayGroups: []RelayGroupUse{{Relays: []string{"1", ""}, Current: "1"}}}, "relay_groups[0].relays[1]"},
+		{"facts relay weight", &NodeFacts{RelayWeight: 3}, ""},
+		{"facts relay weight big", &NodeFacts{RelayWeight: 1001}, "relay_weight"},
+		{"facts relay weight negative", &NodeFacts{RelayWeight: -1}, "relay_weight"},
 		{"register", &NodeRegister{FarmID: 1, Name: "n", Version: string(make([]byte, 65))}, "version"},
 	}
 	for _, tc := range cases {

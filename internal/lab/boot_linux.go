@@ -42,6 +42,9 @@ func (l *Lab) boot(ctx context.Context, o Options) error {
 	if err := l.setupGrid(ctx, o); err != nil { // grid_linux.go
 		return err
 	}
+	if err := l.bootGatewayServices(ctx, o); err != nil { // gateway_linux.go
+		return err
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(l.st.Spec.Nodes))
 	for i, n := range l.st.Spec.Nodes {

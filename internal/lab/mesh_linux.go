@@ -50,9 +50,10 @@ func (l *Lab) meshSetup(ctx context.Context, o Options) error {
 		if l.st.Spec.node(n) == nil {
 			continue
 		}
+		v4, v6 := publicAddrs(i)
 		_, err := l.zosnet(ctx, o.BinDir, "node", "public-config", "set", n, "--profile", "farmer",
-			"--ipv4", fmt.Sprintf("203.0.113.%d/24", 10+i), "--gw4", "203.0.113.1",
-			"--ipv6", fmt.Sprintf("2001:db8:100::%x/64", 0x10+i), "--gw6", "2001:db8:100::1")
+			"--ipv4", v4+"/24", "--gw4", "203.0.113.1", "--ipv6", v6+"/64", "--gw6", "2001:db8:100::1",
+			"--domain", GatewayDomains[n])
 		if err != nil {
 			return fmt.Errorf("mesh: %w", err)
 		}

@@ -82,6 +82,16 @@ func (l *Lab) dnsConf(r *Router) string {
 	for _, n := range names {
 		fmt.Fprintf(&b, "host-record=%s,%s\n", n, strings.Join(r.DNS.Records[n], ","))
 	}
+	domains := make([]string, 0, len(r.DNS.Wildcards))
+	for d := range r.DNS.Wildcards {
+		domains = append(domains, d)
+	}
+	sort.Strings(domains)
+	for _, d := range domains {
+		for _, a := range r.DNS.Wildcards[d] {
+			fmt.Fprintf(&b, "address=/%s/%s\n", d, a)
+		}
+	}
 	fmt.Fprintf(&b, "bind-interfaces\nno-resolv\nno-hosts\npid-file=%s.pid\nuser=root\ngroup=root\nlog-queries\nlog-facility=%s.log\n", base, base)
 	return b.String()
 }

@@ -41,9 +41,11 @@ func TestServerConfigs(t *testing.T) {
 		}
 	}
 	dns := l.dnsConf(&Router{Name: "res", Interfaces: []Interface{{Segment: "wan", IPv4: "198.51.100.53/24", IPv6: "2001:db8::53/64"}},
-		DNS: &DNSServer{Records: map[string][]string{"registry.lab": {"198.51.100.10", "2001:db8::10"}, "a.lab": {"198.51.100.1"}}}})
+		DNS: &DNSServer{Records: map[string][]string{"registry.lab": {"198.51.100.10", "2001:db8::10"}, "a.lab": {"198.51.100.1"}},
+			Wildcards: map[string][]string{"gw1.farm1.test": {"203.0.113.10", "2001:db8:100::10"}}}})
 	for _, w := range []string{"listen-address=198.51.100.53\n", "listen-address=2001:db8::53\n", "no-resolv\n",
-		"host-record=a.lab,198.51.100.1\nhost-record=registry.lab,198.51.100.10,2001:db8::10\n", "pid-file=/run/zoslab/x/servers/dns-res.pid\n"} {
+		"host-record=a.lab,198.51.100.1\nhost-record=registry.lab,198.51.100.10,2001:db8::10\n", "pid-file=/run/zoslab/x/servers/dns-res.pid\n",
+		"address=/gw1.farm1.test/203.0.113.10\naddress=/gw1.farm1.test/2001:db8:100::10\n"} {
 		if !strings.Contains(dns, w) {
 			t.Errorf("dns config lacks %q:\n%s", w, dns)
 		}

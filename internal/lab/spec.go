@@ -54,10 +54,13 @@ type DHCP struct {
 }
 
 // DNSServer makes a router or host a DNS server (dnsmasq on port 53 of its addresses)
-// that answers Records and nothing else (no recursion).
+// that answers Records and Wildcards and nothing else (no recursion).
 type DNSServer struct {
 	// Records maps a name (e.g. registry.lab) to its addresses (A and AAAA).
 	Records map[string][]string `yaml:"records" json:"records"`
+	// Wildcards maps a domain to the addresses of every name under it (and of the
+	// domain itself): a farmer's gateway domains.
+	Wildcards map[string][]string `yaml:"wildcards" json:"wildcards,omitempty"`
 }
 
 // RA configures the segment's radvd.

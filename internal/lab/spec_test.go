@@ -178,13 +178,20 @@ func TestDefaultSpec(t *testing.T) {
 		if len(n.NICs) != want[n.Name] {
 			t.Errorf("node %s has %d NICs, want %d", n.Name, len(n.NICs), want[n.Name])
 		}
-		if n.Cmdline != "farmer_id=1 zosnet.registry=https://198.51.100.10:8443" {
+		if n.Cmdline != "farmer_id=1 zosnet.registry=https://198.51.100.10:8443 zosnet.acme=https://198.51.100.11:14000/dir" {
 			t.Errorf("node %s cmdline %q", n.Name, n.Cmdline)
 		}
 	}
-	for _, r := range []string{"internet", "farmgw", "homegw", "home6gw", "registry", "user", "farmer"} {
+	for _, r := range []string{"internet", "farmgw", "homegw", "home6gw", "registry", "user", "farmer", "resolver", "acme"} {
 		if s.router(r) == nil {
 			t.Errorf("no router or host %s", r)
+		}
+	}
+	// the farmer's DNS answers each public node's gateway domain with its public addresses
+	for i, n := range PublicNodes {
+		v4, v6 := publicAddrs(i)
+		if got := s.router("resolver").DNS.Wildcards[GatewayDomains[n]]; len(got) != 2 || got[0] != v4 || got[1] != v6 {
+			t.Errorf("resolver's wildcard for %s (%s): %v, want [%s %s]", n, GatewayDomains[n], got, v4, v6)
 		}
 	}
 	if s.segment("public").DHCP.Enabled || !s.segment("public").RA.Enabled || !s.segment("oob").DHCP.Enabled {

@@ -285,19 +285,26 @@ func (d *DNSServer) validate(f string) error {
 	if d == nil {
 		return nil
 	}
-	if len(d.Records) == 0 {
-		return fmt.Errorf("%s.records: at least one record is needed", f)
+	if len(d.Records)+len(d.Wildcards) == 0 {
+		return fmt.Errorf("%s.records: at least one record (or wildcard) is needed", f)
 	}
-	for name, addrs := range d.Records {
+	if err := validRecords(f+".records", d.Records); err != nil {
+		return err
+	}
+	return validRecords(f+".wildcards", d.Wildcards)
+}
+
+func validRecords(f string, recs map[string][]string) error {
+	for name, addrs := range recs {
 		if !dnsNameRE.MatchString(name) || len(name) > 253 {
-			return fmt.Errorf("%s.records: %q is not a dotted lowercase host name (e.g. registry.lab)", f, name)
+			return fmt.Errorf("%s: %q is not a dotted lowercase host name (e.g. registry.lab)", f, name)
 		}
 		if len(addrs) == 0 {
-			return fmt.Errorf("%s.records[%s]: no address", f, name)
+			return fmt.Errorf("%s[%s]: no address", f, name)
 		}
 		for _, a := range addrs {
 			if _, err := netip.ParseAddr(a); err != nil {
-				return fmt.Errorf("%s.records[%s]: %q is not an IP address", f, name, a)
+				return fmt.Errorf("%s[%s]: %q is not an IP address", f, name, a)
 			}
 		}
 	}

@@ -83,6 +83,7 @@ func (s *Server) Handler() http.Handler {
 		s.reply(w, r, struct{}{}, s.B.RemoveWorkload(r.Context(), r.PathValue("name")))
 	}))
 	s.uplinkRoutes(m)
+	s.gatewayRoutes(m)
 	if s.Metrics != nil {
 		m.Handle("GET /metrics", s.Metrics)
 	}

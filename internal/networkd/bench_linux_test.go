@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/zosnet/zosnet/internal/netns"
@@ -258,4 +259,18 @@ func gbits(out []byte) float64 {
 		return 0
 	}
 	return r.End.SumReceived.BitsPerSecond / 1e9
+}
+
+// BenchmarkBufferThroughput measures what wireguard-go's per-device buffer slab costs
+// in throughput: two bare wireguard-go tunnels, one with upstream's heap buffers
+// ("heap"), one with the slab ("slab"), measured in 5 interleaved rounds (iperf3,
+// one stream, 3 s); it reports medians and the slab/heap ratios.
+func BenchmarkBufferThroughput(b *testing.B) {
+	testkit.RequireRoot(b)
+	for i := 0; i < b.N; i++ {
+		device.HeapBuffers = true
+		heap := bareWG(b)
+		device.HeapBuffers = false
+		reportRounds(b, map[string]func() float64{"heap": heap, "slab": bareWG(b)}, "slab")
+	}
 }

@@ -2,9 +2,11 @@ package networkd_test
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/zosnet/zosnet/internal/netns"
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/testkit"
 )
@@ -75,13 +78,18 @@ func churnNR(id string, subnet int, peers []wgtypes.Key) nodeapi.NRSpec {
 }
 
 // BenchmarkChurnMemory runs networkd (a separate process, userspace WireGuard) through a
-// bounded churn: 2 stable NRs, and for $ZOSNET_CHURN (default 2m) NRs created with 1-5
-// peers, grown, shrunk, given a workload and deleted, 8 at a time. It prints RSS and
-// Go heap at start, peak and end (after 30 s of quiet), then kills networkd and starts a
-// fresh one on the same state (the same 2 NRs) and compares. It also reports the idle
-// daemon's RSS and the RSS per NR (20 NRs created on the fresh daemon). With
-// $ZOSNET_CHURN_PROFILES=DIR it saves heap profiles (start, end, fresh) there.
-// Run with -benchtime=1x.
+// bounded churn: 2 stable NRs (a workload each), and for $ZOSNET_CHURN (default 2m)
+// NRs created with 1-5 peers, grown, shrunk, given a workload and deleted, 8 at a
+// time. It prints RSS and Go heap at start, peak and end (after 30 s of quiet), then
+// kills networkd and starts a fresh one on the same state (the same NRs) and compares.
+// Fair comparison: both daemons carry the same traffic on the stable NRs (a burst of
+// datagrams from each workload into its NR's tunnel, once on the churned daemon
+// before the churn, once on the fresh one), so neither looks bigger for buffers
+// filled by traffic. It also reports the idle daemon's RSS and the RSS per NR (20 NRs
+// created on the fresh daemon). Each b.N round runs networkd twice, interleaved: with
+// wireguard-go's message buffers on the Go heap (upstream, "heap") and in the
+// per-device slab ("slab"); it reports the medians. With $ZOSNET_CHURN_PROFILES=DIR
+// it saves heap profiles (start, end, fresh) there.
 func BenchmarkChurnMemory(b *testing.B) {
 	testkit.RequireRoot(b)
 	dur := 2 * time.Minute
@@ -91,66 +99,140 @@ func BenchmarkChurnMemory(b *testing.B) {
 			b.Fatalf("ZOSNET_CHURN=%q: %v", v, err)
 		}
 	}
-	profiles := os.Getenv("ZOSNET_CHURN_PROFILES")
 	keys := make([]wgtypes.Key, 5)
 	for i := range keys {
 		keys[i], _ = wgtypes.GeneratePrivateKey()
 	}
+	got := map[string]map[string][]float64{}
 	for i := 0; i < b.N; i++ {
-		n := benchNode(b)
-		b.Setenv("ZOSNET_TEST_RESYNC_EVERY", "30s") // networkd's default, not the tests' 200 ms
-		n.startProc(b)
-		b.Cleanup(func() { n.kill(b) })
-		idle := settle(b, n, 5*time.Second)
-		for j := 0; j < 2; j++ {
-			if _, err := n.cl.PutNR(bg, churnNR(fmt.Sprintf("s%d", j), j, keys[:3])); err != nil {
-				b.Fatal(err)
-			}
-		}
-		start := settle(b, n, 5*time.Second)
-		saveHeap(b, n, profiles, "start")
-		peak, ops := start, 0
-		next := time.Now()
-		for t0 := time.Now(); time.Since(t0) < dur; ops++ {
-			churnStep(b, n, ops, keys)
-			if time.Now().After(next) {
-				if s := sample(b, n); s.rssKB > peak.rssKB {
-					peak = s
+		for _, variant := range []string{"heap", "slab"} {
+			for unit, v := range churnRound(b, variant, dur, keys) {
+				if got[variant] == nil {
+					got[variant] = map[string][]float64{}
 				}
-				next = time.Now().Add(time.Second)
+				got[variant][unit] = append(got[variant][unit], v)
 			}
 		}
-		end := settle(b, n, 30*time.Second)
-		saveHeap(b, n, profiles, "end")
-		n.kill(b)
-		n.startProc(b)
-		fresh := settle(b, n, 10*time.Second)
-		saveHeap(b, n, profiles, "fresh")
-		for j := 0; j < 20; j++ {
-			if _, err := n.cl.PutNR(bg, churnNR(fmt.Sprintf("p%d", j), 100+j, keys[:3])); err != nil {
-				b.Fatal(err)
-			}
+	}
+	for _, variant := range []string{"heap", "slab"} {
+		for unit, v := range got[variant] {
+			b.Logf("%s %s: %.2f", variant, unit, v)
+			b.ReportMetric(median(v), unit+"-"+variant)
 		}
-		with20 := settle(b, n, 10*time.Second)
-		b.Logf("%d operations in %v", ops, dur)
-		b.Logf("idle daemon: %v", idle)
-		b.Logf("start:       %v", start)
-		b.Logf("peak:        %v", peak)
-		b.Logf("end:         %v", end)
-		b.Logf("fresh:       %v", fresh)
-		b.Logf("fresh+20NRs: %v", with20)
-		b.ReportMetric(float64(idle.rssKB)/1024, "MB-RSS-idle")
-		b.ReportMetric(float64(peak.rssKB)/1024, "MB-RSS-peak")
-		b.ReportMetric(float64(end.rssKB)/1024, "MB-RSS-end")
-		b.ReportMetric(float64(fresh.rssKB)/1024, "MB-RSS-fresh")
-		b.ReportMetric(float64(end.rssKB)/float64(fresh.rssKB), "end/fresh")
-		b.ReportMetric(float64(with20.rssKB-fresh.rssKB)/20/1024, "MB-RSS/NR")
-		for j := 0; j < 20; j++ {
-			if err := n.cl.DeleteNR(bg, fmt.Sprintf("p%d", j)); err != nil {
-				b.Fatal(err)
-			}
+	}
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// churnRound is one churn on a new node with networkd's wireguard-go buffers on the
+// heap or in the slab (variant); it returns its figures by unit.
+func churnRound(b *testing.B, variant string, dur time.Duration, keys []wgtypes.Key) map[string]float64 {
+	profiles := os.Getenv("ZOSNET_CHURN_PROFILES")
+	if profiles != "" {
+		profiles = filepath.Join(profiles, variant)
+		os.MkdirAll(profiles, 0o755)
+	}
+	heap := ""
+	if variant == "heap" {
+		heap = "1"
+	}
+	b.Setenv("ZOSNET_TEST_WG_HEAP_BUFFERS", heap)
+	n := benchNode(b)
+	b.Setenv("ZOSNET_TEST_RESYNC_EVERY", "30s") // networkd's default, not the tests' 200 ms
+	n.startProc(b)
+	defer n.kill(b)
+	idle := settle(b, n, 5*time.Second)
+	var wls []string
+	for j := 0; j < 2; j++ {
+		id := fmt.Sprintf("s%d", j)
+		if _, err := n.cl.PutNR(bg, churnNR(id, j, keys[:3])); err != nil {
+			b.Fatal(err)
 		}
-		n.kill(b)
+		wls = append(wls, filepath.Join(n.netnsDir(), addWL(b, n, id, "w"+id).Netns))
+	}
+	burst(b, wls)
+	start := settle(b, n, 5*time.Second)
+	saveHeap(b, n, profiles, "start")
+	peak, ops := start, 0
+	next := time.Now()
+	for t0 := time.Now(); time.Since(t0) < dur; ops++ {
+		churnStep(b, n, ops, keys)
+		if time.Now().After(next) {
+			if s := sample(b, n); s.rssKB > peak.rssKB {
+				peak = s
+			}
+			next = time.Now().Add(time.Second)
+		}
+	}
+	end := settle(b, n, 30*time.Second)
+	saveHeap(b, n, profiles, "end")
+	n.kill(b)
+	n.startProc(b)
+	time.Sleep(5 * time.Second) // as before the churn: the daemon settles, then the burst
+	burst(b, wls)
+	fresh := settle(b, n, 5*time.Second)
+	saveHeap(b, n, profiles, "fresh")
+	for j := 0; j < 20; j++ {
+		if _, err := n.cl.PutNR(bg, churnNR(fmt.Sprintf("p%d", j), 100+j, keys[:3])); err != nil {
+			b.Fatal(err)
+		}
+	}
+	with20 := settle(b, n, 10*time.Second)
+	b.Logf("%s: %d operations in %v", variant, ops, dur)
+	b.Logf("%s: idle daemon: %v", variant, idle)
+	b.Logf("%s: start:       %v", variant, start)
+	b.Logf("%s: peak:        %v", variant, peak)
+	b.Logf("%s: end:         %v", variant, end)
+	b.Logf("%s: fresh:       %v", variant, fresh)
+	b.Logf("%s: fresh+20NRs: %v", variant, with20)
+	for j := 0; j < 20; j++ {
+		if err := n.cl.DeleteNR(bg, fmt.Sprintf("p%d", j)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return map[string]float64{
+		"MB-RSS-idle":  float64(idle.rssKB) / 1024,
+		"MB-RSS-start": float64(start.rssKB) / 1024,
+		"MB-RSS-peak":  float64(peak.rssKB) / 1024,
+		"MB-RSS-end":   float64(end.rssKB) / 1024,
+		"MB-RSS-fresh": float64(fresh.rssKB) / 1024,
+		"MB-heap-end":  float64(end.heapInuseKB) / 1024,
+		"end/fresh":    float64(end.rssKB) / float64(fresh.rssKB),
+		"MB-RSS/NR":    float64(with20.rssKB-fresh.rssKB) / 20 / 1024,
+		"NRs-end":      float64(end.nrs),
+	}
+}
+
+// burst sends the same traffic from each workload into its NR's tunnel: 2,000
+// datagrams of 1,200 bytes to a peer's allowed IPs (the peer never answers, so the
+// packets are read from the TUN, staged for a handshake and dropped).
+func burst(b *testing.B, wls []string) {
+	b.Helper()
+	for _, p := range wls {
+		ns, err := netns.Open(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = ns.Do(func() error {
+			c, err := net.Dial("udp", "10.1.200.1:9")
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			payload := make([]byte, 1200)
+			for k := 0; k < 2000; k++ {
+				c.Write(payload) // ENOBUFS/ECONNREFUSED on a full queue: the pattern is the same for both
+			}
+			return nil
+		})
+		ns.Close()
+		if err != nil {
+			b.Fatalf("burst from %s: %v", p, err)
+		}
 	}
 }
 

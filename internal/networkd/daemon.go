@@ -81,6 +81,7 @@ type Daemon struct {
 	keys   map[string][]byte // private keys by NR id (raw 32 bytes)
 	status map[string]nrStatus
 	hints  map[string]map[string]string // NR id → peer key → endpoint learned from a hidden peer
+	gwFW   nodeapi.GatewayFirewall      // a gateway's ports and backends (gateway-firewall.json)
 	closed bool                         // set by Close: changes are refused from then on
 
 	release   *time.Timer             // the memory release after NR removals (releaseSoon)
@@ -200,7 +201,9 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	if err := d.lockFor(ctx); err != nil {
 		return err
 	}
-	d.rec.checkUplinks()
+	if d.rec.checkUplinks() {
+		errs = append(errs, d.rec.up.SetGatewayPorts(d.gwFW.TCPPorts, d.gwFW.UDPPorts))
+	}
 	errs = append(errs, d.rec.uplinks(ctx, d.pubCfg, d.state.listenPorts()), d.rec.setAllow(d.allow))
 	ids, names := d.state.nrIDs(), d.state.workloadNames()
 	d.mu.Unlock()
@@ -249,6 +252,10 @@ func (d *Daemon) applyLocked(s nodeapi.NRSpec) error {
 	err = d.rec.applyNR(d.withHints(s), key, d.state.listenPorts())
 	d.met.applied(time.Since(start), err)
 	if err != nil {
+		d.status[s.NetworkID] = nrStatus{state: nodeapi.StateError, lastErr: err.Error()}
+		return err
+	}
+	if err := d.rec.gatewayNR(s.NetworkID, d.gwFW.Backends[s.NetworkID]); err != nil {
 		d.status[s.NetworkID] = nrStatus{state: nodeapi.StateError, lastErr: err.Error()}
 		return err
 	}

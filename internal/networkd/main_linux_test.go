@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.zx2c4.com/wireguard/device"
+
 	"github.com/zosnet/zosnet/internal/networkd"
 	"github.com/zosnet/zosnet/internal/wg"
 )
@@ -45,6 +47,8 @@ func runDaemon(dir string) int {
 		cfg.Resync = time.Hour // only the endpoint watcher may persist learned endpoints
 	}
 	cfg.WGKind = wg.Userspace
+	// upstream wireguard-go's buffers (Go heap) instead of the per-device slab
+	device.HeapBuffers = os.Getenv("ZOSNET_TEST_WG_HEAP_BUFFERS") != ""
 	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

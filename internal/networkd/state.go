@@ -106,6 +106,9 @@ func (d *Daemon) load() error {
 	if err := d.loadPublicConfig(); err != nil {
 		return err
 	}
+	if err := d.loadGatewayFirewall(); err != nil {
+		return err
+	}
 	return d.loadHints()
 }
 

@@ -27,8 +27,14 @@ func Render(ts ...*Table) string {
 			}
 			renderSet(&b, s)
 		}
-		for i, c := range t.Chains {
+		for i, s := range t.PortSets {
 			if i > 0 || len(t.Sets) > 0 {
+				b.WriteString("\n")
+			}
+			renderPortSet(&b, s)
+		}
+		for i, c := range t.Chains {
+			if i > 0 || len(t.Sets)+len(t.PortSets) > 0 {
 				b.WriteString("\n")
 			}
 			renderChain(&b, t.Family, c)
@@ -139,7 +145,9 @@ func (r *ruleText) step() {
 	case *expr.Ct:
 		r.ct(e)
 	case *expr.Payload:
-		r.payload(e)
+		if !r.concatLookup() {
+			r.payload(e)
+		}
 	case *expr.Masq:
 		s := "masquerade"
 		for _, f := range []struct {

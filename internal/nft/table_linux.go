@@ -18,6 +18,8 @@ type Table struct {
 	Name string
 	// Sets are the table's named sets, created before its chains.
 	Sets []*Set
+	// PortSets are the table's named (address, protocol, port) sets, after Sets.
+	PortSets []*PortSet
 	// Chains are the table's chains, in order.
 	Chains []*Chain
 }
@@ -163,6 +165,9 @@ func queue(c *nftables.Conn, t *Table, replace bool) {
 		// AddSet fails only for anonymous sets without the constant flag: never here.
 		_ = c.AddSet(ks, elements(s.Elements))
 		sets[s.Name] = ks
+	}
+	for _, s := range t.PortSets {
+		sets[s.Name] = queuePortSet(c, nt, s)
 	}
 	chains := make([]*nftables.Chain, len(t.Chains))
 	for i, ch := range t.Chains { // all chains first: rules may jump to a later one

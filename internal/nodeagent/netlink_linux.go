@@ -39,6 +39,8 @@ type NetlinkFacts struct {
 	// addresses (classify).
 	Endpoints func() (eps []gridapi.Endpoint, hidden bool)
 	Version   string
+	// RelayWeight is reported as is (zosnet.relay_weight=; 0: the default).
+	RelayWeight int
 }
 
 // Facts implements FactsSource.
@@ -55,7 +57,7 @@ func (n *NetlinkFacts) Facts(_ context.Context) (gridapi.NodeFacts, error) {
 	if err != nil {
 		return gridapi.NodeFacts{}, fmt.Errorf("list routes: %w", err)
 	}
-	f := gridapi.NodeFacts{NICs: []gridapi.NIC{}, WGPorts: []int{}, Version: n.Version}
+	f := gridapi.NodeFacts{NICs: []gridapi.NIC{}, WGPorts: []int{}, Version: n.Version, RelayWeight: n.RelayWeight}
 	for _, l := range links {
 		a := l.Attrs()
 		if a.Flags&net.FlagLoopback != 0 || (n.Skip != nil && n.Skip(a.Name)) {

@@ -41,7 +41,9 @@ type Node struct {
 	Key    *identity.Key
 	FarmID int64
 	Name   string
-	opts   NodeOptions
+	// RelayWeight is zosnet.relay_weight= (0: absent), reported in the facts.
+	RelayWeight int
+	opts        NodeOptions
 }
 
 // LoadNode reads the kernel command line (farmer_id=, zosnet.registry=, zosnet.ca=),
@@ -89,7 +91,7 @@ func LoadNode(o NodeOptions) (*Node, error) {
 		return nil, err
 	}
 	c := &gridapi.Client{Base: cfg.Registry.String(), HTTP: hc, Key: k}
-	return &Node{Client: c, Key: k, FarmID: int64(cfg.FarmerID), Name: o.Name, opts: o}, nil
+	return &Node{Client: c, Key: k, FarmID: int64(cfg.FarmerID), Name: o.Name, RelayWeight: cfg.RelayWeight, opts: o}, nil
 }
 
 func firstOf(v ...string) string {
@@ -114,7 +116,8 @@ func (n *Node) NewAgent(ctx context.Context) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	facts := &NetlinkFacts{Version: n.opts.Version, WGPorts: n.opts.WGPorts, Skip: internalLink, Endpoints: n.opts.Endpoints}
+	facts := &NetlinkFacts{Version: n.opts.Version, WGPorts: n.opts.WGPorts, Skip: internalLink, Endpoints: n.opts.Endpoints,
+		RelayWeight: n.RelayWeight}
 	return New(Config{Client: n.Client, FarmID: n.FarmID, Name: n.Name, Version: n.opts.Version,
 		Facts: facts, Changes: changes, Conn: n.opts.Conn, Log: n.opts.Log}), nil
 }

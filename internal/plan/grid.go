@@ -29,6 +29,7 @@ type Self struct {
 //   - Endpoint candidates are the member's reported ones (duplicates merged, at most
 //     MaxAddresses); one is reachable when gridapi.Endpoint.Reachable says so, and a
 //     member without a reachable one is hidden, whatever its hidden flag says.
+//   - A member's relay weight is its reported relay_weight (out of range: the default).
 //   - LAN facts are the source address the registry saw and the member's private IPv4
 //     addresses, the overlay's own links (b-, v-, w-) left out.
 //
@@ -76,6 +77,9 @@ func gridMember(p gridapi.PeerFacts, self Self) (Member, bool, error) {
 	m.Endpoints = gridEndpoints(p.Facts.Endpoints)
 	m.Hidden = !slices.ContainsFunc(m.Endpoints, func(e Endpoint) bool { return e.Reachable })
 	m.LAN = gridLAN(p)
+	if w := p.Facts.RelayWeight; w > 0 && w <= MaxRelayWeight { // the registry checked it
+		m.RelayWeight = w
+	}
 	return m, true, nil
 }
 

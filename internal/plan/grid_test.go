@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -138,8 +139,8 @@ func TestStatusOf(t *testing.T) {
 		t.Fatalf("relays %v, %d pairs; want [farm1], 12", st.Relays, len(st.Pairs))
 	}
 	// home1 and home2 (one LAN) reach home6 through farm1, and home6 them: 3 members, 4 pairs
-	if len(st.RelayLoad) != 1 || st.RelayLoad[0] != (RelayLoad{Relay: "farm1", Members: 3, Pairs: 4}) {
-		t.Errorf("relay load %+v, want farm1 carrying 3 members and 4 pairs", st.RelayLoad)
+	if len(st.RelayLoad) != 1 || st.RelayLoad[0] != (RelayLoad{Relay: "farm1", Homes: 3, Members: 3, Pairs: 4}) {
+		t.Errorf("relay load %+v, want farm1 home of 3, carrying 3 members and 4 pairs", st.RelayLoad)
 	}
 	want := map[string]string{ // from→to: path via reachable last-reply
 		"home1→home2": "same-lan  true 11:59:59", "home2→home1": "same-lan  false -",
@@ -194,4 +195,73 @@ func FuzzFromGrid(f *testing.F) {
 		}
 		_ = StatusOf(dn, time.Time{}, Fresh)
 	})
+}
+
+// TestFromGridRelayWeight: a member's reported relay_weight becomes its RelayWeight; an
+// out-of-range one (the registry refuses those) counts as the default.
+func TestFromGridRelayWeight(t *testing.T) {
+	for _, tc := range []struct{ reported, want int }{{0, 0}, {3, 3}, {MaxRelayWeight, MaxRelayWeight}, {MaxRelayWeight + 1, 0}, {-2, 0}} {
+		dn := gridLab(t)
+		dn.Peers[0].Facts.RelayWeight = tc.reported
+		in, err := FromGrid(dn, Self{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := in.Members[0].RelayWeight; got != tc.want {
+			t.Errorf("reported %d: relay weight %d, want %d", tc.reported, got, tc.want)
+		}
+		if _, err := New(in); err != nil {
+			t.Errorf("reported %d: %v", tc.reported, err)
+		}
+	}
+}
+
+// TestStatusOfRelayGroups: a member reporting a relay group off its primary moves the
+// via of exactly that group's pairs, and the relay load follows.
+func TestStatusOfRelayGroups(t *testing.T) {
+	dn := gridLab(t)
+	farm2 := dn.Peers[0]
+	farm2.NodeID, farm2.Name, farm2.Subnet = 6, "farm2", "10.100.5.0/24"
+	farm2.NR = &gridapi.NRReport{PublicKey: "GUFQ7JTLW+8i4P0ZZRaTCZ3WBi4oSH4JzRsmpgYYXQE=", ListenPort: 3000, State: "up"}
+	farm2.Facts.Endpoints = []gridapi.Endpoint{{IP: "203.0.113.11", Family: 4, Reason: gridapi.ReasonPublicConfig}}
+	dn.Peers = append(dn.Peers, farm2)
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	before := StatusOf(dn, now, Fresh)
+	var moved NetworkPair
+	for _, p := range before.Pairs {
+		if p.From == "home6" && p.Path == PathRelayed {
+			moved = p
+		}
+	}
+	if len(moved.Relays) != 2 || moved.Via != moved.Relays[0] {
+		t.Fatalf("home6's relayed pair %+v: want one via the first of two relays", moved)
+	}
+	ids := map[string]string{"farm1": "1", "farm2": "6"}
+	for _, p := range dn.Peers {
+		if p.Name == "home6" {
+			p.NR.RelayGroups = []gridapi.RelayGroupUse{{Relays: []string{ids[moved.Relays[0]], ids[moved.Relays[1]]}, Current: ids[moved.Relays[1]]}}
+		}
+	}
+	after := StatusOf(dn, now, Fresh)
+	for i, p := range after.Pairs {
+		b := before.Pairs[i]
+		want := b.Via
+		if p.From == "home6" && slices.Equal(b.Relays, moved.Relays) {
+			want = moved.Relays[1]
+		}
+		if p.Via != want {
+			t.Errorf("%s→%s via %q, want %q", p.From, p.To, p.Via, want)
+		}
+	}
+	load := func(st NetworkStatus, relay string) RelayLoad {
+		for _, l := range st.RelayLoad {
+			if l.Relay == relay {
+				return l
+			}
+		}
+		return RelayLoad{}
+	}
+	if b, a := load(before, moved.Relays[1]), load(after, moved.Relays[1]); a.Pairs <= b.Pairs || a.Homes != b.Homes {
+		t.Errorf("second relay %s: load %+v before, %+v after; want more pairs, the same homes", moved.Relays[1], b, a)
+	}
 }

@@ -55,3 +55,35 @@ func labInput() Input {
 		Access: []AccessPeer{{Name: "laptop", PublicKey: key(9), Address: addr("10.1.255.10")}},
 	}
 }
+
+// primaries returns the current relays of mp's groups when all are on their primary.
+func primaries(mp MemberPlan) []string {
+	out := make([]string, len(mp.RelayGroups))
+	for k, g := range mp.RelayGroups {
+		out[k] = g.Relays[0]
+	}
+	return out
+}
+
+// onSecond returns the current relays of mp's groups when all moved to their second.
+func onSecond(mp MemberPlan) []string {
+	out := primaries(mp)
+	for k, g := range mp.RelayGroups {
+		if len(g.Relays) > 1 {
+			out[k] = g.Relays[1]
+		}
+	}
+	return out
+}
+
+// failedOver returns the current relays of mp's groups after relay died: the groups
+// whose primary it is move to their second, the others stay.
+func failedOver(mp MemberPlan, relay string) []string {
+	out := primaries(mp)
+	for k, g := range mp.RelayGroups {
+		if g.Relays[0] == relay && len(g.Relays) > 1 {
+			out[k] = g.Relays[1]
+		}
+	}
+	return out
+}

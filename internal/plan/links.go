@@ -129,34 +129,6 @@ func (p *Planner) needsRelay(i int) bool {
 	return !n.public && p.hidden-1-len(p.lanPeers(i)) > 0
 }
 
-// chooseRelays picks, in rank order, up to two public members that peer directly with
-// every member that needs relaying.
-func (p *Planner) chooseRelays() error {
-	need := map[class]bool{}
-	var who []string
-	for i := range p.nodes {
-		if p.nodes[i].relayed {
-			need[p.nodes[i].class] = true
-			who = append(who, p.nodes[i].name)
-		}
-	}
-	if len(need) == 0 {
-		return nil
-	}
-	for _, r := range p.rank("relay", p.public) {
-		if p.canRelay(p.nodes[r].class, need) {
-			p.relays = append(p.relays, r)
-			if len(p.relays) == 2 {
-				break
-			}
-		}
-	}
-	if len(p.relays) == 0 {
-		return p.noRelay(who, need)
-	}
-	return nil
-}
-
 func (p *Planner) canRelay(r class, need map[class]bool) bool {
 	for c := range need {
 		if r.family(c) < 0 {

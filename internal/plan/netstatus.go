@@ -40,13 +40,17 @@ type NetworkPair struct {
 
 // RelayLoad is one relay's load in a NetworkStatus.
 type RelayLoad struct {
-	Relay   string `json:"relay"`
-	Members int    `json:"members"` // members whose relayed traffic it carries
-	Pairs   int    `json:"pairs"`   // ordered relayed pairs through it
+	Relay string `json:"relay"`
+	// Homes counts the relayed members whose primary home relay it is (the planned
+	// spread: floor or ceil of its share).
+	Homes   int `json:"homes"`
+	Members int `json:"members"` // members sending relayed traffic through it now
+	Pairs   int `json:"pairs"`   // ordered relayed pairs through it now
 }
 
-// relayLoad counts, per relay, the members using it and the relayed pairs via it.
-func relayLoad(st NetworkStatus) []RelayLoad {
+// relayLoad counts, per relay, the members having it as primary home (homes, by relay
+// name), the members using it and the relayed pairs via it.
+func relayLoad(st NetworkStatus, homes map[string]int) []RelayLoad {
 	idx := map[string]int{}
 	var out []RelayLoad
 	at := func(r string) *RelayLoad {
@@ -55,6 +59,9 @@ func relayLoad(st NetworkStatus) []RelayLoad {
 			out = append(out, RelayLoad{Relay: r})
 		}
 		return &out[idx[r]]
+	}
+	for r, n := range homes {
+		at(r).Homes = n
 	}
 	users := map[string]bool{}
 	for _, p := range st.Pairs {
@@ -80,7 +87,7 @@ type MemberStatus struct {
 	State     string   `json:"state"` // the NR report's state, "unreported" before one
 	Hidden    bool     `json:"hidden"`
 	Endpoints []string `json:"endpoints"`
-	Relay     string   `json:"relay,omitempty"` // relay in use, for hidden members
+	Relay     string   `json:"relay,omitempty"` // relay carrying the pairs it owns, for relayed members
 	LastError string   `json:"last_error,omitempty"`
 	Updated   string   `json:"updated,omitempty"`
 }
@@ -103,15 +110,17 @@ func StatusOf(n gridapi.DesiredNetwork, now time.Time, fresh time.Duration) Netw
 	}
 	st := NetworkStatus{ID: n.ID, Name: n.Name, Range: n.IPRange, Relays: []string{}, Members: []MemberStatus{}, Pairs: []NetworkPair{},
 		RelayLoad: []RelayLoad{}}
-	current := map[string]string{}
+	current := map[string]map[string]string{}
 	var obs []PairObservation
 	for _, p := range n.Peers {
 		id := strconv.FormatInt(p.NodeID, 10)
 		m := MemberStatus{NodeID: p.NodeID, Name: p.Name, Subnet: p.Subnet, State: "unreported", Endpoints: []string{}}
 		if r := p.NR; r != nil {
 			m.State, m.LastError, m.Endpoints, m.Updated = r.State, r.LastError, r.Endpoints, r.Updated.Format(time.RFC3339)
-			if r.Relay != "" {
-				m.Relay, current[id] = name(r.Relay), r.Relay
+			m.Relay = name(r.Relay)
+			current[id] = map[string]string{}
+			for _, g := range r.RelayGroups {
+				current[id][RelayGroup{Relays: g.Relays}.Key()] = g.Current
 			}
 			for _, s := range r.Seen {
 				obs = append(obs, PairObservation{From: id, To: strconv.FormatInt(s.NodeID, 10), LastReply: s.LastReply})
@@ -129,12 +138,14 @@ func StatusOf(n gridapi.DesiredNetwork, now time.Time, fresh time.Duration) Netw
 		return st
 	}
 	pl := p.Plan()
+	homes := map[string]int{}
 	for i, m := range st.Members {
 		for _, mp := range pl.Members {
 			if mp.NodeID == strconv.FormatInt(m.NodeID, 10) {
 				st.Members[i].Hidden = mp.Hidden
-				if mp.Hidden && st.Members[i].Relay == "" && len(mp.Relays) > 0 {
-					st.Members[i].Relay = name(mp.Relays[0])
+				if len(mp.Relays) > 0 {
+					st.Members[i].Relay = cmp.Or(st.Members[i].Relay, name(mp.Relays[0]))
+					homes[name(mp.Relays[0])]++
 				}
 			}
 		}
@@ -155,8 +166,12 @@ func StatusOf(n gridapi.DesiredNetwork, now time.Time, fresh time.Duration) Netw
 		if ps.Via != "" {
 			p.Via = name(ps.Via)
 		}
+		p.Relays = nil
+		for _, r := range ps.Relays {
+			p.Relays = append(p.Relays, name(r))
+		}
 		st.Pairs = append(st.Pairs, p)
 	}
-	st.RelayLoad = relayLoad(st)
+	st.RelayLoad = relayLoad(st, homes)
 	return st
 }

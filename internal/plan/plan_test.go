@@ -96,18 +96,18 @@ func relayedPublicPair() struct {
 		{NodeID: "pd", PublicKey: key(3), ListenPort: 3, Subnet: pfx("10.4.2.0/24"), Endpoints: []Endpoint{pub("198.51.100.5"), pub("2001:db8::5")}},
 	}}
 	sub := func(s string) []netip.Prefix { return []netip.Prefix{pfx(s), twin(id, s)} }
-	rel4 := []netip.Prefix{pfx("10.4.1.0/24"), pfx("10.4.3.0/24"), twin(id, "10.4.1.0/24"), twin(id, "10.4.3.0/24")}
-	rel6 := []netip.Prefix{pfx("10.4.0.0/24"), pfx("10.4.3.0/24"), twin(id, "10.4.0.0/24"), twin(id, "10.4.3.0/24")}
+	rel4 := []RelayGroup{{Relays: []string{"pd"}, Members: []string{"p6"}, AllowedIPs: sub("10.4.1.0/24")}}
+	rel6 := []RelayGroup{{Relays: []string{"pd"}, Members: []string{"p4"}, AllowedIPs: sub("10.4.0.0/24")}}
 	want := Plan{NetworkID: id, Range: pfx("10.4.0.0/22"), ULA: twin(id, "10.4.0.0/22"), Relays: []string{"pd"}, Members: []MemberPlan{
 		{NodeID: "p4", Name: "p4", Subnet: pfx("10.4.0.0/24"), ULA: twin(id, "10.4.0.0/24"), ListenPort: 1, Routes: routes(id, "10.4.0.0/22"),
-			Relays: []string{"pd"}, Relayed: rel4, Peers: []Peer{
+			Relays: []string{"pd"}, RelayGroups: rel4, Peers: []Peer{
 				{NodeID: "pd", Name: "pd", PublicKey: key(3), Endpoint: ap("198.51.100.5:3"), Path: PathDirect,
-					AllowedIPs: []netip.Prefix{pfx("10.4.1.0/24"), pfx("10.4.2.0/24"), pfx("10.4.3.0/24"), twin(id, "10.4.1.0/24"), twin(id, "10.4.2.0/24"), twin(id, "10.4.3.0/24")}},
+					AllowedIPs: []netip.Prefix{pfx("10.4.1.0/24"), pfx("10.4.2.0/24"), twin(id, "10.4.1.0/24"), twin(id, "10.4.2.0/24")}},
 			}},
 		{NodeID: "p6", Name: "p6", Subnet: pfx("10.4.1.0/24"), ULA: twin(id, "10.4.1.0/24"), ListenPort: 2, Routes: routes(id, "10.4.0.0/22"),
-			Relays: []string{"pd"}, Relayed: rel6, Peers: []Peer{
+			Relays: []string{"pd"}, RelayGroups: rel6, Peers: []Peer{
 				{NodeID: "pd", Name: "pd", PublicKey: key(3), Endpoint: ap("[2001:db8::5]:3"), Path: PathDirect,
-					AllowedIPs: []netip.Prefix{pfx("10.4.0.0/24"), pfx("10.4.2.0/24"), pfx("10.4.3.0/24"), twin(id, "10.4.0.0/24"), twin(id, "10.4.2.0/24"), twin(id, "10.4.3.0/24")}},
+					AllowedIPs: []netip.Prefix{pfx("10.4.0.0/24"), pfx("10.4.2.0/24"), twin(id, "10.4.0.0/24"), twin(id, "10.4.2.0/24")}},
 			}},
 		{NodeID: "pd", Name: "pd", Subnet: pfx("10.4.2.0/24"), ULA: twin(id, "10.4.2.0/24"), ListenPort: 3, Routes: routes(id, "10.4.0.0/22"), Peers: []Peer{
 			{NodeID: "p4", Name: "p4", PublicKey: key(1), Endpoint: ap("198.51.100.4:1"), AllowedIPs: sub("10.4.0.0/24"), Path: PathDirect},
@@ -144,25 +144,30 @@ func hiddenLANAndRelay() struct {
 		sortPrefixes(ips)
 		return Peer{NodeID: "p", Name: "p", PublicKey: key(1), Endpoint: ap("198.51.100.1:1"), Keepalive: Keepalive, Path: PathDirect, AllowedIPs: ips}
 	}
-	relayedFor := func(own ...string) []netip.Prefix {
-		ex := []netip.Prefix{pfx("10.5.0.0/24"), pfx("10.5.7.77/32"), twin(id, "10.5.0.0/24")}
-		for _, o := range own {
-			ex = append(ex, pfx(o), twin(id, o))
+	// through p: the other members' subnets and twins only (no unassigned space)
+	relayedFor := func(others ...string) []netip.Prefix {
+		var ips []netip.Prefix
+		for _, o := range others {
+			ips = append(ips, pfx(o), twin(id, o))
 		}
-		return append(Remainder(pfx("10.5.0.0/21"), ex), Remainder(twin(id, "10.5.0.0/21"), ex)...)
+		sortPrefixes(ips)
+		return ips
 	}
-	r1, r2, r3 := relayedFor("10.5.1.0/24", "10.5.2.0/24"), relayedFor("10.5.1.0/24", "10.5.2.0/24"), relayedFor("10.5.3.0/24")
+	r1, r2, r3 := relayedFor("10.5.3.0/24"), relayedFor("10.5.3.0/24"), relayedFor("10.5.1.0/24", "10.5.2.0/24")
+	group := func(ips []netip.Prefix, members ...string) []RelayGroup {
+		return []RelayGroup{{Relays: []string{"p"}, Members: members, AllowedIPs: ips}}
+	}
 	hid := func(n, s string, port int) MemberPlan {
 		return MemberPlan{NodeID: n, Name: n, Hidden: true, Subnet: pfx(s), ULA: twin(id, s), ListenPort: port, Routes: routes(id, "10.5.0.0/21")}
 	}
 	h1, h2, h3 := hid("h1", "10.5.1.0/24", 2), hid("h2", "10.5.2.0/24", 3), hid("h3", "10.5.3.0/24", 4)
-	h1.Relays, h1.Relayed = []string{"p"}, r1
+	h1.Relays, h1.RelayGroups = []string{"p"}, group(r1, "h3")
 	h1.Peers = []Peer{{NodeID: "h2", Name: "h2", PublicKey: key(3), Endpoint: ap("192.168.1.2:3"), Keepalive: Keepalive, Path: PathSameLAN,
 		AllowedIPs: []netip.Prefix{pfx("10.5.2.0/24"), twin(id, "10.5.2.0/24")}}, pPeer(r1...)}
-	h2.Relays, h2.Relayed = []string{"p"}, r2
+	h2.Relays, h2.RelayGroups = []string{"p"}, group(r2, "h3")
 	h2.Peers = []Peer{{NodeID: "h1", Name: "h1", PublicKey: key(2), Path: PathSameLAN,
 		AllowedIPs: []netip.Prefix{pfx("10.5.1.0/24"), twin(id, "10.5.1.0/24")}}, pPeer(r2...)}
-	h3.Relays, h3.Relayed = []string{"p"}, r3
+	h3.Relays, h3.RelayGroups = []string{"p"}, group(r3, "h1", "h2")
 	h3.Peers = []Peer{pPeer(r3...)}
 	pm := MemberPlan{NodeID: "p", Name: "p", Subnet: pfx("10.5.0.0/24"), ULA: pSub[1], ListenPort: 1, Routes: routes(id, "10.5.0.0/21")}
 	for _, h := range []MemberPlan{h1, h2, h3} {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 
 	"github.com/zosnet/zosnet/internal/ula"
 )
@@ -27,9 +28,26 @@ type Planner struct {
 	// classes counts nodes per class; hidden counts hidden nodes.
 	classes map[class]int
 	hidden  int
-	relays  []int
-	devices []device // sorted by name
-	devOf   map[int][]int
+	// relayed are the members that need relaying and cands the relay candidates.
+	relayed, cands []int
+	// relays are the home relays in use, sorted; home[i] is relayed member i's primary
+	// and second relay (-1: none); nil when no member is relayed. Set once by homes.
+	// homeID numbers the distinct home relay pairs (nHomes of them), by node index;
+	// homePairs and homeRelays are each pair by number, as node indexes and node ids.
+	homesOnce  sync.Once
+	homeID     []int32
+	nHomes     int
+	homePairs  [][2]int
+	homeRelays [][]string
+	relays     []int
+	home       [][2]int
+	// hashes holds each node's nodeHash, by node index (dense: the relay choice reads
+	// them for every pair), and bySubnet the node indexes in the order of their subnets;
+	// both set by homes.
+	hashes   []uint64
+	bySubnet []int
+	devices  []device // sorted by name
+	devOf    map[int][]int
 }
 
 type lanKey struct {
@@ -52,6 +70,7 @@ type node struct {
 	lanAddrs []netip.Prefix // sorted
 	class    class
 	relayed  bool // some other member is not a direct peer
+	weight   int  // relay weight, at least 1
 }
 
 type device struct {
@@ -100,6 +119,7 @@ func New(in Input) (*Planner, error) {
 func (p *Planner) loadMembers(ms []Member, sp *space) error {
 	var errs []error
 	p.byID = make(map[string]int, len(ms))
+	p.nodes = make([]node, 0, len(ms))
 	keys := make(map[string]string, len(ms))
 	for i, m := range ms {
 		field := fmt.Sprintf("members[%d]", i)
@@ -133,7 +153,7 @@ func (p *Planner) loadMembers(ms []Member, sp *space) error {
 
 func newNode(m Member) node {
 	n := node{id: m.NodeID, name: cmp.Or(m.Name, m.NodeID), key: m.PublicKey, port: m.ListenPort,
-		subnet: m.Subnet, lanSrc: m.LAN.PublicSource, router: m.LAN.Router}
+		subnet: m.Subnet, lanSrc: m.LAN.PublicSource, router: m.LAN.Router, weight: max(m.RelayWeight, 1)}
 	for _, e := range m.Endpoints {
 		f := fam(familyOf(e.Addr))
 		if f == 0 || globalV6(e.Addr) {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -48,6 +49,9 @@ func randomInput(r *rand.Rand, n int) Input {
 		}
 		if r.IntN(3) == 0 {
 			m.Subnet = sp.subnet(uint32(i))
+		}
+		if r.IntN(4) == 0 {
+			m.RelayWeight = 1 + r.IntN(5)
 		}
 		in.Members = append(in.Members, m)
 	}
@@ -112,14 +116,69 @@ var cmpOpts = []cmp.Option{
 	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
 }
 
-// checkPlan checks the invariants of a plan, with every member on the primary relay and
-// then with every member failed over to the second relay.
+// checkPlan checks the invariants of a plan: its shape, that both ends of every relayed
+// pair agree on the relays, and forwarding with every group on its primary relay and
+// then after each relay's loss (its groups on their second relay, the others staying).
 func checkPlan(t *testing.T, in Input, pl Plan, ctx string) {
 	t.Helper()
 	checkShape(t, in, pl, ctx)
-	checkForwarding(t, pl, -1, ctx)
-	if len(pl.Relays) == 2 {
-		checkForwarding(t, pl, 1, ctx+" after failover")
+	checkAgree(t, pl, ctx)
+	checkForwarding(t, pl, "", ctx)
+	if len(pl.Relays) >= 2 {
+		for _, r := range pl.Relays {
+			checkForwarding(t, pl, r, ctx+" after the loss of "+r)
+		}
+	}
+}
+
+// checkAgree: every member that is not a direct peer is in exactly one relay group, and
+// the far end has this member in a group with the same relays.
+func checkAgree(t *testing.T, pl Plan, ctx string) {
+	t.Helper()
+	relaysTo := map[[2]string][]string{}
+	for _, m := range pl.Members {
+		for _, pe := range m.Peers {
+			if slices.ContainsFunc(pe.AllowedIPs, func(a netip.Prefix) bool { return !a.IsValid() }) {
+				t.Fatalf("%s: %s's entry for %s: an invalid allowed IP: %v", ctx, m.NodeID, pe.Name, pe.AllowedIPs)
+			}
+			if !slices.IsSortedFunc(pe.AllowedIPs, cmpPrefix) {
+				t.Fatalf("%s: %s's entry for %s: allowed IPs not sorted: %v", ctx, m.NodeID, pe.Name, pe.AllowedIPs)
+			}
+		}
+		if !slices.IsSortedFunc(m.RelayGroups, func(a, b RelayGroup) int { return slices.Compare(a.Relays, b.Relays) }) {
+			t.Fatalf("%s: %s's relay groups not sorted by relays", ctx, m.NodeID)
+		}
+		for _, g := range m.RelayGroups {
+			if len(g.AllowedIPs) < 2*len(g.Members) || slices.ContainsFunc(g.AllowedIPs, func(a netip.Prefix) bool { return !a.IsValid() }) {
+				t.Fatalf("%s: %s's relay group %v: %d allowed IPs for %d members: %v", ctx, m.NodeID, g.Relays, len(g.AllowedIPs), len(g.Members), g.AllowedIPs)
+			}
+			if !slices.IsSortedFunc(g.AllowedIPs, cmpPrefix) || !slices.IsSorted(g.Members) {
+				t.Fatalf("%s: %s's relay group %v not sorted: %v %v", ctx, m.NodeID, g.Relays, g.Members, g.AllowedIPs)
+			}
+			for _, b := range g.Members {
+				k := [2]string{m.NodeID, b}
+				if _, dup := relaysTo[k]; dup {
+					t.Fatalf("%s: %s has %s in two relay groups", ctx, m.NodeID, b)
+				}
+				relaysTo[k] = g.Relays
+			}
+		}
+	}
+	for _, m := range pl.Members {
+		for _, o := range pl.Members {
+			_, direct := findPeer(m.Peers, o.NodeID)
+			rs, relayed := relaysTo[[2]string{m.NodeID, o.NodeID}]
+			if o.NodeID == m.NodeID || direct {
+				if relayed {
+					t.Fatalf("%s: %s has %s both as a peer and in a relay group", ctx, m.NodeID, o.NodeID)
+				}
+				continue
+			}
+			back := relaysTo[[2]string{o.NodeID, m.NodeID}]
+			if !relayed || !slices.Equal(rs, back) {
+				t.Fatalf("%s: %s → %s via %v, back via %v", ctx, m.NodeID, o.NodeID, rs, back)
+			}
+		}
 	}
 }
 
@@ -173,8 +232,8 @@ func checkShape(t *testing.T, in Input, pl Plan, ctx string) {
 
 func peerSets(m MemberPlan) [][]Peer {
 	sets := [][]Peer{m.Peers}
-	for _, r := range m.Relays {
-		sets = append(sets, WithRelay(m, r))
+	for _, g := range m.RelayGroups {
+		sets = append(sets, WithRelay(m, failedOver(m, g.Relays[0])))
 	}
 	return sets
 }
@@ -245,17 +304,18 @@ type hop struct {
 // checkForwarding sends a packet from every member and device to every other one, over
 // IPv4 and the ULA twin, hop by hop: at each interface the entry whose allowed IPs hold
 // the destination carries it, and the receiver must accept the source from that sender
-// (WireGuard's cryptokey routing drops it otherwise). relay -1 keeps the plan as is;
-// otherwise every member moves its relayed set to Relays[relay].
-func checkForwarding(t *testing.T, pl Plan, relay int, ctx string) {
+// (WireGuard's cryptokey routing drops it otherwise). With dead set, that relay is lost:
+// every member moves the groups it is the primary of to their second relay, and no
+// packet between two other ends may cross it.
+func checkForwarding(t *testing.T, pl Plan, dead string, ctx string) {
 	t.Helper()
 	hops := map[string]hop{} // by public key
 	var srcs []netip.Addr
 	keyOf := map[string]string{}
 	for _, m := range pl.Members {
 		peers := m.Peers
-		if relay >= 0 && len(m.Relays) > relay {
-			peers = WithRelay(m, m.Relays[relay])
+		if dead != "" {
+			peers = WithRelay(m, failedOver(m, dead))
 		}
 		k := pubKeyOf(pl, m.NodeID)
 		keyOf[m.NodeID] = k
@@ -267,19 +327,29 @@ func checkForwarding(t *testing.T, pl Plan, relay int, ctx string) {
 		hops[k] = hop{owns: []netip.Prefix{netip.PrefixFrom(d.Address, 32)}, peers: []Peer{d.Peer}}
 		srcs = append(srcs, d.Address)
 	}
+	avoid, gone := "", map[netip.Addr]bool{} // the lost relay, and what only it reaches
+	if dead != "" {
+		avoid = keyOf[dead]
+		for _, s := range srcs {
+			gone[s] = owns(hops[avoid].owns, s)
+		}
+		for _, d := range pl.Devices {
+			gone[d.Address] = gone[d.Address] || d.AccessNode == dead
+		}
+	}
 	for _, src := range srcs {
 		for _, dst := range srcs {
-			if src == dst || src.Is4() != dst.Is4() {
+			if src == dst || src.Is4() != dst.Is4() || gone[src] || gone[dst] {
 				continue
 			}
-			if err := deliver(hops, src, dst); err != nil {
+			if err := deliver(hops, src, dst, avoid); err != nil {
 				t.Fatalf("%s: %s → %s: %v", ctx, src, dst, err)
 			}
 		}
 	}
 }
 
-func deliver(hops map[string]hop, src, dst netip.Addr) error {
+func deliver(hops map[string]hop, src, dst netip.Addr, avoid string) error {
 	at := ""
 	for k, h := range hops {
 		if owns(h.owns, src) {
@@ -306,6 +376,9 @@ func deliver(hops map[string]hop, src, dst netip.Addr) error {
 		}
 		if !back {
 			return fmt.Errorf("%.8s drops the packet from %.8s: source not in that peer's allowed IPs", next, at)
+		}
+		if next == avoid && avoid != "" {
+			return fmt.Errorf("%.8s sends it to the lost relay", at)
 		}
 		at = next
 	}

@@ -50,7 +50,7 @@ func TestReconcile(t *testing.T) {
 	}
 }
 
-// After a failover only the two relay entries change.
+// After a failover only relay entries change, each group's allowed IPs on its second.
 func TestReconcileFailover(t *testing.T) {
 	p, err := New(labInput())
 	if err != nil {
@@ -64,23 +64,28 @@ func TestReconcileFailover(t *testing.T) {
 	for _, pe := range m.Peers {
 		current = append(current, CurrentPeer{PublicKey: pe.PublicKey, Endpoint: pe.Endpoint, AllowedIPs: pe.AllowedIPs, Keepalive: pe.Keepalive})
 	}
-	ch := Reconcile(current, WithRelay(m, m.Relays[1]))
-	if len(ch.Add) != 0 || len(ch.Remove) != 0 || len(ch.Update) != 2 {
-		t.Fatalf("changes = %+v, want two updates", ch)
+	seconds := onSecond(m)
+	moved := WithRelay(m, seconds)
+	ch := Reconcile(current, moved)
+	if len(ch.Add) != 0 || len(ch.Remove) != 0 || len(ch.Update) == 0 {
+		t.Fatalf("changes = %+v, want only updates", ch)
 	}
 	for _, u := range ch.Update {
-		carried := 0
-		for _, a := range u.AllowedIPs {
-			if slices.Contains(m.Relayed, a) {
-				carried++
-			}
-		}
-		want := map[bool]int{true: len(m.Relayed), false: 0}[u.NodeID == m.Relays[1]]
-		if carried != want {
-			t.Errorf("entry %s carries %d of the %d relayed prefixes after failover to %s", u.NodeID, carried, len(m.Relayed), m.Relays[1])
+		if !slices.ContainsFunc(m.RelayGroups, func(g RelayGroup) bool { return slices.Contains(g.Relays, u.NodeID) }) {
+			t.Errorf("failover updates %s, which relays no group", u.NodeID)
 		}
 	}
-	for _, primary := range []string{m.Relays[0], ""} {
+	for k, g := range m.RelayGroups {
+		for _, r := range g.Relays {
+			pe, _ := findPeer(moved, r)
+			for _, a := range g.AllowedIPs {
+				if slices.Contains(pe.AllowedIPs, a) != (r == seconds[k]) {
+					t.Errorf("after failover to %s, entry %s carries %s: %v", seconds[k], r, a, !(r == seconds[k]))
+				}
+			}
+		}
+	}
+	for _, primary := range [][]string{nil, primaries(m), make([]string, len(m.RelayGroups))} {
 		if !Reconcile(current, WithRelay(m, primary)).Empty() {
 			t.Fatalf("staying on the primary (%q) changes something", primary)
 		}

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"time"
 )
 
@@ -18,18 +19,23 @@ type PairStatus struct {
 	To   string `json:"to"`
 	// Path is direct, same-lan or relayed.
 	Path Path `json:"path"`
-	// Via is the relay's node id for a relayed pair.
+	// Via is the relay's node id for a relayed pair: the relay From currently sends
+	// the pair's traffic through.
 	Via string `json:"via,omitempty"`
+	// Relays are a relayed pair's planned relays, primary first (the home relays of the
+	// pair's owner).
+	Relays []string `json:"relays,omitempty"`
 	// Reachable is true only when packets really crossed within the freshness window.
 	Reachable bool `json:"reachable"`
 }
 
 // Pairs returns the status of every ordered pair of distinct members of pl, sorted by
-// from then to: the path from the plan, the relay each member currently uses (current
-// maps a node id to its RelayState.Current; missing or empty means the primary), and
-// reachability from obs (a reply at most fresh old at now). Its cost is quadratic in the
-// number of members, like its output.
-func Pairs(pl Plan, current map[string]string, obs []PairObservation, now time.Time, fresh time.Duration) []PairStatus {
+// from then to: the path from the plan, the relay each member currently uses for the
+// pair's relay group (current maps a node id, then a RelayGroup.Key, to the relay
+// carrying that group; missing or empty means the group's primary), and reachability
+// from obs (a reply at most fresh old at now). Its cost is quadratic in the number of
+// members, like its output.
+func Pairs(pl Plan, current map[string]map[string]string, obs []PairObservation, now time.Time, fresh time.Duration) []PairStatus {
 	type pair struct{ from, to string }
 	last := make(map[pair]time.Time, len(obs))
 	for _, o := range obs {
@@ -45,17 +51,21 @@ func Pairs(pl Plan, current map[string]string, obs []PairObservation, now time.T
 				direct[pe.NodeID] = pe.Path
 			}
 		}
-		via := current[a.NodeID]
-		if via == "" && len(a.Relays) > 0 {
-			via = a.Relays[0]
+		group := map[string]int{}
+		for k, g := range a.RelayGroups {
+			for _, id := range g.Members {
+				group[id] = k
+			}
 		}
 		for _, b := range pl.Members {
 			if a.NodeID == b.NodeID {
 				continue
 			}
 			st := PairStatus{From: a.NodeID, To: b.NodeID, Path: direct[b.NodeID]}
-			if st.Path == "" {
-				st.Path, st.Via = PathRelayed, via
+			if k, ok := group[b.NodeID]; ok && st.Path == "" {
+				g := a.RelayGroups[k]
+				st.Path, st.Relays = PathRelayed, g.Relays
+				st.Via = cmp.Or(current[a.NodeID][g.Key()], g.Relays[0])
 			}
 			t := last[pair{a.NodeID, b.NodeID}]
 			st.Reachable = !t.IsZero() && !t.After(now.Add(fresh)) && now.Sub(t) <= fresh

@@ -14,11 +14,16 @@
 //     source address and a shared private prefix), over their LAN addresses (the one
 //     with the lower node id dials, so their first handshakes never cross);
 //   - every other pair (two hidden members on different LANs, or two public members
-//     without a common family) is relayed by one public member chosen deterministically
-//     for the whole network ([Plan.Relays][0]); a second one is planned for failover
-//     (see [Failover]). On a member that needs relaying, the relay's peer entry carries
-//     the network's whole range minus everything carried by direct entries, so allowed
-//     IPs never overlap on one interface and failover only moves that set;
+//     without a common family) is relayed. The relay candidates are the public members
+//     that peer directly with every relayed member. Each relayed member gets two home
+//     relays among them, a primary and a second for failover, by weighted rendezvous
+//     hashing with bounded load (so each candidate is the primary of floor or ceil of its
+//     share of the relayed members, its share following [Member.RelayWeight]); a relayed
+//     pair goes through the home relays of its owner, one of its two ends chosen by a hash
+//     of the pair, so both ends agree (WireGuard accepts a packet only from the entry
+//     whose allowed IPs hold its source). On a member, the destinations that share
+//     relays form a [RelayGroup]: its allowed IPs sit on the entry of its current relay,
+//     and each group fails over to its second relay on its own (see [Failover]);
 //   - an external access device peers with one public access node, which routes for it.
 //
 // Every subnet has an IPv6 ULA twin (ula.Twin). Members without a subnet get one
@@ -31,12 +36,12 @@
 //	input, err := plan.FromGrid(desired, self)
 //	p, err := plan.New(input)            // validate + prepare, O(n log n)
 //	view, err := p.Member(myNodeID)      // this node's peers, routes, relays
-//	peers := plan.WithRelay(view, st.Current) // st from Failover.Next; primary at first
+//	peers := plan.WithRelay(view, current) // current[k]: group k's relay (Failover.Next)
 //	changes := plan.Reconcile(current, peers) // current: the link's peers from wgctrl
 //
 // then apply changes (remove, then update and add with replace-allowed-IPs) and route
-// view.Routes into the WireGuard link. Every ~10 s, feed the relays' latest handshake
-// times to [Failover.Next] and re-apply when the current relay changes. The CLI builds
+// view.Routes into the WireGuard link. Every ~10 s, feed each relay group's relays'
+// latest handshake times to [Failover.Next] and re-apply when a group's relay changes. The CLI builds
 // `network status` with [StatusOf] (pairs from [Pairs]) and device files with package
 // wgquick.
 //
@@ -99,6 +104,10 @@ type Member struct {
 	Hidden bool `json:"hidden,omitempty"`
 	// LAN holds what the registry knows about the member's local network.
 	LAN LAN `json:"lan,omitzero"`
+	// RelayWeight is how much relayed traffic the member offers to carry compared with
+	// the other public members (the node's reported relay_weight), 0–MaxRelayWeight;
+	// 0 means 1, so by default every candidate carries an equal share.
+	RelayWeight int `json:"relay_weight,omitempty"`
 }
 
 // Endpoint is one address a node can be reached at or send from.
@@ -148,7 +157,7 @@ type Path string
 const (
 	PathDirect  Path = "direct"   // peers of each other over their public endpoints
 	PathSameLAN Path = "same-lan" // peers of each other over their LAN addresses
-	PathRelayed Path = "relayed"  // through the network's current relay
+	PathRelayed Path = "relayed"  // through the current relay of the pair's relay group
 	PathAccess  Path = "access"   // an access device's entry on its access node
 )
 
@@ -158,8 +167,8 @@ type Plan struct {
 	// Range and ULA are the network's IPv4 range and its IPv6 ULA twin.
 	Range netip.Prefix `json:"range"`
 	ULA   netip.Prefix `json:"ula"`
-	// Relays are the relay members' node ids, current (primary) first, then the failover
-	// relay; empty when no pair needs relaying.
+	// Relays are the node ids of the members that are a home relay (primary or second)
+	// of some member, sorted; empty when no pair needs relaying.
 	Relays  []string     `json:"relays,omitempty"`
 	Members []MemberPlan `json:"members"`
 	Devices []DevicePlan `json:"devices,omitempty"`
@@ -181,12 +190,13 @@ type MemberPlan struct {
 	// Routes are the prefixes to route into the WireGuard link (the range and its twin;
 	// the member's own subnet is more specific and stays on its bridge).
 	Routes []netip.Prefix `json:"routes"`
-	// Relays are the network's relays this member routes through, current first; empty
-	// when every other member is a direct peer.
+	// Relays are the member's home relays, primary first, then the second; they carry
+	// the relayed pairs the member owns. Empty when every other member is a direct peer.
 	Relays []string `json:"relays,omitempty"`
-	// Relayed is the set of allowed IPs carried by the current relay's peer entry (and
-	// moved to the failover relay's entry on failover); empty when Relays is.
-	Relayed []netip.Prefix `json:"relayed,omitempty"`
+	// RelayGroups are the member's relayed destinations by the relays they go through,
+	// sorted by relays; Peers has each group's allowed IPs on its primary relay's entry.
+	// Empty when Relays is.
+	RelayGroups []RelayGroup `json:"relay_groups,omitempty"`
 }
 
 // Peer is one WireGuard peer entry.

@@ -83,6 +83,9 @@ func validateMember(m Member, field string) error {
 		errs = append(errs, validateEndpoint(e, fmt.Sprintf("%s.endpoints[%d]", field, i)))
 	}
 	errs = append(errs, validateLAN(m.LAN, field+".lan"))
+	if m.RelayWeight < 0 || m.RelayWeight > MaxRelayWeight {
+		errs = append(errs, invalid(field+".relay_weight", "%d is not in 0-%d", m.RelayWeight, MaxRelayWeight))
+	}
 	return errors.Join(errs...)
 }
 

@@ -9,7 +9,8 @@ import (
 
 // Plan returns the whole network's plan: every member's view and every device's.
 func (p *Planner) Plan() Plan {
-	pl := Plan{NetworkID: p.netID, Range: p.rng, ULA: p.ula, Relays: p.ids(p.relays),
+	_, relays := p.homes()
+	pl := Plan{NetworkID: p.netID, Range: p.rng, ULA: p.ula, Relays: p.ids(relays),
 		Members: make([]MemberPlan, len(p.nodes))}
 	for i := range p.nodes {
 		pl.Members[i] = p.member(i)
@@ -20,8 +21,12 @@ func (p *Planner) Plan() Plan {
 	return pl
 }
 
-// Relays returns the network's relays, current first (empty when none is needed).
-func (p *Planner) Relays() []string { return p.ids(p.relays) }
+// Relays returns the members that are some member's home relay, sorted (empty when no
+// pair is relayed).
+func (p *Planner) Relays() []string {
+	_, relays := p.homes()
+	return p.ids(relays)
+}
 
 // Member returns the view of the member with node id nodeID.
 func (p *Planner) Member(nodeID string) (MemberPlan, error) {
@@ -45,21 +50,32 @@ func (p *Planner) member(i int) MemberPlan {
 	n := &p.nodes[i]
 	mp := MemberPlan{NodeID: n.id, Name: n.name, Hidden: !n.public, Subnet: n.subnet, ULA: n.ula,
 		ListenPort: n.port, Routes: []netip.Prefix{p.rng, p.ula}}
+	var direct []bool
+	if n.relayed {
+		direct = make([]bool, len(p.nodes))
+	}
 	for _, j := range p.candidates(i) {
 		if l, ok := p.link(n, &p.nodes[j]); ok {
 			mp.Peers = append(mp.Peers, p.memberPeer(j, l))
+			if direct != nil {
+				direct[j] = true
+			}
 		}
 	}
 	for _, d := range p.devOf[i] {
 		mp.Peers = append(mp.Peers, p.devicePeer(d))
 	}
-	if n.relayed && len(p.relays) > 0 {
-		mp.Relays = p.ids(p.relays)
-		mp.Relayed = p.relayedSet(n, mp.Peers)
-		for k := range mp.Peers {
-			if pe := &mp.Peers[k]; pe.NodeID == mp.Relays[0] {
-				pe.AllowedIPs = append(pe.AllowedIPs, mp.Relayed...)
-				sortPrefixes(pe.AllowedIPs)
+	if !n.relayed {
+		return mp
+	}
+	if home, _ := p.homes(); home != nil {
+		mp.Relays = p.homeIDs(home[i])
+		groups, carry := p.relayGroups(i, direct)
+		mp.RelayGroups = groups
+		for k := range mp.Peers { // the groups on their primaries: WithRelay(mp, nil)
+			pe := &mp.Peers[k]
+			if j, ok := p.byID[pe.NodeID]; ok && pe.Path != PathAccess && len(carry[j]) > 0 {
+				pe.AllowedIPs = mergePrefixes(pe.AllowedIPs, carry[j])
 			}
 		}
 	}
@@ -85,13 +101,20 @@ func (p *Planner) candidates(i int) []int {
 
 func (p *Planner) memberPeer(j int, l link) Peer {
 	b := &p.nodes[j]
+	return Peer{NodeID: b.id, Name: b.name, PublicKey: b.key, Endpoint: l.ep, AllowedIPs: p.peerIPs(j),
+		Keepalive: l.ka, Path: l.path}
+}
+
+// peerIPs are what member j's entry carries on another member: its subnet, its ULA twin
+// and its access devices, sorted.
+func (p *Planner) peerIPs(j int) []netip.Prefix {
+	b := &p.nodes[j]
 	allowed := []netip.Prefix{b.subnet, b.ula}
 	for _, d := range p.devOf[j] {
 		allowed = append(allowed, p.deviceIPs(d)...)
 	}
 	sortPrefixes(allowed)
-	return Peer{NodeID: b.id, Name: b.name, PublicKey: b.key, Endpoint: l.ep, AllowedIPs: allowed,
-		Keepalive: l.ka, Path: l.path}
+	return allowed
 }
 
 func (p *Planner) deviceIPs(d int) []netip.Prefix {
@@ -100,37 +123,4 @@ func (p *Planner) deviceIPs(d int) []netip.Prefix {
 
 func (p *Planner) devicePeer(d int) Peer {
 	return Peer{Name: p.devices[d].Name, PublicKey: p.devices[d].PublicKey, AllowedIPs: p.deviceIPs(d), Path: PathAccess}
-}
-
-// relayedSet is the range and its ULA twin minus the member's own subnet and everything
-// its direct entries carry.
-func (p *Planner) relayedSet(n *node, peers []Peer) []netip.Prefix {
-	ex := []netip.Prefix{n.subnet, n.ula}
-	for _, pe := range peers {
-		ex = append(ex, pe.AllowedIPs...)
-	}
-	return append(Remainder(p.rng, ex), Remainder(p.ula, ex)...)
-}
-
-// WithRelay returns mp's peers with mp.Relayed carried by the entry of relay nodeID
-// instead of any other entry: the failover move. An empty nodeID means the primary
-// (as in a zero RelayState). The result is a new slice; mp is not changed. A relay that
-// is not one of mp's peers leaves every entry without the relayed set.
-func WithRelay(mp MemberPlan, nodeID string) []Peer {
-	if nodeID == "" && len(mp.Relays) > 0 {
-		nodeID = mp.Relays[0]
-	}
-	peers := make([]Peer, len(mp.Peers))
-	for i, pe := range mp.Peers {
-		pe.AllowedIPs = slices.DeleteFunc(slices.Clone(pe.AllowedIPs), func(a netip.Prefix) bool {
-			_, found := slices.BinarySearchFunc(mp.Relayed, a, cmpPrefix)
-			return found
-		})
-		if pe.NodeID == nodeID && nodeID != "" {
-			pe.AllowedIPs = append(pe.AllowedIPs, mp.Relayed...)
-			sortPrefixes(pe.AllowedIPs)
-		}
-		peers[i] = pe
-	}
-	return peers
 }

@@ -285,9 +285,9 @@ func (l *meshLab) reach(a, b string, v6 bool, deadline time.Duration) bool {
 // TestPlanOverWireGuard runs the plan of the lab network on real wireguard-go devices
 // over the in-memory fabric: every member reaches every other over IPv4 and the ULA
 // twin, the LAN pair's packets go over the LAN, hidden pairs go through the relay, the
-// laptop reaches a hidden node through its access node, and after the primary relay
-// dies and the members move their relayed set (WithRelay + Reconcile), hidden pairs
-// recover through the second relay.
+// laptop reaches a hidden node through its access node, and after a relay dies and the
+// members move the groups it was the primary of (WithRelay + Reconcile), those pairs
+// recover through their second relay while the others keep theirs.
 func TestPlanOverWireGuard(t *testing.T) {
 	l := newMeshLab(t)
 	names := []string{"farm1", "farm2", "farm3", "home1", "home2", "home6"}
@@ -307,15 +307,20 @@ func TestPlanOverWireGuard(t *testing.T) {
 	if l.f.count(h1, h2) == 0 || l.f.count(h2, h1) == 0 {
 		t.Fatal("home1 ↔ home2 did not go over their LAN")
 	}
-	r1, r2 := l.nodes[l.pl.Relays[0]], l.nodes[l.pl.Relays[1]]
+	g := groupOf(l.pl, "home1", "home6")
+	if len(g.Relays) != 2 {
+		t.Fatalf("home1 → home6 relays %v, want a primary and a second", g.Relays)
+	}
+	r1 := l.nodes[g.Relays[0]]
 	if !r1.saw(r1.relayed, l.addrOf("home1", false), l.addrOf("home6", false)) {
-		t.Fatalf("home1 → home6 did not go through the relay %s", l.pl.Relays[0])
+		t.Fatalf("home1 → home6 did not go through its relay %s", g.Relays[0])
 	}
 	if r1.saw(r1.relayed, l.addrOf("home1", false), l.addrOf("home2", false)) {
 		t.Fatal("home1 → home2 went through the relay")
 	}
 
-	// The primary relay dies; every member that needs relaying moves to the second.
+	// The pair's primary relay dies; the groups it is the primary of move to their
+	// second relay, the others stay where they are.
 	l.f.mu.Lock()
 	l.f.down[r1.h] = true
 	l.f.mu.Unlock()
@@ -323,12 +328,9 @@ func TestPlanOverWireGuard(t *testing.T) {
 		n.forget()
 	}
 	for _, m := range l.pl.Members {
-		if len(m.Relays) < 2 {
-			continue
-		}
-		ch := Reconcile(currentPeers(t, l.nodes[m.NodeID].dev), WithRelay(m, m.Relays[1]))
-		if len(ch.Update) != 2 || len(ch.Add)+len(ch.Remove) != 0 {
-			t.Fatalf("%s: failover changes %+v, want two updated entries", m.NodeID, ch)
+		ch := Reconcile(currentPeers(t, l.nodes[m.NodeID].dev), WithRelay(m, failedOver(m, g.Relays[0])))
+		if len(ch.Add)+len(ch.Remove) != 0 {
+			t.Fatalf("%s: failover changes %+v, want only updated entries", m.NodeID, ch)
 		}
 		if err := l.nodes[m.NodeID].dev.IpcSet(uapi(nil, 0, false, ch.Update, nil)); err != nil {
 			t.Fatal(err)
@@ -338,8 +340,13 @@ func TestPlanOverWireGuard(t *testing.T) {
 		if !l.reach(p[0], p[1], false, 30*time.Second) {
 			t.Fatalf("%s → %s: not delivered after failover", p[0], p[1])
 		}
-		if !r2.saw(r2.relayed, l.addrOf(p[0], false), l.addrOf(p[1], false)) {
-			t.Fatalf("%s → %s did not go through the second relay", p[0], p[1])
+		pg := groupOf(l.pl, p[0], p[1])
+		via := pg.Relays[0]
+		if via == g.Relays[0] {
+			via = pg.Relays[1]
+		}
+		if r := l.nodes[via]; !r.saw(r.relayed, l.addrOf(p[0], false), l.addrOf(p[1], false)) {
+			t.Fatalf("%s → %s did not go through %s (its group's relays %v)", p[0], p[1], via, pg.Relays)
 		}
 	}
 }

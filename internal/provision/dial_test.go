@@ -9,7 +9,7 @@ import (
 	"github.com/zosnet/zosnet/internal/plan"
 )
 
-// planOf is home1's (node 2) planned peers in dn, the relayed ones through the primary.
+// planOf is home1's (node 2) planned peers in dn, every relay group on its primary.
 func planOf(t *testing.T, dn gridapi.DesiredNetwork) []plan.Peer {
 	t.Helper()
 	in, err := plan.FromGrid(dn, plan.Self{NodeID: 2, PublicKey: dn.Peers[1].NR.PublicKey, ListenPort: 3000})
@@ -24,7 +24,7 @@ func planOf(t *testing.T, dn gridapi.DesiredNetwork) []plan.Peer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return plan.WithRelay(mp, mp.Relays[0])
+	return mp.Peers
 }
 
 // TestHoldDials: home1 (hidden) alone dials farm1 (public) and home2 (same LAN, the

@@ -3,11 +3,18 @@ package provision
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/zosnet/zosnet/internal/cmdline"
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/localapi"
 	"github.com/zosnet/zosnet/internal/nodeagent"
@@ -36,6 +43,8 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Interval, "probe-interval", 0, "overlay probe and failover period (default 2s)")
 	fs.DurationVar(&cfg.DownAfter, "relay-down-after", 0, "relay silence before failover (default 10s)")
 	fs.DurationVar(&cfg.Hold, "relay-hold", 0, "relay health needed before moving back (default 20s)")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics (the gateway's) on this TCP address; empty: none")
+	fs.StringVar(&cfg.NetnsDir, "netns-dir", "", "where networkd's namespaces are (default /run/netns)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,8 +64,61 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.Agent, err = node.NewAgent(ctx); err != nil {
 		return err
 	}
+	ng, err := startGateway(ctx, o, &cfg, *metricsAddr)
+	if err != nil {
+		return err
+	}
+	defer ng.close()
 	return New(cfg).Run(ctx)
 }
+
+// startGateway makes the node's gateway (serving its persisted config at once, before
+// any registry answer) and wires it into cfg; ACME comes from zosnet.acme=.
+func startGateway(ctx context.Context, o nodeagent.NodeOptions, cfg *Config, metricsAddr string) (*nodeGateway, error) {
+	cl, err := cmdline.ReadFile(firstNonEmpty(o.Cmdline, "/proc/cmdline"))
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	gopts := GatewayOptions{StateDir: firstNonEmpty(o.StateDir, os.Getenv("ZOSNET_STATE_DIR"), nodeagent.DefaultStateDir),
+		NetnsDir: firstNonEmpty(cfg.NetnsDir, "/run/netns"), CAFile: cl.CAFile, Metrics: reg, Log: cfg.Log}
+	if cl.ACME != nil {
+		gopts.ACME = cl.ACME.String()
+	}
+	if gopts.CAFile == "" {
+		if p := gopts.StateDir + "/registry-ca.crt"; fileExists(p) {
+			gopts.CAFile = p
+		}
+	}
+	ng, err := newNodeGateway(gopts)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	go ng.restore(ctx)
+	cfg.Gateway, cfg.GatewayFW, cfg.Reporter = ng, cfg.Networkd.(*localapi.Client), cfg.Registry.(*gridapi.Client)
+	if metricsAddr != "" {
+		l, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			ng.close()
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+		go func() { <-ctx.Done(); srv.Close() }()
+		go func() { _ = srv.Serve(l) }()
+	}
+	return ng, nil
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // keepAlive makes requests on a dead connection fail fast: the node's addresses and
 // routes change under provisiond while networkd sets up its uplinks, and a registry

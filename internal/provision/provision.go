@@ -11,9 +11,11 @@
 // the node's revision).
 //
 // Relay failover: each node probes every other member's gateway over the overlay
-// (ICMP echo from its own gateway); when the planned relay stops answering for
-// Config.DownAfter, a hidden member moves the relayed set to the second relay
-// (plan.Failover), and back once the first has answered for Config.Hold.
+// (ICMP echo from its own gateway); a relayed member's destinations are in relay groups
+// (plan.RelayGroup), each with a primary and a second relay; when a group's primary
+// stops answering for Config.DownAfter, the member moves that group to its second relay
+// (plan.Failover), and back once the primary has answered for Config.Hold. Every group
+// fails over on its own: a relay's loss moves only the groups it is the primary of.
 //
 // While the registry is unreachable nothing is changed on the node: the last applied
 // state keeps running. Run is the only entry point; a Provisioner is not reusable.
@@ -103,7 +105,12 @@ type Config struct {
 	// a pass as soon as the registry is back, so pending reports flush at once.
 	Conn        *nodeagent.Conn
 	RegistryURL string // for the status report
-	Log         *slog.Logger
+	// Gateway serves the node's exposures (nil: the node serves none); GatewayFW opens
+	// networkd's firewall for them; Reporter sends their health to the registry.
+	Gateway   Gateway
+	GatewayFW GatewayFirewall
+	Reporter  ExposureReporter
+	Log       *slog.Logger
 }
 
 // Provisioner runs provisiond's loop.
@@ -128,18 +135,27 @@ type Provisioner struct {
 
 	connSent   nodeapi.RegistryStatus // last registry status networkd accepted
 	connSentAt time.Time
+	gw         gwState
 }
 
 // netState is what the loop keeps per network between passes.
 type netState struct {
-	relay       plan.RelayState
-	relays      []string  // the planned relays relay refers to
-	relaysSince time.Time // when relays last changed
-	probe       Prober
-	probeSrc    string
-	report      string // digest of the last report sent
-	reportedAt  time.Time
-	dialSince   map[string]time.Time // peer key → first planned while held (dial.go)
+	groups map[string]*groupState // by plan.RelayGroup.Key
+	// own is the state of the node's own home relay group (nil: it owns no relayed
+	// pair), moved the groups not on their primary: both for the report.
+	own        *groupState
+	moved      []gridapi.RelayGroupUse
+	probe      Prober
+	probeSrc   string
+	report     string // digest of the last report sent
+	reportedAt time.Time
+	dialSince  map[string]time.Time // peer key → first planned while held (dial.go)
+}
+
+// groupState is the failover state of one relay group (plan.RelayGroup).
+type groupState struct {
+	relay plan.RelayState
+	since time.Time // when the group (its relays) first appeared in the plan
 }
 
 // New returns a Provisioner for cfg.
@@ -289,4 +305,5 @@ func (p *Provisioner) pass(ctx context.Context) {
 	}
 	p.syncWorkloads(ctx, d.Workloads)
 	p.removeOthers(ctx, want)
+	p.syncGateway(ctx, d)
 }

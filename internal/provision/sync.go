@@ -93,7 +93,7 @@ func (p *Provisioner) syncNetwork(ctx context.Context, n gridapi.DesiredNetwork)
 		if cur, err = p.cfg.Networkd.PutNR(ctx, spec); err != nil {
 			state, lastErr = "error", err.Error()
 		} else {
-			p.log.Info("network resource updated", "network", n.ID, "peers", len(spec.Peers), "relay", st.relay.Current)
+			p.log.Info("network resource updated", "network", n.ID, "peers", len(spec.Peers), "relay_groups", len(mp.RelayGroups), "failed_over", len(st.moved))
 		}
 	}
 	if state == "up" {
@@ -153,9 +153,11 @@ func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodea
 		return nodeapi.NRSpec{}, mp, err
 	}
 	peers := mp.Peers
-	if len(mp.Relays) > 0 {
-		p.failover(n.ID, st, mp.Relays)
-		peers = plan.WithRelay(mp, relayName(mp.Relays, st.relay.Current))
+	if len(mp.RelayGroups) > 0 || st.groups != nil {
+		current := p.failover(n.ID, st, mp)
+		if len(st.moved) > 0 { // mp.Peers has every group on its primary
+			peers = plan.WithRelay(mp, current)
+		}
 	}
 	peers = p.holdDials(n, st, cur, peers, time.Now())
 	s := specOf(mp, in.Network.Range, n.ID, peers, int(cur.Status.ListenPort))
@@ -163,18 +165,14 @@ func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodea
 	return s, mp, nil
 }
 
-// failover moves the relayed set between the planned relays (plan.Failover) on the
-// evidence of the overlay probes. A new relay list starts on the primary, and for
-// DownAfter nothing moves: at start no relay has answered yet, and the members must
-// not pick different relays by the order their first handshakes happen to finish in.
-func (p *Provisioner) failover(netID string, st *netState, relays []string) {
+// failover moves each of mp's relay groups between its relays (plan.Failover) on the
+// evidence of the overlay probes and returns the relay carrying each group (for
+// plan.WithRelay). A new group starts on its primary, and for DownAfter nothing moves:
+// at start no relay has answered yet, and the two ends of a pair must not pick different
+// relays by the order their first handshakes happen to finish in. Groups no longer in
+// the plan are forgotten.
+func (p *Provisioner) failover(netID string, st *netState, mp plan.MemberPlan) []string {
 	now := time.Now()
-	if !slices.Equal(relays, st.relays) {
-		st.relays, st.relaysSince, st.relay = slices.Clone(relays), now, plan.RelayState{}
-	}
-	if now.Sub(st.relaysSince) < p.cfg.DownAfter {
-		return
-	}
 	seen := map[string]time.Time{}
 	if st.probe != nil {
 		for id, t := range st.probe.Seen() {
@@ -182,11 +180,33 @@ func (p *Provisioner) failover(netID string, st *netState, relays []string) {
 		}
 	}
 	fo := plan.Failover{DownAfter: p.cfg.DownAfter, Hold: p.cfg.Hold}
-	next := fo.Next(relays, st.relay, seen, now)
-	if from, to := relayName(relays, st.relay.Current), relayName(relays, next.Current); from != to {
-		p.log.Warn("relay failover", "network", netID, "from", from, "to", to)
+	groups := make(map[string]*groupState, len(mp.RelayGroups))
+	current := make([]string, len(mp.RelayGroups))
+	st.own, st.moved = nil, nil
+	for k, g := range mp.RelayGroups {
+		key := g.Key()
+		gs := st.groups[key]
+		if gs == nil {
+			gs = &groupState{since: now}
+		}
+		groups[key] = gs
+		if now.Sub(gs.since) >= p.cfg.DownAfter {
+			next := fo.Next(g.Relays, gs.relay, seen, now)
+			if from, to := relayName(g.Relays, gs.relay.Current), relayName(g.Relays, next.Current); from != to {
+				p.log.Warn("relay failover", "network", netID, "relays", key, "from", from, "to", to, "members", len(g.Members))
+			}
+			gs.relay = next
+		}
+		current[k] = relayName(g.Relays, gs.relay.Current)
+		if current[k] != g.Relays[0] {
+			st.moved = append(st.moved, gridapi.RelayGroupUse{Relays: g.Relays, Current: current[k]})
+		}
+		if slices.Equal(g.Relays, mp.Relays) {
+			st.own = gs
+		}
 	}
-	st.relay = next
+	st.groups = groups
+	return current
 }
 
 func relayName(relays []string, current string) string {
@@ -244,7 +264,10 @@ func (p *Provisioner) probe(n gridapi.DesiredNetwork, st *netState, cur nodeapi.
 // probe times stay fresh.
 func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR, state, lastErr string) error {
 	r := gridapi.NRReport{PublicKey: cur.Status.PublicKey, ListenPort: int(cur.Status.ListenPort), State: state,
-		LastError: lastErr, Relay: st.relay.Current, Endpoints: []string{}, Peers: peerIDs(n, cur)}
+		LastError: lastErr, RelayGroups: st.moved, Endpoints: []string{}, Peers: peerIDs(n, cur)}
+	if st.own != nil {
+		r.Relay = st.own.relay.Current
+	}
 	if self, ok := selfOf(n, p.node); ok {
 		for _, e := range self.Facts.Endpoints {
 			if a, err := netip.ParseAddr(e.IP); err == nil && e.Reachable() {
@@ -265,7 +288,7 @@ func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *
 	}
 	slices.SortFunc(r.Seen, func(a, b gridapi.PeerSeen) int { return int(a.NodeID - b.NodeID) })
 	slices.Sort(fresh)
-	digest := fmt.Sprint(r.PublicKey, r.ListenPort, r.State, r.LastError, r.Relay, r.Endpoints, fresh, r.Peers)
+	digest := fmt.Sprint(r.PublicKey, r.ListenPort, r.State, r.LastError, r.Relay, r.RelayGroups, r.Endpoints, fresh, r.Peers)
 	if digest == st.report && time.Since(st.reportedAt) < 15*time.Second {
 		return nil
 	}

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,7 +49,7 @@ func TestPlanAndSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := specOf(mp, in.Network.Range, "net1", plan.WithRelay(mp, mp.Relays[0]), 3000)
+	s := specOf(mp, in.Network.Range, "net1", plan.WithRelay(mp, nil), 3000)
 	if err := s.Validate(); err != nil {
 		t.Fatalf("spec invalid: %v", err)
 	}
@@ -163,9 +164,9 @@ func TestPassSeenAndErrors(t *testing.T) {
 	}
 }
 
-// TestPassFailover: with two public members home1 has two relays; once the grace after
-// a new relay list is over, the primary silent and the second answering, the relayed
-// set moves to the second relay's entry and the report names it.
+// TestPassFailover: with two public members home1's relay group towards home6 has two
+// relays; once the grace after a new group is over, the primary silent and the second
+// answering, the group moves to the second relay's entry and the report names it.
 func TestPassFailover(t *testing.T) {
 	f := newFakeNodeWith(Config{DownAfter: 50 * time.Millisecond, Hold: time.Hour})
 	dn := gridLab(t)
@@ -186,20 +187,26 @@ func TestPassFailover(t *testing.T) {
 	if err != nil || len(mp.Relays) != 2 {
 		t.Fatalf("home1's relays %v (%v); want two", mp.Relays, err)
 	}
-	second := mp.Relays[1]
+	k := slices.IndexFunc(mp.RelayGroups, func(g plan.RelayGroup) bool { return slices.Contains(g.Members, "4") })
+	if k < 0 || len(mp.RelayGroups[k].Relays) != 2 {
+		t.Fatalf("home1's relay groups %+v: want home6 (4) in one with two relays", mp.RelayGroups)
+	}
+	g := mp.RelayGroups[k]
+	second := g.Relays[1]
 	secondKey := dn.Peers[0].NR.PublicKey
 	if second == "6" {
 		secondKey = farm2.NR.PublicKey
 	}
 	d := gridapi.Desired{NodeID: 2, Revision: 1, Networks: []gridapi.DesiredNetwork{dn}}
 	f.pass(t, d)
-	if r := f.reg.sent("net1"); r[len(r)-1].Relay != "" {
-		t.Fatalf("relay %q right after the plan; want the primary during the grace", r[len(r)-1].Relay)
+	if r := f.reg.sent("net1"); r[len(r)-1].Relay != "" || len(r[len(r)-1].RelayGroups) != 0 {
+		t.Fatalf("relay %q, groups moved %v right after the plan; want the primaries during the grace", r[len(r)-1].Relay, r[len(r)-1].RelayGroups)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for f.p.nets["net1"].relay.Current != second {
+	current := func() string { return f.p.nets["net1"].groups[g.Key()].relay.Current }
+	for current() != second {
 		if time.Now().After(deadline) {
-			t.Fatalf("still on %q after 10 s with the primary silent and %s answering", f.p.nets["net1"].relay.Current, second)
+			t.Fatalf("still on %q after 10 s with the primary silent and %s answering", current(), second)
 		}
 		id, _ := strconv.ParseInt(second, 10, 64)
 		f.probes[0].mu.Lock()
@@ -211,8 +218,13 @@ func TestPassFailover(t *testing.T) {
 	if got := peersOf(t, nr.Spec)[secondKey]; !strings.Contains(got, "10.100.3.0/24") {
 		t.Errorf("second relay's entry %q does not carry home6's subnet", got)
 	}
-	if r := f.reg.sent("net1"); r[len(r)-1].Relay != second {
-		t.Errorf("report names relay %q, want %s", r[len(r)-1].Relay, second)
+	last := f.reg.sent("net1")
+	r := last[len(last)-1]
+	if !slices.ContainsFunc(r.RelayGroups, func(u gridapi.RelayGroupUse) bool { return u.Current == second && slices.Equal(u.Relays, g.Relays) }) {
+		t.Errorf("report's moved groups %+v, want %v on %s", r.RelayGroups, g.Relays, second)
+	}
+	if slices.Equal(g.Relays, mp.Relays) && r.Relay != second {
+		t.Errorf("report names relay %q for home1's own group, want %s", r.Relay, second)
 	}
 }
 

@@ -43,6 +43,10 @@ type Uplinks struct {
 	sock   *netns.NS // the public namespace while a config is set
 	quiet  map[string]time.Time
 	allow  []nodeapi.EgressAllow // the farmer's egress allow list
+	// gwTCP and gwUDP are the gateway's public ports, opened in the socket firewall
+	// of the public namespace (SetGatewayPorts).
+	gwTCP, gwUDP []uint16
+	wgPorts      []uint16 // the WireGuard ports last applied
 }
 
 // DMZ returns the ndmz manager (for NR uplinks). It is valid after the first Apply.
@@ -148,11 +152,12 @@ func (u *Uplinks) RefreshEgress() (bool, error) {
 }
 
 func (u *Uplinks) setConfig(cfg nodeapi.PublicConfig, ports []uint16) error {
+	u.wgPorts = ports
 	ns, err := ensureNS(u.Host, u.NetnsDir, cfg)
 	if err != nil {
 		return err
 	}
-	if err := firewall.ApplySocket(ns, ports); err != nil {
+	if err := firewall.ApplySocketWith(ns, u.socket(ports)); err != nil {
 		ns.Close()
 		return err
 	}
@@ -254,9 +259,27 @@ func (u *Uplinks) SetPorts(wgPorts []uint16) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.sock != nil {
-		return firewall.ApplySocket(u.sock, wgPorts)
+		u.wgPorts = wgPorts
+		return firewall.ApplySocketWith(u.sock, u.socket(wgPorts))
 	}
 	return firewall.ApplyHost(u.Host, ndmz.HostFirewall(wgPorts))
+}
+
+func (u *Uplinks) socket(wgPorts []uint16) firewall.Socket {
+	return firewall.Socket{WGPorts: wgPorts, GatewayTCP: u.gwTCP, GatewayUDP: u.gwUDP}
+}
+
+// SetGatewayPorts opens a gateway's public TCP and UDP ports in the firewall of the
+// public namespace (only there: a node without a public config serves no gateway).
+// It takes effect at once when the namespace exists, else with the next Apply.
+func (u *Uplinks) SetGatewayPorts(tcp, udp []uint16) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.gwTCP, u.gwUDP = tcp, udp
+	if u.sock == nil {
+		return nil
+	}
+	return firewall.ApplySocketWith(u.sock, u.socket(u.wgPorts))
 }
 
 // Close releases the public namespace handle; the kernel state stays.

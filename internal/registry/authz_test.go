@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -69,6 +70,23 @@ func authzOps(netSpec func(w *world) gridapi.NetworkSpec) []writeOp {
 		{"delete network", func(t *testing.T, w *world, _ string) (string, string, any, string) {
 			return "DELETE", "/v1/networks/" + freshNet(t, w), nil, "user"
 		}},
+		{"create exposure", func(t *testing.T, w *world, _ string) (string, string, any, string) {
+			id := freshNet(t, w)
+			return "POST", "/v1/exposures", exposeSpec(t, w, id, fmt.Sprintf("n%d", time.Now().UnixNano())), "user"
+		}},
+		{"delete exposure", func(t *testing.T, w *world, _ string) (string, string, any, string) {
+			id := freshNet(t, w)
+			e, err := w.user.CreateExposure(context.Background(), exposeSpec(t, w, id, fmt.Sprintf("n%d", time.Now().UnixNano())))
+			mustOK(t, err)
+			return "DELETE", "/v1/exposures/" + e.ID, nil, "user"
+		}},
+		{"report exposure", func(t *testing.T, w *world, _ string) (string, string, any, string) {
+			id := freshNet(t, w)
+			e, err := w.user.CreateExposure(context.Background(), exposeSpec(t, w, id, fmt.Sprintf("n%d", time.Now().UnixNano())))
+			mustOK(t, err)
+			rep := gridapi.ExposureReport{Backends: []gridapi.BackendHealth{{Addr: e.Resolved[0], Healthy: true}}}
+			return "PUT", fmt.Sprintf("/v1/nodes/%d/exposures/%s/report", w.idB, e.ID), rep, "nodeB"
+		}},
 		{"create workload", func(t *testing.T, w *world, _ string) (string, string, any, string) {
 			return "POST", "/v1/networks/" + freshNet(t, w) + "/workloads", gridapi.WorkloadSpec{Name: "w1", NodeID: w.idA}, "user"
 		}},
@@ -90,6 +108,34 @@ func authzOps(netSpec func(w *world) gridapi.NetworkSpec) []writeOp {
 			return "DELETE", fmt.Sprintf("/v1/farms/%d/public-ips/%s", w.farm.ID, ip), nil, "farmer"
 		}},
 	}
+}
+
+// exposeSpec gives node B a gateway domain and returns an http exposure on it towards
+// a host of node A's subnet of network id.
+func exposeSpec(t *testing.T, w *world, id, name string) gridapi.ExposureSpec {
+	t.Helper()
+	ctx := context.Background()
+	_, err := w.farmer.SetPublicConfig(ctx, w.idB, gridapi.PublicConfig{IPv4: "198.51.100.8/24", GW4: "198.51.100.1", Domain: "gw1.farm1.test"})
+	mustOK(t, err)
+	n, err := w.anon.Network(ctx, id)
+	mustOK(t, err)
+	return gridapi.ExposureSpec{Network: id, Kind: "http", Gateway: w.idB, Name: name, Backends: []string{hostIn(t, n, w.idA, 10, 8080)}}
+}
+
+// hostIn is host number h of node's subnet in n, with port.
+func hostIn(t testing.TB, n gridapi.Network, node int64, h, port int) string {
+	t.Helper()
+	for _, m := range n.Members {
+		if m.NodeID == node {
+			a := netip.MustParsePrefix(m.Subnet).Addr()
+			for range h {
+				a = a.Next()
+			}
+			return netip.AddrPortFrom(a, uint16(port)).String()
+		}
+	}
+	t.Fatalf("node %d is not a member of %s", node, n.ID)
+	return ""
 }
 
 // freshWorkload deploys workload w1 on node A in network id, as the user.

@@ -61,7 +61,10 @@ func (s *sqlStore) Desired(ctx context.Context, node int64) (gridapi.Desired, er
 		}
 		d.Networks = append(d.Networks, listsOnly(dn, node))
 	}
-	d.Workloads, err = s.nodeWorkloads(ctx, tx, node)
+	if d.Workloads, err = s.nodeWorkloads(ctx, tx, node); err != nil {
+		return d, err
+	}
+	d.Exposures, err = s.exposuresQ(ctx, tx, "", node)
 	return d, err
 }
 

@@ -26,8 +26,11 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"PublicConfig": gridapi.PublicConfig{}, "Node": gridapi.Node{},
 		"AccessPeerSpec": gridapi.AccessPeerSpec{}, "NetworkSpec": gridapi.NetworkSpec{},
 		"Network": gridapi.Network{}, "NRReport": gridapi.NRReport{}, "PeerSeen": gridapi.PeerSeen{},
+		"RelayGroupUse": gridapi.RelayGroupUse{},
 		"NetworkStatus": gridapi.DesiredNetwork{}, "PeerFacts": gridapi.PeerFacts{},
-		"Desired": gridapi.Desired{}, "WorkloadSpec": gridapi.WorkloadSpec{}, "Workload": gridapi.Workload{},
+		"Desired": gridapi.Desired{}, "ExposureSpec": gridapi.ExposureSpec{}, "Exposure": gridapi.Exposure{},
+		"ExposureReport": gridapi.ExposureReport{},
+		"WorkloadSpec":   gridapi.WorkloadSpec{}, "Workload": gridapi.Workload{},
 		"WorkloadReport": gridapi.WorkloadReport{}, "PublicIPsAdd": gridapi.PublicIPsAdd{}, "PublicIP": gridapi.PublicIP{},
 	}
 	for name, ref := range doc.Components.Schemas {

@@ -38,6 +38,12 @@ CREATE INDEX workloads_node ON workloads(node_id);
 CREATE TABLE public_ips (ip TEXT PRIMARY KEY, farm_id BIGINT NOT NULL REFERENCES farms(id), prefix_len INTEGER NOT NULL,
   gateway TEXT NOT NULL, network_id TEXT NOT NULL, workload TEXT NOT NULL);
 CREATE INDEX public_ips_farm ON public_ips(farm_id);`,
+	// exposures (issue 12): claim is "name:<label>", "tcp:<port>" or "udp:<port>", unique per gateway
+	`CREATE TABLE exposures (id TEXT PRIMARY KEY, owner TEXT NOT NULL,
+  network_id TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE, gateway BIGINT NOT NULL REFERENCES nodes(id),
+  claim TEXT NOT NULL, doc TEXT NOT NULL, report TEXT, created BIGINT NOT NULL, UNIQUE (gateway, claim));
+CREATE INDEX exposures_network ON exposures(network_id);
+CREATE INDEX exposures_owner ON exposures(owner);`,
 }
 
 // migrate brings the schema up to date. Concurrent registries on one PostgreSQL

@@ -168,6 +168,11 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: "/v1/farms/{farm}/public-ips", signed: true, h: s.addPublicIPs},
 		{method: "GET", pattern: "/v1/farms/{farm}/public-ips", h: s.listPublicIPs},
 		{method: "DELETE", pattern: "/v1/farms/{farm}/public-ips/{ip}", signed: true, h: s.removePublicIP},
+		{method: "POST", pattern: "/v1/exposures", signed: true, h: s.createExposure},
+		{method: "GET", pattern: "/v1/exposures", h: s.listExposures},
+		{method: "GET", pattern: "/v1/exposures/{exposure}", h: s.getExposure},
+		{method: "DELETE", pattern: "/v1/exposures/{exposure}", signed: true, h: s.deleteExposure},
+		{method: "PUT", pattern: "/v1/nodes/{node}/exposures/{exposure}/report", signed: true, h: s.reportExposure},
 	}
 }
 

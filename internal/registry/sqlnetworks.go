@@ -155,9 +155,16 @@ func (s *sqlStore) UpdateNetwork(ctx context.Context, actor, id string, spec gri
 		if err := s.workloadsBlockChange(ctx, tx, prev, spec); err != nil {
 			return nil, err
 		}
+		gateways, err := s.keepGateways(ctx, tx, id, &spec)
+		if err != nil {
+			return nil, err
+		}
 		members, peers, err := assignSubnets(&spec, &prev)
 		if err != nil {
 			return nil, err
+		}
+		for i := range members {
+			members[i].Gateway = gateways[members[i].NodeID]
 		}
 		n = prev
 		n.Name, n.IPRange, n.SubnetSize, n.Members, n.AccessPeers, n.Revision = spec.Name, spec.IPRange, spec.SubnetSize, members, peers, rev
@@ -178,7 +185,7 @@ func (s *sqlStore) DeleteNetwork(ctx context.Context, actor, id string) error {
 			return nil, forbidden("only the owner of network %s may delete it", id)
 		}
 		for _, q := range []string{"UPDATE public_ips SET network_id = '', workload = '' WHERE network_id = ?",
-			"DELETE FROM workloads WHERE network_id = ?", "DELETE FROM nr_reports WHERE network_id = ?", "DELETE FROM members WHERE network_id = ?", "DELETE FROM networks WHERE id = ?"} {
+			"DELETE FROM workloads WHERE network_id = ?", "DELETE FROM exposures WHERE network_id = ?", "DELETE FROM nr_reports WHERE network_id = ?", "DELETE FROM members WHERE network_id = ?", "DELETE FROM networks WHERE id = ?"} {
 			if _, err := s.exec(ctx, tx, q, id); err != nil {
 				return nil, err
 			}

@@ -235,6 +235,9 @@ func (s *sqlStore) SetPublicConfig(ctx context.Context, actor string, node int64
 		if owner != actor {
 			return nil, forbidden("only the owner of node %d's farm may set its public config", node)
 		}
+		if err := s.checkGatewayChange(ctx, tx, node, p); err != nil {
+			return nil, err
+		}
 		if _, err := s.exec(ctx, tx, "UPDATE nodes SET public_config = ? WHERE id = ?", doc, node); err != nil {
 			return nil, err
 		}

@@ -53,6 +53,16 @@ type Store interface {
 	PublicIPs(ctx context.Context, farm string) ([]gridapi.PublicIP, error)
 	RemovePublicIP(ctx context.Context, actor, farm, ip string) error
 
+	// CreateExposure claims a name or port on a gateway for the owner of spec.Network.
+	CreateExposure(ctx context.Context, actor string, spec gridapi.ExposureSpec) (gridapi.Exposure, error)
+	// DeleteExposure removes an exposure of actor's, freeing its name or port.
+	DeleteExposure(ctx context.Context, actor, id string) error
+	// Exposures lists exposures, filtered by owner and gateway when non-zero.
+	Exposures(ctx context.Context, owner string, gateway int64) ([]gridapi.Exposure, error)
+	Exposure(ctx context.Context, id string) (gridapi.Exposure, error)
+	// ReportExposure stores the gateway node's report on an exposure it serves.
+	ReportExposure(ctx context.Context, actor string, node int64, id string, r gridapi.ExposureReport) error
+
 	// Desired is what node must run, with its revision.
 	Desired(ctx context.Context, node int64) (gridapi.Desired, error)
 	// Revision is the latest revision of anything.

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lockPath is the machine-wide lock that serializes leak-checked test binaries.
+// lockPath is the machine-wide lock that serializes root test binaries (RequireRoot, LeakCheck).
 const lockPath = "/run/lock/zosnet-tests.lock"
 
 // lockWait bounds how long a test binary without a deadline waits for another one to

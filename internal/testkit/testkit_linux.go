@@ -36,6 +36,10 @@ func InCI() bool { return os.Getenv("CI") == "true" }
 func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() == 0 {
+		// Root tests and benchmarks make kernel objects: they take the machine-wide test
+		// lock too (not only leak-checked ones), so an in-process benchmark never shows
+		// up in another suite's leak check.
+		lockMachine(t)
 		return
 	}
 	if InCI() {

@@ -114,7 +114,7 @@ func (c *command) exec(ctx context.Context, e *env, args []string) error {
 func commands() []*command {
 	return []*command{
 		upCmd(), downCmd(), statusCmd(), execCmd(), shellCmd(), demoCmd(), leaseCmd(), carrierCmd(), dhcpCmd(), rebootCmd(),
-		serviceCmd(), profileCmd(),
+		serviceCmd(), profileCmd(), serveCmd(),
 	}
 }
 

@@ -26,7 +26,7 @@ func meshDemo(ctx context.Context, e *env, stay bool) (err error) {
 		return err
 	}
 	bin := filepath.Dir(exe)
-	for _, b := range []string{"registry", "netinit", "networkd", "provisiond", "zosnet"} {
+	for _, b := range []string{"registry", "netinit", "networkd", "provisiond", "zosnet", "pebble"} {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
 			return fmt.Errorf("demo: %s is missing next to zoslab (run `make demo`, which builds bin/): %w", b, err)
 		}
@@ -103,7 +103,10 @@ func demoSteps(ctx context.Context, w io.Writer, m *scenario.Mesh) error {
 	if err := demoDevice(ctx, w, m, n.ID, ws); err != nil {
 		return err
 	}
-	return demoPublic(ctx, w, m, n.ID)
+	if err := demoPublic(ctx, w, m, n.ID); err != nil {
+		return err
+	}
+	return demoGateway(ctx, w, m, ws)
 }
 
 // demoPublic: the farmer's public IPv4 pool, and a workload on farm1 with a public
@@ -241,9 +244,16 @@ func printMatrix(w io.Writer, nodes []string, cells []scenario.Cell, st plan.Net
 }
 
 func explainPaths(w io.Writer, st plan.NetworkStatus) {
-	relays := strings.Join(st.Relays, " (then ")
-	if len(st.Relays) > 1 {
-		relays += " for failover)"
+	relays := "—"
+	for _, p := range st.Pairs {
+		if p.Path == plan.PathRelayed && len(p.Relays) > 0 {
+			relays = p.Relays[0]
+			if len(p.Relays) > 1 {
+				relays += " (then " + p.Relays[1] + " for failover)"
+			}
+			relays += " for " + p.From + "↔" + p.To
+			break
+		}
 	}
 	say(w, "", "What the paths mean:",
 		"  direct    the two nodes are WireGuard peers; at least one of them is public, the hidden one dials",
@@ -251,8 +261,10 @@ func explainPaths(w io.Writer, st plan.NetworkStatus) {
 		"  same-lan  home1 and home2 sit behind the same home router: they peer directly over their LAN",
 		"            addresses, so their traffic never leaves the home (0-OS today sends it via a public node);",
 		"  relayed   two hidden nodes on different LANs cannot reach each other, so a public node forwards",
-		"            between them: relay "+relays+". If the relay stops answering, the hidden nodes move",
-		"            to the second relay by themselves, and back when it returns.")
+		"            between them: relay "+relays+". Each hidden node has its own two home relays,",
+		"            spread over the public nodes; a pair goes through those of one of its ends. If a",
+		"            relay stops answering, its pairs move to their second relay by themselves, and back",
+		"            when it returns.")
 }
 
 func say(w io.Writer, lines ...string) {

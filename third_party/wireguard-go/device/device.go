@@ -73,6 +73,7 @@ type Device struct {
 		messageBuffers            *WaitPool
 		inboundElements           *WaitPool
 		outboundElements          *WaitPool
+		slab                      *bufSlab // zosnet: message buffers outside the Go heap
 	}
 
 	queue struct {
@@ -394,6 +395,7 @@ func (device *Device) Close() {
 	device.state.stopping.Wait()
 
 	device.rate.limiter.Close()
+	device.pool.slab.close() // zosnet: give the buffers back to the kernel
 
 	device.log.Verbosef("Device closed")
 	close(device.closed)

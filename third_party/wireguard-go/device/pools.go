@@ -47,6 +47,9 @@ func (p *WaitPool) Put(x any) {
 }
 
 func (device *Device) PopulatePools() {
+	// zosnet: the two receive routines and the TUN reader hold a batch each, plus one
+	// batch in flight.
+	device.pool.slab = newBufSlab(4 * device.BatchSize())
 	device.pool.inboundElementsContainer = NewWaitPool(PreallocatedBuffersPerPool, func() any {
 		s := make([]*QueueInboundElement, 0, device.BatchSize())
 		return &QueueInboundElementsContainer{elems: s}
@@ -95,10 +98,16 @@ func (device *Device) PutOutboundElementsContainer(c *QueueOutboundElementsConta
 }
 
 func (device *Device) GetMessageBuffer() *[MaxMessageSize]byte {
+	if b := device.pool.slab.get(); b != nil {
+		return b
+	}
 	return device.pool.messageBuffers.Get().(*[MaxMessageSize]byte)
 }
 
 func (device *Device) PutMessageBuffer(msg *[MaxMessageSize]byte) {
+	if device.pool.slab.put(msg) {
+		return
+	}
 	device.pool.messageBuffers.Put(msg)
 }
 
