@@ -61,7 +61,7 @@ func Build(dir string, log *slog.Logger) (Files, error) {
 		t.Dir(d, 0o755)
 	}
 	if _, err := os.Stat(busybox); err != nil {
-		return Files{}, fmt.Errorf("guest: %s: %w (apt-get install busybox-static)", busybox, err)
+		return Files{}, fmt.Errorf("guest: %s: %w (scripts/install-deps.sh installs busybox-static; run it before any lab is up: a lab makes the package registries unreachable)", busybox, err)
 	}
 	t.HostFile("/bin/busybox", busybox, 0o755)
 	t.Symlink("/bin/sh", "busybox")
