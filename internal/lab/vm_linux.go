@@ -56,7 +56,7 @@ func (l *Lab) checkImage() error {
 		if n.IsVM() && n.VM.Boot == BootDisk {
 			need = append(need, image.BootloaderFile)
 			if _, err := os.Stat(Firmware); err != nil {
-				return fmt.Errorf("lab %s: node %s boots from disk but OVMF (%s) is missing: apt-get install ovmf", l.name, n.Name, Firmware)
+				return fmt.Errorf("lab %s: node %s boots from disk but OVMF (%s) is missing: scripts/install-deps.sh installs ovmf (run it before any lab is up)", l.name, n.Name, Firmware)
 			}
 		}
 	}
@@ -67,7 +67,7 @@ func (l *Lab) checkImage() error {
 	}
 	if tool(qemuBinary) == qemuBinary {
 		if _, err := exec.LookPath(qemuBinary); err != nil {
-			return fmt.Errorf("lab %s: vm nodes need %s: apt-get install qemu-system-x86", l.name, qemuBinary)
+			return fmt.Errorf("lab %s: vm nodes need %s: scripts/install-deps.sh installs qemu-system-x86 (run it before any lab is up)", l.name, qemuBinary)
 		}
 	}
 	return nil
