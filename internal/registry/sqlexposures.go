@@ -387,16 +387,7 @@ func (s *sqlStore) exposuresQ(ctx context.Context, db querier, owner string, gat
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []gridapi.Exposure{}
-	for rows.Next() {
-		e, err := scanExposure(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return collectRows(rows, scanExposure)
 }
 
 // keepGateways adds to spec the gateways serving exposures of network id that the

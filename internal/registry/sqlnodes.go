@@ -151,6 +151,21 @@ func (s *sqlStore) coMembers(ctx context.Context, tx *sql.Tx, node int64) ([]int
 	return collectIDs(rows, []int64{node})
 }
 
+// collectRows scans every row with scan and closes rows; the result is never nil (an
+// empty list encodes as []).
+func collectRows[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func collectIDs(rows *sql.Rows, out []int64) ([]int64, error) {
 	defer rows.Close()
 	for rows.Next() {

@@ -55,16 +55,7 @@ func (s *sqlStore) queryWorkloads(ctx context.Context, q interface {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []gridapi.Workload{}
-	for rows.Next() {
-		w, err := scanWorkload(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, w)
-	}
-	return out, rows.Err()
+	return collectRows(rows, scanWorkload)
 }
 
 // CreateWorkload implements Store: the network's owner deploys a workload on a member
