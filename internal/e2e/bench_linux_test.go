@@ -24,34 +24,52 @@ func BenchmarkConverge(b *testing.B) {
 
 // converge creates a network over nodes once per benchmark round (named prefix<i>, range
 // 10.<base+i>.0.0/16), waits until every member is up and every pair of workloads
-// answers, deletes it, and returns the time of each round; it reports their median.
+// answers, deletes it, and returns the time of each round; it reports their median and
+// logs the critical path (the provisionds' convergence trace, median over the rounds).
 func converge(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, base int, upWithin, matrixWithin time.Duration) []time.Duration {
 	ctx := context.Background()
 	var runs []time.Duration
+	var paths [][]scenario.PathRow
+	pairs := len(nodes) * (len(nodes) - 1)
 	for i := 0; b.Loop(); i++ {
 		t0 := time.Now()
 		n, err := m.CreateNetwork(ctx, fmt.Sprintf("%s%d", prefix, i), fmt.Sprintf("10.%d.0.0/16", base+i%100), nodes)
 		if err != nil {
 			b.Fatal(err)
 		}
+		written := time.Since(t0)
 		if _, err := m.WaitUp(ctx, n.ID, len(nodes), upWithin); err != nil {
 			b.Fatal(err)
 		}
+		up := time.Since(t0)
 		ws, err := m.AddWorkloads(ctx, n.ID, nodes)
 		if err != nil {
 			b.Fatal(err)
 		}
+		attached := time.Since(t0)
 		if _, err := m.WaitMatrix(ctx, ws, matrixWithin); err != nil {
 			b.Fatal(err)
 		}
 		runs = append(runs, time.Since(t0))
 		b.StopTimer()
+		ev, err := m.Trace(n.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		path := append([]scenario.PathRow{{Step: "registry write (create returned)", Count: 1, Median: written, Last: written}},
+			scenario.CriticalPath(ev, t0)...)
+		path = append(path,
+			scenario.PathRow{Step: "all members up (status polled)", Count: len(nodes), Median: up, Last: up},
+			scenario.PathRow{Step: "workloads attached", Count: len(nodes), Median: attached, Last: attached},
+			scenario.PathRow{Step: "all pairs ping (matrix polled)", Count: pairs, Median: runs[len(runs)-1], Last: runs[len(runs)-1]})
+		paths = append(paths, path)
 		if err := m.Zosnet(ctx, nil, "network", "delete", n.ID); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
 	}
 	b.ReportMetric(median(runs).Seconds(), "s/op-median")
+	b.Logf("critical path, median of %d runs (time since network create was sent):\n%s", len(paths), scenario.FormatPath(scenario.MedianPath(paths)))
 	return runs
 }
 

@@ -211,6 +211,11 @@ type NRReport struct {
 	// Seen says, per other member, when a probe sent over the overlay from this node's
 	// subnet to the member's got its last answer (packets really crossed).
 	Seen []PeerSeen `json:"seen,omitempty"`
+	// Peers are the members this network resource has as WireGuard peers now (node
+	// ids, sorted). A member that alone can start the handshake with a peer (it has the
+	// peer's endpoint, the peer has none for it) adds that peer once the peer lists it
+	// here: a first handshake the peer cannot accept yet is retried only after 5 s.
+	Peers []int64 `json:"peers,omitempty"`
 }
 
 // RelayGroupUse is one of a node's relay groups and the relay carrying it now.

@@ -389,6 +389,14 @@ func (r *NRReport) Validate() error {
 			return fieldErr(fmt.Sprintf("seen[%d].node_id", i), "%d is not a node id", p.NodeID)
 		}
 	}
+	if len(r.Peers) > MaxMembers {
+		return fieldErr("peers", "%d entries, at most %d", len(r.Peers), MaxMembers)
+	}
+	for i, id := range r.Peers {
+		if id <= 0 {
+			return fieldErr(fmt.Sprintf("peers[%d]", i), "%d is not a node id", id)
+		}
+	}
 	return nil
 }
 

@@ -28,7 +28,24 @@ func gridLab(t testing.TB) gridapi.DesiredNetwork {
 	if err := json.Unmarshal(b, &dn); err != nil {
 		t.Fatal(err)
 	}
+	listAll(dn)
 	return dn
+}
+
+// listAll makes every reporting member list every other member as its peer (they
+// all know each other: nothing is held back by holdDials).
+func listAll(dn gridapi.DesiredNetwork) {
+	for _, m := range dn.Peers {
+		if m.NR == nil {
+			continue
+		}
+		m.NR.Peers = nil
+		for _, o := range dn.Peers {
+			if o.NodeID != m.NodeID {
+				m.NR.Peers = append(m.NR.Peers, o.NodeID)
+			}
+		}
+	}
 }
 
 // fakeNetworkd is networkd's local API in memory: NRs get a key and port when created,

@@ -131,6 +131,7 @@ type Provisioner struct {
 	// wlReports is the last report sent per workload (local name), so unchanged
 	// workloads are not reported again.
 	wlReports map[string]string
+	trace     *tracer
 
 	connSent   nodeapi.RegistryStatus // last registry status networkd accepted
 	connSentAt time.Time
@@ -148,6 +149,7 @@ type netState struct {
 	probeSrc   string
 	report     string // digest of the last report sent
 	reportedAt time.Time
+	dialSince  map[string]time.Time // peer key → first planned while held (dial.go)
 }
 
 // groupState is the failover state of one relay group (plan.RelayGroup).
@@ -180,7 +182,7 @@ func New(cfg Config) *Provisioner {
 	if cfg.Conn == nil {
 		cfg.Conn = &nodeagent.Conn{}
 	}
-	p := &Provisioner{cfg: cfg, log: log, wake: make(chan struct{}, 1), nets: map[string]*netState{}, wlReports: map[string]string{}}
+	p := &Provisioner{cfg: cfg, log: log, wake: make(chan struct{}, 1), nets: map[string]*netState{}, wlReports: map[string]string{}, trace: newTracer(log)}
 	cfg.Conn.OnChange = func(st nodeagent.ConnState) {
 		if st.Connected {
 			p.log.Info("registry reachable", "since", st.Since)
@@ -264,6 +266,7 @@ func truncate(s string, n int) string {
 
 // setDesired is the watcher's Apply: it keeps the newest state and wakes the loop.
 func (p *Provisioner) setDesired(_ context.Context, d gridapi.Desired) error {
+	p.trace.desired(p.node, d, time.Now())
 	p.mu.Lock()
 	p.desired = &d
 	p.mu.Unlock()

@@ -96,6 +96,9 @@ func (p *Provisioner) syncNetwork(ctx context.Context, n gridapi.DesiredNetwork)
 			p.log.Info("network resource updated", "network", n.ID, "peers", len(spec.Peers), "relay_groups", len(mp.RelayGroups), "failed_over", len(st.moved))
 		}
 	}
+	if state == "up" {
+		p.trace.applied(n, cur, time.Now())
+	}
 	if cur.Status.State == nodeapi.StateError && lastErr == "" {
 		state, lastErr = "error", cur.Status.LastError
 	}
@@ -129,6 +132,7 @@ func (p *Provisioner) ensureNR(ctx context.Context, n gridapi.DesiredNetwork, se
 	}
 	cur, err = p.cfg.Networkd.PutNR(ctx, nodeapi.NRSpec{NetworkID: n.ID, Name: n.Name, IPRange: rng, Subnet: sub, Peers: []nodeapi.Peer{}})
 	if err == nil {
+		p.trace.mark(n.ID, StepCreated, 0, time.Now())
 		p.log.Info("network resource created", "network", n.ID, "subnet", sub, "port", cur.Status.ListenPort)
 	}
 	return cur, err
@@ -155,6 +159,7 @@ func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodea
 			peers = plan.WithRelay(mp, current)
 		}
 	}
+	peers = p.holdDials(n, st, cur, peers, time.Now())
 	s := specOf(mp, in.Network.Range, n.ID, peers, int(cur.Status.ListenPort))
 	s.Name = n.Name
 	return s, mp, nil
@@ -259,7 +264,7 @@ func (p *Provisioner) probe(n gridapi.DesiredNetwork, st *netState, cur nodeapi.
 // probe times stay fresh.
 func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR, state, lastErr string) error {
 	r := gridapi.NRReport{PublicKey: cur.Status.PublicKey, ListenPort: int(cur.Status.ListenPort), State: state,
-		LastError: lastErr, RelayGroups: st.moved, Endpoints: []string{}}
+		LastError: lastErr, RelayGroups: st.moved, Endpoints: []string{}, Peers: peerIDs(n, cur)}
 	if st.own != nil {
 		r.Relay = st.own.relay.Current
 	}
@@ -272,7 +277,9 @@ func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *
 	}
 	var fresh []int64
 	if st.probe != nil {
-		for id, t := range st.probe.Seen() {
+		seen := st.probe.Seen()
+		p.trace.answers(n.ID, seen)
+		for id, t := range seen {
 			r.Seen = append(r.Seen, gridapi.PeerSeen{NodeID: id, LastReply: t.UTC()})
 			if time.Since(t) < p.cfg.Fresh {
 				fresh = append(fresh, id)
@@ -281,7 +288,7 @@ func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *
 	}
 	slices.SortFunc(r.Seen, func(a, b gridapi.PeerSeen) int { return int(a.NodeID - b.NodeID) })
 	slices.Sort(fresh)
-	digest := fmt.Sprint(r.PublicKey, r.ListenPort, r.State, r.LastError, r.Relay, r.RelayGroups, r.Endpoints, fresh)
+	digest := fmt.Sprint(r.PublicKey, r.ListenPort, r.State, r.LastError, r.Relay, r.RelayGroups, r.Endpoints, fresh, r.Peers)
 	if digest == st.report && time.Since(st.reportedAt) < 15*time.Second {
 		return nil
 	}
@@ -289,6 +296,9 @@ func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *
 		return fmt.Errorf("report: %w", err)
 	}
 	st.report, st.reportedAt = digest, time.Now()
+	if r.PublicKey != "" {
+		p.trace.mark(n.ID, StepReported, 0, st.reportedAt)
+	}
 	return nil
 }
 
@@ -316,6 +326,7 @@ func (p *Provisioner) removeOthers(ctx context.Context, want map[string]bool) {
 				st.probe.Close()
 			}
 			delete(p.nets, id)
+			p.trace.forget(id)
 		}
 	}
 }

@@ -59,7 +59,7 @@ func (s *sqlStore) Desired(ctx context.Context, node int64) (gridapi.Desired, er
 		if err != nil {
 			return d, err
 		}
-		d.Networks = append(d.Networks, dn)
+		d.Networks = append(d.Networks, listsOnly(dn, node))
 	}
 	if d.Workloads, err = s.nodeWorkloads(ctx, tx, node); err != nil {
 		return d, err
@@ -75,15 +75,19 @@ func (s *sqlStore) NetworkStatus(ctx context.Context, id string) (gridapi.Desire
 		return gridapi.DesiredNetwork{}, err
 	}
 	defer tx.Rollback()
-	return s.desiredNetwork(ctx, tx, id)
+	// Not from the cache: reports that change nothing a member plans from (state,
+	// probe times) wake no member, so they do not change the cache key (reportWakes).
+	return s.loadDesiredNetwork(ctx, tx, id)
 }
 
 // desiredNetwork returns the network with its members' facts, from the cache when its
 // key still matches. The key is the highest desired revision among the members: every
 // write that changes what the result holds (the network, a member's facts, source
-// address or public config, a report) sets all members' desired revision to its own,
-// new revision, so an unchanged key means an unchanged result. Cached values are
-// shared: callers must not modify them.
+// address or public config, a report's key or port) sets all members' desired revision
+// to its own, new revision, so an unchanged key means an unchanged plan input; the
+// members' reports in it may be older than the stored ones (reportWakes), which is why
+// NetworkStatus does not use the cache. Cached values are shared: callers must not
+// modify them.
 func (s *sqlStore) desiredNetwork(ctx context.Context, tx *sql.Tx, id string) (gridapi.DesiredNetwork, error) {
 	var key int64
 	err := tx.QueryRowContext(ctx, s.d.q(`SELECT COALESCE(MAX(n.desired_rev), -1) FROM nodes n

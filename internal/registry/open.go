@@ -49,10 +49,8 @@ func open(ctx context.Context, d *dialect, db string, log *slog.Logger) (Store, 
 	sdb.SetMaxOpenConns(d.maxOpen)
 	sdb.SetMaxIdleConns(d.maxIdle)
 	s := &sqlStore{db: sdb, d: d, log: log}
+	s.prepare()
 	err = migrate(ctx, sdb, d)
-	if err == nil {
-		err = s.prepare(ctx)
-	}
 	if err == nil && d.shared {
 		err = s.startListener(ctx, db)
 	}

@@ -242,10 +242,15 @@ func (s *sqlStore) ReportNR(ctx context.Context, actor string, node int64, netwo
 			return nil, conflict("", "node %d is not a member of network %s", node, network)
 		}
 		r.Updated = fromNano(nowNano())
+		r.Peers = sortedIDs(r.Peers)
+		wake, err := s.reportWakes(ctx, tx, network, node, memberIDs(&n), r)
+		if err != nil {
+			return nil, err
+		}
 		if _, err := s.exec(ctx, tx, "DELETE FROM nr_reports WHERE network_id = ? AND node_id = ?", network, node); err != nil {
 			return nil, err
 		}
 		_, err = s.exec(ctx, tx, "INSERT INTO nr_reports (network_id, node_id, doc) VALUES (?, ?, ?)", network, node, mustJSON(r))
-		return memberIDs(&n), err
+		return wake, err
 	})
 }

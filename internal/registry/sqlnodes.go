@@ -201,17 +201,13 @@ func (s *sqlStore) SetFacts(ctx context.Context, actor string, node int64, f gri
 	})
 }
 
-// Heartbeat implements Store: one prepared UPDATE while the node's source address is
-// unchanged; a new source address (the node moved or its NAT changed) is a change for
+// Heartbeat implements Store: while the node's source address is unchanged, an UPDATE
+// of last_seen shared with the heartbeats arriving at the same time (group commit,
+// batch.go); a new source address (the node moved or its NAT changed) is a change for
 // the node's peers, written like facts.
 func (s *sqlStore) Heartbeat(ctx context.Context, actor string, node int64, src string) error {
-	unlock := s.lockWrites()
-	res, err := s.heartbeat.ExecContext(ctx, nowNano(), node, actor, src)
-	unlock()
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 1 {
+	err := s.hb.do(ctx, heartbeatItem{node: node, actor: actor, src: src, lastSeen: nowNano()})
+	if !errors.Is(err, errSlowPath) {
 		return err
 	}
 	return s.write(ctx, func(tx *sql.Tx, _ int64) ([]int64, error) {

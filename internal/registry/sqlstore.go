@@ -26,8 +26,9 @@ type sqlStore struct {
 	subs map[int]func(Change)
 	next int
 
-	heartbeat *sql.Stmt // prepared: the hottest statement
-	cache     netCache  // desired networks, see desiredNetwork
+	hb    *group[heartbeatItem] // heartbeats, group-committed (batch.go)
+	seen  *group[seenItem]      // request signatures on a shared database, group-committed
+	cache netCache              // desired networks, see desiredNetwork
 	// wmu serializes this process's writes on SQLite (one writer at a time anyway):
 	// waiting on a mutex beats SQLite's busy-retry sleeps under load.
 	wmu       sync.Mutex
@@ -70,20 +71,7 @@ func (s *sqlStore) Close() error {
 		s.stopListen()
 		<-s.listenDone
 	}
-	if s.heartbeat != nil {
-		s.heartbeat.Close()
-	}
 	return s.db.Close()
-}
-
-// prepare prepares the hot statements (after migrations).
-func (s *sqlStore) prepare(ctx context.Context) error {
-	var err error
-	s.heartbeat, err = s.db.PrepareContext(ctx, s.d.q("UPDATE nodes SET last_seen = ? WHERE id = ? AND key = ? AND source_addr = ?"))
-	if err != nil {
-		return fmt.Errorf("prepare: %w", err)
-	}
-	return nil
 }
 
 func (s *sqlStore) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
@@ -339,10 +327,9 @@ func (s *sqlStore) markSeen(ctx context.Context, sig string, until time.Time) (b
 			return false, fmt.Errorf("purge signatures: %w", err)
 		}
 	}
-	res, err := s.db.ExecContext(ctx, s.d.q("INSERT INTO seen_signatures (sig, until) VALUES (?, ?) ON CONFLICT DO NOTHING"), sig, until.UnixNano())
-	if err != nil {
-		return false, fmt.Errorf("record signature: %w", err)
+	err := s.seen.do(ctx, seenItem{sig: sig, until: until.UnixNano()})
+	if errors.Is(err, errReplaySeen) {
+		return false, nil
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	return err == nil, err
 }
