@@ -79,22 +79,18 @@ func SpecOf(n gridapi.Network) gridapi.NetworkSpec {
 	return s
 }
 
-// View reads the network with every member's facts and reports: the view a member
-// node gets (its desired state, answered at once).
+// View reads the network with every member's facts and full reports from the
+// registry's status route (uncached). A member's desired state is not enough: it
+// carries, of each other member's peer list, only whether it lists that member.
 func View(ctx context.Context, c *gridapi.Client, n gridapi.Network) (gridapi.DesiredNetwork, error) {
 	if len(n.Members) == 0 {
 		return gridapi.DesiredNetwork{Network: n}, nil
 	}
-	d, err := c.Desired(ctx, n.Members[0].NodeID, 0, time.Second)
+	dn, err := c.NetworkStatus(ctx, n.ID)
 	if err != nil {
 		return gridapi.DesiredNetwork{}, fmt.Errorf("network %s: %w", n.Name, err)
 	}
-	for _, dn := range d.Networks {
-		if dn.ID == n.ID {
-			return dn, nil
-		}
-	}
-	return gridapi.DesiredNetwork{}, fmt.Errorf("network %s: not in its member's view yet", n.Name)
+	return dn, nil
 }
 
 // Planner plans a network from the registry's view of it, as an outsider (no self).
