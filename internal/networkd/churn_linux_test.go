@@ -99,8 +99,9 @@ func churnNR(id string, subnet int, peers []wgtypes.Key) nodeapi.NRSpec {
 // created on the fresh daemon). Each b.N round runs networkd once per variant in
 // $ZOSNET_CHURN_VARIANTS (default "slab,lazy"), interleaved: "heap" is upstream
 // wireguard-go (message buffers on the Go heap, GRO tables preallocated), "slab" has
-// the per-device buffer slab (third_party change 2), "lazy" also the lazily allocated
-// GRO tables (change 3, networkd as shipped); it reports the medians. With
+// the per-device buffer slab (third_party change 2), "lazy" also change 3 (GRO
+// tables allocated on first use, buffers sliced without touching them: networkd as
+// shipped); it reports the medians. With
 // $ZOSNET_CHURN_PROFILES=DIR it saves heap profiles (start, end, fresh) there.
 func BenchmarkChurnMemory(b *testing.B) {
 	testkit.RequireRoot(b)
@@ -148,10 +149,10 @@ func median(v []float64) float64 {
 
 // churnVariants are the wireguard-go variants BenchmarkChurnMemory compares: the
 // test networkd's environment for each (main_linux_test.go reads it).
-var churnVariants = map[string]struct{ heapBuffers, eagerGRO string }{
-	"heap": {"1", "1"},
-	"slab": {"", "1"},
-	"lazy": {"", ""},
+var churnVariants = map[string]map[string]string{
+	"heap": {"ZOSNET_TEST_WG_HEAP_BUFFERS": "1", "ZOSNET_TEST_WG_EAGER_GRO": "1", "ZOSNET_TEST_WG_TOUCH_BUFFERS": "1"},
+	"slab": {"ZOSNET_TEST_WG_HEAP_BUFFERS": "", "ZOSNET_TEST_WG_EAGER_GRO": "1", "ZOSNET_TEST_WG_TOUCH_BUFFERS": "1"},
+	"lazy": {"ZOSNET_TEST_WG_HEAP_BUFFERS": "", "ZOSNET_TEST_WG_EAGER_GRO": "", "ZOSNET_TEST_WG_TOUCH_BUFFERS": ""},
 }
 
 // churnRound is one churn on a new node with networkd's wireguard-go as in variant;
@@ -162,8 +163,9 @@ func churnRound(b *testing.B, variant string, dur time.Duration, keys []wgtypes.
 		profiles = filepath.Join(profiles, variant)
 		os.MkdirAll(profiles, 0o755)
 	}
-	b.Setenv("ZOSNET_TEST_WG_HEAP_BUFFERS", churnVariants[variant].heapBuffers)
-	b.Setenv("ZOSNET_TEST_WG_EAGER_GRO", churnVariants[variant].eagerGRO)
+	for k, v := range churnVariants[variant] {
+		b.Setenv(k, v)
+	}
 	n := benchNode(b)
 	b.Setenv("ZOSNET_TEST_RESYNC_EVERY", "30s") // networkd's default, not the tests' 200 ms
 	n.startProc(b)
