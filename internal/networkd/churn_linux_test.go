@@ -23,12 +23,15 @@ import (
 // memSample is networkd's memory at one moment: the process's RSS and its Go heap.
 type memSample struct {
 	rssKB, anonKB, fileKB, heapInuseKB, heapSysKB int
+	heapKeptKB, stackKB, runtimeKB                int // idle heap not returned, stacks, runtime metadata
 	goroutines, fds, nrs                          int
 }
 
 func (s memSample) String() string {
-	return fmt.Sprintf("RSS %5.1f MB (anon %5.1f, file %4.1f), heap in use %5.1f MB (of %5.1f MB from the OS), %d goroutines, %d fds, %d NRs",
-		float64(s.rssKB)/1024, float64(s.anonKB)/1024, float64(s.fileKB)/1024, float64(s.heapInuseKB)/1024, float64(s.heapSysKB)/1024, s.goroutines, s.fds, s.nrs)
+	mb := func(kb int) float64 { return float64(kb) / 1024 }
+	return fmt.Sprintf("RSS %5.1f MB (anon %5.1f, file %4.1f), heap in use %5.1f MB (of %5.1f MB from the OS; idle, not returned %4.1f), stacks %4.1f, runtime %4.1f, %d goroutines, %d fds, %d NRs",
+		mb(s.rssKB), mb(s.anonKB), mb(s.fileKB), mb(s.heapInuseKB), mb(s.heapSysKB), mb(s.heapKeptKB),
+		mb(s.stackKB), mb(s.runtimeKB), s.goroutines, s.fds, s.nrs)
 }
 
 // sample reads the networkd process's RSS (/proc) and Go heap (its /metrics).
@@ -66,6 +69,10 @@ func sample(b *testing.B, n *node) memSample {
 	m := string(rawGet(b, n, "/metrics"))
 	s.heapInuseKB = metric(m, "go_memstats_heap_inuse_bytes") / 1024
 	s.heapSysKB = metric(m, "go_memstats_heap_sys_bytes") / 1024
+	s.heapKeptKB = (metric(m, "go_memstats_heap_idle_bytes") - metric(m, "go_memstats_heap_released_bytes")) / 1024
+	s.stackKB = metric(m, "go_memstats_stack_inuse_bytes") / 1024
+	s.runtimeKB = (metric(m, "go_memstats_mspan_inuse_bytes") + metric(m, "go_memstats_mcache_inuse_bytes") +
+		metric(m, "go_memstats_gc_sys_bytes") + metric(m, "go_memstats_other_sys_bytes") + metric(m, "go_memstats_buck_hash_sys_bytes")) / 1024
 	s.goroutines = metric(m, "go_goroutines")
 	s.fds = metric(m, "process_open_fds")
 	nrs, err := n.cl.ListNRs(bg)
@@ -234,6 +241,8 @@ func churnRound(b *testing.B, variant string, dur time.Duration, keys []wgtypes.
 		"MB-file-end":   float64(end.fileKB) / 1024,
 		"MB-file-fresh": float64(fresh.fileKB) / 1024,
 		"MB-heap-fresh": float64(fresh.heapInuseKB) / 1024,
+		"MB-kept-end":   float64(end.heapKeptKB) / 1024,
+		"MB-kept-fresh": float64(fresh.heapKeptKB) / 1024,
 		"MB-RSS-fresh":  float64(fresh.rssKB) / 1024,
 		"MB-heap-end":   float64(end.heapInuseKB) / 1024,
 		"end/fresh":     float64(end.rssKB) / float64(fresh.rssKB),
