@@ -149,7 +149,7 @@ type netState struct {
 	probe      Prober
 	probeSrc   string
 	probeFor   planKey // the plan whose members the prober targets
-	report     string // digest of the last report sent
+	report     string  // digest of the last report sent
 	reportedAt time.Time
 	dialSince  map[string]time.Time // peer key → first planned while held (dial.go)
 	// plan is the member's plan for the desired state and own key and port it was made
