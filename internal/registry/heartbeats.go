@@ -40,9 +40,10 @@ type beat struct {
 // matches what is known is a map write; anything else takes the full path
 // (sqlStore.heartbeatSlow). Safe for concurrent use.
 type beats struct {
-	mu      sync.Mutex
-	known   map[int64]beatNode
-	pending map[int64]beat
+	mu       sync.Mutex
+	known    map[int64]beatNode
+	pending  map[int64]beat
+	flushing map[int64]beat // taken by the last flush, shown until the next one
 }
 
 func newBeats() *beats {
@@ -76,22 +77,25 @@ func (b *beats) forget(node int64) {
 	b.mu.Unlock()
 }
 
-// lastSeen is node's held heartbeat time (0: none).
+// lastSeen is node's held heartbeat time, also while a flush writes it (0: none).
 func (b *beats) lastSeen(node int64) int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.pending[node].at
+	return max(b.pending[node].at, b.flushing[node].at)
 }
 
-// take removes and returns the held heartbeats.
+// take returns the held heartbeats for a flush. They stay visible (lastSeen) until the
+// next take, an interval later, when the database has them: a read that queried the
+// database before the flush wrote them and looks here after it still sees them.
 func (b *beats) take() map[int64]beat {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.pending) == 0 {
+	p := b.pending
+	if len(p) == 0 {
+		b.flushing = nil
 		return nil
 	}
-	p := b.pending
-	b.pending = make(map[int64]beat, len(p))
+	b.pending, b.flushing = make(map[int64]beat, len(p)), p
 	return p
 }
 

@@ -40,8 +40,14 @@ func TestBeats(t *testing.T) {
 	if len(p) != 1 || p[1].at != 30 || p[1].src != "a" || p[1].key != "k1" {
 		t.Errorf("take: %+v", p)
 	}
-	if b.take() != nil || b.lastSeen(1) != 0 {
+	if b.lastSeen(1) != 30 {
+		t.Errorf("while the flush writes: held time %d, want 30 (still shown)", b.lastSeen(1))
+	}
+	if b.take() != nil {
 		t.Error("take left heartbeats behind")
+	}
+	if b.lastSeen(1) != 0 {
+		t.Errorf("after the next flush: held time %d, want 0", b.lastSeen(1))
 	}
 }
 
