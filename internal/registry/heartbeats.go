@@ -182,6 +182,7 @@ func (s *sqlStore) flushBeats(ctx context.Context) {
 		chunk := nodes[i:min(i+flushChunk, len(nodes))]
 		matched, err := s.flushChunk(ctx, chunk, p)
 		if err != nil {
+			s.flushErrors.Add(1)
 			s.log.Error("registry: writing heartbeats failed", "nodes", len(chunk), "err", err)
 			continue
 		}
@@ -236,3 +237,6 @@ func (s *sqlStore) withHeld(n *gridapi.Node) {
 	n.LastSeen = fromNano(at)
 	n.Online = time.Since(n.LastSeen) < gridapi.OnlineWindow
 }
+
+// heartbeatFlushErrors counts the failed heartbeat writes (the registry's metric).
+func (s *sqlStore) heartbeatFlushErrors() int64 { return s.flushErrors.Load() }

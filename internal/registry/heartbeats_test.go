@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,5 +168,22 @@ func TestHeldHeartbeatSharedDatabase(t *testing.T) {
 				t.Fatalf("after the flush: source %q, revision %d → %d; want the held source with a new revision", n.SourceAddr, rev, rev2)
 			}
 		})
+	}
+}
+
+// TestHeartbeatFlushError: a failed write of the held heartbeats is counted in
+// zosnet_registry_heartbeat_flush_errors_total.
+func TestHeartbeatFlushError(t *testing.T) {
+	defer func(d time.Duration) { flushEvery = d }(flushEvery)
+	flushEvery = time.Hour
+	ctx := context.Background()
+	st, key, id := heldSetup(t, filepath.Join(t.TempDir(), "grid.db"))
+	defer st.Close()
+	hs := serve(t, st, Config{})
+	mustOK(t, st.Heartbeat(ctx, key, id, "198.51.100.7"))
+	mustOK(t, st.db.Close()) // the database goes away
+	st.flushBeats(ctx)
+	if m := metricsText(t, hs.URL); !strings.Contains(m, "\nzosnet_registry_heartbeat_flush_errors_total 1\n") {
+		t.Fatalf("want zosnet_registry_heartbeat_flush_errors_total 1 in:\n%s", m)
 	}
 }

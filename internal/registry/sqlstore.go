@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
@@ -34,12 +35,13 @@ type sqlStore struct {
 	wmu       sync.Mutex
 	lastPurge time.Time // of seen_signatures; guarded by mu
 
-	stopListen context.CancelFunc
-	listenDone chan struct{}
-	stopFlush  chan struct{} // closed by Close: write the held heartbeats and stop
-	flushDone  chan struct{}
-	flushMu    sync.Mutex // one flushBeats at a time
-	closeOnce  sync.Once
+	stopListen  context.CancelFunc
+	listenDone  chan struct{}
+	stopFlush   chan struct{} // closed by Close: write the held heartbeats and stop
+	flushDone   chan struct{}
+	flushMu     sync.Mutex // one flushBeats at a time
+	flushErrors atomic.Int64
+	closeOnce   sync.Once
 }
 
 func (s *sqlStore) publish(c Change) {
