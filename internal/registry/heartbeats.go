@@ -216,16 +216,32 @@ func (s *sqlStore) flushChunk(ctx context.Context, nodes []int64, p map[int64]be
 		RETURNING nodes.id`)
 	unlock := s.lockWrites()
 	defer unlock()
-	rows, err := s.db.QueryContext(ctx, s.d.q(b.String()), args...)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	if s.d.shared {
+		// Writers lock the revision row first, then their nodes; so does the flush, or
+		// its many rows and a writer's few could lock in opposite orders (a deadlock
+		// PostgreSQL breaks by failing one of them).
+		if _, err := tx.ExecContext(ctx, "SELECT v FROM meta WHERE k = 'revision' FOR UPDATE"); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := tx.QueryContext(ctx, s.d.q(b.String()), args...)
 	if err != nil {
 		return nil, err
 	}
 	ids, err := collectIDs(rows, make([]int64, 0, len(nodes)))
+	if err != nil {
+		return nil, err
+	}
 	matched := make(map[int64]bool, len(ids))
 	for _, id := range ids {
 		matched[id] = true
 	}
-	return matched, err
+	return matched, tx.Commit()
 }
 
 // withHeld shows node's held heartbeat (not yet written) in its last-seen time.
