@@ -433,7 +433,7 @@ func TestLabRestart50(t *testing.T) {
 		}
 	}
 	allLabPass(10 * time.Second)
-	killTreeWait(t, f1.cmd) // the killed networkd gone (50 devices' teardown is slow under load), as a supervisor restarts
+	killTree(f1.cmd)
 	start := time.Now()
 	f1.start(t, l)
 	up := time.Since(start)
