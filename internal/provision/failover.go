@@ -35,10 +35,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// probeRelays probes, in every network with relay groups, the relays and the members
-// behind them, and says whether some group's relay would change now (the caller then
-// runs a pass, which moves it). It runs on the loop's goroutine.
-func (p *Provisioner) probeRelays() bool {
+// relayChecks is how many times per Config.RelayProbe failover is evaluated.
+const relayChecks = 5
+
+// probeRelays says whether some relay group's relay would change now (the caller then
+// runs a pass, which moves it) and, when send is set, probes the relays and the members
+// behind them in every network with relay groups. It runs on the loop's goroutine.
+func (p *Provisioner) probeRelays(send bool) bool {
 	now := time.Now()
 	change := false
 	for _, st := range p.nets {
@@ -56,10 +59,14 @@ func (p *Provisioner) probeRelays() bool {
 			next := p.failoverRule().Next(gs.group.Relays, gs.relay, relayAnswers(st, seen), now)
 			change = change || relayName(gs.group.Relays, next.Current) != relayName(gs.group.Relays, gs.relay.Current)
 		}
-		slices.Sort(nodes)
-		st.probe.SendTo(slices.Compact(nodes))
+		if send {
+			slices.Sort(nodes)
+			st.probe.SendTo(slices.Compact(nodes))
+		}
 	}
-	p.metrics.probes.Inc()
+	if send {
+		p.metrics.probes.Inc()
+	}
 	return change
 }
 

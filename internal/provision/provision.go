@@ -230,8 +230,11 @@ func (p *Provisioner) Run(ctx context.Context) error {
 	defer p.closeProbes()
 	t := time.NewTicker(p.cfg.Interval)
 	defer t.Stop()
-	rt := time.NewTicker(p.cfg.RelayProbe)
+	// relay failover is evaluated relayChecks times per relay probe interval, so a
+	// relay is declared down within a fraction of a probe interval of DownAfter
+	rt := time.NewTicker(p.cfg.RelayProbe / relayChecks)
 	defer rt.Stop()
+	ticks := 0
 	registered := p.cfg.Agent.Registered()
 	for {
 		select {
@@ -251,7 +254,8 @@ func (p *Provisioner) Run(ctx context.Context) error {
 		case <-p.wake:
 		case <-t.C:
 		case <-rt.C:
-			if p.node == 0 || !p.probeRelays() {
+			ticks++
+			if p.node == 0 || !p.probeRelays(ticks%relayChecks == 0) {
 				continue // no relay changed: no pass
 			}
 		}

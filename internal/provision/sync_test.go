@@ -259,7 +259,13 @@ func TestProbeRelays(t *testing.T) {
 	f, d, g, _ := twoRelays(t, Config{DownAfter: 100 * time.Millisecond, StartGrace: 100 * time.Millisecond, Hold: 200 * time.Millisecond, Metrics: reg})
 	primary, second := g.Relays[0], g.Relays[1]
 	f.pass(t, d)
-	if f.p.probeRelays() {
+	if f.p.probeRelays(false) {
+		t.Fatal("a change asked for right after the first pass")
+	}
+	if f.probes[0].sentTo != nil {
+		t.Fatalf("relay probes sent on an evaluation-only tick: %v", f.probes[0].sentTo)
+	}
+	if f.p.probeRelays(true) {
 		t.Fatal("a change asked for right after the first pass")
 	}
 	f.probes[0].mu.Lock()
@@ -278,13 +284,13 @@ func TestProbeRelays(t *testing.T) {
 	for range 6 {
 		time.Sleep(50 * time.Millisecond)
 		f.answered(map[string]time.Time{second: time.Now(), "4": time.Now(), primary: time.Now().Add(-time.Hour)})
-		if f.p.probeRelays() {
+		if f.p.probeRelays(true) {
 			t.Fatal("failover asked for while answers from behind the primary kept crossing it")
 		}
 	}
 	// nothing crosses the primary any more
 	f.answered(map[string]time.Time{second: time.Now(), "4": time.Now().Add(-time.Hour), primary: time.Now().Add(-time.Hour)})
-	if !f.p.probeRelays() {
+	if !f.p.probeRelays(true) {
 		t.Fatal("no failover asked for with nothing crossing the primary for an hour")
 	}
 	f.pass(t, d)
@@ -305,7 +311,7 @@ func TestProbeRelays(t *testing.T) {
 	}
 	waitUntil(t, func() bool {
 		f.answered(map[string]time.Time{second: time.Now(), primary: time.Now()})
-		return f.p.probeRelays()
+		return f.p.probeRelays(true)
 	})
 	f.pass(t, d)
 	if cur := f.p.nets["net1"].groups[g.Key()].relay.Current; cur != primary {
