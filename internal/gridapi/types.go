@@ -222,6 +222,9 @@ type NRReport struct {
 type RelayGroupUse struct {
 	Relays  []string `json:"relays"`  // the group's relays' node ids, primary first
 	Current string   `json:"current"` // node id of the relay carrying the group now
+	// Since is when the group left its primary (failover); zero when unknown (an
+	// older node).
+	Since time.Time `json:"since,omitzero"`
 }
 
 // PeerSeen is one member's latest answered overlay probe, as a node reports it.

@@ -36,6 +36,9 @@ type NetworkStatus struct {
 type NetworkPair struct {
 	PairStatus
 	LastReply *time.Time `json:"last_reply,omitempty"`
+	// FailedOverSince is when From moved this relayed pair off its primary relay (it
+	// goes through Via, the second relay, since then); nil while on the primary.
+	FailedOverSince *time.Time `json:"failed_over_since,omitempty"`
 }
 
 // RelayLoad is one relay's load in a NetworkStatus.
@@ -111,6 +114,7 @@ func StatusOf(n gridapi.DesiredNetwork, now time.Time, fresh time.Duration) Netw
 	st := NetworkStatus{ID: n.ID, Name: n.Name, Range: n.IPRange, Relays: []string{}, Members: []MemberStatus{}, Pairs: []NetworkPair{},
 		RelayLoad: []RelayLoad{}}
 	current := map[string]map[string]string{}
+	movedAt := map[[2]string]time.Time{} // member id, group key → failed over since
 	var obs []PairObservation
 	for _, p := range n.Peers {
 		id := strconv.FormatInt(p.NodeID, 10)
@@ -121,6 +125,9 @@ func StatusOf(n gridapi.DesiredNetwork, now time.Time, fresh time.Duration) Netw
 			current[id] = map[string]string{}
 			for _, g := range r.RelayGroups {
 				current[id][RelayGroup{Relays: g.Relays}.Key()] = g.Current
+				if !g.Since.IsZero() {
+					movedAt[[2]string{id, RelayGroup{Relays: g.Relays}.Key()}] = g.Since
+				}
 			}
 			for _, s := range r.Seen {
 				obs = append(obs, PairObservation{From: id, To: strconv.FormatInt(s.NodeID, 10), LastReply: s.LastReply})
@@ -161,6 +168,9 @@ func StatusOf(n gridapi.DesiredNetwork, now time.Time, fresh time.Duration) Netw
 		p := NetworkPair{PairStatus: ps}
 		if t, ok := last[[2]string{ps.From, ps.To}]; ok {
 			p.LastReply = &t
+		}
+		if t, ok := movedAt[[2]string{ps.From, RelayGroup{Relays: ps.Relays}.Key()}]; ok && len(ps.Relays) > 0 && ps.Via != ps.Relays[0] {
+			p.FailedOverSince = &t
 		}
 		p.From, p.To = name(ps.From), name(ps.To)
 		if ps.Via != "" {

@@ -11,11 +11,15 @@
 // the node's revision).
 //
 // Relay failover: each node probes every other member's gateway over the overlay
-// (ICMP echo from its own gateway); a relayed member's destinations are in relay groups
-// (plan.RelayGroup), each with a primary and a second relay; when a group's primary
-// stops answering for Config.DownAfter, the member moves that group to its second relay
-// (plan.Failover), and back once the primary has answered for Config.Hold. Every group
+// (ICMP echo from its own gateway) every Config.Interval, and its relays and the
+// members behind them every Config.RelayProbe (500 ms); a relayed member's destinations
+// are in relay groups (plan.RelayGroup), each with a primary and a second relay. A
+// relay counts as answering when it or a member reached through it answers; when a
+// group's relay has not answered for Config.DownAfter (2 s: four probes in a row), the
+// member moves that group to its second relay at once (plan.Failover), and back once
+// the primary has answered for Config.Hold (20 s, doubled for each flap). Every group
 // fails over on its own: a relay's loss moves only the groups it is the primary of.
+// Moves are logged and counted (Metrics).
 //
 // While the registry is unreachable nothing is changed on the node: the last applied
 // state keeps running. Run is the only entry point; a Provisioner is not reusable.
@@ -29,6 +33,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/nodeagent"
@@ -77,6 +83,8 @@ type Prober interface {
 	SetTargets(t map[netip.Addr]int64)
 	// Send sends one probe to every target.
 	Send()
+	// SendTo sends one probe to the targets that are the given nodes.
+	SendTo(nodes []int64)
 	// Seen returns the last answer time per node id.
 	Seen() map[int64]time.Time
 	// Close stops the prober.
@@ -92,12 +100,21 @@ type Config struct {
 	// OpenProber opens a network resource's prober: in namespace nsPath, from address
 	// src, with echo id id. nil: ICMP echo (raw socket, needs root).
 	OpenProber func(nsPath string, src netip.Addr, id uint16) (Prober, error)
-	// Interval is how often overlay probes are sent and failover is evaluated (2 s).
+	// Interval is how often overlay probes go to every member and the loop runs a
+	// pass (2 s).
 	Interval time.Duration
-	// DownAfter is how long the relay may not answer probes before hidden members move
-	// to the second relay (10 s); Hold is how long it must answer again before they
-	// move back (20 s).
+	// RelayProbe is how often the relays of the node's relay groups and the members
+	// behind them are probed and failover is evaluated (500 ms).
+	RelayProbe time.Duration
+	// DownAfter is how long a relay may not answer before the groups it carries move
+	// to their other relay (2 s); Hold is how long the primary must answer again before
+	// they move back (20 s, doubled for each flap up to 5 min). See plan.Failover.
 	DownAfter, Hold time.Duration
+	// StartGrace is how long a new relay group's relay that never answered counts as
+	// not down yet (plan.DefaultStartGrace).
+	StartGrace time.Duration
+	// Metrics registers the relay failover metrics (nil: none).
+	Metrics prometheus.Registerer
 	// Fresh is how recent a probe answer must be to report a member as seen (plan.Fresh).
 	Fresh time.Duration
 	// Conn is the registry connection shared with the agent (nil: a new one). Its
@@ -137,6 +154,7 @@ type Provisioner struct {
 	connSent   nodeapi.RegistryStatus // last registry status networkd accepted
 	connSentAt time.Time
 	gw         gwState
+	metrics    *metrics
 }
 
 // netState is what the loop keeps per network between passes.
@@ -177,7 +195,7 @@ type planKey struct {
 // groupState is the failover state of one relay group (plan.RelayGroup).
 type groupState struct {
 	relay plan.RelayState
-	since time.Time // when the group (its relays) first appeared in the plan
+	group plan.RelayGroup // as last planned
 }
 
 // New returns a Provisioner for cfg.
@@ -188,8 +206,9 @@ func New(cfg Config) *Provisioner {
 		}
 	}
 	def(&cfg.Interval, 2*time.Second)
-	def(&cfg.DownAfter, 10*time.Second)
-	def(&cfg.Hold, 20*time.Second)
+	def(&cfg.RelayProbe, 500*time.Millisecond)
+	def(&cfg.DownAfter, plan.DefaultDownAfter)
+	def(&cfg.Hold, plan.DefaultHold)
 	def(&cfg.Fresh, plan.Fresh)
 	if cfg.NetnsDir == "" {
 		cfg.NetnsDir = "/run/netns"
@@ -204,7 +223,8 @@ func New(cfg Config) *Provisioner {
 	if cfg.Conn == nil {
 		cfg.Conn = &nodeagent.Conn{}
 	}
-	p := &Provisioner{cfg: cfg, log: log, wake: make(chan struct{}, 1), nets: map[string]*netState{}, wlReports: map[string]string{}, trace: newTracer(log)}
+	p := &Provisioner{cfg: cfg, log: log, wake: make(chan struct{}, 1), nets: map[string]*netState{}, wlReports: map[string]string{}, trace: newTracer(log),
+		metrics: newMetrics(cfg.Metrics)}
 	cfg.Conn.OnChange = func(st nodeagent.ConnState) {
 		if st.Connected {
 			p.log.Info("registry reachable", "since", st.Since)
@@ -232,6 +252,11 @@ func (p *Provisioner) Run(ctx context.Context) error {
 	defer p.closeProbes()
 	t := time.NewTicker(p.cfg.Interval)
 	defer t.Stop()
+	// relay failover is evaluated relayChecks times per relay probe interval, so a
+	// relay is declared down within a fraction of a probe interval of DownAfter
+	rt := time.NewTicker(p.cfg.RelayProbe / relayChecks)
+	defer rt.Stop()
+	ticks := 0
 	registered := p.cfg.Agent.Registered()
 	for {
 		select {
@@ -250,6 +275,11 @@ func (p *Provisioner) Run(ctx context.Context) error {
 			go w.Run(ctx)
 		case <-p.wake:
 		case <-t.C:
+		case <-rt.C:
+			ticks++
+			if p.node == 0 || !p.probeRelays(ticks%relayChecks == 0) {
+				continue // no relay changed: no pass
+			}
 		}
 		p.reportConn(ctx)
 		if p.node != 0 {
