@@ -150,6 +150,10 @@ type netState struct {
 	report     string // digest of the last report sent
 	reportedAt time.Time
 	dialSince  map[string]time.Time // peer key → first planned while held (dial.go)
+	// punch is the direct paths to other hidden members (punch.go; nil on a public
+	// member), observed the hidden peers' endpoints a public member reports.
+	punch    *punchState
+	observed []gridapi.ObservedEndpoint
 }
 
 // groupState is the failover state of one relay group (plan.RelayGroup).
@@ -282,6 +286,7 @@ func (p *Provisioner) closeProbes() {
 		if ns.probe != nil {
 			ns.probe.Close()
 		}
+		ns.punch.close()
 	}
 }
 
