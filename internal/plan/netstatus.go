@@ -94,9 +94,9 @@ type MemberStatus struct {
 	Relay     string   `json:"relay,omitempty"` // relay carrying the pairs it owns, for relayed members
 	// NAT is a hidden member's socket as the public members see it (its mapped
 	// endpoints and whether the mapping is endpoint-independent).
-	NAT *gridapi.NATSeen `json:"nat,omitempty"`
-	LastError string   `json:"last_error,omitempty"`
-	Updated   string   `json:"updated,omitempty"`
+	NAT       *gridapi.NATSeen `json:"nat,omitempty"`
+	LastError string           `json:"last_error,omitempty"`
+	Updated   string           `json:"updated,omitempty"`
 }
 
 // StatusOf computes a network's status from the registry's view of it (every member's
