@@ -3,8 +3,10 @@ package provision
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"github.com/zosnet/zosnet/internal/nat"
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/plan"
+	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/ula"
 )
 
@@ -24,11 +27,11 @@ import (
 // as a direct peer at its observed endpoint, keepalive PunchKeepalive, no allowed IPs:
 // the relay keeps carrying the traffic), punched once a handshake on that entry is
 // fresh (the pair's allowed IPs move from the relay entry to the direct one in one
-// networkd apply), and back on the relay when the direct entry receives nothing for
-// PunchMissed checks (held, with hold-downs doubling), or gave-up with the reason.
-// A watcher per network reads the entries' handshakes and receive counters every
-// PunchTick and wakes the loop when a pair moves, so a demotion does not wait for the
-// loop's interval.
+// networkd apply), and back on the relay when PunchMissed probes in a row over the
+// direct entry go unanswered (held, with hold-downs doubling), or gave-up with the
+// reason. A watcher per network reads the entries' handshakes and probes the punched
+// members every PunchTick, and wakes the loop when a pair moves, so a demotion does not
+// wait for the loop's interval.
 
 // Tuning of the direct paths.
 const (
@@ -38,8 +41,8 @@ const (
 	PunchKeepalive = 1
 	// PunchTick is how often the watcher reads the direct entries.
 	PunchTick = 500 * time.Millisecond
-	// PunchMissed is how many checks in a row without a received byte demote a punched
-	// pair: 4 × 500 ms, so the pair is back on the relay within about 2.5 s.
+	// PunchMissed is how many probes in a row over a punched path must go unanswered
+	// to demote it: 4 × 500 ms, so the pair is back on the relay within about 2.5 s.
 	PunchMissed = 4
 	// punchTrust is how old an observation in the desired state may be: the public
 	// members report only endpoints with a handshake at most gridapi.ObservedFresh old,
@@ -58,6 +61,12 @@ type punchState struct {
 	pairs map[int64]*punchPair
 	nat   *gridapi.NATSeen // this member's socket as seen from outside
 	stop  context.CancelFunc
+	// nsPath and src are where the watcher's prober sends from (the NR's namespace
+	// and gateway), id its echo id; sent is when its last round went out.
+	nsPath string
+	src    netip.Addr
+	id     uint16
+	sent   time.Time
 }
 
 // punchPair is one other hidden member this member is relayed to.
@@ -68,7 +77,6 @@ type punchPair struct {
 	subnet   netip.Prefix
 	verdict  nat.Verdict
 	state    nat.State
-	rx       int64 // the direct entry's receive counter at the previous check
 	notSeen  string
 }
 
@@ -154,7 +162,7 @@ func natSeen(d nat.Discovery) *gridapi.NATSeen {
 // punchPeers updates the network's direct-path pairs on a hidden member from the
 // desired state and returns peers with the direct entries of the pairs being tried or
 // punched, the punched pairs' allowed IPs moved onto them.
-func (p *Provisioner) punchPeers(n gridapi.DesiredNetwork, st *netState, mp plan.MemberPlan, peers []plan.Peer, now time.Time) []plan.Peer {
+func (p *Provisioner) punchPeers(n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR, mp plan.MemberPlan, peers []plan.Peer, now time.Time) []plan.Peer {
 	if !mp.Hidden {
 		st.punch.close()
 		st.punch = nil
@@ -168,6 +176,10 @@ func (p *Provisioner) punchPeers(n gridapi.DesiredNetwork, st *netState, mp plan
 	ps := st.punch
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	ps.nsPath, ps.src = filepath.Join(p.cfg.NetnsDir, resource.NamesOf(n.ID).NS), cur.Spec.Gateway()
+	h := fnv.New32a()
+	h.Write([]byte(n.ID))
+	ps.id = uint16(h.Sum32()) + 1 // the member prober's id + 1
 	p.updatePairs(n, ps, mp, now)
 	return ps.apply(n.ID, peers)
 }
@@ -260,11 +272,21 @@ func sortedKeys[V any](m map[int64]V) []int64 {
 	return ks
 }
 
-// punchWatch reads the direct entries every PunchTick, steps each pair's state machine
+// punchWatch reads the direct entries' handshakes every PunchTick, probes the punched
+// members' gateways over their direct entries (ICMP echo, its own prober: WireGuard's
+// persistent keepalive is suppressed on a side that keeps receiving, so the receive
+// counter cannot tell a dead path from a quiet peer), steps each pair's state machine
 // and wakes the loop when an entry must be added, removed or get the allowed IPs.
 func (p *Provisioner) punchWatch(ctx context.Context, netID string, ps *punchState) {
 	t := time.NewTicker(PunchTick)
 	defer t.Stop()
+	var pr Prober
+	defer func() {
+		if pr != nil {
+			pr.Close()
+		}
+	}()
+	log := p.log.With("network", netID)
 	for {
 		select {
 		case <-ctx.Done():
@@ -272,24 +294,55 @@ func (p *Provisioner) punchWatch(ctx context.Context, netID string, ps *punchSta
 		case <-t.C:
 		}
 		ps.mu.Lock()
-		n := len(ps.pairs)
+		n, targets, nsPath, src, id := len(ps.pairs), ps.targets(), ps.nsPath, ps.src, ps.id
 		ps.mu.Unlock()
 		if n == 0 {
 			continue
+		}
+		if pr == nil && len(targets) > 0 {
+			var err error
+			if pr, err = p.cfg.OpenProber(nsPath, src, id); err != nil {
+				log.Warn("direct path probe", "err", err)
+				pr = nil
+			}
+		}
+		var seen map[int64]time.Time
+		if pr != nil {
+			seen = pr.Seen()
 		}
 		nr, err := p.cfg.Networkd.GetNR(ctx, netID)
 		if err != nil {
 			continue
 		}
-		if ps.step(nr.Status.Peers, time.Now(), p.log.With("network", netID)) {
+		if ps.step(nr.Status.Peers, seen, time.Now(), log) {
 			p.kick()
+		}
+		if pr != nil {
+			pr.SetTargets(targets)
+			pr.Send()
+			ps.mu.Lock()
+			ps.sent = time.Now()
+			ps.mu.Unlock()
 		}
 	}
 }
 
-// step feeds every pair what its direct entry shows and reports whether any pair
-// changed what the network resource must hold.
-func (ps *punchState) step(peers []nodeapi.PeerStatus, now time.Time, log *slog.Logger) bool {
+// targets are the punched members' gateways. Call with mu held.
+func (ps *punchState) targets() map[netip.Addr]int64 {
+	t := map[netip.Addr]int64{}
+	for id, pp := range ps.pairs {
+		if pp.state.Direct() {
+			t[gatewayOf(pp.subnet)] = id
+		}
+	}
+	return t
+}
+
+// step feeds every pair what its direct entry shows (its latest handshake) and, for a
+// punched pair, whether the probe sent at the previous check got its answer (seen: the
+// last answer per member); it reports whether any pair changed what the network
+// resource must hold.
+func (ps *punchState) step(peers []nodeapi.PeerStatus, seen map[int64]time.Time, now time.Time, log *slog.Logger) bool {
 	byKey := make(map[string]nodeapi.PeerStatus, len(peers))
 	for _, pe := range peers {
 		byKey[pe.PublicKey] = pe
@@ -300,17 +353,14 @@ func (ps *punchState) step(peers []nodeapi.PeerStatus, now time.Time, log *slog.
 	for _, id := range sortedKeys(ps.pairs) {
 		pp := ps.pairs[id]
 		in := nat.Input{Now: now}
-		if pe, ok := byKey[pp.key]; ok && pp.state.DirectPeer() {
-			if pe.LatestHandshake != nil {
-				in.Handshake = *pe.LatestHandshake
+		if pe, ok := byKey[pp.key]; ok && pp.state.DirectPeer() && pe.LatestHandshake != nil {
+			in.Handshake = *pe.LatestHandshake
+		}
+		if pp.state.Direct() && !ps.sent.IsZero() && ps.sent.After(pp.state.Since) {
+			in.Probe = nat.ProbeMissed
+			if !seen[id].Before(ps.sent) {
+				in.Probe = nat.ProbeOK
 			}
-			if pp.state.Direct() {
-				in.Probe = nat.ProbeMissed
-				if pe.RxBytes > pp.rx {
-					in.Probe = nat.ProbeOK
-				}
-			}
-			pp.rx = pe.RxBytes
 		}
 		next := punchConfig.Next(pp.state, in)
 		if next.Phase != pp.state.Phase {

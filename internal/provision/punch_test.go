@@ -26,8 +26,9 @@ func punchLab(t *testing.T) gridapi.Desired {
 // both observed, home1 tries (a direct entry at home6's observed endpoint, keepalive
 // PunchKeepalive, no allowed IPs, the relay still carrying home6's subnet); a fresh
 // handshake on it promotes the pair (home6's subnet moves from farm1's entry to the
-// direct one in one put); PunchMissed checks without a received byte demote it (the
-// direct entry goes, the subnet is back on farm1) and the report says held and why.
+// direct one in one put); an answered probe over it keeps it, PunchMissed unanswered
+// ones demote it (the direct entry goes, the subnet is back on farm1) and the report
+// says held and why.
 func TestPunchPromoteDemote(t *testing.T) {
 	f := newFakeNode()
 	d := punchLab(t)
@@ -52,7 +53,7 @@ func TestPunchPromoteDemote(t *testing.T) {
 	ps := f.p.nets["net1"].punch
 	now := time.Now()
 	hs := now.Add(time.Second)
-	if !ps.step([]nodeapi.PeerStatus{{PublicKey: k6, LatestHandshake: &hs, RxBytes: 100}}, now.Add(time.Second), slog.New(slog.DiscardHandler)) {
+	if !ps.step([]nodeapi.PeerStatus{{PublicKey: k6, LatestHandshake: &hs}}, nil, now.Add(time.Second), slog.New(slog.DiscardHandler)) {
 		t.Fatal("a fresh handshake did not change the entries")
 	}
 	puts := f.nd.puts
@@ -65,13 +66,33 @@ func TestPunchPromoteDemote(t *testing.T) {
 	if rep := last(t, f); rep.Punch[0].Phase != "punched" {
 		t.Errorf("report after promotion: %+v", rep.Punch)
 	}
-	changed := false
-	for i := range PunchMissed {
-		hs := hs
-		changed = ps.step([]nodeapi.PeerStatus{{PublicKey: k6, LatestHandshake: &hs, RxBytes: 100}}, now.Add(time.Duration(2+i)*time.Second), slog.New(slog.DiscardHandler))
-		if changed != (i == PunchMissed-1) {
-			t.Fatalf("check %d without traffic: changed %v", i+1, changed)
+	// answered probes keep it punched; unanswered ones demote it (the watcher probes
+	// too, on the fake prober that never answers: at most PunchMissed checks in all)
+	probe := func(at time.Time, answered bool) bool {
+		ps.mu.Lock()
+		ps.sent = at
+		ps.mu.Unlock()
+		seen := map[int64]time.Time{}
+		if answered {
+			seen[4] = at.Add(time.Millisecond)
 		}
+		return ps.step([]nodeapi.PeerStatus{{PublicKey: k6, LatestHandshake: &hs}}, seen, at.Add(PunchTick), slog.New(slog.DiscardHandler))
+	}
+	if probe(now.Add(2*time.Second), true) {
+		t.Fatal("an answered probe changed the entries")
+	}
+	checks := 0
+	for ; checks < 2*PunchMissed; checks++ {
+		ps.mu.Lock()
+		held := ps.pairs[4].state.Phase == nat.PhaseHeld
+		ps.mu.Unlock()
+		if held {
+			break
+		}
+		probe(now.Add(time.Duration(3+checks)*time.Second), false)
+	}
+	if checks == 0 || checks > PunchMissed {
+		t.Fatalf("demoted after %d unanswered probes, want at most %d", checks, PunchMissed)
 	}
 	f.pass(t, d)
 	nr, _ = f.nd.nr("net1")

@@ -161,7 +161,7 @@ func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodea
 	}
 	peers = p.holdDials(n, st, cur, peers, time.Now())
 	st.observed = observedOf(n, mp, cur, time.Now())
-	peers = p.punchPeers(n, st, mp, peers, time.Now())
+	peers = p.punchPeers(n, st, cur, mp, peers, time.Now())
 	s := specOf(mp, in.Network.Range, n.ID, peers, int(cur.Status.ListenPort))
 	s.Name = n.Name
 	return s, mp, nil
