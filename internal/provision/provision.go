@@ -100,6 +100,10 @@ type Config struct {
 	DownAfter, Hold time.Duration
 	// Fresh is how recent a probe answer must be to report a member as seen (plan.Fresh).
 	Fresh time.Duration
+	// Punch turns on direct (punched) paths to the other hidden members this node, when
+	// hidden, is relayed to (punch.go; kernel command line zosnet.punch=on). Public
+	// members report their hidden peers' observed endpoints either way.
+	Punch bool
 	// Conn is the registry connection shared with the agent (nil: a new one). Its
 	// state is reported to networkd (shown by `zosnet node status`), and the loop runs
 	// a pass as soon as the registry is back, so pending reports flush at once.

@@ -163,7 +163,7 @@ func natSeen(d nat.Discovery) *gridapi.NATSeen {
 // desired state and returns peers with the direct entries of the pairs being tried or
 // punched, the punched pairs' allowed IPs moved onto them.
 func (p *Provisioner) punchPeers(n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR, mp plan.MemberPlan, peers []plan.Peer, now time.Time) []plan.Peer {
-	if !mp.Hidden {
+	if !mp.Hidden || !p.cfg.Punch {
 		st.punch.close()
 		st.punch = nil
 		return peers

@@ -30,7 +30,7 @@ func punchLab(t *testing.T) gridapi.Desired {
 // ones demote it (the direct entry goes, the subnet is back on farm1) and the report
 // says held and why.
 func TestPunchPromoteDemote(t *testing.T) {
-	f := newFakeNode()
+	f := newFakeNodeWith(Config{Punch: true})
 	d := punchLab(t)
 	dn := d.Networks[0]
 	k1, k6 := dn.Peers[0].NR.PublicKey, dn.Peers[3].NR.PublicKey
@@ -109,7 +109,7 @@ func TestPunchPromoteDemote(t *testing.T) {
 // different ports (both symmetric): the pair gives up at once with the reason, and no
 // direct entry is added.
 func TestPunchGiveUp(t *testing.T) {
-	f := newFakeNode()
+	f := newFakeNodeWith(Config{Punch: true})
 	d := punchLab(t)
 	dn := &d.Networks[0]
 	farm3 := &dn.Peers[4]
@@ -128,6 +128,20 @@ func TestPunchGiveUp(t *testing.T) {
 	if len(rep.Punch) != 1 || rep.Punch[0].Phase != string(nat.PhaseGaveUp) || !strings.Contains(rep.Punch[0].Reason, "symmetric") ||
 		rep.NAT.Mapping != "endpoint-dependent" || rep.NAT.Observers != 2 {
 		t.Errorf("report: punch %+v, nat %+v (state %s %s)", rep.Punch, rep.NAT, rep.State, rep.LastError)
+	}
+}
+
+// TestPunchOff: without Config.Punch a hidden member adds no direct entries and
+// reports no punch states, whatever is observed.
+func TestPunchOff(t *testing.T) {
+	f := newFakeNode()
+	f.pass(t, punchLab(t))
+	nr, _ := f.nd.nr("net1")
+	if len(nr.Spec.Peers) != 2 {
+		t.Errorf("peers %v; want the plan's two", peersOf(t, nr.Spec))
+	}
+	if rep := last(t, f); rep.Punch != nil || rep.NAT != nil {
+		t.Errorf("report: punch %+v, nat %+v", rep.Punch, rep.NAT)
 	}
 }
 
