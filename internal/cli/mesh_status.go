@@ -51,4 +51,21 @@ func printStatus(w io.Writer, st plan.NetworkStatus) {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\n", p.From, p.To, p.Path, dash(p.Via), dash(strings.Join(p.Relays, ",")), fo, p.Reachable, lr)
 	}
+	printNotPunched(w, st)
+}
+
+// printNotPunched lists, for the relayed pairs of hidden members, why they are not on
+// a punched direct path (docs/troubleshooting.md "Why is a pair relayed?").
+func printNotPunched(w io.Writer, st plan.NetworkStatus) {
+	head := false
+	for _, p := range st.Pairs {
+		if p.NotPunched == "" {
+			continue
+		}
+		if !head {
+			fmt.Fprintln(w, "\nRELAYED HIDDEN PAIRS: WHY NOT PUNCHED")
+			head = true
+		}
+		fmt.Fprintf(w, "%s → %s: %s\n", p.From, p.To, p.NotPunched)
+	}
 }

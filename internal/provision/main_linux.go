@@ -65,6 +65,11 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.Agent, err = node.NewAgent(ctx); err != nil {
 		return err
 	}
+	cl, err := cmdline.ReadFile(firstNonEmpty(o.Cmdline, "/proc/cmdline"))
+	if err != nil {
+		return err
+	}
+	cfg.Punch = cl.Punch
 	ng, err := startGateway(ctx, o, &cfg, *metricsAddr)
 	if err != nil {
 		return err

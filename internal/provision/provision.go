@@ -117,6 +117,10 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Fresh is how recent a probe answer must be to report a member as seen (plan.Fresh).
 	Fresh time.Duration
+	// Punch turns on direct (punched) paths to the other hidden members this node, when
+	// hidden, is relayed to (punch.go; kernel command line zosnet.punch=on). Public
+	// members report their hidden peers' observed endpoints either way.
+	Punch bool
 	// Conn is the registry connection shared with the agent (nil: a new one). Its
 	// state is reported to networkd (shown by `zosnet node status`), and the loop runs
 	// a pass as soon as the registry is back, so pending reports flush at once.
@@ -170,6 +174,10 @@ type netState struct {
 	report     string  // digest of the last report sent
 	reportedAt time.Time
 	dialSince  map[string]time.Time // peer key → first planned while held (dial.go)
+	// punch is the direct paths to other hidden members (punch.go; nil on a public
+	// member), observed the hidden peers' endpoints a public member reports.
+	punch    *punchState
+	observed []gridapi.ObservedEndpoint
 	// plan is the member's plan for the desired state and own key and port it was made
 	// from: a pass re-plans only when one of them changed. Planning a 1,000-member
 	// network costs milliseconds, and a pass runs every Interval and on every wake.
@@ -335,6 +343,7 @@ func (p *Provisioner) closeProbes() {
 		if ns.probe != nil {
 			ns.probe.Close()
 		}
+		ns.punch.close()
 	}
 }
 

@@ -153,6 +153,8 @@ func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodea
 		}
 	}
 	peers = p.holdDials(n, st, cur, peers, time.Now())
+	st.observed = observedOf(n, mp, cur, time.Now())
+	peers = p.punchPeers(n, st, cur, mp, peers, time.Now())
 	s := specOf(mp, cp.rng, n.ID, peers, int(cur.Status.ListenPort))
 	s.Name = n.Name
 	return s, mp, nil
@@ -247,6 +249,8 @@ func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *
 	if st.own != nil && st.own.relay.Current != st.own.group.Relays[0] {
 		r.Relay = st.own.relay.Current // "" on the primary
 	}
+	r.Observed = st.observed
+	r.NAT, r.Punch = st.punch.report()
 	if self, ok := selfOf(n, p.node); ok {
 		for _, e := range self.Facts.Endpoints {
 			if a, err := netip.ParseAddr(e.IP); err == nil && e.Reachable() {
@@ -267,7 +271,7 @@ func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *
 	}
 	slices.SortFunc(r.Seen, func(a, b gridapi.PeerSeen) int { return int(a.NodeID - b.NodeID) })
 	slices.Sort(fresh)
-	digest := fmt.Sprint(r.PublicKey, r.ListenPort, r.State, r.LastError, r.Relay, r.RelayGroups, r.Endpoints, fresh, r.Peers)
+	digest := fmt.Sprint(r.PublicKey, r.ListenPort, r.State, r.LastError, r.Relay, r.RelayGroups, r.Endpoints, fresh, r.Peers) + punchDigest(r)
 	if digest == st.report && time.Since(st.reportedAt) < 15*time.Second {
 		return nil
 	}
@@ -304,6 +308,7 @@ func (p *Provisioner) removeOthers(ctx context.Context, want map[string]bool) {
 			if st.probe != nil {
 				st.probe.Close()
 			}
+			st.punch.close()
 			delete(p.nets, id)
 			p.trace.forget(id)
 		}
