@@ -87,6 +87,7 @@ func (d *Daemon) PutNR(ctx context.Context, s nodeapi.NRSpec) (nodeapi.NR, error
 	if err := d.putLocked(s); err != nil {
 		return nodeapi.NR{}, err
 	}
+	d.releaseSoon() // an apply's garbage (netlink, nftables, a replaced device) too
 	return d.getLocked(s.NetworkID, d.rec.endpoints())
 }
 

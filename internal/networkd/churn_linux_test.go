@@ -1,6 +1,7 @@
 package networkd_test
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -21,13 +22,16 @@ import (
 
 // memSample is networkd's memory at one moment: the process's RSS and its Go heap.
 type memSample struct {
-	rssKB, heapInuseKB, heapSysKB, goroutines, fds int
-	nrs                                            int
+	rssKB, anonKB, fileKB, heapInuseKB, heapSysKB int
+	heapKeptKB, stackKB, runtimeKB                int // idle heap not returned, stacks, runtime metadata
+	goroutines, fds, nrs                          int
 }
 
 func (s memSample) String() string {
-	return fmt.Sprintf("RSS %5.1f MB, heap in use %5.1f MB (of %5.1f MB from the OS), %d goroutines, %d fds, %d NRs",
-		float64(s.rssKB)/1024, float64(s.heapInuseKB)/1024, float64(s.heapSysKB)/1024, s.goroutines, s.fds, s.nrs)
+	mb := func(kb int) float64 { return float64(kb) / 1024 }
+	return fmt.Sprintf("RSS %5.1f MB (anon %5.1f, file %4.1f), heap in use %5.1f MB (of %5.1f MB from the OS; idle, not returned %4.1f), stacks %4.1f, runtime %4.1f, %d goroutines, %d fds, %d NRs",
+		mb(s.rssKB), mb(s.anonKB), mb(s.fileKB), mb(s.heapInuseKB), mb(s.heapSysKB), mb(s.heapKeptKB),
+		mb(s.stackKB), mb(s.runtimeKB), s.goroutines, s.fds, s.nrs)
 }
 
 // sample reads the networkd process's RSS (/proc) and Go heap (its /metrics).
@@ -39,8 +43,17 @@ func sample(b *testing.B, n *node) memSample {
 		b.Fatal(err)
 	}
 	for _, l := range strings.Split(string(st), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "VmRSS:":
 			s.rssKB, _ = strconv.Atoi(f[1])
+		case "RssAnon:":
+			s.anonKB, _ = strconv.Atoi(f[1])
+		case "RssFile:":
+			s.fileKB, _ = strconv.Atoi(f[1])
 		}
 	}
 	metric := func(text, name string) int {
@@ -56,6 +69,10 @@ func sample(b *testing.B, n *node) memSample {
 	m := string(rawGet(b, n, "/metrics"))
 	s.heapInuseKB = metric(m, "go_memstats_heap_inuse_bytes") / 1024
 	s.heapSysKB = metric(m, "go_memstats_heap_sys_bytes") / 1024
+	s.heapKeptKB = (metric(m, "go_memstats_heap_idle_bytes") - metric(m, "go_memstats_heap_released_bytes")) / 1024
+	s.stackKB = metric(m, "go_memstats_stack_inuse_bytes") / 1024
+	s.runtimeKB = (metric(m, "go_memstats_mspan_inuse_bytes") + metric(m, "go_memstats_mcache_inuse_bytes") +
+		metric(m, "go_memstats_gc_sys_bytes") + metric(m, "go_memstats_other_sys_bytes") + metric(m, "go_memstats_buck_hash_sys_bytes")) / 1024
 	s.goroutines = metric(m, "go_goroutines")
 	s.fds = metric(m, "process_open_fds")
 	nrs, err := n.cl.ListNRs(bg)
@@ -86,10 +103,13 @@ func churnNR(id string, subnet int, peers []wgtypes.Key) nodeapi.NRSpec {
 // datagrams from each workload into its NR's tunnel, once on the churned daemon
 // before the churn, once on the fresh one), so neither looks bigger for buffers
 // filled by traffic. It also reports the idle daemon's RSS and the RSS per NR (20 NRs
-// created on the fresh daemon). Each b.N round runs networkd twice, interleaved: with
-// wireguard-go's message buffers on the Go heap (upstream, "heap") and in the
-// per-device slab ("slab"); it reports the medians. With $ZOSNET_CHURN_PROFILES=DIR
-// it saves heap profiles (start, end, fresh) there.
+// created on the fresh daemon). Each b.N round runs networkd once per variant in
+// $ZOSNET_CHURN_VARIANTS (default "slab,lazy"), interleaved: "heap" is upstream
+// wireguard-go (message buffers on the Go heap, GRO tables preallocated), "slab" has
+// the per-device buffer slab (third_party change 2), "lazy" also change 3 (GRO
+// tables allocated on first use, buffers sliced without touching them: networkd as
+// shipped); it reports the medians. With
+// $ZOSNET_CHURN_PROFILES=DIR it saves heap profiles (start, end, fresh) there.
 func BenchmarkChurnMemory(b *testing.B) {
 	testkit.RequireRoot(b)
 	dur := 2 * time.Minute
@@ -103,9 +123,15 @@ func BenchmarkChurnMemory(b *testing.B) {
 	for i := range keys {
 		keys[i], _ = wgtypes.GeneratePrivateKey()
 	}
+	variants := strings.Split(cmp.Or(os.Getenv("ZOSNET_CHURN_VARIANTS"), "slab,lazy"), ",")
+	for _, v := range variants {
+		if _, ok := churnVariants[v]; !ok {
+			b.Fatalf("ZOSNET_CHURN_VARIANTS: unknown variant %q (heap, slab, lazy)", v)
+		}
+	}
 	got := map[string]map[string][]float64{}
 	for i := 0; i < b.N; i++ {
-		for _, variant := range []string{"heap", "slab"} {
+		for _, variant := range variants {
 			for unit, v := range churnRound(b, variant, dur, keys) {
 				if got[variant] == nil {
 					got[variant] = map[string][]float64{}
@@ -114,7 +140,7 @@ func BenchmarkChurnMemory(b *testing.B) {
 			}
 		}
 	}
-	for _, variant := range []string{"heap", "slab"} {
+	for _, variant := range variants {
 		for unit, v := range got[variant] {
 			b.Logf("%s %s: %.2f", variant, unit, v)
 			b.ReportMetric(median(v), unit+"-"+variant)
@@ -128,19 +154,25 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
-// churnRound is one churn on a new node with networkd's wireguard-go buffers on the
-// heap or in the slab (variant); it returns its figures by unit.
+// churnVariants are the wireguard-go variants BenchmarkChurnMemory compares: the
+// test networkd's environment for each (main_linux_test.go reads it).
+var churnVariants = map[string]map[string]string{
+	"heap": {"ZOSNET_TEST_WG_HEAP_BUFFERS": "1", "ZOSNET_TEST_WG_EAGER_GRO": "1", "ZOSNET_TEST_WG_TOUCH_BUFFERS": "1"},
+	"slab": {"ZOSNET_TEST_WG_HEAP_BUFFERS": "", "ZOSNET_TEST_WG_EAGER_GRO": "1", "ZOSNET_TEST_WG_TOUCH_BUFFERS": "1"},
+	"lazy": {"ZOSNET_TEST_WG_HEAP_BUFFERS": "", "ZOSNET_TEST_WG_EAGER_GRO": "", "ZOSNET_TEST_WG_TOUCH_BUFFERS": ""},
+}
+
+// churnRound is one churn on a new node with networkd's wireguard-go as in variant;
+// it returns its figures by unit.
 func churnRound(b *testing.B, variant string, dur time.Duration, keys []wgtypes.Key) map[string]float64 {
 	profiles := os.Getenv("ZOSNET_CHURN_PROFILES")
 	if profiles != "" {
 		profiles = filepath.Join(profiles, variant)
 		os.MkdirAll(profiles, 0o755)
 	}
-	heap := ""
-	if variant == "heap" {
-		heap = "1"
+	for k, v := range churnVariants[variant] {
+		b.Setenv(k, v)
 	}
-	b.Setenv("ZOSNET_TEST_WG_HEAP_BUFFERS", heap)
 	n := benchNode(b)
 	b.Setenv("ZOSNET_TEST_RESYNC_EVERY", "30s") // networkd's default, not the tests' 200 ms
 	n.startProc(b)
@@ -158,12 +190,17 @@ func churnRound(b *testing.B, variant string, dur time.Duration, keys []wgtypes.
 	start := settle(b, n, 5*time.Second)
 	saveHeap(b, n, profiles, "start")
 	peak, ops := start, 0
-	next := time.Now()
+	next, nextLog := time.Now(), time.Now().Add(time.Minute)
 	for t0 := time.Now(); time.Since(t0) < dur; ops++ {
 		churnStep(b, n, ops, keys)
 		if time.Now().After(next) {
-			if s := sample(b, n); s.rssKB > peak.rssKB {
+			s := sample(b, n)
+			if s.rssKB > peak.rssKB {
 				peak = s
+			}
+			if time.Now().After(nextLog) { // flat over time, or growing?
+				b.Logf("%s: after %3.0fs: %v (%d operations)", variant, time.Since(t0).Seconds(), s, ops)
+				nextLog = nextLog.Add(time.Minute)
 			}
 			next = time.Now().Add(time.Second)
 		}
@@ -195,15 +232,22 @@ func churnRound(b *testing.B, variant string, dur time.Duration, keys []wgtypes.
 		}
 	}
 	return map[string]float64{
-		"MB-RSS-idle":  float64(idle.rssKB) / 1024,
-		"MB-RSS-start": float64(start.rssKB) / 1024,
-		"MB-RSS-peak":  float64(peak.rssKB) / 1024,
-		"MB-RSS-end":   float64(end.rssKB) / 1024,
-		"MB-RSS-fresh": float64(fresh.rssKB) / 1024,
-		"MB-heap-end":  float64(end.heapInuseKB) / 1024,
-		"end/fresh":    float64(end.rssKB) / float64(fresh.rssKB),
-		"MB-RSS/NR":    float64(with20.rssKB-fresh.rssKB) / 20 / 1024,
-		"NRs-end":      float64(end.nrs),
+		"MB-RSS-idle":   float64(idle.rssKB) / 1024,
+		"MB-RSS-start":  float64(start.rssKB) / 1024,
+		"MB-RSS-peak":   float64(peak.rssKB) / 1024,
+		"MB-RSS-end":    float64(end.rssKB) / 1024,
+		"MB-anon-end":   float64(end.anonKB) / 1024,
+		"MB-anon-fresh": float64(fresh.anonKB) / 1024,
+		"MB-file-end":   float64(end.fileKB) / 1024,
+		"MB-file-fresh": float64(fresh.fileKB) / 1024,
+		"MB-heap-fresh": float64(fresh.heapInuseKB) / 1024,
+		"MB-kept-end":   float64(end.heapKeptKB) / 1024,
+		"MB-kept-fresh": float64(fresh.heapKeptKB) / 1024,
+		"MB-RSS-fresh":  float64(fresh.rssKB) / 1024,
+		"MB-heap-end":   float64(end.heapInuseKB) / 1024,
+		"end/fresh":     float64(end.rssKB) / float64(fresh.rssKB),
+		"MB-RSS/NR":     float64(with20.rssKB-fresh.rssKB) / 20 / 1024,
+		"NRs-end":       float64(end.nrs),
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/zosnet/zosnet/internal/networkd"
 	"github.com/zosnet/zosnet/internal/wg"
@@ -49,6 +50,10 @@ func runDaemon(dir string) int {
 	cfg.WGKind = wg.Userspace
 	// upstream wireguard-go's buffers (Go heap) instead of the per-device slab
 	device.HeapBuffers = os.Getenv("ZOSNET_TEST_WG_HEAP_BUFFERS") != ""
+	// upstream wireguard-go's GRO tables (preallocated per TUN) instead of lazy ones
+	tun.EagerGROTables = os.Getenv("ZOSNET_TEST_WG_EAGER_GRO") != ""
+	// upstream wireguard-go's buffer slicing (reads each buffer's first page)
+	device.TouchBuffers = os.Getenv("ZOSNET_TEST_WG_TOUCH_BUFFERS") != ""
 	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

@@ -39,7 +39,7 @@ func newMetrics(d *Daemon) *metrics {
 		endpointsSaved: prometheus.NewCounter(prometheus.CounterOpts{Name: "zosnet_learned_endpoints_saved_total",
 			Help: "Writes of endpoints.json: a hidden peer's learned endpoint changed and was persisted."}),
 		memReleases: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "zosnet_memory_release_seconds",
-			Help: "Forced returns of freed memory to the OS after network resources were removed.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 12)}),
+			Help: "Forced returns of freed memory to the OS after network resources changed or were removed.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 12)}),
 
 		egressUpdates: prometheus.NewCounter(prometheus.CounterOpts{Name: "zosnet_egress_updates_total",
 			Help: "Changes of the egress rule's refused destinations learned from the kernel (lease, RA, public config)."}),

@@ -214,6 +214,7 @@ func rawGet(t testing.TB, a *node, path string) []byte {
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", a.socket())
 	}}}
+	defer hc.CloseIdleConnections() // a transport per call: leave no idle connection in networkd
 	resp, err := hc.Get("http://networkd" + path)
 	if err != nil {
 		t.Fatal(err)

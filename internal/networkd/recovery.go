@@ -88,8 +88,8 @@ func sameHints(a, b map[string]map[string]string) bool {
 	return maps.EqualFunc(a, b, maps.Equal)
 }
 
-// memoryRelease is how long after the last NR removal networkd hands the memory of the
-// removed WireGuard devices back to the OS (removals in between are coalesced).
+// memoryRelease is how long after an NR change (put or removal) networkd hands freed
+// memory back to the OS (changes in between are coalesced).
 const memoryRelease = time.Second
 
 // releaseSoon schedules giving freed memory back to the OS. A userspace WireGuard
@@ -98,10 +98,13 @@ const memoryRelease = time.Second
 // next cycles and reuses them, zeroed (so resident), for the next device. Under churn
 // that grew a node's networkd to hundreds of MB with two NRs left (issue 22). A forced
 // collection and scavenge (debug.FreeOSMemory, a few ms for networkd's heap) right
-// after removals bounds RSS to what the remaining NRs hold. Call with d.mu held.
+// after removals bounds RSS to what the remaining NRs hold. Puts schedule one too: an
+// apply leaves garbage of its own (netlink and nftables messages, a replaced device),
+// and without a release after the last change of a burst the runtime keeps those
+// pages until its scavenger gets to them. Call with d.mu held.
 //
-// A release runs at most memoryRelease after the first removal it covers (later ones
-// do not postpone it). Two collections: a removed device's buffer pool stays reachable
+// A release runs at most memoryRelease after the first change it covers (later ones
+// do not postpone it), so a burst costs one release a second. Two collections: a removed device's buffer pool stays reachable
 // through the runtime's list of sync.Pools until the second.
 func (d *Daemon) releaseSoon() {
 	if d.releasing {

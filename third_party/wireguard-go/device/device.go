@@ -74,6 +74,7 @@ type Device struct {
 		inboundElements           *WaitPool
 		outboundElements          *WaitPool
 		slab                      *bufSlab // zosnet: message buffers outside the Go heap
+		touchOnSlice              bool     // zosnet: messageSlice as upstream (TouchBuffers)
 	}
 
 	queue struct {

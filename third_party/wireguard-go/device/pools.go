@@ -50,6 +50,7 @@ func (device *Device) PopulatePools() {
 	// zosnet: the two receive routines and the TUN reader hold a batch each, plus one
 	// batch in flight.
 	device.pool.slab = newBufSlab(4 * device.BatchSize())
+	device.pool.touchOnSlice = TouchBuffers
 	device.pool.inboundElementsContainer = NewWaitPool(PreallocatedBuffersPerPool, func() any {
 		s := make([]*QueueInboundElement, 0, device.BatchSize())
 		return &QueueInboundElementsContainer{elems: s}

@@ -95,7 +95,7 @@ func (device *Device) RoutineReceiveIncoming(maxBatchSize int, recv conn.Receive
 
 	for i := range bufsArrs {
 		bufsArrs[i] = device.GetMessageBuffer()
-		bufs[i] = bufsArrs[i][:]
+		bufs[i] = device.messageSlice(bufsArrs[i]) // zosnet: not bufsArrs[i][:]
 	}
 
 	defer func() {
@@ -182,7 +182,7 @@ func (device *Device) RoutineReceiveIncoming(maxBatchSize int, recv conn.Receive
 				}
 				elemsForPeer.elems = append(elemsForPeer.elems, elem)
 				bufsArrs[i] = device.GetMessageBuffer()
-				bufs[i] = bufsArrs[i][:]
+				bufs[i] = device.messageSlice(bufsArrs[i]) // zosnet: not bufsArrs[i][:]
 				continue
 
 			// otherwise it is a fixed size & handshake related packet
@@ -215,7 +215,7 @@ func (device *Device) RoutineReceiveIncoming(maxBatchSize int, recv conn.Receive
 				endpoint: endpoints[i],
 			}:
 				bufsArrs[i] = device.GetMessageBuffer()
-				bufs[i] = bufsArrs[i][:]
+				bufs[i] = device.messageSlice(bufsArrs[i]) // zosnet: not bufsArrs[i][:]
 			default:
 			}
 		}

@@ -225,7 +225,7 @@ func (device *Device) RoutineReadFromTUN() {
 
 	for i := range elems {
 		elems[i] = device.NewOutboundElement()
-		bufs[i] = elems[i].buffer[:]
+		bufs[i] = device.messageSlice(elems[i].buffer) // zosnet: not elems[i].buffer[:]
 	}
 
 	defer func() {
@@ -279,7 +279,7 @@ func (device *Device) RoutineReadFromTUN() {
 			}
 			elemsForPeer.elems = append(elemsForPeer.elems, elem)
 			elems[i] = device.NewOutboundElement()
-			bufs[i] = elems[i].buffer[:]
+			bufs[i] = device.messageSlice(elems[i].buffer) // zosnet: not elems[i].buffer[:]
 		}
 
 		for peer, elemsForPeer := range elemsByPeer {
