@@ -20,7 +20,7 @@ func (p *Planner) loadDevices(ds []AccessPeer, sp *space) error {
 	}
 	for i, d := range ds {
 		field := fmt.Sprintf("access[%d]", i)
-		err := validateDevice(d, field, func(f string) error { return sp.reserve(d.Address, "device "+d.Name, f) })
+		err := validateDevice(d, field, func(f string) error { return sp.reserve(d.Address, owner{"device", d.Name}, f) })
 		switch {
 		case err != nil:
 		case names[d.Name]:
@@ -55,7 +55,7 @@ func (p *Planner) chooseAccessNodes() error {
 		}
 		cands := p.rank("access\x00"+dev.Name, p.public)
 		if dev.Via != "" {
-			i, ok := p.byID[dev.Via]
+			i, ok := p.find(dev.Via)
 			if !ok || !p.nodes[i].public {
 				errs = append(errs, fmt.Errorf("%w: access device %q: via %q is not a public member of network %s",
 					ErrImpossible, dev.Name, dev.Via, p.netID))
@@ -88,7 +88,7 @@ func pickAccess(nodes []node, cands, fams []int) (int, int) {
 func (p *Planner) device(d int) DevicePlan {
 	dev := &p.devices[d]
 	n := &p.nodes[dev.node]
-	return DevicePlan{Name: dev.Name, Address: dev.Address, Address6: ula.Addr(p.netID, dev.Address), AccessNode: n.id, Peer: Peer{
+	return DevicePlan{Name: dev.Name, Address: dev.Address, Address6: ula.AddrIn(p.net48, dev.Address), AccessNode: n.id, Peer: Peer{
 		NodeID: n.id, Name: n.name, PublicKey: n.key,
 		Endpoint:   netip.AddrPortFrom(n.reach[dev.fam], uint16(n.port)),
 		AllowedIPs: []netip.Prefix{p.rng, p.ula}, Keepalive: Keepalive, Path: PathAccess,

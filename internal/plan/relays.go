@@ -85,7 +85,9 @@ func (p *Planner) homes() ([][2]int, []int) {
 			p.hashes[i], p.bySubnet[i] = nodeHash(p.netID, p.nodes[i].id), i
 		}
 		slices.SortFunc(p.bySubnet, func(a, b int) int { return cmpPrefix(p.nodes[a].subnet, p.nodes[b].subnet) })
-		p.home = p.assignHomes(p.relayed, p.cands)
+		if !p.shipped {
+			p.home = p.assignHomes(p.relayed, p.cands)
+		}
 		// number the distinct home pairs in the order of their node ids (node indexes
 		// follow node ids), so relay groups come out sorted by their relays
 		ids := map[[2]int]int32{}

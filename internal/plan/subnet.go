@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"strings"
 )
 
 // space is the network's IPv4 range cut into per-member subnet slots.
@@ -14,11 +13,17 @@ type space struct {
 	rng   netip.Prefix
 	bits  int
 	slots uint32
-	used  map[uint32]string // slot → what holds it ("member X", "device Y")
+	used  map[uint32]owner // slot → what holds it
 }
 
+// owner is what holds a slot: a member or a device, by name (kept apart, so claiming
+// a slot builds no string).
+type owner struct{ what, name string }
+
+func (o owner) String() string { return o.what + " " + o.name }
+
 func newSpace(netID string, rng netip.Prefix, bits int) *space {
-	return &space{netID: netID, rng: rng, bits: bits, slots: 1 << (bits - rng.Bits()), used: map[uint32]string{}}
+	return &space{netID: netID, rng: rng, bits: bits, slots: 1 << (bits - rng.Bits()), used: map[uint32]owner{}}
 }
 
 func u32(a netip.Addr) uint32 { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
@@ -34,7 +39,7 @@ func (s *space) subnet(slot uint32) netip.Prefix {
 }
 
 // claim records an explicit member subnet.
-func (s *space) claim(p netip.Prefix, owner, field string) error {
+func (s *space) claim(p netip.Prefix, o owner, field string) error {
 	switch {
 	case !p.Addr().Is4() || p.Bits() != s.bits:
 		return invalid(field, "%s must be an IPv4 /%d", p, s.bits)
@@ -47,21 +52,35 @@ func (s *space) claim(p netip.Prefix, owner, field string) error {
 	if prev, ok := s.used[slot]; ok {
 		return invalid(field, "%s is already used by %s", p, prev)
 	}
-	s.used[slot] = owner
+	s.used[slot] = o
 	return nil
 }
 
+// claimOK is claim without messages: it reports whether p could be claimed (and
+// claims it).
+func (s *space) claimOK(p netip.Prefix, o owner) bool {
+	if !p.Addr().Is4() || p.Bits() != s.bits || p.Masked() != p || !s.rng.Contains(p.Addr()) {
+		return false
+	}
+	slot := s.slotOf(p.Addr())
+	if _, ok := s.used[slot]; ok {
+		return false
+	}
+	s.used[slot] = o
+	return true
+}
+
 // reserve marks the slot of a device address so no member gets that subnet.
-func (s *space) reserve(a netip.Addr, owner, field string) error {
+func (s *space) reserve(a netip.Addr, o owner, field string) error {
 	if !a.Is4() || !s.rng.Contains(a) {
 		return invalid(field, "%s is not an IPv4 address inside the range %s", a, s.rng)
 	}
 	slot := s.slotOf(a)
-	if prev, ok := s.used[slot]; ok && strings.HasPrefix(prev, "member ") {
+	if prev, ok := s.used[slot]; ok && prev.what == "member" {
 		return invalid(field, "%s lies inside the subnet %s of %s", a, s.subnet(slot), prev)
 	}
 	if _, ok := s.used[slot]; !ok {
-		s.used[slot] = owner
+		s.used[slot] = o
 	}
 	return nil
 }
@@ -77,9 +96,9 @@ func (s *space) assign(ids []string) ([]netip.Prefix, error) {
 	for i, id := range ids {
 		h := sha256.Sum256([]byte(s.netID + "\x00subnet\x00" + id))
 		slot := binary.BigEndian.Uint32(h[:4]) % s.slots
-		for ; s.used[slot] != ""; slot = (slot + 1) % s.slots {
+		for ; s.used[slot].what != ""; slot = (slot + 1) % s.slots {
 		}
-		s.used[slot] = "member " + id
+		s.used[slot] = owner{"member", id}
 		out[i] = s.subnet(slot)
 	}
 	return out, nil
