@@ -14,10 +14,7 @@ func (p *Planner) loadDevices(ds []AccessPeer, sp *space) error {
 	var errs []error
 	names := map[string]bool{}
 	addrs := map[netip.Addr]string{}
-	keys := map[string]bool{}
-	for i := range p.nodes {
-		keys[p.nodes[i].key] = true
-	}
+	keys := p.keys // the members' keys, and the devices' as they come
 	for i, d := range ds {
 		field := fmt.Sprintf("access[%d]", i)
 		err := validateDevice(d, field, func(f string) error { return sp.reserve(d.Address, owner{"device", d.Name}, f) })
@@ -27,14 +24,15 @@ func (p *Planner) loadDevices(ds []AccessPeer, sp *space) error {
 			err = invalid(field+".name", "%q appears twice", d.Name)
 		case addrs[d.Address] != "":
 			err = invalid(field+".address", "%s is already used by device %q", d.Address, addrs[d.Address])
-		case keys[d.PublicKey]:
+		case has(keys, d.PublicKey):
 			err = invalid(field+".public_key", "already used by a member or another device")
 		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		names[d.Name], addrs[d.Address], keys[d.PublicKey] = true, d.Name, true
+		names[d.Name], addrs[d.Address] = true, d.Name
+		keys[d.PublicKey] = struct{}{}
 		p.devices = append(p.devices, device{AccessPeer: d, node: -1})
 	}
 	slices.SortFunc(p.devices, func(a, b device) int { return cmp.Compare(a.Name, b.Name) })
@@ -73,6 +71,8 @@ func (p *Planner) chooseAccessNodes() error {
 	}
 	return errors.Join(errs...)
 }
+
+func has(set map[string]struct{}, k string) bool { _, ok := set[k]; return ok }
 
 func pickAccess(nodes []node, cands, fams []int) (int, int) {
 	for _, f := range fams {

@@ -275,3 +275,40 @@ func cmpDiff(a, b Plan) string {
 	}
 	return cmp.Diff(a, b, cmpOpts...)
 }
+
+// TestFromGridHomes: the registry's home relays and their member count pass through
+// the conversion, and New uses them.
+func TestFromGridHomes(t *testing.T) {
+	dn := gridLab(t)
+	self := Self{NodeID: 2, PublicKey: dn.Peers[1].NR.PublicKey, ListenPort: 3001}
+	in, err := FromGrid(dn, self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range dn.Peers {
+		for _, id := range p.Homes(fmt.Sprint(dn.Peers[i].NodeID)) {
+			var h int64
+			fmt.Sscan(id, &h)
+			dn.Peers[i].Homes = append(dn.Peers[i].Homes, h)
+		}
+	}
+	dn.HomesFor = len(in.Members)
+	shipped, err := FromGrid(dn, self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := New(shipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shipped.HomesFor != len(in.Members) || !q.shipped {
+		t.Fatalf("homes_for %d, used %t", shipped.HomesFor, q.shipped)
+	}
+	if d := cmpDiff(p.Plan(), q.Plan()); d != "" {
+		t.Fatal(d)
+	}
+}

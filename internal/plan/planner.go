@@ -52,6 +52,9 @@ type Planner struct {
 	bySubnet []int
 	devices  []device // sorted by name
 	devOf    map[int][]int
+	// keys holds the members' public keys while New runs (loadDevices checks devices'
+	// keys against them).
+	keys map[string]struct{}
 }
 
 type lanKey struct {
@@ -104,10 +107,13 @@ func New(in Input) (*Planner, error) {
 	n48 := ula.Net48(in.Network.ID)
 	p := &Planner{netID: in.Network.ID, rng: in.Network.Range, net48: n48, ula: ula.TwinIn(n48, in.Network.Range)}
 	sp := newSpace(p.netID, p.rng, bits)
+	sp.used = make(map[uint32]owner, len(in.Members)+len(in.Access))
 	if err := p.loadMembers(in.Members, sp); err != nil {
 		return nil, err
 	}
-	if err := p.loadDevices(in.Access, sp); err != nil {
+	err = p.loadDevices(in.Access, sp)
+	p.keys = nil
+	if err != nil {
 		return nil, err
 	}
 	if err := p.assignSubnets(sp); err != nil {
@@ -134,6 +140,7 @@ func New(in Input) (*Planner, error) {
 func (p *Planner) loadMembers(ms []Member, sp *space) error {
 	p.nodes = make([]node, 0, len(ms))
 	keys := make(map[string]struct{}, len(ms))
+	p.keys = keys
 	for i := range ms {
 		m := &ms[i]
 		_, dupKey := keys[m.PublicKey]
@@ -162,6 +169,7 @@ func (p *Planner) loadMembersSlow(ms []Member, sp *space) error {
 	byID := make(map[string]int, len(ms))
 	p.nodes = make([]node, 0, len(ms))
 	keys := make(map[string]string, len(ms))
+	p.keys = make(map[string]struct{}, len(ms))
 	for i := range ms {
 		m := &ms[i]
 		field := fmt.Sprintf("members[%d]", i)
@@ -177,6 +185,7 @@ func (p *Planner) loadMembersSlow(ms []Member, sp *space) error {
 			errs = append(errs, invalid(field+".public_key", "already used by member %q", prev))
 		}
 		keys[m.PublicKey] = m.NodeID
+		p.keys[m.PublicKey] = struct{}{}
 		if m.Subnet.IsValid() {
 			errs = append(errs, sp.claim(m.Subnet, owner{"member", m.NodeID}, field+".subnet"))
 		}
@@ -223,18 +232,20 @@ func newNode(m *Member) node {
 
 func (p *Planner) assignSubnets(sp *space) error {
 	var ids []string
-	for _, n := range p.nodes {
-		if !n.subnet.IsValid() {
-			ids = append(ids, n.id)
+	var at []int
+	for i := range p.nodes {
+		if !p.nodes[i].subnet.IsValid() {
+			ids, at = append(ids, p.nodes[i].id), append(at, i)
 		}
 	}
-	subnets, err := sp.assign(ids)
-	if err != nil {
-		return err
-	}
-	for i, id := range ids {
-		j, _ := p.find(id)
-		p.nodes[j].subnet = subnets[i]
+	if len(ids) > 0 {
+		subnets, err := sp.assign(ids)
+		if err != nil {
+			return err
+		}
+		for k, i := range at {
+			p.nodes[i].subnet = subnets[k]
+		}
 	}
 	for i := range p.nodes {
 		p.nodes[i].ula = ula.TwinIn(p.net48, p.nodes[i].subnet)
