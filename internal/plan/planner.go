@@ -107,7 +107,14 @@ func New(in Input) (*Planner, error) {
 	n48 := ula.Net48(in.Network.ID)
 	p := &Planner{netID: in.Network.ID, rng: in.Network.Range, net48: n48, ula: ula.TwinIn(n48, in.Network.Range)}
 	sp := newSpace(p.netID, p.rng, bits)
-	sp.used = make(map[uint32]owner, len(in.Members)+len(in.Access))
+	sp.memberAt = func(slot uint32) string {
+		for i := range p.nodes {
+			if n := &p.nodes[i]; n.subnet.IsValid() && sp.rng.Contains(n.subnet.Addr()) && sp.slotOf(n.subnet.Addr()) == slot {
+				return n.id
+			}
+		}
+		return "?"
+	}
 	if err := p.loadMembers(in.Members, sp); err != nil {
 		return nil, err
 	}
@@ -144,12 +151,12 @@ func (p *Planner) loadMembers(ms []Member, sp *space) error {
 	for i := range ms {
 		m := &ms[i]
 		_, dupKey := keys[m.PublicKey]
-		if dupKey || !memberOK(m) || (m.Subnet.IsValid() && !sp.claimOK(m.Subnet, owner{"member", m.NodeID})) {
+		if dupKey || !memberOK(m) || (m.Subnet.IsValid() && !sp.claimOK(m.Subnet)) {
 			return p.loadMembersSlow(ms, sp)
 		}
 		keys[m.PublicKey] = struct{}{}
-		p.nodes = append(p.nodes, newNode(m))
-		p.nodes[len(p.nodes)-1].at = i
+		p.nodes = append(p.nodes, node{})
+		initNode(&p.nodes[len(p.nodes)-1], m, i)
 	}
 	byID := func(a, b node) int { return cmp.Compare(a.id, b.id) }
 	if !slices.IsSortedFunc(p.nodes, byID) {
@@ -164,7 +171,7 @@ func (p *Planner) loadMembers(ms []Member, sp *space) error {
 }
 
 func (p *Planner) loadMembersSlow(ms []Member, sp *space) error {
-	clear(sp.used)
+	sp.reset()
 	var errs []error
 	byID := make(map[string]int, len(ms))
 	p.nodes = make([]node, 0, len(ms))
@@ -190,8 +197,8 @@ func (p *Planner) loadMembersSlow(ms []Member, sp *space) error {
 			errs = append(errs, sp.claim(m.Subnet, owner{"member", m.NodeID}, field+".subnet"))
 		}
 		byID[m.NodeID] = len(p.nodes)
-		p.nodes = append(p.nodes, newNode(m))
-		p.nodes[len(p.nodes)-1].at = i
+		p.nodes = append(p.nodes, node{})
+		initNode(&p.nodes[len(p.nodes)-1], m, i)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -205,9 +212,10 @@ func (p *Planner) find(id string) (int, bool) {
 	return slices.BinarySearchFunc(p.nodes, id, func(n node, id string) int { return cmp.Compare(n.id, id) })
 }
 
-func newNode(m *Member) node {
-	n := node{id: m.NodeID, name: cmp.Or(m.Name, m.NodeID), key: m.PublicKey, port: m.ListenPort,
-		subnet: m.Subnet, lanSrc: m.LAN.PublicSource, router: m.LAN.Router, weight: max(m.RelayWeight, 1), homes: m.Homes}
+// initNode fills n (zero) from m, the member at position at of the input.
+func initNode(n *node, m *Member, at int) {
+	*n = node{id: m.NodeID, name: cmp.Or(m.Name, m.NodeID), key: m.PublicKey, port: m.ListenPort,
+		subnet: m.Subnet, lanSrc: m.LAN.PublicSource, router: m.LAN.Router, weight: max(m.RelayWeight, 1), homes: m.Homes, at: at}
 	for _, e := range m.Endpoints {
 		f := fam(familyOf(e.Addr))
 		if f == 0 || globalV6(e.Addr) {
@@ -226,8 +234,7 @@ func newNode(m *Member) node {
 		sortPrefixes(n.lanAddrs)
 		n.lanAddrs = slices.Compact(n.lanAddrs)
 	}
-	n.class = classOf(&n)
-	return n
+	n.class = classOf(n)
 }
 
 func (p *Planner) assignSubnets(sp *space) error {

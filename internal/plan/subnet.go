@@ -14,6 +14,29 @@ type space struct {
 	bits  int
 	slots uint32
 	used  map[uint32]owner // slot → what holds it
+	// taken marks the slots of member subnets claimed by claimOK (a bitmap: cheaper
+	// than used for every member; at most 2^22 slots, 512 KiB), whose owners
+	// memberAt finds when a message needs them; claimed counts them.
+	taken    []uint64
+	claimed  int
+	memberAt func(slot uint32) string
+}
+
+// held returns what holds slot, if anything.
+func (s *space) held(slot uint32) (owner, bool) {
+	if o, ok := s.used[slot]; ok {
+		return o, true
+	}
+	if s.taken != nil && s.taken[slot/64]&(1<<(slot%64)) != 0 {
+		return owner{"member", s.memberAt(slot)}, true
+	}
+	return owner{}, false
+}
+
+// reset forgets every claim.
+func (s *space) reset() {
+	clear(s.used)
+	s.taken, s.claimed = nil, 0
 }
 
 // owner is what holds a slot: a member or a device, by name (kept apart, so claiming
@@ -49,24 +72,28 @@ func (s *space) claim(p netip.Prefix, o owner, field string) error {
 		return invalid(field, "%s is outside the range %s", p, s.rng)
 	}
 	slot := s.slotOf(p.Addr())
-	if prev, ok := s.used[slot]; ok {
+	if prev, ok := s.held(slot); ok {
 		return invalid(field, "%s is already used by %s", p, prev)
 	}
 	s.used[slot] = o
 	return nil
 }
 
-// claimOK is claim without messages: it reports whether p could be claimed (and
-// claims it).
-func (s *space) claimOK(p netip.Prefix, o owner) bool {
+// claimOK is claim of a member subnet without messages: it reports whether p could be
+// claimed (and claims it).
+func (s *space) claimOK(p netip.Prefix) bool {
 	if !p.Addr().Is4() || p.Bits() != s.bits || p.Masked() != p || !s.rng.Contains(p.Addr()) {
 		return false
 	}
+	if s.taken == nil {
+		s.taken = make([]uint64, (s.slots+63)/64)
+	}
 	slot := s.slotOf(p.Addr())
-	if _, ok := s.used[slot]; ok {
+	if _, ok := s.held(slot); ok {
 		return false
 	}
-	s.used[slot] = o
+	s.taken[slot/64] |= 1 << (slot % 64)
+	s.claimed++
 	return true
 }
 
@@ -76,10 +103,11 @@ func (s *space) reserve(a netip.Addr, o owner, field string) error {
 		return invalid(field, "%s is not an IPv4 address inside the range %s", a, s.rng)
 	}
 	slot := s.slotOf(a)
-	if prev, ok := s.used[slot]; ok && prev.what == "member" {
+	prev, ok := s.held(slot)
+	if ok && prev.what == "member" {
 		return invalid(field, "%s lies inside the subnet %s of %s", a, s.subnet(slot), prev)
 	}
-	if _, ok := s.used[slot]; !ok {
+	if !ok {
 		s.used[slot] = o
 	}
 	return nil
@@ -89,14 +117,15 @@ func (s *space) reserve(a netip.Addr, o owner, field string) error {
 // node id, or the next free one after it. A member keeps its subnet when others join or
 // leave as long as its hash slot was free; callers persist assigned subnets anyway.
 func (s *space) assign(ids []string) ([]netip.Prefix, error) {
-	if free := uint64(s.slots) - uint64(len(s.used)); uint64(len(ids)) > free {
+	if free := uint64(s.slots) - uint64(len(s.used)+s.claimed); uint64(len(ids)) > free {
 		return nil, s.tooSmall(len(ids))
 	}
 	out := make([]netip.Prefix, len(ids))
 	for i, id := range ids {
 		h := sha256.Sum256([]byte(s.netID + "\x00subnet\x00" + id))
 		slot := binary.BigEndian.Uint32(h[:4]) % s.slots
-		for ; s.used[slot].what != ""; slot = (slot + 1) % s.slots {
+		for _, ok := s.held(slot); ok; _, ok = s.held(slot) {
+			slot = (slot + 1) % s.slots
 		}
 		s.used[slot] = owner{"member", id}
 		out[i] = s.subnet(slot)
@@ -105,7 +134,7 @@ func (s *space) assign(ids []string) ([]netip.Prefix, error) {
 }
 
 func (s *space) tooSmall(want int) error {
-	need := len(s.used) + want
+	need := len(s.used) + s.claimed + want
 	bits := s.bits
 	for n := 1; n < need; n <<= 1 {
 		bits--
