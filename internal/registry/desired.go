@@ -91,8 +91,8 @@ func (s *sqlStore) NetworkStatus(ctx context.Context, id string) (gridapi.Desire
 }
 
 // desiredNetwork returns the network with its members' facts and home relays
-// (withHomes), from the cache when its key still matches. The key is the highest desired revision among the members: every
-// write that changes what the result holds (the network, a member's facts, source
+// (withHomes), from the cache when its key still matches. The key is the highest
+// desired revision among the members: every write that changes what the result holds (the network, a member's facts, source
 // address or public config, a report's key or port) sets all members' desired revision
 // to its own, new revision, so an unchanged key means an unchanged plan input; the
 // members' reports in it may be older than the stored ones (reportWakes), which is why
