@@ -40,12 +40,32 @@ func printStatus(w io.Writer, st plan.NetworkStatus) {
 			fmt.Fprintf(w, "%s\t%d\t%d\t%d\n", l.Relay, l.Homes, l.Members, l.Pairs)
 		}
 	}
-	fmt.Fprintln(w, "\nFROM\tTO\tPATH\tVIA\tRELAYS\tREACHABLE\tLAST REPLY")
+	fmt.Fprintln(w, "\nFROM\tTO\tPATH\tVIA\tRELAYS\tFAILED OVER\tREACHABLE\tLAST REPLY")
 	for _, p := range st.Pairs {
-		lr := "never"
+		lr, fo := "never", "-"
 		if p.LastReply != nil {
 			lr = ago(*p.LastReply)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", p.From, p.To, p.Path, dash(p.Via), dash(strings.Join(p.Relays, ",")), p.Reachable, lr)
+		if p.FailedOverSince != nil {
+			fo = ago(*p.FailedOverSince)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\n", p.From, p.To, p.Path, dash(p.Via), dash(strings.Join(p.Relays, ",")), fo, p.Reachable, lr)
+	}
+	printNotPunched(w, st)
+}
+
+// printNotPunched lists, for the relayed pairs of hidden members, why they are not on
+// a punched direct path (docs/troubleshooting.md "Why is a pair relayed?").
+func printNotPunched(w io.Writer, st plan.NetworkStatus) {
+	head := false
+	for _, p := range st.Pairs {
+		if p.NotPunched == "" {
+			continue
+		}
+		if !head {
+			fmt.Fprintln(w, "\nRELAYED HIDDEN PAIRS: WHY NOT PUNCHED")
+			head = true
+		}
+		fmt.Fprintf(w, "%s → %s: %s\n", p.From, p.To, p.NotPunched)
 	}
 }

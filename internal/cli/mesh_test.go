@@ -109,7 +109,7 @@ func TestMeshCommands(t *testing.T) {
 			t.Errorf("%s: last reply %v, want %v", k, p.LastReply, now)
 		}
 	}
-	if out := zosnet(t, "network", "status", "net1"); !strings.Contains(out, "same-lan") || !strings.Contains(out, "LAST REPLY") {
+	if out := zosnet(t, "network", "status", "net1"); !strings.Contains(out, "same-lan") || !strings.Contains(out, "LAST REPLY") || !strings.Contains(out, "FAILED OVER") {
 		t.Errorf("status table: %s", out)
 	}
 

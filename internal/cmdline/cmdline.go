@@ -1,6 +1,6 @@
 // Package cmdline parses the parameters zosnet reads from the kernel command line
 // (/proc/cmdline): farmer_id=, zosnet.registry=, zosnet.nic=, zosnet.static=,
-// zosnet.ca=, zosnet.acme=, zosnet.relay_weight= and vlan:priv=.
+// zosnet.ca=, zosnet.acme=, zosnet.relay_weight=, zosnet.punch= and vlan:priv=.
 //
 // Parsing is pure and safe for concurrent use. A malformed value of a known parameter is
 // an error naming the parameter and the reason; unknown parameters are ignored. When a
@@ -28,6 +28,8 @@ const (
 	ParamVLANPriv = "vlan:priv"
 	// ParamRelayWeight is how much relayed traffic a public node offers to carry.
 	ParamRelayWeight = "zosnet.relay_weight"
+	// ParamPunch turns direct paths between hidden members on (issue 14).
+	ParamPunch = "zosnet.punch"
 )
 
 // MaxRelayWeight is the largest zosnet.relay_weight= (gridapi.MaxRelayWeight).
@@ -58,6 +60,10 @@ type Config struct {
 	// members (a node with 3 carries three times what one with 1 does); 0 when absent,
 	// which counts as 1.
 	RelayWeight int
+	// Punch is zosnet.punch=on|off: whether this node, when hidden, tries direct
+	// (punched) paths to the other hidden members it is relayed to; off when absent
+	// (until the grid test has passed in the lab, see docs/farmers.md).
+	Punch bool
 }
 
 // Static is a static IPv4 configuration given instead of DHCP.
@@ -134,6 +140,7 @@ var usage = map[string]string{
 	ParamVLANPriv:    "ID (1-4094)",
 	ParamACME:        "URL (an https:// ACME directory)",
 	ParamRelayWeight: "N (1-1000)",
+	ParamPunch:       "on|off",
 }
 
 var parsers = map[string]func(*Config, string) error{
@@ -155,6 +162,17 @@ var parsers = map[string]func(*Config, string) error{
 			return fmt.Errorf("not an integer between 1 and %d", MaxRelayWeight)
 		}
 		c.RelayWeight = n
+		return nil
+	},
+	ParamPunch: func(c *Config, v string) error {
+		switch v {
+		case "on":
+			c.Punch = true
+		case "off":
+			c.Punch = false
+		default:
+			return errors.New("neither on nor off")
+		}
 		return nil
 	},
 	ParamACME: func(c *Config, v string) (err error) {

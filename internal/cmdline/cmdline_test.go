@@ -25,6 +25,9 @@ func TestParse(t *testing.T) {
 		{"quoted", `zosnet.nic="eth3"`, func(c Config) bool { return c.NIC == "eth3" }, ""},
 		{"vlan", "vlan:priv=100", func(c Config) bool { return c.VLANPriv == 100 }, ""},
 		{"relay weight", "zosnet.relay_weight=3", func(c Config) bool { return c.RelayWeight == 3 }, ""},
+		{"punch on", "zosnet.punch=on", func(c Config) bool { return c.Punch }, ""},
+		{"punch off", "zosnet.punch=off", func(c Config) bool { return !c.Punch }, ""},
+		{"punch bad", "zosnet.punch=yes", nil, "zosnet.punch"},
 		{"ca", "zosnet.ca=/etc/zos/ca.pem", func(c Config) bool { return c.CAFile == "/etc/zos/ca.pem" }, ""},
 		{"static", "zosnet.static=10.1.0.5/24,10.1.0.1,10.1.0.53", func(c Config) bool {
 			s := c.Static

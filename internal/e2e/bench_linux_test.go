@@ -9,7 +9,6 @@ import (
 
 	"github.com/zosnet/zosnet/internal/lab"
 	"github.com/zosnet/zosnet/internal/lab/scenario"
-	"github.com/zosnet/zosnet/internal/plan"
 )
 
 // BenchmarkConverge measures, on the booted default farm, the time from `zosnet network
@@ -124,69 +123,6 @@ func BenchmarkConverge20(b *testing.B) {
 	}
 	runs := converge(b, m, nodes, "big", 150, 180*time.Second, 240*time.Second)
 	b.Logf("20 nodes: create → all 380 pairs green: %v", runs)
-}
-
-// BenchmarkFailover measures the time from cutting the relay node's cables to the
-// hidden pairs answering through the second relay; the cables are then plugged back in
-// and the members move back before the next run.
-func BenchmarkFailover(b *testing.B) {
-	m := upMesh(b)
-	ctx := context.Background()
-	nodes := scenario.Names(lab.DefaultSpec())
-	n, err := m.CreateNetwork(ctx, "failover", "10.100.0.0/16", nodes)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := m.WaitUp(ctx, n.ID, len(nodes), 90*time.Second)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ws, err := m.AddWorkloads(ctx, n.ID, nodes)
-	if err != nil {
-		b.Fatal(err)
-	}
-	wl := map[string]scenario.Workload{}
-	for _, w := range ws {
-		wl[w.Node] = w
-	}
-	if _, err := m.WaitMatrix(ctx, ws, 120*time.Second); err != nil {
-		b.Fatal(err)
-	}
-	hp, ok := pairOf(st, "home1", "home6")
-	if !ok || len(hp.Relays) != 2 {
-		b.Fatalf("home1→home6 in status: %+v; want relayed with two relays", hp)
-	}
-	relay := hp.Relays[0]
-	hidden := func() error { return m.Ping(ctx, wl["home1"], wl["home6"].IPv4.Addr(), 2) }
-	var runs []time.Duration
-	for b.Loop() {
-		t0 := time.Now()
-		plug := cutCables(b, m, relay)
-		if err := scenario.Poll(ctx, 90*time.Second, hidden); err != nil {
-			plug()
-			b.Fatal(err)
-		}
-		runs = append(runs, time.Since(t0))
-		b.StopTimer()
-		plug()
-		if err := scenario.Poll(ctx, 90*time.Second, func() error {
-			st, err := m.Status(ctx, n.ID)
-			if err != nil {
-				return err
-			}
-			for _, p := range st.Pairs {
-				if p.Path == plan.PathRelayed && len(p.Relays) > 0 && p.Via != p.Relays[0] {
-					return fmt.Errorf("%s→%s still on %s", p.From, p.To, p.Via)
-				}
-			}
-			return hidden()
-		}); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-	}
-	b.ReportMetric(median(runs).Seconds(), "s/op-median")
-	b.Logf("relay failover: %v", runs)
 }
 
 func median(d []time.Duration) time.Duration {

@@ -94,7 +94,7 @@ func dumpLogs(t testing.TB, name string) {
 
 // nftCounter installs table inet e2e in a namespace with one counting rule (match is
 // nft syntax) in a forward chain, and returns a function that reads the packet count.
-func nftCounter(t *testing.T, m *scenario.Mesh, where string, inNS string, match string) func() int {
+func nftCounter(t testing.TB, m *scenario.Mesh, where string, inNS string, match string) func() int {
 	t.Helper()
 	ctx := context.Background()
 	rules := fmt.Sprintf("table inet e2e {\n chain count {\n type filter hook forward priority -10; policy accept;\n %s counter\n }\n}\n", match)

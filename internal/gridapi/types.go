@@ -216,12 +216,58 @@ type NRReport struct {
 	// peer's endpoint, the peer has none for it) adds that peer once the peer lists it
 	// here: a first handshake the peer cannot accept yet is retried only after 5 s.
 	Peers []int64 `json:"peers,omitempty"`
+	// Observed are, on a public member, the endpoints its hidden peers' packets arrive
+	// from (WireGuard's roaming endpoint) with a handshake at most ObservedFresh old:
+	// what the hidden members punch towards (issue 14). Sorted by node id.
+	Observed []ObservedEndpoint `json:"observed,omitempty"`
+	// NAT is, on a hidden member, its NR socket as the public members see it (its
+	// mapped endpoints and whether the mapping is endpoint-independent).
+	NAT *NATSeen `json:"nat,omitempty"`
+	// Punch is, on a hidden member, the direct-path state of each other hidden member
+	// it is relayed to (trying, punched, held, gave-up), sorted by node id.
+	Punch []PunchState `json:"punch,omitempty"`
 }
+
+// ObservedFresh is how recent a public member's handshake with a hidden peer must be
+// for the peer's endpoint to be reported as observed (WireGuard re-handshakes every
+// 2 minutes while keepalives flow).
+const ObservedFresh = 3 * time.Minute
+
+// ObservedEndpoint is one hidden peer's NR socket as a public member sees it.
+type ObservedEndpoint struct {
+	NodeID    int64     `json:"node_id"`
+	Endpoint  string    `json:"endpoint"` // ip:port the peer's packets come from
+	Handshake time.Time `json:"handshake"`
+}
+
+// NATSeen is a hidden member's NR socket as the public members see it.
+type NATSeen struct {
+	Endpoints []string `json:"endpoints"` // distinct mapped ip:port, sorted
+	Observers int      `json:"observers"` // public members at distinct addresses that saw it
+	// Mapping is "endpoint-independent" (the same endpoint towards different public
+	// members), "endpoint-dependent" (symmetric NAT), or "unknown" (fewer than two
+	// observers).
+	Mapping string `json:"mapping"`
+}
+
+// PunchState is one relayed pair of hidden members' direct path as one end reports it.
+type PunchState struct {
+	NodeID int64  `json:"node_id"`
+	Phase  string `json:"phase"` // one of PunchPhases
+	// Reason says why the pair is held or gave up (empty otherwise).
+	Reason string `json:"reason,omitempty"`
+}
+
+// PunchPhases are the phases a PunchState can report (package nat's Phase).
+var PunchPhases = []string{"relayed", "trying", "punched", "held", "gave-up"}
 
 // RelayGroupUse is one of a node's relay groups and the relay carrying it now.
 type RelayGroupUse struct {
 	Relays  []string `json:"relays"`  // the group's relays' node ids, primary first
 	Current string   `json:"current"` // node id of the relay carrying the group now
+	// Since is when the group left its primary (failover); zero when unknown (an
+	// older node).
+	Since time.Time `json:"since,omitzero"`
 }
 
 // PeerSeen is one member's latest answered overlay probe, as a node reports it.

@@ -397,6 +397,52 @@ func (r *NRReport) Validate() error {
 			return fieldErr(fmt.Sprintf("peers[%d]", i), "%d is not a node id", id)
 		}
 	}
+	return r.validatePunch()
+}
+
+// validatePunch checks the report's direct-path parts: observed endpoints, NAT seen
+// and punch states.
+func (r *NRReport) validatePunch() error {
+	if len(r.Observed) > MaxMembers {
+		return fieldErr("observed", "%d entries, at most %d", len(r.Observed), MaxMembers)
+	}
+	for i, o := range r.Observed {
+		f := fmt.Sprintf("observed[%d]", i)
+		if o.NodeID <= 0 {
+			return fieldErr(f+".node_id", "%d is not a node id", o.NodeID)
+		}
+		if _, err := netip.ParseAddrPort(o.Endpoint); err != nil {
+			return fieldErr(f+".endpoint", "not ip:port: %q", o.Endpoint)
+		}
+	}
+	if r.NAT != nil {
+		if len(r.NAT.Endpoints) > MaxEndpoints {
+			return fieldErr("nat.endpoints", "%d endpoints, at most %d", len(r.NAT.Endpoints), MaxEndpoints)
+		}
+		for i, e := range r.NAT.Endpoints {
+			if _, err := netip.ParseAddrPort(e); err != nil {
+				return fieldErr(fmt.Sprintf("nat.endpoints[%d]", i), "not ip:port: %q", e)
+			}
+		}
+		if !slices.Contains([]string{"endpoint-independent", "endpoint-dependent", "unknown"}, r.NAT.Mapping) {
+			return fieldErr("nat.mapping", "%q is not endpoint-independent, endpoint-dependent or unknown", r.NAT.Mapping)
+		}
+	}
+	if len(r.Punch) > MaxMembers {
+		return fieldErr("punch", "%d entries, at most %d", len(r.Punch), MaxMembers)
+	}
+	for i, p := range r.Punch {
+		f := fmt.Sprintf("punch[%d]", i)
+		if p.NodeID <= 0 {
+			return fieldErr(f+".node_id", "%d is not a node id", p.NodeID)
+		}
+		if !slices.Contains(PunchPhases, p.Phase) {
+			return fieldErr(f+".phase", "%q is not one of %v", p.Phase, PunchPhases)
+		}
+		if len(p.Reason) > 512 {
+			return fieldErr(f+".reason", "longer than 512 characters")
+		}
+	}
 	return nil
 }
 

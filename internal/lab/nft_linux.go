@@ -48,6 +48,8 @@ func routerTables(spec *Spec, rt *Router) []*nft.Table {
 //	             address-restricted: iifname OUT ip saddr @peers udp dport @mapped dnat to HOST
 //	forward:     full-cone, address-restricted: iifname IN update @mapped { udp sport }
 //	             [update @peers { ip daddr }]
+//	input:       home routers (full-cone, address-restricted, or an IPv4 inbound
+//	             firewall): iifname OUT meta l4proto udp ct state new drop
 //
 // Masquerade keeps Host's source port, so @mapped holds its outside ports.
 func natTable(spec *Spec, rt *Router) *nft.Table {
@@ -79,6 +81,15 @@ func natTable(spec *Spec, rt *Router) *nft.Table {
 		if out, ok := rt.addr4(n.Out); ok {
 			t.DNATChain("prerouting").Add(nft.IIF(n.Out), nft.DAddr(out), nft.DNAT(host))
 		}
+	}
+	if n.Mode == NATFullCone || n.Mode == NATAddressRestricted || rt.Firewall.Inbound4 {
+		// Like a home router, drop unsolicited UDP to the router itself (the farm's
+		// router, unfirewalled, is left alone). Accepted (and
+		// answered with port unreachable), it would leave a conntrack entry from the
+		// far peer to the mapped port, and the inside host's own packets to that peer
+		// would then be masqueraded to another port: simultaneous open never meets.
+		in := t.Filter("input", nftables.ChainHookInput, nftables.ChainPolicyAccept)
+		in.Add(nft.IIF(n.Out), nft.L4Proto(unix.IPPROTO_UDP), nft.CtState(expr.CtStateBitNEW), nft.Drop())
 	}
 	ch := t.SNAT("postrouting")
 	if out, ok := rt.addr4(n.Out); ok && n.Mode == NATOneToOne {

@@ -70,3 +70,19 @@ func (d Discovery) Behavior() Behavior {
 	}
 	return Behavior{Mapping: m, Filtering: FilterAddressPort}
 }
+
+// Verdict decides for two hidden sockets from what discovery saw of each (d and o).
+// Discovery sees mappings but never filtering, so only a pair whose NATs both map
+// endpoint-dependently is known to be impossible; every other pair is worth a try
+// (one symmetric side gets through a NAT that filters by address only, by WireGuard's
+// roaming, and the try's timeout and hold-downs settle the rest).
+func (d Discovery) Verdict(o Discovery) Verdict {
+	if d.Mapping == MapDependent && o.Mapping == MapDependent {
+		return Verdict{Reason: "both NATs map endpoint-dependently (symmetric): neither side's port towards the other can be learned"}
+	}
+	v := PunchableBehavior(d.Behavior(), o.Behavior())
+	if !v.Possible {
+		v = Verdict{Possible: true, Method: MethodRoaming}
+	}
+	return v
+}

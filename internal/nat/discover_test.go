@@ -57,3 +57,43 @@ func TestDiscover(t *testing.T) {
 		t.Errorf("easy/easy: %+v", v)
 	}
 }
+
+// TestDiscoveryVerdict: from discovery alone only two symmetric sides are given up; an
+// unknown mapping (fewer than two observers) counts as endpoint-independent; one
+// symmetric side is tried by roaming. For every type pair, the discovery verdict never
+// gives up a pair nat.Punchable says is possible (it may try one that is not).
+func TestDiscoveryVerdict(t *testing.T) {
+	for _, c := range []struct {
+		a, b   Mapping
+		ok     bool
+		method Method
+	}{
+		{MapIndependent, MapIndependent, true, MethodSimultaneous},
+		{MapNone, MapIndependent, true, MethodSimultaneous},
+		{MapNone, MapNone, true, MethodSimultaneous},
+		{MapDependent, MapIndependent, true, MethodRoaming},
+		{MapNone, MapDependent, true, MethodRoaming},
+		{MapDependent, MapDependent, false, ""},
+	} {
+		v := Discovery{Mapping: c.a}.Verdict(Discovery{Mapping: c.b})
+		if v.Possible != c.ok || v.Method != c.method || (!v.Possible && v.Reason == "") {
+			t.Errorf("%v × %v: %+v, want possible %v by %q", c.a, c.b, v, c.ok, c.method)
+		}
+	}
+	seen := func(ty Type) Discovery { // what two observers see of ty's mapping
+		b, _ := ty.Behavior()
+		m := b.Mapping
+		if m == MapNone {
+			m = MapIndependent // a kept port looks endpoint-independent
+		}
+		return Discovery{Mapping: m, Observers: 2}
+	}
+	for _, a := range Types {
+		for _, b := range Types {
+			want, _ := Punchable(a, b)
+			if got := seen(a).Verdict(seen(b)); want.Possible && !got.Possible {
+				t.Errorf("%s × %s: discovery gives up a possible pair: %+v", a, b, got)
+			}
+		}
+	}
+}

@@ -39,7 +39,9 @@ type Peer struct {
 	// speak first (it is reached at the address it last spoke from).
 	Endpoint string `json:"endpoint,omitempty"`
 	// AllowedIPs are the prefixes routed to this peer: IPv4 prefixes inside the
-	// network's range (their ULA twins are added by the node) or IPv6 prefixes.
+	// network's range (their ULA twins are added by the node) or IPv6 prefixes. Empty
+	// only for a direct path being tried (an endpoint and a keepalive): it holds a
+	// session and carries nothing until promoted.
 	AllowedIPs []netip.Prefix `json:"allowed_ips"`
 	// PersistentKeepalive is the keepalive interval in seconds; 0 turns it off.
 	PersistentKeepalive int `json:"persistent_keepalive,omitempty"`
@@ -179,8 +181,8 @@ func (s *NRSpec) validatePeer(field string, p *Peer, sub6 netip.Prefix) error {
 	if p.PersistentKeepalive < 0 || p.PersistentKeepalive > 65535 {
 		return invalidNR(field+".persistent_keepalive", "%d not in 0..65535 seconds", p.PersistentKeepalive)
 	}
-	if len(p.AllowedIPs) == 0 {
-		return invalidNR(field+".allowed_ips", "at least one prefix is needed")
+	if len(p.AllowedIPs) == 0 && (p.Endpoint == "" || p.PersistentKeepalive == 0) {
+		return invalidNR(field+".allowed_ips", "at least one prefix is needed (only a direct path being tried, with an endpoint and a keepalive, may carry none yet)")
 	}
 	for j, a := range p.AllowedIPs {
 		f := field + ".allowed_ips[" + strconv.Itoa(j) + "]"

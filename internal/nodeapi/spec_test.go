@@ -55,6 +55,8 @@ func TestValidate(t *testing.T) {
 		{"endpoint unspecified", func(s *NRSpec) { s.Peers[0].Endpoint = "0.0.0.0:1" }, "peers[0].endpoint"},
 		{"keepalive negative", func(s *NRSpec) { s.Peers[0].PersistentKeepalive = -1 }, "peers[0].persistent_keepalive"},
 		{"no allowed", func(s *NRSpec) { s.Peers[0].AllowedIPs = nil }, "peers[0].allowed_ips"},
+		{"no allowed, direct path tried", func(s *NRSpec) { s.Peers[0].AllowedIPs, s.Peers[0].PersistentKeepalive = nil, 1 }, ""},
+		{"no allowed, no endpoint", func(s *NRSpec) { s.Peers[1].AllowedIPs, s.Peers[1].PersistentKeepalive = nil, 1 }, "peers[1].allowed_ips"},
 		{"allowed outside", func(s *NRSpec) { s.Peers[0].AllowedIPs[0] = pfx("10.2.0.0/24") }, "peers[0].allowed_ips[0]"},
 		{"allowed everything", func(s *NRSpec) { s.Peers[0].AllowedIPs[0] = pfx("0.0.0.0/0") }, "peers[0].allowed_ips[0]"},
 		{"allowed host bits", func(s *NRSpec) { s.Peers[0].AllowedIPs[0] = pfx("10.1.2.1/24") }, "peers[0].allowed_ips[0]"},

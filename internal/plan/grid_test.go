@@ -239,7 +239,8 @@ func TestStatusOfRelayGroups(t *testing.T) {
 	ids := map[string]string{"farm1": "1", "farm2": "6"}
 	for _, p := range dn.Peers {
 		if p.Name == "home6" {
-			p.NR.RelayGroups = []gridapi.RelayGroupUse{{Relays: []string{ids[moved.Relays[0]], ids[moved.Relays[1]]}, Current: ids[moved.Relays[1]]}}
+			p.NR.RelayGroups = []gridapi.RelayGroupUse{{Relays: []string{ids[moved.Relays[0]], ids[moved.Relays[1]]}, Current: ids[moved.Relays[1]],
+				Since: now.Add(-time.Minute)}}
 		}
 	}
 	after := StatusOf(dn, now, Fresh)
@@ -251,6 +252,12 @@ func TestStatusOfRelayGroups(t *testing.T) {
 		}
 		if p.Via != want {
 			t.Errorf("%s→%s via %q, want %q", p.From, p.To, p.Via, want)
+		}
+		switch {
+		case want != b.Via && (p.FailedOverSince == nil || !p.FailedOverSince.Equal(now.Add(-time.Minute))):
+			t.Errorf("%s→%s failed over since %v, want a minute ago", p.From, p.To, p.FailedOverSince)
+		case want == b.Via && p.FailedOverSince != nil:
+			t.Errorf("%s→%s on its primary shows failed over since %v", p.From, p.To, p.FailedOverSince)
 		}
 	}
 	load := func(st NetworkStatus, relay string) RelayLoad {

@@ -36,6 +36,14 @@ type NetworkStatus struct {
 type NetworkPair struct {
 	PairStatus
 	LastReply *time.Time `json:"last_reply,omitempty"`
+	// FailedOverSince is when From moved this relayed pair off its primary relay (it
+	// goes through Via, the second relay, since then); nil while on the primary.
+	FailedOverSince *time.Time `json:"failed_over_since,omitempty"`
+
+	// NotPunched says, for a relayed pair of two hidden members, why From does not
+	// send to To over a punched direct path: its phase and reason, and the NAT
+	// behaviour seen on both sides.
+	NotPunched string `json:"not_punched,omitempty"`
 }
 
 // RelayLoad is one relay's load in a NetworkStatus.
@@ -88,8 +96,11 @@ type MemberStatus struct {
 	Hidden    bool     `json:"hidden"`
 	Endpoints []string `json:"endpoints"`
 	Relay     string   `json:"relay,omitempty"` // relay carrying the pairs it owns, for relayed members
-	LastError string   `json:"last_error,omitempty"`
-	Updated   string   `json:"updated,omitempty"`
+	// NAT is a hidden member's socket as the public members see it (its mapped
+	// endpoints and whether the mapping is endpoint-independent).
+	NAT       *gridapi.NATSeen `json:"nat,omitempty"`
+	LastError string           `json:"last_error,omitempty"`
+	Updated   string           `json:"updated,omitempty"`
 }
 
 // StatusOf computes a network's status from the registry's view of it (every member's
@@ -111,6 +122,7 @@ func StatusOf(n gridapi.DesiredNetwork, now time.Time, fresh time.Duration) Netw
 	st := NetworkStatus{ID: n.ID, Name: n.Name, Range: n.IPRange, Relays: []string{}, Members: []MemberStatus{}, Pairs: []NetworkPair{},
 		RelayLoad: []RelayLoad{}}
 	current := map[string]map[string]string{}
+	movedAt := map[[2]string]time.Time{} // member id, group key → failed over since
 	var obs []PairObservation
 	for _, p := range n.Peers {
 		id := strconv.FormatInt(p.NodeID, 10)
@@ -118,9 +130,13 @@ func StatusOf(n gridapi.DesiredNetwork, now time.Time, fresh time.Duration) Netw
 		if r := p.NR; r != nil {
 			m.State, m.LastError, m.Endpoints, m.Updated = r.State, r.LastError, r.Endpoints, r.Updated.Format(time.RFC3339)
 			m.Relay = name(r.Relay)
+			m.NAT = r.NAT
 			current[id] = map[string]string{}
 			for _, g := range r.RelayGroups {
 				current[id][RelayGroup{Relays: g.Relays}.Key()] = g.Current
+				if !g.Since.IsZero() {
+					movedAt[[2]string{id, RelayGroup{Relays: g.Relays}.Key()}] = g.Since
+				}
 			}
 			for _, s := range r.Seen {
 				obs = append(obs, PairObservation{From: id, To: strconv.FormatInt(s.NodeID, 10), LastReply: s.LastReply})
@@ -139,10 +155,12 @@ func StatusOf(n gridapi.DesiredNetwork, now time.Time, fresh time.Duration) Netw
 	}
 	pl := p.Plan()
 	homes := map[string]int{}
+	hidden := map[string]bool{}
 	for i, m := range st.Members {
 		for _, mp := range pl.Members {
 			if mp.NodeID == strconv.FormatInt(m.NodeID, 10) {
 				st.Members[i].Hidden = mp.Hidden
+				hidden[mp.NodeID] = mp.Hidden
 				if len(mp.Relays) > 0 {
 					st.Members[i].Relay = cmp.Or(st.Members[i].Relay, name(mp.Relays[0]))
 					homes[name(mp.Relays[0])]++
@@ -157,10 +175,16 @@ func StatusOf(n gridapi.DesiredNetwork, now time.Time, fresh time.Duration) Netw
 	for _, o := range obs {
 		last[[2]string{o.From, o.To}] = o.LastReply
 	}
+	pi := punchInfoOf(n)
 	for _, ps := range Pairs(pl, current, obs, now, fresh) {
 		p := NetworkPair{PairStatus: ps}
+		p.NotPunched = pi.punched(&p.PairStatus, hidden, name)
+		ps = p.PairStatus
 		if t, ok := last[[2]string{ps.From, ps.To}]; ok {
 			p.LastReply = &t
+		}
+		if t, ok := movedAt[[2]string{ps.From, RelayGroup{Relays: ps.Relays}.Key()}]; ok && len(ps.Relays) > 0 && ps.Via != ps.Relays[0] {
+			p.FailedOverSince = &t
 		}
 		p.From, p.To = name(ps.From), name(ps.To)
 		if ps.Via != "" {

@@ -169,6 +169,9 @@ const (
 	PathSameLAN Path = "same-lan" // peers of each other over their LAN addresses
 	PathRelayed Path = "relayed"  // through the current relay of the pair's relay group
 	PathAccess  Path = "access"   // an access device's entry on its access node
+	// PathPunched: two hidden members behind different NATs that punched a direct UDP
+	// path (provisiond adds these entries on top of the plan; status shows them).
+	PathPunched Path = "punched"
 )
 
 // Plan is the whole network's plan.

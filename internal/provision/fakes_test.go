@@ -331,6 +331,7 @@ type fakeProber struct {
 	src     netip.Addr
 	targets map[netip.Addr]int64
 	sends   int
+	sentTo  [][]int64
 	seen    map[int64]time.Time
 	closed  bool
 }
@@ -345,6 +346,12 @@ func (p *fakeProber) Send() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.sends++
+}
+
+func (p *fakeProber) SendTo(nodes []int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sentTo = append(p.sentTo, nodes)
 }
 
 func (p *fakeProber) Seen() map[int64]time.Time {

@@ -41,9 +41,10 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	sock := fs.String("socket", localapi.DefaultSocket, "networkd's local API socket")
 	var cfg Config
 	fs.DurationVar(&cfg.Interval, "probe-interval", 0, "overlay probe and failover period (default 2s)")
-	fs.DurationVar(&cfg.DownAfter, "relay-down-after", 0, "relay silence before failover (default 10s)")
-	fs.DurationVar(&cfg.Hold, "relay-hold", 0, "relay health needed before moving back (default 20s)")
-	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics (the gateway's) on this TCP address; empty: none")
+	fs.DurationVar(&cfg.RelayProbe, "relay-probe-interval", 0, "how often the relays and the members behind them are probed (default 500ms)")
+	fs.DurationVar(&cfg.DownAfter, "relay-down-after", 0, "relay silence before its relay groups fail over (default 2s: four probes)")
+	fs.DurationVar(&cfg.Hold, "relay-hold", 0, "primary relay health needed before moving back (default 20s, doubled per flap up to 5m)")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics (the gateway's, relay failover) on this TCP address; empty: none")
 	fs.StringVar(&cfg.NetnsDir, "netns-dir", "", "where networkd's namespaces are (default /run/netns)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -64,6 +65,11 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.Agent, err = node.NewAgent(ctx); err != nil {
 		return err
 	}
+	cl, err := cmdline.ReadFile(firstNonEmpty(o.Cmdline, "/proc/cmdline"))
+	if err != nil {
+		return err
+	}
+	cfg.Punch = cl.Punch
 	ng, err := startGateway(ctx, o, &cfg, *metricsAddr)
 	if err != nil {
 		return err
@@ -80,6 +86,7 @@ func startGateway(ctx context.Context, o nodeagent.NodeOptions, cfg *Config, met
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
+	cfg.Metrics = reg
 	gopts := GatewayOptions{StateDir: firstNonEmpty(o.StateDir, os.Getenv("ZOSNET_STATE_DIR"), nodeagent.DefaultStateDir),
 		NetnsDir: firstNonEmpty(cfg.NetnsDir, "/run/netns"), CAFile: cl.CAFile, Metrics: reg, Log: cfg.Log}
 	if cl.ACME != nil {

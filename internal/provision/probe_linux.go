@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -68,13 +69,25 @@ func (p *icmpProber) SetTargets(t map[netip.Addr]int64) {
 }
 
 // Send implements Prober: one echo request to every target.
-func (p *icmpProber) Send() {
+func (p *icmpProber) Send() { p.send(nil) }
+
+// SendTo implements Prober: one echo request to each target that is one of nodes.
+func (p *icmpProber) SendTo(nodes []int64) {
+	if len(nodes) > 0 {
+		p.send(nodes)
+	}
+}
+
+// send sends one echo request to the targets that are nodes (nil: all).
+func (p *icmpProber) send(nodes []int64) {
 	p.mu.Lock()
 	p.seq++
 	seq := p.seq
 	var dsts []netip.Addr
-	for a := range p.targets {
-		dsts = append(dsts, a)
+	for a, n := range p.targets {
+		if nodes == nil || slices.Contains(nodes, n) {
+			dsts = append(dsts, a)
+		}
 	}
 	p.mu.Unlock()
 	msg := echo(p.id, seq)

@@ -11,11 +11,15 @@
 // the node's revision).
 //
 // Relay failover: each node probes every other member's gateway over the overlay
-// (ICMP echo from its own gateway); a relayed member's destinations are in relay groups
-// (plan.RelayGroup), each with a primary and a second relay; when a group's primary
-// stops answering for Config.DownAfter, the member moves that group to its second relay
-// (plan.Failover), and back once the primary has answered for Config.Hold. Every group
+// (ICMP echo from its own gateway) every Config.Interval, and its relays and the
+// members behind them every Config.RelayProbe (500 ms); a relayed member's destinations
+// are in relay groups (plan.RelayGroup), each with a primary and a second relay. A
+// relay counts as answering when it or a member reached through it answers; when a
+// group's relay has not answered for Config.DownAfter (2 s: four probes in a row), the
+// member moves that group to its second relay at once (plan.Failover), and back once
+// the primary has answered for Config.Hold (20 s, doubled for each flap). Every group
 // fails over on its own: a relay's loss moves only the groups it is the primary of.
+// Moves are logged and counted (Metrics).
 //
 // While the registry is unreachable nothing is changed on the node: the last applied
 // state keeps running. Run is the only entry point; a Provisioner is not reusable.
@@ -29,6 +33,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/nodeagent"
@@ -77,6 +83,8 @@ type Prober interface {
 	SetTargets(t map[netip.Addr]int64)
 	// Send sends one probe to every target.
 	Send()
+	// SendTo sends one probe to the targets that are the given nodes.
+	SendTo(nodes []int64)
 	// Seen returns the last answer time per node id.
 	Seen() map[int64]time.Time
 	// Close stops the prober.
@@ -92,14 +100,27 @@ type Config struct {
 	// OpenProber opens a network resource's prober: in namespace nsPath, from address
 	// src, with echo id id. nil: ICMP echo (raw socket, needs root).
 	OpenProber func(nsPath string, src netip.Addr, id uint16) (Prober, error)
-	// Interval is how often overlay probes are sent and failover is evaluated (2 s).
+	// Interval is how often overlay probes go to every member and the loop runs a
+	// pass (2 s).
 	Interval time.Duration
-	// DownAfter is how long the relay may not answer probes before hidden members move
-	// to the second relay (10 s); Hold is how long it must answer again before they
-	// move back (20 s).
+	// RelayProbe is how often the relays of the node's relay groups and the members
+	// behind them are probed and failover is evaluated (500 ms).
+	RelayProbe time.Duration
+	// DownAfter is how long a relay may not answer before the groups it carries move
+	// to their other relay (2 s); Hold is how long the primary must answer again before
+	// they move back (20 s, doubled for each flap up to 5 min). See plan.Failover.
 	DownAfter, Hold time.Duration
+	// StartGrace is how long a new relay group's relay that never answered counts as
+	// not down yet (plan.DefaultStartGrace).
+	StartGrace time.Duration
+	// Metrics registers the relay failover metrics (nil: none).
+	Metrics prometheus.Registerer
 	// Fresh is how recent a probe answer must be to report a member as seen (plan.Fresh).
 	Fresh time.Duration
+	// Punch turns on direct (punched) paths to the other hidden members this node, when
+	// hidden, is relayed to (punch.go; kernel command line zosnet.punch=on). Public
+	// members report their hidden peers' observed endpoints either way.
+	Punch bool
 	// Conn is the registry connection shared with the agent (nil: a new one). Its
 	// state is reported to networkd (shown by `zosnet node status`), and the loop runs
 	// a pass as soon as the registry is back, so pending reports flush at once.
@@ -137,6 +158,7 @@ type Provisioner struct {
 	connSent   nodeapi.RegistryStatus // last registry status networkd accepted
 	connSentAt time.Time
 	gw         gwState
+	metrics    *metrics
 }
 
 // netState is what the loop keeps per network between passes.
@@ -152,6 +174,10 @@ type netState struct {
 	report     string  // digest of the last report sent
 	reportedAt time.Time
 	dialSince  map[string]time.Time // peer key → first planned while held (dial.go)
+	// punch is the direct paths to other hidden members (punch.go; nil on a public
+	// member), observed the hidden peers' endpoints a public member reports.
+	punch    *punchState
+	observed []gridapi.ObservedEndpoint
 	// plan is the member's plan for the desired state and own key and port it was made
 	// from: a pass re-plans only when one of them changed. Planning a 1,000-member
 	// network costs milliseconds, and a pass runs every Interval and on every wake.
@@ -177,7 +203,7 @@ type planKey struct {
 // groupState is the failover state of one relay group (plan.RelayGroup).
 type groupState struct {
 	relay plan.RelayState
-	since time.Time // when the group (its relays) first appeared in the plan
+	group plan.RelayGroup // as last planned
 }
 
 // New returns a Provisioner for cfg.
@@ -188,8 +214,9 @@ func New(cfg Config) *Provisioner {
 		}
 	}
 	def(&cfg.Interval, 2*time.Second)
-	def(&cfg.DownAfter, 10*time.Second)
-	def(&cfg.Hold, 20*time.Second)
+	def(&cfg.RelayProbe, 500*time.Millisecond)
+	def(&cfg.DownAfter, plan.DefaultDownAfter)
+	def(&cfg.Hold, plan.DefaultHold)
 	def(&cfg.Fresh, plan.Fresh)
 	if cfg.NetnsDir == "" {
 		cfg.NetnsDir = "/run/netns"
@@ -204,7 +231,8 @@ func New(cfg Config) *Provisioner {
 	if cfg.Conn == nil {
 		cfg.Conn = &nodeagent.Conn{}
 	}
-	p := &Provisioner{cfg: cfg, log: log, wake: make(chan struct{}, 1), nets: map[string]*netState{}, wlReports: map[string]string{}, trace: newTracer(log)}
+	p := &Provisioner{cfg: cfg, log: log, wake: make(chan struct{}, 1), nets: map[string]*netState{}, wlReports: map[string]string{}, trace: newTracer(log),
+		metrics: newMetrics(cfg.Metrics)}
 	cfg.Conn.OnChange = func(st nodeagent.ConnState) {
 		if st.Connected {
 			p.log.Info("registry reachable", "since", st.Since)
@@ -232,6 +260,11 @@ func (p *Provisioner) Run(ctx context.Context) error {
 	defer p.closeProbes()
 	t := time.NewTicker(p.cfg.Interval)
 	defer t.Stop()
+	// relay failover is evaluated relayChecks times per relay probe interval, so a
+	// relay is declared down within a fraction of a probe interval of DownAfter
+	rt := time.NewTicker(p.cfg.RelayProbe / relayChecks)
+	defer rt.Stop()
+	ticks := 0
 	registered := p.cfg.Agent.Registered()
 	for {
 		select {
@@ -250,6 +283,11 @@ func (p *Provisioner) Run(ctx context.Context) error {
 			go w.Run(ctx)
 		case <-p.wake:
 		case <-t.C:
+		case <-rt.C:
+			ticks++
+			if p.node == 0 || !p.probeRelays(ticks%relayChecks == 0) {
+				continue // no relay changed: no pass
+			}
 		}
 		p.reportConn(ctx)
 		if p.node != 0 {
@@ -305,6 +343,7 @@ func (p *Provisioner) closeProbes() {
 		if ns.probe != nil {
 			ns.probe.Close()
 		}
+		ns.punch.close()
 	}
 }
 

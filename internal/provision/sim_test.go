@@ -439,6 +439,7 @@ type silentProber struct{}
 
 func (silentProber) SetTargets(map[netip.Addr]int64) {}
 func (silentProber) Send()                           {}
+func (silentProber) SendTo([]int64)                  {}
 func (silentProber) Seen() map[int64]time.Time       { return nil }
 func (silentProber) Close() error                    { return nil }
 

@@ -153,6 +153,8 @@ func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodea
 		}
 	}
 	peers = p.holdDials(n, st, cur, peers, time.Now())
+	st.observed = observedOf(n, mp, cur, time.Now())
+	peers = p.punchPeers(n, st, cur, mp, peers, time.Now())
 	s := specOf(mp, cp.rng, n.ID, peers, int(cur.Status.ListenPort))
 	s.Name = n.Name
 	return s, mp, nil
@@ -180,57 +182,6 @@ func (p *Provisioner) memberPlan(n gridapi.DesiredNetwork, st *netState, cur nod
 	}
 	cp.mp, cp.err = pl.Member(strconv.FormatInt(p.node, 10))
 	return cp
-}
-
-// failover moves each of mp's relay groups between its relays (plan.Failover) on the
-// evidence of the overlay probes and returns the relay carrying each group (for
-// plan.WithRelay). A new group starts on its primary, and for DownAfter nothing moves:
-// at start no relay has answered yet, and the two ends of a pair must not pick different
-// relays by the order their first handshakes happen to finish in. Groups no longer in
-// the plan are forgotten.
-func (p *Provisioner) failover(netID string, st *netState, mp plan.MemberPlan) []string {
-	now := time.Now()
-	seen := map[string]time.Time{}
-	if st.probe != nil {
-		for id, t := range st.probe.Seen() {
-			seen[strconv.FormatInt(id, 10)] = t
-		}
-	}
-	fo := plan.Failover{DownAfter: p.cfg.DownAfter, Hold: p.cfg.Hold}
-	groups := make(map[string]*groupState, len(mp.RelayGroups))
-	current := make([]string, len(mp.RelayGroups))
-	st.own, st.moved = nil, nil
-	for k, g := range mp.RelayGroups {
-		key := g.Key()
-		gs := st.groups[key]
-		if gs == nil {
-			gs = &groupState{since: now}
-		}
-		groups[key] = gs
-		if now.Sub(gs.since) >= p.cfg.DownAfter {
-			next := fo.Next(g.Relays, gs.relay, seen, now)
-			if from, to := relayName(g.Relays, gs.relay.Current), relayName(g.Relays, next.Current); from != to {
-				p.log.Warn("relay failover", "network", netID, "relays", key, "from", from, "to", to, "members", len(g.Members))
-			}
-			gs.relay = next
-		}
-		current[k] = relayName(g.Relays, gs.relay.Current)
-		if current[k] != g.Relays[0] {
-			st.moved = append(st.moved, gridapi.RelayGroupUse{Relays: g.Relays, Current: current[k]})
-		}
-		if slices.Equal(g.Relays, mp.Relays) {
-			st.own = gs
-		}
-	}
-	st.groups = groups
-	return current
-}
-
-func relayName(relays []string, current string) string {
-	if current == "" && len(relays) > 0 {
-		return relays[0]
-	}
-	return current
 }
 
 // sameSpec reports whether networkd's spec already is s: field by field, nil and
@@ -295,9 +246,11 @@ func probeTargets(n gridapi.DesiredNetwork, self int64) map[netip.Addr]int64 {
 func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR, state, lastErr string) error {
 	r := gridapi.NRReport{PublicKey: cur.Status.PublicKey, ListenPort: int(cur.Status.ListenPort), State: state,
 		LastError: lastErr, RelayGroups: st.moved, Endpoints: []string{}, Peers: peerIDs(n, cur)}
-	if st.own != nil {
-		r.Relay = st.own.relay.Current
+	if st.own != nil && st.own.relay.Current != st.own.group.Relays[0] {
+		r.Relay = st.own.relay.Current // "" on the primary
 	}
+	r.Observed = st.observed
+	r.NAT, r.Punch = st.punch.report()
 	if self, ok := selfOf(n, p.node); ok {
 		for _, e := range self.Facts.Endpoints {
 			if a, err := netip.ParseAddr(e.IP); err == nil && e.Reachable() {
@@ -318,7 +271,7 @@ func (p *Provisioner) report(ctx context.Context, n gridapi.DesiredNetwork, st *
 	}
 	slices.SortFunc(r.Seen, func(a, b gridapi.PeerSeen) int { return int(a.NodeID - b.NodeID) })
 	slices.Sort(fresh)
-	digest := fmt.Sprint(r.PublicKey, r.ListenPort, r.State, r.LastError, r.Relay, r.RelayGroups, r.Endpoints, fresh, r.Peers)
+	digest := fmt.Sprint(r.PublicKey, r.ListenPort, r.State, r.LastError, r.Relay, r.RelayGroups, r.Endpoints, fresh, r.Peers) + punchDigest(r)
 	if digest == st.report && time.Since(st.reportedAt) < 15*time.Second {
 		return nil
 	}
@@ -355,6 +308,7 @@ func (p *Provisioner) removeOthers(ctx context.Context, want map[string]bool) {
 			if st.probe != nil {
 				st.probe.Close()
 			}
+			st.punch.close()
 			delete(p.nets, id)
 			p.trace.forget(id)
 		}

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/nodeagent"
 	"github.com/zosnet/zosnet/internal/nodeapi"
@@ -164,11 +167,12 @@ func TestPassSeenAndErrors(t *testing.T) {
 	}
 }
 
-// TestPassFailover: with two public members home1's relay group towards home6 has two
-// relays; once the grace after a new group is over, the primary silent and the second
-// answering, the group moves to the second relay's entry and the report names it.
-func TestPassFailover(t *testing.T) {
-	f := newFakeNodeWith(Config{DownAfter: 50 * time.Millisecond, Hold: time.Hour})
+// twoRelays is gridLab with a second public member (farm2, node 6), so home1's (node
+// 2) relay group towards home6 (node 4) has two relays: the fake node, its desired
+// state, the group and the group's second relay's key.
+func twoRelays(t *testing.T, cfg Config) (*fakeNode, gridapi.Desired, plan.RelayGroup, string) {
+	t.Helper()
+	f := newFakeNodeWith(cfg)
 	dn := gridLab(t)
 	farm2 := dn.Peers[0]
 	farm2.NodeID, farm2.Name, farm2.Subnet = 6, "farm2", "10.100.5.0/24"
@@ -192,26 +196,44 @@ func TestPassFailover(t *testing.T) {
 		t.Fatalf("home1's relay groups %+v: want home6 (4) in one with two relays", mp.RelayGroups)
 	}
 	g := mp.RelayGroups[k]
-	second := g.Relays[1]
 	secondKey := dn.Peers[0].NR.PublicKey
-	if second == "6" {
+	if g.Relays[1] == "6" {
 		secondKey = farm2.NR.PublicKey
 	}
-	d := gridapi.Desired{NodeID: 2, Revision: 1, Networks: []gridapi.DesiredNetwork{dn}}
+	return f, gridapi.Desired{NodeID: 2, Revision: 1, Networks: []gridapi.DesiredNetwork{dn}}, g, secondKey
+}
+
+// answered makes the node's prober report answers from the given nodes at the given
+// times.
+func (f *fakeNode) answered(seen map[string]time.Time) {
+	m := map[int64]time.Time{}
+	for id, t := range seen {
+		n, _ := strconv.ParseInt(id, 10, 64)
+		m[n] = t
+	}
+	f.probes[0].mu.Lock()
+	f.probes[0].seen = m
+	f.probes[0].mu.Unlock()
+}
+
+// TestPassFailover: once the grace after a new group is over, the primary silent and
+// the second answering, home1's group towards home6 moves to the second relay's entry
+// and the report names it, with the time it moved.
+func TestPassFailover(t *testing.T) {
+	f, d, g, secondKey := twoRelays(t, Config{DownAfter: 50 * time.Millisecond, StartGrace: 50 * time.Millisecond, Hold: time.Hour})
+	second := g.Relays[1]
 	f.pass(t, d)
 	if r := f.reg.sent("net1"); r[len(r)-1].Relay != "" || len(r[len(r)-1].RelayGroups) != 0 {
 		t.Fatalf("relay %q, groups moved %v right after the plan; want the primaries during the grace", r[len(r)-1].Relay, r[len(r)-1].RelayGroups)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	current := func() string { return f.p.nets["net1"].groups[g.Key()].relay.Current }
+	t0 := time.Now()
 	for current() != second {
 		if time.Now().After(deadline) {
 			t.Fatalf("still on %q after 10 s with the primary silent and %s answering", current(), second)
 		}
-		id, _ := strconv.ParseInt(second, 10, 64)
-		f.probes[0].mu.Lock()
-		f.probes[0].seen = map[int64]time.Time{id: time.Now()}
-		f.probes[0].mu.Unlock()
+		f.answered(map[string]time.Time{second: time.Now()})
 		f.pass(t, d)
 	}
 	nr, _ := f.nd.nr("net1")
@@ -220,12 +242,104 @@ func TestPassFailover(t *testing.T) {
 	}
 	last := f.reg.sent("net1")
 	r := last[len(last)-1]
-	if !slices.ContainsFunc(r.RelayGroups, func(u gridapi.RelayGroupUse) bool { return u.Current == second && slices.Equal(u.Relays, g.Relays) }) {
-		t.Errorf("report's moved groups %+v, want %v on %s", r.RelayGroups, g.Relays, second)
+	if !slices.ContainsFunc(r.RelayGroups, func(u gridapi.RelayGroupUse) bool {
+		return u.Current == second && slices.Equal(u.Relays, g.Relays) && !u.Since.Before(t0) && !u.Since.After(time.Now())
+	}) {
+		t.Errorf("report's moved groups %+v, want %v on %s since a moment ago", r.RelayGroups, g.Relays, second)
 	}
-	if slices.Equal(g.Relays, mp.Relays) && r.Relay != second {
-		t.Errorf("report names relay %q for home1's own group, want %s", r.Relay, second)
+}
+
+// TestProbeRelays: between passes the relays and the members behind them are probed;
+// an answer from a member behind the primary keeps the primary up though the primary
+// itself is silent (a slow or lossy relay still relays); a primary silent for DownAfter
+// with nothing crossing it asks for a pass, which moves the group, logs it and counts
+// it; the primary answering for the hold moves the group back.
+func TestProbeRelays(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f, d, g, _ := twoRelays(t, Config{DownAfter: 100 * time.Millisecond, StartGrace: 100 * time.Millisecond, Hold: 200 * time.Millisecond, Metrics: reg})
+	primary, second := g.Relays[0], g.Relays[1]
+	f.pass(t, d)
+	if f.p.probeRelays(false) {
+		t.Fatal("a change asked for right after the first pass")
 	}
+	if f.probes[0].sentTo != nil {
+		t.Fatalf("relay probes sent on an evaluation-only tick: %v", f.probes[0].sentTo)
+	}
+	if f.p.probeRelays(true) {
+		t.Fatal("a change asked for right after the first pass")
+	}
+	f.probes[0].mu.Lock()
+	sent := f.probes[0].sentTo
+	f.probes[0].mu.Unlock()
+	want := []int64{}
+	for _, id := range append(slices.Clone(g.Relays), g.Members...) {
+		n, _ := strconv.ParseInt(id, 10, 64)
+		want = append(want, n)
+	}
+	slices.Sort(want)
+	if len(sent) != 1 || !slices.Equal(sent[0], slices.Compact(want)) {
+		t.Fatalf("relay probes went to %v, want %v (relays and members behind them)", sent, want)
+	}
+	// the primary is silent for 3 × DownAfter, home6 behind it answers all along
+	for range 6 {
+		time.Sleep(50 * time.Millisecond)
+		f.answered(map[string]time.Time{second: time.Now(), "4": time.Now(), primary: time.Now().Add(-time.Hour)})
+		if f.p.probeRelays(true) {
+			t.Fatal("failover asked for while answers from behind the primary kept crossing it")
+		}
+	}
+	// nothing crosses the primary any more
+	f.answered(map[string]time.Time{second: time.Now(), "4": time.Now().Add(-time.Hour), primary: time.Now().Add(-time.Hour)})
+	if !f.p.probeRelays(true) {
+		t.Fatal("no failover asked for with nothing crossing the primary for an hour")
+	}
+	f.pass(t, d)
+	if cur := f.p.nets["net1"].groups[g.Key()].relay.Current; cur != second {
+		t.Fatalf("group on %q after the pass, want %s", cur, second)
+	}
+	if got := value(f.p.metrics.moves.WithLabelValues("failover")); got != 1 {
+		t.Errorf("zosnet_relay_moves_total{direction=failover} = %v, want 1", got)
+	}
+	if got := value(f.p.metrics.moved); got != 1 {
+		t.Errorf("zosnet_relay_groups_failed_over = %v, want 1", got)
+	}
+	// the primary answers again: back after the hold, not before
+	f.answered(map[string]time.Time{second: time.Now(), primary: time.Now()})
+	f.pass(t, d)
+	if cur := f.p.nets["net1"].groups[g.Key()].relay.Current; cur != second {
+		t.Fatalf("back on %q at the primary's first answer, want the hold first", cur)
+	}
+	waitUntil(t, func() bool {
+		f.answered(map[string]time.Time{second: time.Now(), primary: time.Now()})
+		return f.p.probeRelays(true)
+	})
+	f.pass(t, d)
+	if cur := f.p.nets["net1"].groups[g.Key()].relay.Current; cur != primary {
+		t.Fatalf("group on %q after the hold, want the primary %s", cur, primary)
+	}
+	if got := value(f.p.metrics.moves.WithLabelValues("back")); got != 1 {
+		t.Errorf("zosnet_relay_moves_total{direction=back} = %v, want 1", got)
+	}
+	fams, err := reg.Gather()
+	names := map[string]bool{}
+	for _, mf := range fams {
+		names[mf.GetName()] = true
+	}
+	if err != nil || !names["zosnet_relay_moves_total"] || !names["zosnet_relay_groups_failed_over"] || !names["zosnet_relay_probe_rounds_total"] {
+		t.Errorf("served metrics %v (%v), want the relay failover ones", names, err)
+	}
+}
+
+// value reads a counter's or gauge's value.
+func value(c prometheus.Metric) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
 }
 
 // TestRun: Run waits for the registration, then applies what the watcher gets; it

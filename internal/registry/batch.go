@@ -9,8 +9,8 @@ import (
 	"sync"
 )
 
-// group is group commit for the registry's hottest writes (heartbeats, and on a
-// shared database the seen signatures): concurrent callers queue their item, the
+// group is group commit for the registry's hottest write on a shared database, the
+// seen signatures (heartbeats are held in memory instead, heartbeats.go): concurrent callers queue their item, the
 // first becomes the leader and runs one statement for everything queued (up to max
 // items), hands the results out and passes the lead to the next in the queue. Alone,
 // a caller runs its item by itself at once: nothing waits for a timer; under load
@@ -72,62 +72,6 @@ func (g *group[T]) do(ctx context.Context, v T) error {
 	return c.err
 }
 
-// errSlowPath marks a heartbeat the batch did not match: the node's source address
-// changed, or it is not the actor's node; Heartbeat takes the single, full path.
-var errSlowPath = errors.New("heartbeat needs the full path")
-
-type heartbeatItem struct {
-	node     int64
-	actor    string
-	src      string
-	lastSeen int64
-}
-
-// heartbeatBatch updates last_seen for every item whose node, key and source address
-// match, in one statement; the others get errSlowPath.
-func (s *sqlStore) heartbeatBatch(ctx context.Context, items []heartbeatItem) []error {
-	var b strings.Builder
-	args := make([]any, 0, 1+3*len(items))
-	b.WriteString("UPDATE nodes SET last_seen = ? WHERE ")
-	args = append(args, items[0].lastSeen)
-	for i, it := range items {
-		if i > 0 {
-			b.WriteString(" OR ")
-		}
-		b.WriteString("(id = ? AND key = ? AND source_addr = ?)")
-		args = append(args, it.node, it.actor, it.src)
-		args[0] = max(args[0].(int64), it.lastSeen)
-	}
-	b.WriteString(" RETURNING id, key, source_addr")
-	unlock := s.lockWrites()
-	rows, err := s.db.QueryContext(ctx, s.d.q(b.String()), args...)
-	matched := map[heartbeatItem]bool{}
-	if err == nil {
-		for rows.Next() {
-			var m heartbeatItem
-			if err = rows.Scan(&m.node, &m.actor, &m.src); err != nil {
-				break
-			}
-			matched[m] = true
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
-	}
-	unlock()
-	errs := make([]error, len(items))
-	for i, it := range items {
-		switch {
-		case err != nil:
-			errs[i] = err
-		case !matched[heartbeatItem{node: it.node, actor: it.actor, src: it.src}]:
-			errs[i] = errSlowPath
-		}
-	}
-	return errs
-}
-
 type seenItem struct {
 	sig   string
 	until int64
@@ -185,12 +129,12 @@ func (s *sqlStore) seenBatch(ctx context.Context, items []seenItem) []error {
 	return errs
 }
 
-// maxBatch bounds a batch: 3 parameters per heartbeat stay far below both databases'
+// maxBatch bounds a batch: 2 parameters per signature stay far below both databases'
 // limits, and one statement stays short.
 const maxBatch = 256
 
-// prepare sets up the batched hot writes (after migrations).
+// prepare sets up the batched hot writes.
 func (s *sqlStore) prepare() {
-	s.hb = &group[heartbeatItem]{max: maxBatch, run: s.heartbeatBatch}
+	s.beats = newBeats()
 	s.seen = &group[seenItem]{max: maxBatch, run: s.seenBatch}
 }

@@ -12,7 +12,7 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 }
 
-func newMetrics(reg *prometheus.Registry, h *hub, sh *shedder) *metrics {
+func newMetrics(reg *prometheus.Registry, h *hub, sh *shedder, st Store) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zosnet_registry_requests_total", Help: "API requests by route and status code (499: the client went away before the answer).",
@@ -29,6 +29,12 @@ func newMetrics(reg *prometheus.Registry, h *hub, sh *shedder) *metrics {
 		Name: "zosnet_registry_inflight", Help: "Requests working in the store now (bounded by --max-inflight; beyond it requests get 503 + Retry-After).",
 	}, func() float64 { return float64(sh.inflight()) })
 	reg.MustRegister(m.requests, m.latency, watchers, inflight)
+	if hs, ok := st.(interface{ heartbeatFlushErrors() int64 }); ok {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "zosnet_registry_heartbeat_flush_errors_total",
+			Help: "Writes of the heartbeats held in memory that failed (each loses up to one second of heartbeats; the error is logged).",
+		}, func() float64 { return float64(hs.heartbeatFlushErrors()) }))
+	}
 	return m
 }
 

@@ -58,6 +58,8 @@ func open(ctx context.Context, d *dialect, db string, log *slog.Logger) (Store, 
 		s.Close()
 		return nil, fmt.Errorf("open %s: %w", d.describe(db), err)
 	}
+	s.stopFlush, s.flushDone = make(chan struct{}), make(chan struct{})
+	go s.flushLoop(s.stopFlush, s.flushDone)
 	return s, nil
 }
 

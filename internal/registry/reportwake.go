@@ -14,7 +14,9 @@ import (
 // revision it bumps). Members plan from a report's key and port only, and a member
 // that alone dials a peer waits for the peer to list it (gridapi.NRReport.Peers): so a
 // first report or a new key or port wakes every member that may peer with node
-// directly (keyWakes), a report that newly lists
+// directly (keyWakes), a change of the hidden peers' observed endpoints (which hidden
+// members punch towards; handshake times alone do not count) wakes every member, a
+// report that newly lists
 // members wakes those, and anything else (state, probe times, relay, endpoints as
 // reported, the periodic refresh) wakes nobody: status readers read reports directly.
 // Waking every member for every report made a network's reports cost O(members²)
@@ -31,6 +33,9 @@ func (s *sqlStore) reportWakes(ctx context.Context, tx *sql.Tx, network string, 
 	var old gridapi.NRReport
 	if json.Unmarshal([]byte(doc), &old) != nil || old.PublicKey != r.PublicKey || old.ListenPort != r.ListenPort {
 		return s.keyWakes(ctx, tx, network, node, members)
+	}
+	if !sameObserved(old.Observed, r.Observed) {
+		return members, nil
 	}
 	var wake []int64
 	for _, id := range r.Peers {
@@ -72,6 +77,14 @@ func sortedIDs(ids []int64) []int64 {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
 	return slices.Compact(ids)
+}
+
+// sameObserved reports whether two reports observed the same hidden peers at the same
+// endpoints (handshake times aside).
+func sameObserved(a, b []gridapi.ObservedEndpoint) bool {
+	return slices.EqualFunc(a, b, func(x, y gridapi.ObservedEndpoint) bool {
+		return x.NodeID == y.NodeID && x.Endpoint == y.Endpoint
+	})
 }
 
 // keyWakes returns the members a new key or port of node concerns: those that may

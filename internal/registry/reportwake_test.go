@@ -4,13 +4,15 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 )
 
 // TestReportWakes: node A's first report wakes every member; a report that changes
 // only state and probe times wakes nobody (and `network status` still shows it); one
-// that newly lists B wakes only B; a new key wakes every member again.
+// that newly lists B wakes only B; a new key wakes every member again; so does a change
+// of the hidden peers' observed endpoints, but not a newer handshake at the same one.
 func TestReportWakes(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, st Store) {
 		w := newWorld(t, st)
@@ -34,6 +36,12 @@ func TestReportWakes(t *testing.T) {
 			{"new key", gridapi.NRReport{PublicKey: wgKey2, ListenPort: 7, State: "up", Peers: []int64{w.idB}}, true, true},
 			{"new port", gridapi.NRReport{PublicKey: wgKey2, ListenPort: 8, State: "up", Peers: []int64{w.idB}}, true, true},
 			{"lists B among others", gridapi.NRReport{PublicKey: wgKey2, ListenPort: 8, State: "up", Peers: []int64{w.idB + 100, w.idB, w.idB + 50}}, false, false},
+			{"observes B", gridapi.NRReport{PublicKey: wgKey2, ListenPort: 8, State: "up", Peers: []int64{w.idB},
+				Observed: []gridapi.ObservedEndpoint{{NodeID: w.idB, Endpoint: "198.51.100.11:7001", Handshake: time.Unix(100, 0)}}}, true, true},
+			{"observes B, newer handshake", gridapi.NRReport{PublicKey: wgKey2, ListenPort: 8, State: "up", Peers: []int64{w.idB},
+				Observed: []gridapi.ObservedEndpoint{{NodeID: w.idB, Endpoint: "198.51.100.11:7001", Handshake: time.Unix(200, 0)}}}, false, false},
+			{"B's mapping moved", gridapi.NRReport{PublicKey: wgKey2, ListenPort: 8, State: "up", Peers: []int64{w.idB},
+				Observed: []gridapi.ObservedEndpoint{{NodeID: w.idB, Endpoint: "198.51.100.11:7002", Handshake: time.Unix(300, 0)}}}, true, true},
 		}
 		for _, s := range steps {
 			a0, b0 := rev(w.idA), rev(w.idB)

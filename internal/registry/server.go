@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Log, ver: cfg.Verifier, hub: newHub(),
 		limit: newLimiter(cfg.Rate, cfg.Burst), shed: newShedder(cfg.MaxInflight, cfg.ShedWait), mux: http.NewServeMux()}
-	s.metrics = newMetrics(cfg.Metrics, s.hub, s.shed)
+	s.metrics = newMetrics(cfg.Metrics, s.hub, s.shed, s.store)
 	if err := s.store.Subscribe(ctx, s.hub.publish); err != nil {
 		return nil, fmt.Errorf("registry: subscribe: %w", err)
 	}

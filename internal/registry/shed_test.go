@@ -65,9 +65,19 @@ func TestShedding(t *testing.T) {
 	pctx, stopPoll := context.WithCancel(ctx)
 	parked := make(chan error, 1)
 	go func() { _, err := node.Desired(pctx, n.ID, 1<<40, time.Minute); parked <- err }()
-	waitFor(t, func() bool { return srv.hub.count() == 1 })
-	if _, err := farmer.Farms(ctx); err != nil {
-		t.Fatalf("with a parked long-poll: %v", err)
+	// Parked: watching, and its first read done (that read takes the slot for a moment).
+	waitFor(t, func() bool { return srv.hub.count() == 1 && srv.shed.inflight() == 0 })
+	// A loaded machine can still interleave that first read with ours (20 ms ShedWait):
+	// a 503 is retried for a while, but a poll that kept the slot fails here.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		_, err := farmer.Farms(ctx)
+		if err == nil {
+			break
+		}
+		if !gridapi.IsStatus(err, http.StatusServiceUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("with a parked long-poll: %v (in flight %d)", err, srv.shed.inflight())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	srv.shed.slots <- struct{}{} // the registry is busy

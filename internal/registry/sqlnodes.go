@@ -68,6 +68,7 @@ func (s *sqlStore) RegisterNode(ctx context.Context, actor string, r gridapi.Nod
 	if err != nil {
 		return gridapi.Node{}, err
 	}
+	s.beats.learn(id, actor, src)
 	return s.Node(ctx, itoa(id))
 }
 
@@ -110,6 +111,7 @@ func (s *sqlStore) Nodes(ctx context.Context, farm int64) ([]gridapi.Node, error
 		if err != nil {
 			return nil, err
 		}
+		s.withHeld(&n)
 		out = append(out, n)
 	}
 	return out, rows.Err()
@@ -122,6 +124,7 @@ func (s *sqlStore) Node(ctx context.Context, idOrName string) (gridapi.Node, err
 	if errors.Is(err, sql.ErrNoRows) {
 		return n, notFound("node", idOrName)
 	}
+	s.withHeld(&n)
 	return n, err
 }
 
@@ -190,7 +193,7 @@ func (s *sqlStore) SetFacts(ctx context.Context, actor string, node int64, f gri
 	if err == nil && old == doc && oldSrc == src {
 		return s.Heartbeat(ctx, actor, node, src)
 	}
-	return s.write(ctx, func(tx *sql.Tx, _ int64) ([]int64, error) {
+	err = s.write(ctx, func(tx *sql.Tx, _ int64) ([]int64, error) {
 		if err := s.nodeOwnedBy(ctx, tx, node, actor); err != nil {
 			return nil, err
 		}
@@ -199,34 +202,10 @@ func (s *sqlStore) SetFacts(ctx context.Context, actor string, node int64, f gri
 		}
 		return s.coMembers(ctx, tx, node)
 	})
-}
-
-// Heartbeat implements Store: while the node's source address is unchanged, an UPDATE
-// of last_seen shared with the heartbeats arriving at the same time (group commit,
-// batch.go); a new source address (the node moved or its NAT changed) is a change for
-// the node's peers, written like facts.
-func (s *sqlStore) Heartbeat(ctx context.Context, actor string, node int64, src string) error {
-	err := s.hb.do(ctx, heartbeatItem{node: node, actor: actor, src: src, lastSeen: nowNano()})
-	if !errors.Is(err, errSlowPath) {
-		return err
+	if err == nil {
+		s.beats.learn(node, actor, src)
 	}
-	return s.write(ctx, func(tx *sql.Tx, _ int64) ([]int64, error) {
-		var key string
-		err := tx.QueryRowContext(ctx, s.d.q("SELECT key FROM nodes WHERE id = ?"), node).Scan(&key)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, notFound("node", node)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if key != actor {
-			return nil, forbidden("only node %d itself may heartbeat for it", node)
-		}
-		if _, err := s.exec(ctx, tx, "UPDATE nodes SET last_seen = ?, source_addr = ? WHERE id = ?", nowNano(), src, node); err != nil {
-			return nil, err
-		}
-		return s.coMembers(ctx, tx, node)
-	})
+	return err
 }
 
 // SetPublicConfig implements Store.

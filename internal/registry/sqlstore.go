@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zosnet/zosnet/internal/gridapi"
@@ -26,16 +27,21 @@ type sqlStore struct {
 	subs map[int]func(Change)
 	next int
 
-	hb    *group[heartbeatItem] // heartbeats, group-committed (batch.go)
-	seen  *group[seenItem]      // request signatures on a shared database, group-committed
-	cache netCache              // desired networks, see desiredNetwork
+	beats *beats           // heartbeats held in memory, flushed every FlushInterval
+	seen  *group[seenItem] // request signatures on a shared database, group-committed
+	cache netCache         // desired networks, see desiredNetwork
 	// wmu serializes this process's writes on SQLite (one writer at a time anyway):
 	// waiting on a mutex beats SQLite's busy-retry sleeps under load.
 	wmu       sync.Mutex
 	lastPurge time.Time // of seen_signatures; guarded by mu
 
-	stopListen context.CancelFunc
-	listenDone chan struct{}
+	stopListen  context.CancelFunc
+	listenDone  chan struct{}
+	stopFlush   chan struct{} // closed by Close: write the held heartbeats and stop
+	flushDone   chan struct{}
+	flushMu     sync.Mutex // one flushBeats at a time
+	flushErrors atomic.Int64
+	closeOnce   sync.Once
 }
 
 func (s *sqlStore) publish(c Change) {
@@ -65,8 +71,12 @@ func (s *sqlStore) Subscribe(ctx context.Context, fn func(Change)) error {
 	return nil
 }
 
-// Close implements Store.
+// Close implements Store: the heartbeats held in memory are written first.
 func (s *sqlStore) Close() error {
+	if s.stopFlush != nil {
+		s.closeOnce.Do(func() { close(s.stopFlush) })
+		<-s.flushDone
+	}
 	if s.stopListen != nil {
 		s.stopListen()
 		<-s.listenDone
