@@ -298,6 +298,10 @@ type Desired struct {
 type DesiredNetwork struct {
 	Network
 	Peers []PeerFacts `json:"peers"` // every member, the node itself included, by node id
+	// HomesFor is the number of members (those with a network-resource report) the
+	// peers' Homes were assigned for; 0 when the registry assigned none (the network
+	// status route, or a network the planner rejects).
+	HomesFor int `json:"homes_for,omitempty"`
 }
 
 // PeerFacts is a member's subnet, reported facts and network-resource report.
@@ -309,6 +313,10 @@ type PeerFacts struct {
 	Facts        NodeFacts     `json:"facts"`
 	PublicConfig *PublicConfig `json:"public_config,omitempty"`
 	NR           *NRReport     `json:"nr,omitempty"`
+	// Homes are the member's home relays (node ids, primary first, then the second),
+	// assigned by the registry once per network revision (see DesiredNetwork.HomesFor);
+	// empty when the member is not relayed.
+	Homes []int64 `json:"homes,omitempty"`
 }
 
 // Health is GET /v1/health.

@@ -14,27 +14,25 @@ func (p *Planner) loadDevices(ds []AccessPeer, sp *space) error {
 	var errs []error
 	names := map[string]bool{}
 	addrs := map[netip.Addr]string{}
-	keys := map[string]bool{}
-	for i := range p.nodes {
-		keys[p.nodes[i].key] = true
-	}
+	keys := p.keys // the members' keys, and the devices' as they come
 	for i, d := range ds {
 		field := fmt.Sprintf("access[%d]", i)
-		err := validateDevice(d, field, func(f string) error { return sp.reserve(d.Address, "device "+d.Name, f) })
+		err := validateDevice(d, field, func(f string) error { return sp.reserve(d.Address, owner{"device", d.Name}, f) })
 		switch {
 		case err != nil:
 		case names[d.Name]:
 			err = invalid(field+".name", "%q appears twice", d.Name)
 		case addrs[d.Address] != "":
 			err = invalid(field+".address", "%s is already used by device %q", d.Address, addrs[d.Address])
-		case keys[d.PublicKey]:
+		case has(keys, d.PublicKey):
 			err = invalid(field+".public_key", "already used by a member or another device")
 		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		names[d.Name], addrs[d.Address], keys[d.PublicKey] = true, d.Name, true
+		names[d.Name], addrs[d.Address] = true, d.Name
+		keys[d.PublicKey] = struct{}{}
 		p.devices = append(p.devices, device{AccessPeer: d, node: -1})
 	}
 	slices.SortFunc(p.devices, func(a, b device) int { return cmp.Compare(a.Name, b.Name) })
@@ -55,7 +53,7 @@ func (p *Planner) chooseAccessNodes() error {
 		}
 		cands := p.rank("access\x00"+dev.Name, p.public)
 		if dev.Via != "" {
-			i, ok := p.byID[dev.Via]
+			i, ok := p.find(dev.Via)
 			if !ok || !p.nodes[i].public {
 				errs = append(errs, fmt.Errorf("%w: access device %q: via %q is not a public member of network %s",
 					ErrImpossible, dev.Name, dev.Via, p.netID))
@@ -74,6 +72,8 @@ func (p *Planner) chooseAccessNodes() error {
 	return errors.Join(errs...)
 }
 
+func has(set map[string]struct{}, k string) bool { _, ok := set[k]; return ok }
+
 func pickAccess(nodes []node, cands, fams []int) (int, int) {
 	for _, f := range fams {
 		for _, i := range cands {
@@ -88,7 +88,7 @@ func pickAccess(nodes []node, cands, fams []int) (int, int) {
 func (p *Planner) device(d int) DevicePlan {
 	dev := &p.devices[d]
 	n := &p.nodes[dev.node]
-	return DevicePlan{Name: dev.Name, Address: dev.Address, Address6: ula.Addr(p.netID, dev.Address), AccessNode: n.id, Peer: Peer{
+	return DevicePlan{Name: dev.Name, Address: dev.Address, Address6: ula.AddrIn(p.net48, dev.Address), AccessNode: n.id, Peer: Peer{
 		NodeID: n.id, Name: n.name, PublicKey: n.key,
 		Endpoint:   netip.AddrPortFrom(n.reach[dev.fam], uint16(n.port)),
 		AllowedIPs: []netip.Prefix{p.rng, p.ula}, Keepalive: Keepalive, Path: PathAccess,

@@ -37,9 +37,48 @@ func benchInput(n int) Input {
 
 var sizes = []int{10, 100, 1000, 10000}
 
+// shippedInput is benchInput(n) as a node gets it from the registry: with the subnets
+// the registry assigned and the home relays it ships (Member.Homes).
+func shippedInput(b *testing.B, n int) Input {
+	in := benchInput(n)
+	p, err := New(in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range in.Members {
+		m := &in.Members[i]
+		j, _ := p.find(m.NodeID)
+		m.Subnet, m.Homes = p.nodes[j].subnet, p.Homes(m.NodeID)
+	}
+	in.HomesFor = n
+	return in
+}
+
 // BenchmarkMemberView is what provisiond does on a hidden member on every change:
-// validate the whole network and compute its own view.
+// validate the whole network (and the home relays the registry shipped) and compute
+// its own view.
 func BenchmarkMemberView(b *testing.B) {
+	for _, n := range sizes {
+		in := shippedInput(b, n)
+		id := in.Members[n-1].NodeID
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				p, err := New(in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := p.Member(id); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMemberViewLocal is BenchmarkMemberView when the member assigns the home
+// relays itself (no shipped homes: an older registry, or the member's own first report
+// not yet in the registry's view).
+func BenchmarkMemberViewLocal(b *testing.B) {
 	for _, n := range sizes {
 		in := benchInput(n)
 		id := in.Members[n-1].NodeID
@@ -69,6 +108,25 @@ func BenchmarkPublicMemberView(b *testing.B) {
 				}
 				if _, err := p.Member(in.Members[0].NodeID); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRegistryHomes is the registry's share, once per network revision: validate
+// the network and assign every member's home relays (Planner.Homes for each member).
+func BenchmarkRegistryHomes(b *testing.B) {
+	for _, n := range sizes {
+		in := benchInput(n)
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				p, err := New(in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for i := range in.Members {
+					p.Homes(in.Members[i].NodeID)
 				}
 			}
 		})

@@ -32,6 +32,9 @@ type Self struct {
 //   - A member's relay weight is its reported relay_weight (out of range: the default).
 //   - LAN facts are the source address the registry saw and the member's private IPv4
 //     addresses, the overlay's own links (b-, v-, w-) left out.
+//   - The home relays the registry assigned (gridapi.PeerFacts.Homes) and the number of
+//     members it assigned them for (DesiredNetwork.HomesFor) pass through; New uses
+//     them when that number matches the input (see Input.HomesFor).
 //
 // Errors name the network, the member or access peer, and the field.
 func FromGrid(n gridapi.DesiredNetwork, self Self) (Input, error) {
@@ -39,7 +42,7 @@ func FromGrid(n gridapi.DesiredNetwork, self Self) (Input, error) {
 	if err != nil {
 		return Input{}, fmt.Errorf("network %s: ip_range %q is not an IPv4 prefix", n.ID, n.IPRange)
 	}
-	in := Input{Network: Network{ID: n.ID, Range: rng, SubnetBits: n.SubnetSize}}
+	in := Input{Network: Network{ID: n.ID, Range: rng, SubnetBits: n.SubnetSize}, HomesFor: n.HomesFor}
 	for _, p := range n.Peers {
 		m, ok, err := gridMember(p, self)
 		if err != nil {
@@ -79,6 +82,9 @@ func gridMember(p gridapi.PeerFacts, self Self) (Member, bool, error) {
 	m.LAN = gridLAN(p)
 	if w := p.Facts.RelayWeight; w > 0 && w <= MaxRelayWeight { // the registry checked it
 		m.RelayWeight = w
+	}
+	for _, h := range p.Homes {
+		m.Homes = append(m.Homes, strconv.FormatInt(h, 10))
 	}
 	return m, true, nil
 }

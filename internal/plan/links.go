@@ -95,15 +95,26 @@ func sameLAN(a, b *node) (netip.AddrPort, bool) {
 	return netip.AddrPort{}, false
 }
 
-// lanPeers returns the hidden members sharing a LAN with hidden member i, sorted.
-func (p *Planner) lanPeers(i int) []int {
+// lanPeers returns the hidden members sharing a LAN with hidden member i, sorted: from
+// the LAN index lans (lanIndex) when given, else by a scan (cheaper for a single view).
+func (p *Planner) lanPeers(i int, lans map[lanKey][]int) []int {
 	n := &p.nodes[i]
 	if n.public || !n.lanSrc.IsValid() {
 		return nil
 	}
 	var out []int
+	if lans == nil {
+		for j := range p.nodes {
+			if b := &p.nodes[j]; j != i && !b.public && b.lanSrc == n.lanSrc {
+				if _, ok := sameLAN(n, b); ok {
+					out = append(out, j)
+				}
+			}
+		}
+		return out
+	}
 	for _, a := range n.lanAddrs {
-		for _, j := range p.lans[lanKey{n.lanSrc, a.Masked()}] {
+		for _, j := range lans[lanKey{n.lanSrc, a.Masked()}] {
 			if j != i {
 				out = append(out, j)
 			}
@@ -114,19 +125,18 @@ func (p *Planner) lanPeers(i int) []int {
 	return slices.DeleteFunc(out, func(j int) bool { _, ok := sameLAN(n, &p.nodes[j]); return !ok })
 }
 
-// needsRelay reports whether some other member is not a direct peer of member i,
-// looking at classes and LAN neighbours only (no pass over all pairs).
-func (p *Planner) needsRelay(i int) bool {
-	n := &p.nodes[i]
-	for c, cnt := range p.classes {
-		if c == n.class {
+// classNeedsRelay reports whether a member of class c has another member it cannot
+// peer with over endpoints, by class alone (LAN neighbours aside).
+func (p *Planner) classNeedsRelay(c class) bool {
+	for d, cnt := range p.classes {
+		if class(d) == c {
 			cnt--
 		}
-		if cnt > 0 && (c.public() || n.public) && n.class.family(c) < 0 {
+		if cnt > 0 && (class(d).public() || c.public()) && c.family(class(d)) < 0 {
 			return true
 		}
 	}
-	return !n.public && p.hidden-1-len(p.lanPeers(i)) > 0
+	return false
 }
 
 func (p *Planner) canRelay(r class, need map[class]bool) bool {

@@ -20,14 +20,18 @@ type Planner struct {
 	netID  string
 	rng    netip.Prefix
 	ula    netip.Prefix
-	nodes  []node // sorted by node id
-	byID   map[string]int
-	public []int // indexes of public nodes, by node id
-	// lans maps a (public source, LAN prefix) to the hidden nodes on it.
+	net48  netip.Prefix // ula.Net48 of the network
+	nodes  []node       // sorted by node id
+	public []int        // indexes of public nodes, by node id
+	// lans maps a (public source, LAN prefix) to the hidden nodes on it, when New
+	// needed it (else nil: a single view scans, Plan builds its own).
 	lans map[lanKey][]int
 	// classes counts nodes per class; hidden counts hidden nodes.
-	classes map[class]int
+	classes [32]int
 	hidden  int
+	// shipped: the home relays come from the input (Input.HomesFor), checked by
+	// loadHomes, instead of assignHomes.
+	shipped bool
 	// relayed are the members that need relaying and cands the relay candidates.
 	relayed, cands []int
 	// relays are the home relays in use, sorted; home[i] is relayed member i's primary
@@ -48,6 +52,9 @@ type Planner struct {
 	bySubnet []int
 	devices  []device // sorted by name
 	devOf    map[int][]int
+	// keys holds the members' public keys while New runs (loadDevices checks devices'
+	// keys against them).
+	keys map[string]struct{}
 }
 
 type lanKey struct {
@@ -69,8 +76,10 @@ type node struct {
 	router   string
 	lanAddrs []netip.Prefix // sorted
 	class    class
-	relayed  bool // some other member is not a direct peer
-	weight   int  // relay weight, at least 1
+	relayed  bool     // some other member is not a direct peer
+	weight   int      // relay weight, at least 1
+	homes    []string // Member.Homes
+	at       int      // position in Input.Members, for messages
 }
 
 type device struct {
@@ -95,12 +104,23 @@ func New(in Input) (*Planner, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Planner{netID: in.Network.ID, rng: in.Network.Range, ula: ula.Twin(in.Network.ID, in.Network.Range)}
+	n48 := ula.Net48(in.Network.ID)
+	p := &Planner{netID: in.Network.ID, rng: in.Network.Range, net48: n48, ula: ula.TwinIn(n48, in.Network.Range)}
 	sp := newSpace(p.netID, p.rng, bits)
+	sp.memberAt = func(slot uint32) string {
+		for i := range p.nodes {
+			if n := &p.nodes[i]; n.subnet.IsValid() && sp.rng.Contains(n.subnet.Addr()) && sp.slotOf(n.subnet.Addr()) == slot {
+				return n.id
+			}
+		}
+		return "?"
+	}
 	if err := p.loadMembers(in.Members, sp); err != nil {
 		return nil, err
 	}
-	if err := p.loadDevices(in.Access, sp); err != nil {
+	err = p.loadDevices(in.Access, sp)
+	p.keys = nil
+	if err != nil {
 		return nil, err
 	}
 	if err := p.assignSubnets(sp); err != nil {
@@ -113,21 +133,58 @@ func New(in Input) (*Planner, error) {
 	if err := p.chooseAccessNodes(); err != nil {
 		return nil, err
 	}
+	if in.HomesFor > 0 && in.HomesFor == len(in.Members) {
+		if err := p.loadHomes(); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
+// loadMembers validates the members and keeps them sorted by node id. The common case
+// (every member valid) takes a fast path that formats nothing; on the first problem the
+// members are loaded again by loadMembersSlow, which names every problem.
 func (p *Planner) loadMembers(ms []Member, sp *space) error {
+	p.nodes = make([]node, 0, len(ms))
+	keys := make(map[string]struct{}, len(ms))
+	p.keys = keys
+	for i := range ms {
+		m := &ms[i]
+		_, dupKey := keys[m.PublicKey]
+		if dupKey || !memberOK(m) || (m.Subnet.IsValid() && !sp.claimOK(m.Subnet)) {
+			return p.loadMembersSlow(ms, sp)
+		}
+		keys[m.PublicKey] = struct{}{}
+		p.nodes = append(p.nodes, node{})
+		initNode(&p.nodes[len(p.nodes)-1], m, i)
+	}
+	byID := func(a, b node) int { return cmp.Compare(a.id, b.id) }
+	if !slices.IsSortedFunc(p.nodes, byID) {
+		slices.SortFunc(p.nodes, byID)
+	}
+	for i := 1; i < len(p.nodes); i++ {
+		if p.nodes[i].id == p.nodes[i-1].id {
+			return p.loadMembersSlow(ms, sp)
+		}
+	}
+	return nil
+}
+
+func (p *Planner) loadMembersSlow(ms []Member, sp *space) error {
+	sp.reset()
 	var errs []error
-	p.byID = make(map[string]int, len(ms))
+	byID := make(map[string]int, len(ms))
 	p.nodes = make([]node, 0, len(ms))
 	keys := make(map[string]string, len(ms))
-	for i, m := range ms {
+	p.keys = make(map[string]struct{}, len(ms))
+	for i := range ms {
+		m := &ms[i]
 		field := fmt.Sprintf("members[%d]", i)
-		if err := validateMember(m, field); err != nil {
+		if err := validateMember(*m, field); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if _, dup := p.byID[m.NodeID]; dup {
+		if _, dup := byID[m.NodeID]; dup {
 			errs = append(errs, invalid(field+".node_id", "%q appears twice", m.NodeID))
 			continue
 		}
@@ -135,25 +192,30 @@ func (p *Planner) loadMembers(ms []Member, sp *space) error {
 			errs = append(errs, invalid(field+".public_key", "already used by member %q", prev))
 		}
 		keys[m.PublicKey] = m.NodeID
+		p.keys[m.PublicKey] = struct{}{}
 		if m.Subnet.IsValid() {
-			errs = append(errs, sp.claim(m.Subnet, "member "+m.NodeID, field+".subnet"))
+			errs = append(errs, sp.claim(m.Subnet, owner{"member", m.NodeID}, field+".subnet"))
 		}
-		p.byID[m.NodeID] = len(p.nodes)
-		p.nodes = append(p.nodes, newNode(m))
+		byID[m.NodeID] = len(p.nodes)
+		p.nodes = append(p.nodes, node{})
+		initNode(&p.nodes[len(p.nodes)-1], m, i)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	slices.SortFunc(p.nodes, func(a, b node) int { return cmp.Compare(a.id, b.id) })
-	for i := range p.nodes {
-		p.byID[p.nodes[i].id] = i
-	}
 	return nil
 }
 
-func newNode(m Member) node {
-	n := node{id: m.NodeID, name: cmp.Or(m.Name, m.NodeID), key: m.PublicKey, port: m.ListenPort,
-		subnet: m.Subnet, lanSrc: m.LAN.PublicSource, router: m.LAN.Router, weight: max(m.RelayWeight, 1)}
+// find returns the index of the member with node id id.
+func (p *Planner) find(id string) (int, bool) {
+	return slices.BinarySearchFunc(p.nodes, id, func(n node, id string) int { return cmp.Compare(n.id, id) })
+}
+
+// initNode fills n (zero) from m, the member at position at of the input.
+func initNode(n *node, m *Member, at int) {
+	*n = node{id: m.NodeID, name: cmp.Or(m.Name, m.NodeID), key: m.PublicKey, port: m.ListenPort,
+		subnet: m.Subnet, lanSrc: m.LAN.PublicSource, router: m.LAN.Router, weight: max(m.RelayWeight, 1), homes: m.Homes, at: at}
 	for _, e := range m.Endpoints {
 		f := fam(familyOf(e.Addr))
 		if f == 0 || globalV6(e.Addr) {
@@ -167,37 +229,43 @@ func newNode(m Member) node {
 	if m.LAN.PublicSource.IsValid() && (m.LAN.PublicSource.Is4() || globalV6(m.LAN.PublicSource)) {
 		n.use[fam(familyOf(m.LAN.PublicSource))] = true
 	}
-	n.lanAddrs = slices.Clone(m.LAN.Addresses)
-	sortPrefixes(n.lanAddrs)
-	n.lanAddrs = slices.Compact(n.lanAddrs)
-	n.class = classOf(&n)
-	return n
+	if len(m.LAN.Addresses) > 0 {
+		n.lanAddrs = slices.Clone(m.LAN.Addresses)
+		sortPrefixes(n.lanAddrs)
+		n.lanAddrs = slices.Compact(n.lanAddrs)
+	}
+	n.class = classOf(n)
 }
 
 func (p *Planner) assignSubnets(sp *space) error {
 	var ids []string
-	for _, n := range p.nodes {
-		if !n.subnet.IsValid() {
-			ids = append(ids, n.id)
+	var at []int
+	for i := range p.nodes {
+		if !p.nodes[i].subnet.IsValid() {
+			ids, at = append(ids, p.nodes[i].id), append(at, i)
 		}
 	}
-	subnets, err := sp.assign(ids)
-	if err != nil {
-		return err
-	}
-	for i, id := range ids {
-		p.nodes[p.byID[id]].subnet = subnets[i]
+	if len(ids) > 0 {
+		subnets, err := sp.assign(ids)
+		if err != nil {
+			return err
+		}
+		for k, i := range at {
+			p.nodes[i].subnet = subnets[k]
+		}
 	}
 	for i := range p.nodes {
-		p.nodes[i].ula = ula.Twin(p.netID, p.nodes[i].subnet)
+		p.nodes[i].ula = ula.TwinIn(p.net48, p.nodes[i].subnet)
 	}
 	return nil
 }
 
-// index builds the lookups the per-member views use.
+// index counts the classes, lists the public members and marks the members that need
+// relaying, in O(n): a hidden member needs relaying unless every other hidden member is
+// its LAN neighbour, which can only be when all hidden members share one observed
+// public source (then the LAN index is built and asked).
 func (p *Planner) index() {
-	p.lans = map[lanKey][]int{}
-	p.classes = map[class]int{}
+	one, same := netip.Addr{}, true
 	for i := range p.nodes {
 		n := &p.nodes[i]
 		p.classes[n.class]++
@@ -205,18 +273,50 @@ func (p *Planner) index() {
 			p.public = append(p.public, i)
 			continue
 		}
+		if p.hidden == 0 {
+			one = n.lanSrc
+		}
+		same = same && n.lanSrc == one
 		p.hidden++
-		if !n.lanSrc.IsValid() {
+	}
+	var byClass [32]int8 // per class: 0 unknown, 1 relayed, 2 not
+	for i := range p.nodes {
+		n := &p.nodes[i]
+		if byClass[n.class] == 0 {
+			byClass[n.class] = 2
+			if p.classNeedsRelay(n.class) {
+				byClass[n.class] = 1
+			}
+		}
+		switch {
+		case byClass[n.class] == 1:
+			n.relayed = true
+		case n.public:
+		case !same || !one.IsValid():
+			n.relayed = p.hidden > 1
+		default:
+			if p.lans == nil {
+				p.lans = p.lanIndex()
+			}
+			n.relayed = p.hidden-1-len(p.lanPeers(i, p.lans)) > 0
+		}
+	}
+}
+
+// lanIndex maps each (public source, LAN prefix) to the hidden members on it.
+func (p *Planner) lanIndex() map[lanKey][]int {
+	lans := map[lanKey][]int{}
+	for i := range p.nodes {
+		n := &p.nodes[i]
+		if n.public || !n.lanSrc.IsValid() {
 			continue
 		}
 		for _, a := range n.lanAddrs {
 			k := lanKey{n.lanSrc, a.Masked()}
-			p.lans[k] = append(p.lans[k], i)
+			lans[k] = append(lans[k], i)
 		}
 	}
-	for i := range p.nodes {
-		p.nodes[i].relayed = p.needsRelay(i)
-	}
+	return lans
 }
 
 // rank orders nodes for a deterministic choice that spreads load over networks.

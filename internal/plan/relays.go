@@ -80,19 +80,27 @@ func (p *Planner) homes() ([][2]int, []int) {
 			return
 		}
 		p.hashes = make([]uint64, len(p.nodes))
-		p.bySubnet = make([]int, len(p.nodes))
+		order := make([]uint64, len(p.nodes)) // subnet address, node index: subnets are IPv4 of one length
 		for i := range p.nodes {
-			p.hashes[i], p.bySubnet[i] = nodeHash(p.netID, p.nodes[i].id), i
+			p.hashes[i] = nodeHash(p.netID, p.nodes[i].id)
+			order[i] = uint64(u32(p.nodes[i].subnet.Addr()))<<32 | uint64(i)
 		}
-		slices.SortFunc(p.bySubnet, func(a, b int) int { return cmpPrefix(p.nodes[a].subnet, p.nodes[b].subnet) })
-		p.home = p.assignHomes(p.relayed, p.cands)
+		slices.Sort(order)
+		p.bySubnet = make([]int, len(p.nodes))
+		for k, o := range order {
+			p.bySubnet[k] = int(uint32(o))
+		}
+		if !p.shipped {
+			p.home = p.assignHomes(p.relayed, p.cands)
+		}
 		// number the distinct home pairs in the order of their node ids (node indexes
 		// follow node ids), so relay groups come out sorted by their relays
-		ids := map[[2]int]int32{}
-		used := map[int]bool{}
+		pairKey := func(h [2]int) uint64 { return uint64(h[0])<<32 | uint64(uint32(h[1]+1)) }
+		ids := make(map[uint64]int32, 2*len(p.cands))
+		used := make([]bool, len(p.nodes))
 		for _, i := range p.relayed {
-			if _, ok := ids[p.home[i]]; !ok {
-				ids[p.home[i]] = 0
+			if _, ok := ids[pairKey(p.home[i])]; !ok {
+				ids[pairKey(p.home[i])] = 0
 				p.homePairs = append(p.homePairs, p.home[i])
 			}
 			used[p.home[i][0]] = true
@@ -102,16 +110,18 @@ func (p *Planner) homes() ([][2]int, []int) {
 		}
 		slices.SortFunc(p.homePairs, func(a, b [2]int) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
 		for n, h := range p.homePairs {
-			ids[h] = int32(n)
+			ids[pairKey(h)] = int32(n)
 			r := p.homeIDs(h)
 			p.homeRelays = append(p.homeRelays, r[:len(r):len(r)])
 		}
 		p.homeID = make([]int32, len(p.nodes))
 		for _, i := range p.relayed {
-			p.homeID[i] = ids[p.home[i]]
+			p.homeID[i] = ids[pairKey(p.home[i])]
 		}
-		for r := range used {
-			p.relays = append(p.relays, r)
+		for _, r := range p.cands { // the relays are candidates
+			if used[r] {
+				p.relays = append(p.relays, r)
+			}
 		}
 		slices.Sort(p.relays)
 		p.nHomes = len(ids)

@@ -73,6 +73,12 @@ type Input struct {
 	Network Network      `json:"network"`
 	Members []Member     `json:"members"`
 	Access  []AccessPeer `json:"access,omitempty"`
+	// HomesFor is the number of members the members' Homes were computed for (by the
+	// registry, once per network revision, with [Planner.Homes]); 0 means none were.
+	// When it equals len(Members), the planner takes the home relays from Homes
+	// instead of assigning them (the one part of a member's view that needs the whole
+	// network); otherwise it ignores Homes and assigns them itself. See [Planner].
+	HomesFor int `json:"homes_for,omitempty"`
 }
 
 // Network describes the network itself.
@@ -108,6 +114,10 @@ type Member struct {
 	// the other public members (the node's reported relay_weight), 0–MaxRelayWeight;
 	// 0 means 1, so by default every candidate carries an equal share.
 	RelayWeight int `json:"relay_weight,omitempty"`
+	// Homes are the member's home relays (node ids, primary first, then the second),
+	// as [Planner.Homes] computed them for the same members; empty when the member is
+	// not relayed. Used only when Input.HomesFor says they match the input.
+	Homes []string `json:"homes,omitempty"`
 }
 
 // Endpoint is one address a node can be reached at or send from.

@@ -12,8 +12,12 @@ func (p *Planner) Plan() Plan {
 	_, relays := p.homes()
 	pl := Plan{NetworkID: p.netID, Range: p.rng, ULA: p.ula, Relays: p.ids(relays),
 		Members: make([]MemberPlan, len(p.nodes))}
+	lans := p.lans
+	if lans == nil {
+		lans = p.lanIndex()
+	}
 	for i := range p.nodes {
-		pl.Members[i] = p.member(i)
+		pl.Members[i] = p.member(i, lans)
 	}
 	for i := range p.devices {
 		pl.Devices = append(pl.Devices, p.device(i))
@@ -30,11 +34,11 @@ func (p *Planner) Relays() []string {
 
 // Member returns the view of the member with node id nodeID.
 func (p *Planner) Member(nodeID string) (MemberPlan, error) {
-	i, ok := p.byID[nodeID]
+	i, ok := p.find(nodeID)
 	if !ok {
 		return MemberPlan{}, fmt.Errorf("%w: node %q is not a member of network %s", ErrInvalid, nodeID, p.netID)
 	}
-	return p.member(i), nil
+	return p.member(i, p.lans), nil
 }
 
 // Device returns the view of the access device called name.
@@ -46,7 +50,8 @@ func (p *Planner) Device(name string) (DevicePlan, error) {
 	return p.device(i), nil
 }
 
-func (p *Planner) member(i int) MemberPlan {
+// member returns member i's view; lans is the LAN index, or nil (see lanPeers).
+func (p *Planner) member(i int, lans map[lanKey][]int) MemberPlan {
 	n := &p.nodes[i]
 	mp := MemberPlan{NodeID: n.id, Name: n.name, Hidden: !n.public, Subnet: n.subnet, ULA: n.ula,
 		ListenPort: n.port, Routes: []netip.Prefix{p.rng, p.ula}}
@@ -54,7 +59,7 @@ func (p *Planner) member(i int) MemberPlan {
 	if n.relayed {
 		direct = make([]bool, len(p.nodes))
 	}
-	for _, j := range p.candidates(i) {
+	for _, j := range p.candidates(i, lans) {
 		if l, ok := p.link(n, &p.nodes[j]); ok {
 			mp.Peers = append(mp.Peers, p.memberPeer(j, l))
 			if direct != nil {
@@ -74,7 +79,7 @@ func (p *Planner) member(i int) MemberPlan {
 		mp.RelayGroups = groups
 		for k := range mp.Peers { // the groups on their primaries: WithRelay(mp, nil)
 			pe := &mp.Peers[k]
-			if j, ok := p.byID[pe.NodeID]; ok && pe.Path != PathAccess && len(carry[j]) > 0 {
+			if j, ok := p.find(pe.NodeID); ok && pe.Path != PathAccess && len(carry[j]) > 0 {
 				pe.AllowedIPs = mergePrefixes(pe.AllowedIPs, carry[j])
 			}
 		}
@@ -84,7 +89,7 @@ func (p *Planner) member(i int) MemberPlan {
 
 // candidates are the members that may be direct peers of member i: everyone for a public
 // member; public members and LAN neighbours for a hidden one.
-func (p *Planner) candidates(i int) []int {
+func (p *Planner) candidates(i int, lans map[lanKey][]int) []int {
 	if p.nodes[i].public {
 		out := make([]int, 0, len(p.nodes)-1)
 		for j := range p.nodes {
@@ -94,7 +99,7 @@ func (p *Planner) candidates(i int) []int {
 		}
 		return out
 	}
-	out := append(slices.Clone(p.public), p.lanPeers(i)...)
+	out := append(slices.Clone(p.public), p.lanPeers(i, lans)...)
 	slices.Sort(out)
 	return out
 }

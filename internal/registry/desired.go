@@ -90,9 +90,9 @@ func (s *sqlStore) NetworkStatus(ctx context.Context, id string) (gridapi.Desire
 	return s.loadDesiredNetwork(ctx, tx, id)
 }
 
-// desiredNetwork returns the network with its members' facts, from the cache when its
-// key still matches. The key is the highest desired revision among the members: every
-// write that changes what the result holds (the network, a member's facts, source
+// desiredNetwork returns the network with its members' facts and home relays
+// (withHomes), from the cache when its key still matches. The key is the highest
+// desired revision among the members: every write that changes what the result holds (the network, a member's facts, source
 // address or public config, a report's key or port) sets all members' desired revision
 // to its own, new revision, so an unchanged key means an unchanged plan input; the
 // members' reports in it may be older than the stored ones (reportWakes), which is why
@@ -109,10 +109,14 @@ func (s *sqlStore) desiredNetwork(ctx context.Context, tx *sql.Tx, id string) (g
 		return dn, nil
 	}
 	dn, err := s.loadDesiredNetwork(ctx, tx, id)
-	if err == nil && key >= 0 {
+	if err != nil {
+		return dn, err
+	}
+	dn = withHomes(dn) // once per revision: the cache keeps it
+	if key >= 0 {
 		s.cache.put(id, key, dn)
 	}
-	return dn, err
+	return dn, nil
 }
 
 func (s *sqlStore) loadDesiredNetwork(ctx context.Context, tx *sql.Tx, id string) (gridapi.DesiredNetwork, error) {

@@ -28,7 +28,13 @@ func Net48(networkID string) netip.Prefix {
 // for every address of the network); octets 2-3 become the 16-bit subnet id and octet 4
 // the interface id. A /24 subnet 10.1.2.0/24 thus becomes <Net48>:0102::/64.
 func Addr(networkID string, v4 netip.Addr) netip.Addr {
-	b := Net48(networkID).Addr().As16()
+	return AddrIn(Net48(networkID), v4)
+}
+
+// AddrIn is Addr with the network's /48 (Net48) already computed: callers deriving many
+// addresses of one network hash its id once.
+func AddrIn(net48 netip.Prefix, v4 netip.Addr) netip.Addr {
+	b := net48.Addr().As16()
 	a := v4.As4()
 	b[6], b[7], b[15] = a[1], a[2], a[3]
 	return netip.AddrFrom16(b)
@@ -38,6 +44,11 @@ func Addr(networkID string, v4 netip.Addr) netip.Addr {
 // containment: a /L with 8 ≤ L ≤ 24 maps to a /(40+L) (a /24 to a /64, a /16 to a /56),
 // a longer one to a /(96+L) (a /32 to a /128). Prefixes shorter than /8 map to the /48.
 func Twin(networkID string, v4 netip.Prefix) netip.Prefix {
+	return TwinIn(Net48(networkID), v4)
+}
+
+// TwinIn is Twin with the network's /48 (Net48) already computed.
+func TwinIn(net48 netip.Prefix, v4 netip.Prefix) netip.Prefix {
 	l := v4.Bits()
 	switch {
 	case l <= 8:
@@ -47,5 +58,5 @@ func Twin(networkID string, v4 netip.Prefix) netip.Prefix {
 	default:
 		l += 96
 	}
-	return netip.PrefixFrom(Addr(networkID, v4.Masked().Addr()), l).Masked()
+	return netip.PrefixFrom(AddrIn(net48, v4.Masked().Addr()), l).Masked()
 }
