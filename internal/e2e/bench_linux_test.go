@@ -24,14 +24,18 @@ func BenchmarkConverge(b *testing.B) {
 
 // converge creates a network over nodes once per benchmark round (named prefix<i>, range
 // 10.<base+i>.0.0/16), waits until every member is up and every pair of workloads
-// answers, deletes it, and returns the time of each round; it reports their median and
-// logs the critical path (the provisionds' convergence trace, median over the rounds).
+// answers, deletes it, and returns the time of each round; it reports their median, the
+// median time until half the pairs answered, the lab's memory (RSS of all its
+// processes, in total and per node) and CPU time per round and the box's load, and logs
+// the critical path (the provisionds' convergence trace, median over the rounds).
 func converge(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, base int, upWithin, matrixWithin time.Duration) []time.Duration {
 	ctx := context.Background()
-	var runs []time.Duration
+	var runs, halves []time.Duration
 	var paths [][]scenario.PathRow
+	var rss, cpu, load []float64
 	pairs := len(nodes) * (len(nodes) - 1)
 	for i := 0; b.Loop(); i++ {
+		cpu0 := m.Lab.Usage().CPU
 		t0 := time.Now()
 		n, err := m.CreateNetwork(ctx, fmt.Sprintf("%s%d", prefix, i), fmt.Sprintf("10.%d.0.0/16", base+i%100), nodes)
 		if err != nil {
@@ -47,11 +51,18 @@ func converge(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, bas
 			b.Fatal(err)
 		}
 		attached := time.Since(t0)
-		if _, err := m.WaitMatrix(ctx, ws, matrixWithin); err != nil {
+		cells, err := m.WaitMatrix(ctx, ws, matrixWithin)
+		if err != nil {
 			b.Fatal(err)
 		}
 		runs = append(runs, time.Since(t0))
 		b.StopTimer()
+		u := m.Lab.Usage()
+		l, _ := lab.LoadAvg()
+		rss, cpu, load = append(rss, float64(u.RSS)/(1<<20)), append(cpu, u.CPU-cpu0), append(load, l)
+		half, _ := scenario.Answered(cells, (pairs+1)/2)
+		halves = append(halves, half.Sub(t0))
+		b.Logf("run %d: all pairs %v, half %v; lab: %s; load %.1f", i, runs[i].Round(time.Millisecond), halves[i].Round(time.Millisecond), u, l)
 		ev, err := m.Trace(n.ID)
 		if err != nil {
 			b.Fatal(err)
@@ -61,7 +72,7 @@ func converge(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, bas
 		path = append(path,
 			scenario.PathRow{Step: "all members up (status polled)", Count: len(nodes), Median: up, Last: up},
 			scenario.PathRow{Step: "workloads attached", Count: len(nodes), Median: attached, Last: attached},
-			scenario.PathRow{Step: "all pairs ping (matrix polled)", Count: pairs, Median: runs[len(runs)-1], Last: runs[len(runs)-1]})
+			scenario.PathRow{Step: "all pairs ping (matrix)", Count: pairs, Median: halves[i], Last: runs[i]})
 		paths = append(paths, path)
 		if err := m.Zosnet(ctx, nil, "network", "delete", n.ID); err != nil {
 			b.Fatal(err)
@@ -69,7 +80,13 @@ func converge(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, bas
 		b.StartTimer()
 	}
 	b.ReportMetric(median(runs).Seconds(), "s/op-median")
-	b.Logf("critical path, median of %d runs (time since network create was sent):\n%s", len(paths), scenario.FormatPath(scenario.MedianPath(paths)))
+	b.ReportMetric(median(halves).Seconds(), "s-half-median")
+	b.ReportMetric(medianF(rss), "MB-rss")
+	b.ReportMetric(medianF(rss)/float64(len(nodes)), "MB-rss/node")
+	b.ReportMetric(medianF(cpu), "cpu-s/op")
+	b.ReportMetric(medianF(load), "load1")
+	b.Logf("critical path, median of %d runs (time since network create was sent; the matrix row's median is when half the pairs answered):\n%s",
+		len(paths), scenario.FormatPath(scenario.MedianPath(paths)))
 	return runs
 }
 
@@ -79,7 +96,29 @@ func converge(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, bas
 // and 4 home nodes, hidden. From `zosnet network create` over all 20 to all 380 pairs
 // answering.
 func BenchmarkConverge20(b *testing.B) {
-	spec, err := lab.LoadSpec("../lab/specs/farm20.yaml")
+	m, nodes := upFarm(b, "../lab/specs/farm20.yaml", 4)
+	runs := converge(b, m, nodes, "big", 150, 180*time.Second, 240*time.Second)
+	b.Logf("20 nodes: create → all 380 pairs green: %v", runs)
+}
+
+// BenchmarkConverge50 is BenchmarkConverge on the 50-node spec (internal/lab/specs/
+// farm50.yaml, every node booting the whole OS): 20 two-NIC farm nodes, public (f1–f6
+// with public IPv4 configs too), 14 OOB-only, 10 behind a home NAT and 6 behind a
+// dual-stack home router, hidden. From `zosnet network create` over all 50 to all 2,450
+// pairs answering; it also reports when half the pairs answered and the lab's memory.
+func BenchmarkConverge50(b *testing.B) {
+	m, nodes := upFarm(b, "../lab/specs/farm50.yaml", 6)
+	b.Logf("50 nodes booted; lab: %s", m.Lab.Usage())
+	runs := converge(b, m, nodes, "huge", 170, 600*time.Second, 600*time.Second)
+	b.Logf("50 nodes: create → all 2450 pairs green: %v", runs)
+}
+
+// upFarm boots a farm spec with the whole OS on every node, waits until every node is
+// registered, gives the first publicV4 nodes public IPv4 configs (203.0.113.20 on: the
+// OOB-only and home nodes have IPv4 only, and a peer is reached over one family) and
+// waits until they applied them. It returns the mesh and the node names.
+func upFarm(b *testing.B, file string, publicV4 int) (*scenario.Mesh, []string) {
+	spec, err := lab.LoadSpec(file)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -90,21 +129,19 @@ func BenchmarkConverge20(b *testing.B) {
 	ctx := context.Background()
 	nodes := scenario.Names(spec)
 	for _, n := range nodes { // without public configs, Up does not wait for registrations
-		if err := scenario.Poll(ctx, 60*time.Second, func() error { return m.Zosnet(ctx, nil, "node", "show", n) }); err != nil {
+		if err := scenario.Poll(ctx, 120*time.Second, func() error { return m.Zosnet(ctx, nil, "node", "show", n) }); err != nil {
 			b.Fatal(err)
 		}
 	}
-	// The OOB-only and home nodes have IPv4 only, so some public member needs a public
-	// IPv4 (a peer is reached over one family): the farmer gives f1–f4 public configs.
-	for i, n := range nodes[:4] {
+	for i, n := range nodes[:publicV4] {
 		_, err := m.Run(ctx, lab.UserHost, m.ZosnetPath(), "node", "public-config", "set", n, "--profile", "farmer",
 			"--ipv4", fmt.Sprintf("203.0.113.%d/24", 20+i), "--gw4", "203.0.113.1")
 		if err != nil {
 			b.Fatal(err)
 		}
 	}
-	for _, n := range nodes[:4] {
-		err := scenario.Poll(ctx, 60*time.Second, func() error {
+	for _, n := range nodes[:publicV4] {
+		err := scenario.Poll(ctx, 120*time.Second, func() error {
 			var nd struct {
 				Facts struct{ Endpoints []struct{ Reason string } } `json:"facts"`
 			}
@@ -122,8 +159,7 @@ func BenchmarkConverge20(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	runs := converge(b, m, nodes, "big", 150, 180*time.Second, 240*time.Second)
-	b.Logf("20 nodes: create → all 380 pairs green: %v", runs)
+	return m, nodes
 }
 
 // BenchmarkFailover measures the time from cutting the relay node's cables to the
