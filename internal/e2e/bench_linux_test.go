@@ -29,8 +29,15 @@ func BenchmarkConverge(b *testing.B) {
 // processes, in total and per node) and CPU time per round and the box's load, and logs
 // the critical path (the provisionds' convergence trace, median over the rounds).
 func converge(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, base int, upWithin, matrixWithin time.Duration) []time.Duration {
+	return convergeCmp(b, m, nodes, prefix, base, upWithin, matrixWithin, false)
+}
+
+// convergeCmp is converge; with cmpPing, each round also pings all pairs of the
+// converged mesh again, the old way (Matrix: a ping process per pair, six at a time)
+// and the new way (WaitMatrix), and reports both times side by side.
+func convergeCmp(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, base int, upWithin, matrixWithin time.Duration, cmpPing bool) []time.Duration {
 	ctx := context.Background()
-	var runs, halves []time.Duration
+	var runs, halves, oldPing, newPing []time.Duration
 	var paths [][]scenario.PathRow
 	var rss, cpu, load []float64
 	pairs := len(nodes) * (len(nodes) - 1)
@@ -63,6 +70,10 @@ func converge(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, bas
 		half, _ := scenario.Answered(cells, (pairs+1)/2)
 		halves = append(halves, half.Sub(t0))
 		b.Logf("run %d: all pairs %v, half %v; lab: %s; load %.1f", i, runs[i].Round(time.Millisecond), halves[i].Round(time.Millisecond), u, l)
+		if cmpPing {
+			o, n := pingBoth(b, m, ws)
+			oldPing, newPing = append(oldPing, o), append(newPing, n)
+		}
 		ev, err := m.Trace(n.ID)
 		if err != nil {
 			b.Fatal(err)
@@ -85,9 +96,32 @@ func converge(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, bas
 	b.ReportMetric(medianF(rss)/float64(len(nodes)), "MB-rss/node")
 	b.ReportMetric(medianF(cpu), "cpu-s/op")
 	b.ReportMetric(medianF(load), "load1")
+	if cmpPing {
+		b.ReportMetric(median(oldPing).Seconds(), "s-ping-old")
+		b.ReportMetric(median(newPing).Seconds(), "s-ping-new")
+		b.Logf("all %d pairs of the converged mesh pinged once: old way %v, new way %v", pairs, oldPing, newPing)
+	}
 	b.Logf("critical path, median of %d runs (time since network create was sent; the matrix row's median is when half the pairs answered):\n%s",
 		len(paths), scenario.FormatPath(scenario.MedianPath(paths)))
 	return runs
+}
+
+// pingBoth pings every pair of a converged mesh the old way (a process per pair, six at
+// a time) and the new way (WaitMatrix), and returns both times.
+func pingBoth(b *testing.B, m *scenario.Mesh, ws []scenario.Workload) (time.Duration, time.Duration) {
+	ctx := context.Background()
+	t0 := time.Now()
+	for _, c := range m.Matrix(ctx, ws, 3) {
+		if !c.OK {
+			b.Fatalf("converged mesh, old pinger: %s→%s: %v", c.From, c.To, c.Err)
+		}
+	}
+	old := time.Since(t0)
+	t0 = time.Now()
+	if _, err := m.WaitMatrix(ctx, ws, 60*time.Second); err != nil {
+		b.Fatalf("converged mesh, new pinger: %v", err)
+	}
+	return old, time.Since(t0)
 }
 
 // BenchmarkConverge20 is BenchmarkConverge on the 20-node spec (internal/lab/specs/
@@ -97,7 +131,7 @@ func converge(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, bas
 // answering.
 func BenchmarkConverge20(b *testing.B) {
 	m, nodes := upFarm(b, "../lab/specs/farm20.yaml", 4)
-	runs := converge(b, m, nodes, "big", 150, 180*time.Second, 240*time.Second)
+	runs := convergeCmp(b, m, nodes, "big", 150, 180*time.Second, 240*time.Second, true)
 	b.Logf("20 nodes: create → all 380 pairs green: %v", runs)
 }
 

@@ -100,6 +100,12 @@ type Config struct {
 	DownAfter, Hold time.Duration
 	// Fresh is how recent a probe answer must be to report a member as seen (plan.Fresh).
 	Fresh time.Duration
+	// Settle coalesces a burst of desired states (150 ms): a delivery that comes less
+	// than Settle after the previous one waits until none has come for Settle (at most
+	// MaxSettle, 600 ms, since the wake-up) before the pass, so a member that hears the
+	// keys of 20 members within a second applies them in one or two networkd calls,
+	// not 20. A delivery after a quiet spell is applied at once. Negative: no settling.
+	Settle, MaxSettle time.Duration
 	// Conn is the registry connection shared with the agent (nil: a new one). Its
 	// state is reported to networkd (shown by `zosnet node status`), and the loop runs
 	// a pass as soon as the registry is back, so pending reports flush at once.
@@ -122,6 +128,9 @@ type Provisioner struct {
 
 	mu      sync.Mutex
 	desired *gridapi.Desired
+	// desiredAt and prevAt are when the newest and the one before it were delivered
+	// (for settle).
+	desiredAt, prevAt time.Time
 
 	public  *gridapi.PublicConfig // last applied; nil: none
 	pubDone bool
@@ -169,6 +178,10 @@ func New(cfg Config) *Provisioner {
 	def(&cfg.DownAfter, 10*time.Second)
 	def(&cfg.Hold, 20*time.Second)
 	def(&cfg.Fresh, plan.Fresh)
+	if cfg.Settle == 0 {
+		cfg.Settle = 150 * time.Millisecond
+	}
+	def(&cfg.MaxSettle, 600*time.Millisecond)
 	if cfg.NetnsDir == "" {
 		cfg.NetnsDir = "/run/netns"
 	}
@@ -227,6 +240,7 @@ func (p *Provisioner) Run(ctx context.Context) error {
 			w := &nodeagent.Watcher{Client: p.cfg.Registry, NodeID: p.node, Log: p.log, Apply: p.setDesired, Conn: p.cfg.Conn}
 			go w.Run(ctx)
 		case <-p.wake:
+			p.settle(ctx)
 		case <-t.C:
 		}
 		p.reportConn(ctx)
@@ -266,15 +280,41 @@ func truncate(s string, n int) string {
 
 // setDesired is the watcher's Apply: it keeps the newest state and wakes the loop.
 func (p *Provisioner) setDesired(_ context.Context, d gridapi.Desired) error {
-	p.trace.desired(p.node, d, time.Now())
+	now := time.Now()
+	p.trace.desired(p.node, d, now)
 	p.mu.Lock()
 	p.desired = &d
+	p.prevAt, p.desiredAt = p.desiredAt, now
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
 	return nil
+}
+
+// settle waits while desired states come in a burst (Config.Settle): it returns at once
+// when the newest came after a quiet spell (the leading edge of a burst is applied
+// without delay), else once none has come for Settle, or MaxSettle after it started.
+func (p *Provisioner) settle(ctx context.Context) {
+	if p.cfg.Settle < 0 {
+		return
+	}
+	start := time.Now()
+	for {
+		p.mu.Lock()
+		last, prev := p.desiredAt, p.prevAt
+		p.mu.Unlock()
+		quiet, waited := time.Since(last), time.Since(start)
+		if last.Sub(prev) >= p.cfg.Settle || quiet >= p.cfg.Settle || waited >= p.cfg.MaxSettle {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(min(p.cfg.Settle-quiet, p.cfg.MaxSettle-waited)):
+		}
+	}
 }
 
 func (p *Provisioner) closeProbes() {

@@ -1,36 +1,14 @@
 package scenario
 
 import (
-	"bufio"
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 )
-
-// MatrixPings bounds the ping processes WaitMatrix runs at once (over all sources):
-// sources are pinged from in parallel, as many as fit, each towards all its
-// destinations at once.
-const MatrixPings = 320
-
-// pingAllScript runs in a workload's namespace: "sh -c SCRIPT sh SECONDS DEST..." pings
-// every DEST at once, each until its first answer (echo requests 200 ms apart) or until
-// SECONDS have passed, and prints each DEST when it answers. A ping that ends early on an
-// ICMP error (no route yet) is started again 200 ms later, within the same deadline.
-const pingAllScript = `end=$(( $(date +%s) + $1 )); shift
-for d in "$@"; do
-  (
-    while :; do
-      left=$(( end - $(date +%s) ))
-      [ "$left" -gt 0 ] || exit 1
-      if ping -n -q -c 1 -i 0.2 -w "$left" "$d" >/dev/null 2>&1; then echo "$d"; exit 0; fi
-      sleep 0.2
-    done
-  ) &
-done
-wait`
 
 // Cell is one entry of the reachability matrix.
 type Cell struct {
@@ -92,92 +70,94 @@ func (m *Mesh) matrixOf(ctx context.Context, ws []Workload, tries int, want func
 // WaitMatrix pings every ordered pair of workloads until each has answered once, or
 // timeout; it returns the cells (from-major) with the time each pair first answered.
 // Every OK cell is proof that packets crossed the overlay both ways. All pairs are
-// pinged at once, each until its first answer (at most MatrixPings ping processes:
-// one process per source node runs its pings), so the matrix ends within about one
-// round trip of the last pair's first answer. Workloads on VM nodes are pinged a few
-// pairs at a time in rounds instead (their commands go through the guest agent).
+// pinged at once from this process, through one raw ICMP socket opened in each
+// workload's namespace (no process per ping; at most EchoRate requests/s), so the
+// matrix ends within one interval of the last pair's first answer. Workloads on VM
+// nodes are pinged a few pairs at a time in rounds instead (through the guest agent).
 func (m *Mesh) WaitMatrix(ctx context.Context, ws []Workload, timeout time.Duration) ([]Cell, error) {
 	for _, w := range ws {
 		if m.Lab.NodePID(w.Node) == 0 {
 			return m.waitMatrixRounds(ctx, ws, timeout)
 		}
 	}
-	deadline := time.Now().Add(timeout)
 	cells := cellsOf(ws)
-	sources := max(1, MatrixPings/max(1, len(ws)-1))
-	sem := make(chan struct{}, sources)
-	var wg sync.WaitGroup
+	socks := make([]*echoSocket, len(ws))
+	defer func() {
+		for _, s := range socks {
+			if s != nil {
+				s.close()
+			}
+		}
+	}()
 	for i, w := range ws {
-		row := cells[i*(len(ws)-1) : (i+1)*(len(ws)-1)]
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			m.pingRow(ctx, w, ws, row, deadline)
-		}()
+		s, err := m.openEcho(w, uint16(0x5a00+i))
+		if err != nil {
+			return cells, err
+		}
+		socks[i] = s
 	}
-	wg.Wait()
-	var bad []string
-	for _, c := range cells {
-		if !c.OK {
-			bad = append(bad, c.From+"→"+c.To)
+	deadline := time.Now().Add(timeout)
+	for seq := uint16(1); ; seq++ {
+		pending := collect(cells, ws, socks)
+		if pending == 0 {
+			return cells, nil
+		}
+		if time.Now().After(deadline) {
+			var bad []string
+			for _, c := range cells {
+				if !c.OK {
+					bad = append(bad, c.From+"→"+c.To)
+				}
+			}
+			return cells, fmt.Errorf("after %s: %d pairs do not answer: %s", timeout, len(bad), strings.Join(bad, " "))
+		}
+		for i, s := range socks {
+			var dsts []netip.Addr
+			for j, c := range rowOf(cells, len(ws), i) {
+				if !c.OK {
+					dsts = append(dsts, ws[other(i, j)].IPv4.Addr())
+				}
+			}
+			s.send(seq, dsts)
+		}
+		select {
+		case <-ctx.Done():
+			return cells, ctx.Err()
+		case <-time.After(echoInterval(pending)):
 		}
 	}
-	if len(bad) > 0 {
-		return cells, fmt.Errorf("after %s: %d pairs do not answer: %s", timeout, len(bad), strings.Join(bad, " "))
-	}
-	return cells, nil
 }
 
-// pingRow pings from w to every other workload of ws at once (pingAllScript) and fills
-// row (w's cells, in ws order) as answers come in.
-func (m *Mesh) pingRow(ctx context.Context, w Workload, ws []Workload, row []Cell, deadline time.Time) {
-	idx := map[string]int{}
-	args := []string{"ip", "netns", "exec", w.Netns, "sh", "-c", pingAllScript, "sh",
-		fmt.Sprint(max(1, int((time.Until(deadline)+time.Second-1)/time.Second)))}
-	for _, o := range ws {
-		if o.Node == w.Node {
-			continue
-		}
-		a := o.IPv4.Addr().String()
-		idx[a] = len(idx)
-		args = append(args, a)
+// rowOf is the cells of source ws[i] (n workloads, cells from cellsOf): their j-th
+// destination is ws[other(i, j)].
+func rowOf(cells []Cell, n, i int) []Cell { return cells[i*(n-1) : (i+1)*(n-1)] }
+
+// other is the index in ws of the j-th destination of source i (every workload but i,
+// in order).
+func other(i, j int) int {
+	if j >= i {
+		return j + 1
 	}
-	fail := func(err error) {
-		for i := range row {
-			if !row[i].OK && row[i].Err == nil {
-				row[i].Err = err
+	return j
+}
+
+// collect marks the cells whose pair answered and returns how many have not.
+func collect(cells []Cell, ws []Workload, socks []*echoSocket) int {
+	pending := 0
+	for i, s := range socks {
+		row := rowOf(cells, len(ws), i)
+		for j := range row {
+			if row[j].OK {
+				continue
+			}
+			if at := s.answered(ws[other(i, j)].IPv4.Addr()); !at.IsZero() {
+				row[j].OK, row[j].At = true, at
+			} else {
+				pending++
 			}
 		}
 	}
-	cmd, err := m.Lab.Command(ctx, w.Node, args...)
-	if err != nil {
-		fail(err)
-		return
-	}
-	var errb strings.Builder
-	cmd.Stderr = &errb
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		fail(err)
-		return
-	}
-	if err := cmd.Start(); err != nil {
-		fail(fmt.Errorf("%s: ping all: %w", w.Node, err))
-		return
-	}
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if i, ok := idx[strings.TrimSpace(sc.Text())]; ok {
-			row[i].OK, row[i].At = true, time.Now()
-		}
-	}
-	err = cmd.Wait()
-	for i := range row {
-		if !row[i].OK && row[i].Err == nil {
-			row[i].Err = fmt.Errorf("%s → %s: no answer before the deadline (%v %s)", row[i].From, row[i].To, err, strings.TrimSpace(errb.String()))
-		}
-	}
+	return pending
 }
 
 // waitMatrixRounds is WaitMatrix by rounds of Matrix over the pairs that have not
