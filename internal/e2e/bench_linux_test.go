@@ -39,7 +39,7 @@ func convergeCmp(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, 
 	ctx := context.Background()
 	var runs, halves, oldPing, newPing []time.Duration
 	var paths [][]scenario.PathRow
-	var rss, cpu, load []float64
+	var rss, cpu, load, updates []float64
 	pairs := len(nodes) * (len(nodes) - 1)
 	for i := 0; b.Loop(); i++ {
 		cpu0 := m.Lab.Usage().CPU
@@ -78,6 +78,11 @@ func convergeCmp(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, 
 		if err != nil {
 			b.Fatal(err)
 		}
+		upd, err := m.NRUpdates(n.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		updates = append(updates, float64(upd)/float64(len(nodes)))
 		path := append([]scenario.PathRow{{Step: "registry write (create returned)", Count: 1, Median: written, Last: written}},
 			scenario.CriticalPath(ev, t0)...)
 		path = append(path,
@@ -96,6 +101,7 @@ func convergeCmp(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, 
 	b.ReportMetric(medianF(rss)/float64(len(nodes)), "MB-rss/node")
 	b.ReportMetric(medianF(cpu), "cpu-s/op")
 	b.ReportMetric(medianF(load), "load1")
+	b.ReportMetric(medianF(updates), "nr-updates/member")
 	if cmpPing {
 		b.ReportMetric(median(oldPing).Seconds(), "s-ping-old")
 		b.ReportMetric(median(newPing).Seconds(), "s-ping-new")
