@@ -1,9 +1,9 @@
 package scenario
 
 import (
-	"strings"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/zosnet/zosnet/internal/lab"
 )
