@@ -3,6 +3,7 @@ package lab
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -236,6 +237,13 @@ func TestFarmSpecs(t *testing.T) {
 						t.Errorf("MAC %s used twice", c.MAC)
 					}
 					macs[c.MAC] = true
+				}
+			}
+			if tc.nodes == 50 {
+				for _, n := range s.Nodes {
+					if !slices.Equal(n.Boot, []string{"netinit", "networkd", "provisiond"}) {
+						t.Errorf("node %s boots %v, want the whole OS", n.Name, n.Boot)
+					}
 				}
 			}
 			if kinds["two-nic"] != tc.twoNIC || kinds["oob"] != tc.oob || kinds["home"] != tc.home {
