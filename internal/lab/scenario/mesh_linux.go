@@ -107,18 +107,36 @@ type Workload struct {
 
 // AddWorkloads attaches workload "<network id>-<node>" to the network on each node (in parallel).
 func (m *Mesh) AddWorkloads(ctx context.Context, networkID string, nodes []string) ([]Workload, error) {
+	return m.addWorkloads(ctx, networkID, nodes, 0)
+}
+
+// AddWorkloadsWhenReady is AddWorkloads right after the network was created: each node
+// tries again every 200 ms, up to within, until its network resource exists and the
+// workload is attached (nodes do not wait for each other).
+func (m *Mesh) AddWorkloadsWhenReady(ctx context.Context, networkID string, nodes []string, within time.Duration) ([]Workload, error) {
+	return m.addWorkloads(ctx, networkID, nodes, within)
+}
+
+func (m *Mesh) addWorkloads(ctx context.Context, networkID string, nodes []string, within time.Duration) ([]Workload, error) {
 	out := make([]Workload, len(nodes))
 	errs := make([]error, len(nodes))
+	deadline := time.Now().Add(within)
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b, err := m.Run(ctx, n, m.ZosnetPath(), "node", "workload", "add", networkID, networkID+"-"+n, "--json")
-			if err == nil {
-				err = json.Unmarshal(b, &out[i].Workload)
+			for {
+				b, err := m.Run(ctx, n, m.ZosnetPath(), "node", "workload", "add", networkID, networkID+"-"+n, "--json")
+				if err == nil {
+					err = json.Unmarshal(b, &out[i].Workload)
+				}
+				out[i].Node, errs[i] = n, err
+				if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+					return
+				}
+				time.Sleep(200 * time.Millisecond)
 			}
-			out[i].Node, errs[i] = n, err
 		}()
 	}
 	wg.Wait()
