@@ -89,7 +89,6 @@ func convergeCmp(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, 
 		rss, cpu, load = append(rss, float64(u.RSS)/(1<<20)), append(cpu, u.CPU-cpu0), append(load, l)
 		half, _ := scenario.Answered(cells, (pairs+1)/2)
 		halves = append(halves, half.Sub(t0))
-		b.Logf("run %d: all pairs %v, half %v; lab: %s; load %.1f", i, runs[i].Round(time.Millisecond), halves[i].Round(time.Millisecond), u, l)
 		if cmpPing {
 			o, n := pingBoth(b, m, ws)
 			oldPing, newPing = append(oldPing, o), append(newPing, n)
@@ -103,6 +102,8 @@ func convergeCmp(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, 
 			b.Fatal(err)
 		}
 		updates = append(updates, float64(upd)/float64(len(nodes)))
+		b.Logf("run %d: all pairs %v, half %v; NR updates per member %.1f; lab: %s; load %.1f",
+			i, runs[i].Round(time.Millisecond), halves[i].Round(time.Millisecond), updates[i], u, l)
 		path := append([]scenario.PathRow{{Step: "registry write (create returned)", Count: 1, Median: written, Last: written}},
 			scenario.CriticalPath(ev, t0)...)
 		path = append(path,
@@ -115,6 +116,10 @@ func convergeCmp(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, 
 		}
 		b.StartTimer()
 	}
+	// also logged: a benchmark whose cleanup fails prints no metrics
+	b.Logf("medians of %d runs: all pairs %v, half %v, NR updates per member %.1f, lab RSS %.0f MB (%.1f MB per node), lab CPU %.1f s per run, load %.1f",
+		len(runs), median(runs).Round(time.Millisecond), median(halves).Round(time.Millisecond), medianF(updates), medianF(rss),
+		medianF(rss)/float64(len(nodes)), medianF(cpu), medianF(load))
 	b.ReportMetric(median(runs).Seconds(), "s/op-median")
 	b.ReportMetric(median(halves).Seconds(), "s-half-median")
 	b.ReportMetric(medianF(rss), "MB-rss")
