@@ -111,7 +111,8 @@ func convergeCmp(b *testing.B, m *scenario.Mesh, nodes []string, prefix string, 
 			scenario.PathRow{Step: "workloads attached", Count: len(nodes), Median: attached, Last: attached},
 			scenario.PathRow{Step: "all pairs ping (matrix)", Count: pairs, Median: halves[i], Last: runs[i]})
 		paths = append(paths, path)
-		if err := m.Zosnet(ctx, nil, "network", "delete", n.ID); err != nil {
+		// a loaded registry sheds requests (503, retry after 1 s): retry the delete
+		if err := scenario.Poll(ctx, 60*time.Second, func() error { return m.Zosnet(ctx, nil, "network", "delete", n.ID) }); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
