@@ -217,7 +217,9 @@ func (c *Client) ReportNR(ctx context.Context, node int64, network string, r NRR
 }
 
 // Desired long-polls what the node must run: it returns once the revision is > rev, or
-// after timeout (0: the server's default) with the current state.
+// after timeout (0: the server's default): with the current state when rev is 0, else
+// with a zero Desired (Revision 0: nothing new; the registry answers 204 then, or the
+// current state if it is older than that rule).
 func (c *Client) Desired(ctx context.Context, node int64, rev int64, timeout time.Duration) (Desired, error) {
 	var out Desired
 	p := nodePath(node, "/desired?revision="+strconv.FormatInt(rev, 10))

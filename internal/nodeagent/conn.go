@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"errors"
+	"net/http"
 	"sync"
 	"time"
 
@@ -46,13 +47,14 @@ func (c *Conn) State() ConnState {
 func (c *Conn) OK(now time.Time) { c.set(true, "", now) }
 
 // Record records the failed request err at now: an answer of the registry (any status
-// but a 5xx) still means it is reachable. A nil Conn records nothing.
+// but a 5xx, or a 503 with Retry-After: it sheds load and says when to come back)
+// still means it is reachable. A nil Conn records nothing.
 func (c *Conn) Record(err error, now time.Time) {
 	if c == nil {
 		return
 	}
 	var e *gridapi.APIError
-	if errors.As(err, &e) && e.Status < 500 {
+	if errors.As(err, &e) && (e.Status < 500 || shed(e)) {
 		c.set(true, "", now)
 		c.mu.Lock()
 		c.st.LastError, c.st.LastErrorAt = err.Error(), now
@@ -81,4 +83,11 @@ func (c *Conn) set(connected bool, errText string, now time.Time) {
 	if flipped && fn != nil {
 		fn(st)
 	}
+}
+
+// shed reports a registry shedding load: 503 with a Retry-After. It is up and
+// answering; counting it as unreachable made every node of a busy grid report the
+// registry down (and flip back) during a registration storm.
+func shed(e *gridapi.APIError) bool {
+	return e.Status == http.StatusServiceUnavailable && e.RetryAfter > 0
 }

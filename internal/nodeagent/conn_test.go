@@ -51,6 +51,11 @@ func TestConnState(t *testing.T) {
 	if len(flips) != 4 || flips[0].Connected || !flips[1].Connected || flips[2].Connected || !flips[3].Connected {
 		t.Fatalf("flips %+v, want retrying, connected, retrying, connected", flips)
 	}
+	// load shed (503 with Retry-After): the registry answers, so it stays connected
+	c.Record(&gridapi.APIError{Status: http.StatusServiceUnavailable, Message: "busy", RetryAfter: time.Second}, t0.Add(5*time.Second))
+	if st := c.State(); len(flips) != 4 || !st.Connected || st.LastError == "" {
+		t.Fatalf("a 503 with Retry-After is an answer: %+v, flips %d", st, len(flips))
+	}
 	var nilConn *Conn
 	nilConn.OK(t0) // a watcher without a Conn
 	nilConn.Record(errors.New("x"), t0)

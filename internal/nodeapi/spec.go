@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 
 	"github.com/zosnet/zosnet/internal/ula"
@@ -84,17 +85,61 @@ func (s *NRSpec) Validate() error {
 	if err := s.validateRanges(); err != nil {
 		return err
 	}
-	seenKeys := map[string]int{}
-	var taken []netip.Prefix
+	seenKeys := make(map[string]int, len(s.Peers))
+	sub6 := s.Subnet6() // a hash: once, not per allowed IP
 	for i := range s.Peers {
 		field := "peers[" + strconv.Itoa(i) + "]"
 		if j, dup := seenKeys[s.Peers[i].PublicKey]; dup {
 			return invalidNR(field+".public_key", "same key as peers[%d]", j)
 		}
 		seenKeys[s.Peers[i].PublicKey] = i
-		var err error
-		if taken, err = s.validatePeer(field, &s.Peers[i], taken); err != nil {
+		if err := s.validatePeer(field, &s.Peers[i], sub6); err != nil {
 			return err
+		}
+	}
+	if !s.overlapping() {
+		return nil
+	}
+	return s.firstOverlap()
+}
+
+// overlapping reports whether two peers' allowed IPs overlap, in O(n log n) for n
+// prefixes: sorted by start address (wider first), a prefix overlaps an earlier one
+// exactly when it starts inside the earlier one that reaches furthest. A network of
+// 1,000 members has 2,000 prefixes; the pairwise check cost 2 million comparisons.
+func (s *NRSpec) overlapping() bool {
+	var all []netip.Prefix
+	for _, p := range s.Peers {
+		all = append(all, p.AllowedIPs...)
+	}
+	slices.SortFunc(all, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	var reach netip.Prefix // the earlier prefix of the same family reaching furthest
+	for _, a := range all {
+		if reach.IsValid() && reach.Contains(a.Addr()) {
+			return true
+		}
+		reach = a // disjoint from every earlier one: it reaches further than all of them
+	}
+	return false
+}
+
+// firstOverlap names the first allowed IP (in peer order) that overlaps one of an
+// earlier peer or entry: the pairwise scan, run only once overlapping found one.
+func (s *NRSpec) firstOverlap() error {
+	var taken []netip.Prefix
+	for i, p := range s.Peers {
+		for j, a := range p.AllowedIPs {
+			for _, t := range taken {
+				if t.Overlaps(a) {
+					return invalidNR("peers["+strconv.Itoa(i)+"].allowed_ips["+strconv.Itoa(j)+"]", "%s overlaps %s, allowed to another peer", a, t)
+				}
+			}
+			taken = append(taken, a)
 		}
 	}
 	return nil
@@ -121,38 +166,32 @@ func (s *NRSpec) validateRanges() error {
 	return nil
 }
 
-func (s *NRSpec) validatePeer(field string, p *Peer, taken []netip.Prefix) ([]netip.Prefix, error) {
+func (s *NRSpec) validatePeer(field string, p *Peer, sub6 netip.Prefix) error {
 	if err := ValidKey(p.PublicKey); err != nil {
-		return nil, invalidNR(field+".public_key", "%v", err)
+		return invalidNR(field+".public_key", "%v", err)
 	}
 	if p.Endpoint != "" {
 		ap, err := netip.ParseAddrPort(p.Endpoint)
 		if err != nil || ap.Port() == 0 || ap.Addr().IsUnspecified() || ap.Addr().Zone() != "" {
-			return nil, invalidNR(field+".endpoint", "%q must be ip:port or [ipv6]:port with a non-zero port", p.Endpoint)
+			return invalidNR(field+".endpoint", "%q must be ip:port or [ipv6]:port with a non-zero port", p.Endpoint)
 		}
 	}
 	if p.PersistentKeepalive < 0 || p.PersistentKeepalive > 65535 {
-		return nil, invalidNR(field+".persistent_keepalive", "%d not in 0..65535 seconds", p.PersistentKeepalive)
+		return invalidNR(field+".persistent_keepalive", "%d not in 0..65535 seconds", p.PersistentKeepalive)
 	}
 	if len(p.AllowedIPs) == 0 {
-		return nil, invalidNR(field+".allowed_ips", "at least one prefix is needed")
+		return invalidNR(field+".allowed_ips", "at least one prefix is needed")
 	}
 	for j, a := range p.AllowedIPs {
 		f := field + ".allowed_ips[" + strconv.Itoa(j) + "]"
-		if err := s.validateAllowed(f, a); err != nil {
-			return nil, err
+		if err := s.validateAllowed(f, a, sub6); err != nil {
+			return err
 		}
-		for _, t := range taken {
-			if t.Overlaps(a) {
-				return nil, invalidNR(f, "%s overlaps %s, allowed to another peer", a, t)
-			}
-		}
-		taken = append(taken, a)
 	}
-	return taken, nil
+	return nil
 }
 
-func (s *NRSpec) validateAllowed(field string, a netip.Prefix) error {
+func (s *NRSpec) validateAllowed(field string, a, sub6 netip.Prefix) error {
 	switch {
 	case !a.IsValid():
 		return invalidNR(field, "not a CIDR")
@@ -162,7 +201,7 @@ func (s *NRSpec) validateAllowed(field string, a netip.Prefix) error {
 		return invalidNR(field, "%s is not inside ip_range %s", a, s.IPRange)
 	case a.Overlaps(s.Subnet):
 		return invalidNR(field, "%s overlaps this node's subnet %s", a, s.Subnet)
-	case a.Addr().Is6() && a.Overlaps(s.Subnet6()):
+	case a.Addr().Is6() && a.Overlaps(sub6):
 		return invalidNR(field, "%s overlaps this node's IPv6 subnet", a)
 	case a.Addr().Is6() && a.Bits() < 8:
 		return invalidNR(field, "%s is too wide (prefix length < 8)", a)

@@ -48,17 +48,20 @@ func openICMP(nsPath string, src netip.Addr, id uint16) (Prober, error) {
 	return p, nil
 }
 
-// SetTargets implements Prober.
+// SetTargets implements Prober. t is kept, not copied: the caller must not change it.
 func (p *icmpProber) SetTargets(t map[netip.Addr]int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.targets = t
+	if len(p.last) == 0 {
+		return
+	}
+	ids := make(map[int64]bool, len(t)) // a set: 1,000 members made the nested scan 10⁶ steps per pass
+	for _, n := range t {
+		ids[n] = true
+	}
 	for id := range p.last {
-		found := false
-		for _, n := range t {
-			found = found || n == id
-		}
-		if !found {
+		if !ids[id] {
 			delete(p.last, id)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,12 +13,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	_ "net/http/pprof" // ZOSNET_SIM_PPROF
 
 	"github.com/zosnet/zosnet/internal/gridapi"
 	"github.com/zosnet/zosnet/internal/identity"
@@ -37,6 +42,8 @@ import (
 // Defaults: 200 nodes, a network of 50 members (a short run for CI-sized machines).
 // ZOSNET_SIM_PG=postgres://… runs two registry processes on that (empty) database
 // instead, the nodes alternating between them; CPU and RSS are then their sums.
+// ZOSNET_SIM_PPROF=127.0.0.1:PORT serves the simulator's profiles there, and each
+// registry serves its own (registry --pprof) on the ports after it.
 
 // BenchmarkSim registers N nodes at once (the registration storm), idles them for a
 // heartbeat period, creates a network over the first M-1 nodes, waits until every
@@ -65,11 +72,16 @@ func envInt(k string, def int) int {
 func simRun(b *testing.B, nodes, members int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	pprofAddr := os.Getenv("ZOSNET_SIM_PPROF")
+	if pprofAddr != "" {
+		go http.ListenAndServe(pprofAddr, nil)
+		fmt.Fprintf(os.Stderr, "sim: profiles at http://%s/debug/pprof/\n", pprofAddr)
+	}
 	regs := []*simRegistry{}
 	if dsn := os.Getenv("ZOSNET_SIM_PG"); dsn != "" {
-		regs = append(regs, startRegistry(b, dsn), startRegistry(b, dsn))
+		regs = append(regs, startRegistry(b, dsn, nextPort(pprofAddr, 1)), startRegistry(b, dsn, nextPort(pprofAddr, 2)))
 	} else {
-		regs = append(regs, startRegistry(b, ""))
+		regs = append(regs, startRegistry(b, "", nextPort(pprofAddr, 1)))
 	}
 	reg := simRegistries(regs)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4096, MaxConnsPerHost: 0}, Timeout: 60 * time.Second}
@@ -89,11 +101,14 @@ func simRun(b *testing.B, nodes, members int) {
 		wg.Add(1)
 		go func() { defer wg.Done(); sims[i].run(ctx) }()
 	}
-	for _, s := range sims {
+	for k, s := range sims {
 		select {
 		case <-s.agent.Registered():
 		case <-time.After(10 * time.Minute):
 			b.Fatalf("node %d not registered after 10 min", s.i)
+		}
+		if k%1000 == 999 {
+			fmt.Fprintf(os.Stderr, "sim: %v: %d nodes registered\n", time.Since(t0).Round(time.Second), k+1)
 		}
 	}
 	storm := time.Since(t0)
@@ -105,8 +120,8 @@ func simRun(b *testing.B, nodes, members int) {
 	}
 	stormAll := time.Since(t0)
 	stormCPU := reg.cpu() - cpu0
-	b.Logf("registration storm: %d nodes registered in %v, facts of all read after %v; registry CPU %v, RSS %d MB",
-		nodes, storm.Round(time.Millisecond), stormAll.Round(time.Millisecond), stormCPU.Round(time.Millisecond), reg.rssMB())
+	b.Logf("registration storm: %d nodes registered in %v, facts of all read after %v; registry CPU %v, RSS %d MB; %s",
+		nodes, storm.Round(time.Millisecond), stormAll.Round(time.Millisecond), stormCPU.Round(time.Millisecond), reg.rssMB(), simMem(nodes))
 
 	// The network of members-1, converged.
 	user := &gridapi.Client{Base: regs[0].url, Key: simKey(b), HTTP: hc}
@@ -116,7 +131,11 @@ func simRun(b *testing.B, nodes, members int) {
 	}
 	cpu0 = reg.cpu()
 	t1 := time.Now()
-	nw, err := user.CreateNetwork(ctx, gridapi.NetworkSpec{Name: "sim", IPRange: "10.64.0.0/12", Members: ids})
+	var nw gridapi.Network
+	err = retryBusy(ctx, func() (err error) {
+		nw, err = user.CreateNetwork(ctx, gridapi.NetworkSpec{Name: "sim", IPRange: "10.64.0.0/12", Members: ids})
+		return err
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -139,11 +158,11 @@ func simRun(b *testing.B, nodes, members int) {
 		}
 	}
 	created := time.Since(t1)
-	b.Logf("network of %d members (%d public): create → every member applied its peers %v; registry CPU %v, RSS %d MB",
-		members-1, publics, created.Round(time.Millisecond), (reg.cpu() - cpu0).Round(time.Millisecond), reg.rssMB())
+	b.Logf("network of %d members (%d public): create → every member applied its peers %v; registry CPU %v, RSS %d MB; %s",
+		members-1, publics, created.Round(time.Millisecond), (reg.cpu() - cpu0).Round(time.Millisecond), reg.rssMB(), simMem(nodes))
 
 	// One member added: the time until each member applied it.
-	nw, err = user.Network(ctx, nw.ID)
+	err = retryBusy(ctx, func() (err error) { nw, err = user.Network(ctx, nw.ID); return err })
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -152,7 +171,7 @@ func simRun(b *testing.B, nodes, members int) {
 		Members: append(ids, added.agent.NodeID())}
 	cpu0 = reg.cpu()
 	t2 := time.Now()
-	if _, err := user.UpdateNetwork(ctx, nw.ID, spec); err != nil {
+	if err := retryBusy(ctx, func() error { _, err := user.UpdateNetwork(ctx, nw.ID, spec); return err }); err != nil {
 		b.Fatal(err)
 	}
 	var lat []time.Duration
@@ -168,29 +187,51 @@ func simRun(b *testing.B, nodes, members int) {
 	}
 	slices.Sort(lat)
 	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
-	b.Logf("member added to %d: applied by every member p50 %v, p99 %v, last %v; registry CPU %v, RSS %d MB",
+	b.Logf("member added to %d: applied by every member p50 %v, p99 %v, last %v; registry CPU %v, RSS %d MB; %s",
 		members-1, p50.Round(time.Millisecond), p99.Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond),
-		(reg.cpu() - cpu0).Round(time.Millisecond), reg.rssMB())
+		(reg.cpu() - cpu0).Round(time.Millisecond), reg.rssMB(), simMem(nodes))
+	fmt.Fprintf(os.Stderr, "sim: member added: p50 %v p99 %v\n", p50.Round(time.Millisecond), p99.Round(time.Millisecond))
 
 	// Heartbeat load: one heartbeat period of quiet.
 	cpu0 = reg.cpu()
+	simCPU0 := procCPU(os.Getpid())
 	hb0 := time.Now()
 	time.Sleep(simHeartbeat)
 	idle := reg.cpu() - cpu0
-	b.Logf("idle heartbeat period (%v, %d nodes: %.0f heartbeats/s): registry CPU %v (%.1f %% of one core), RSS %d MB",
+	simCPU := procCPU(os.Getpid()) - simCPU0
+	b.Logf("idle heartbeat period (%v, %d nodes: %.0f heartbeats/s): registry CPU %v (%.1f %% of one core), RSS %d MB; simulator CPU %.1f %% of one core, %s",
 		simHeartbeat, nodes, float64(nodes)/simHeartbeat.Seconds(), idle.Round(time.Millisecond),
-		100*idle.Seconds()/time.Since(hb0).Seconds(), reg.rssMB())
+		100*idle.Seconds()/time.Since(hb0).Seconds(), reg.rssMB(), 100*simCPU.Seconds()/time.Since(hb0).Seconds(), simMem(nodes))
 
 	b.ReportMetric(stormAll.Seconds(), "s-storm")
 	b.ReportMetric(float64(p50.Milliseconds()), "ms-add-p50")
 	b.ReportMetric(float64(p99.Milliseconds()), "ms-add-p99")
 	b.ReportMetric(float64(reg.rssMB()), "MB-registry")
+	b.ReportMetric(float64(procRSS(os.Getpid())), "MB-sim")
 	cancel()
 	wg.Wait()
 }
 
 // simHeartbeat is the simulated nodes' heartbeat period (nodeagent's default).
 const simHeartbeat = 30 * time.Second
+
+// retryBusy calls f until it is not refused with 503 (load shed: the user retries
+// after the Retry-After the registry gives), for at most 10 tries.
+func retryBusy(ctx context.Context, f func() error) error {
+	for range 10 {
+		err := f()
+		var e *gridapi.APIError
+		if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(max(e.RetryAfter, 100*time.Millisecond)):
+		}
+	}
+	return f()
+}
 
 // pollUntil polls f every 20 ms until it holds, or timeout.
 func pollUntil(ctx context.Context, timeout time.Duration, f func() bool) error {
@@ -239,9 +280,27 @@ func (rs simRegistries) rssMB() (n int) {
 	return n
 }
 
+// nextPort is addr's port plus k on the same host ("" when addr is "").
+func nextPort(addr string, k int) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	n, _ := strconv.Atoi(port)
+	return net.JoinHostPort(host, strconv.Itoa(n+k))
+}
+
+// simMem is the simulator's memory: RSS, live heap, and per node.
+func simMem(nodes int) string {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rss := procRSS(os.Getpid())
+	return fmt.Sprintf("simulator RSS %d MB, heap in use %d MB (%.0f kB per node)", rss, ms.HeapInuse>>20, float64(ms.HeapInuse)/1024/float64(nodes))
+}
+
 // startRegistry builds cmd/registry and runs it on loopback on db ("": a fresh SQLite
-// file).
-func startRegistry(b *testing.B, db string) *simRegistry {
+// file), with its profiles on pprof ("": none).
+func startRegistry(b *testing.B, db, pprof string) *simRegistry {
 	dir := b.TempDir()
 	if db == "" {
 		db = filepath.Join(dir, "grid.db")
@@ -257,8 +316,13 @@ func startRegistry(b *testing.B, db string) *simRegistry {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, "--db", db, "--listen", addr, "--insecure-http",
-		"--rate", "1e9", "--burst", "1000000000")
+	args := []string{"--db", db, "--listen", addr, "--insecure-http", "--rate", "1e9", "--burst", "1000000000"}
+	if pprof != "" {
+		args = append(args, "--pprof", pprof)
+		fmt.Fprintf(os.Stderr, "sim: registry profiles at http://%s/debug/pprof/\n", pprof)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // killed with the simulator, also when it is killed
 	logf, err := os.Create(filepath.Join(dir, "registry.log"))
 	if err != nil {
 		b.Fatal(err)
@@ -289,8 +353,14 @@ func startRegistry(b *testing.B, db string) *simRegistry {
 }
 
 // cpu is the registry process's user+system CPU time so far.
-func (r *simRegistry) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.cmd.Process.Pid))
+func (r *simRegistry) cpu() time.Duration { return procCPU(r.cmd.Process.Pid) }
+
+// rssMB is the registry process's resident memory.
+func (r *simRegistry) rssMB() int { return procRSS(r.cmd.Process.Pid) }
+
+// procCPU is a process's user+system CPU time so far.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
@@ -300,9 +370,9 @@ func (r *simRegistry) cpu() time.Duration {
 	return time.Duration(ut+st) * (time.Second / 100)
 }
 
-// rssMB is the registry process's resident memory.
-func (r *simRegistry) rssMB() int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
+// procRSS is a process's resident memory in MB.
+func procRSS(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}

@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -71,7 +70,8 @@ func (p *Provisioner) applyEgressAllow(ctx context.Context, allow []string) {
 }
 
 // syncNetwork plans the node's view of one network and makes its network resource match.
-func (p *Provisioner) syncNetwork(ctx context.Context, n gridapi.DesiredNetwork) error {
+// gen is the desired state's generation (Provisioner.gen): plans are cached by it.
+func (p *Provisioner) syncNetwork(ctx context.Context, n gridapi.DesiredNetwork, gen uint64) error {
 	st := p.nets[n.ID]
 	if st == nil {
 		st = &netState{}
@@ -85,11 +85,11 @@ func (p *Provisioner) syncNetwork(ctx context.Context, n gridapi.DesiredNetwork)
 	if err != nil {
 		return err
 	}
-	spec, mp, perr := p.planSpec(n, st, cur)
+	spec, mp, perr := p.planSpec(n, st, cur, gen)
 	state, lastErr := "up", ""
 	if perr != nil {
 		state, lastErr = "error", perr.Error()
-	} else if !reflect.DeepEqual(normalize(spec), normalize(cur.Spec)) {
+	} else if !sameSpec(spec, cur.Spec) {
 		if cur, err = p.cfg.Networkd.PutNR(ctx, spec); err != nil {
 			state, lastErr = "error", err.Error()
 		} else {
@@ -139,18 +139,11 @@ func (p *Provisioner) ensureNR(ctx context.Context, n gridapi.DesiredNetwork, se
 }
 
 // planSpec computes the spec the node's NR must have, relay failover included.
-func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR) (nodeapi.NRSpec, plan.MemberPlan, error) {
-	in, err := plan.FromGrid(n, plan.Self{NodeID: p.node, PublicKey: cur.Status.PublicKey, ListenPort: int(cur.Status.ListenPort)})
-	if err != nil {
-		return nodeapi.NRSpec{}, plan.MemberPlan{}, err
-	}
-	pl, err := plan.New(in)
-	if err != nil {
-		return nodeapi.NRSpec{}, plan.MemberPlan{}, err
-	}
-	mp, err := pl.Member(strconv.FormatInt(p.node, 10))
-	if err != nil {
-		return nodeapi.NRSpec{}, mp, err
+func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR, gen uint64) (nodeapi.NRSpec, plan.MemberPlan, error) {
+	cp := p.memberPlan(n, st, cur, gen)
+	mp := cp.mp
+	if cp.err != nil {
+		return nodeapi.NRSpec{}, mp, cp.err
 	}
 	peers := mp.Peers
 	if len(mp.RelayGroups) > 0 || st.groups != nil {
@@ -160,9 +153,33 @@ func (p *Provisioner) planSpec(n gridapi.DesiredNetwork, st *netState, cur nodea
 		}
 	}
 	peers = p.holdDials(n, st, cur, peers, time.Now())
-	s := specOf(mp, in.Network.Range, n.ID, peers, int(cur.Status.ListenPort))
+	s := specOf(mp, cp.rng, n.ID, peers, int(cur.Status.ListenPort))
 	s.Name = n.Name
 	return s, mp, nil
+}
+
+// memberPlan returns the node's plan of network n (st.plan when it was made from the
+// same desired state, key and port; else a new one, kept there).
+func (p *Provisioner) memberPlan(n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR, gen uint64) *cachedPlan {
+	k := planKey{gen: gen, key: cur.Status.PublicKey, port: cur.Status.ListenPort}
+	if st.plan != nil && st.plan.key == k {
+		return st.plan
+	}
+	cp := &cachedPlan{key: k}
+	st.plan = cp
+	in, err := plan.FromGrid(n, plan.Self{NodeID: p.node, PublicKey: cur.Status.PublicKey, ListenPort: int(cur.Status.ListenPort)})
+	if err != nil {
+		cp.err = err
+		return cp
+	}
+	cp.rng = in.Network.Range
+	pl, err := plan.New(in)
+	if err != nil {
+		cp.err = err
+		return cp
+	}
+	cp.mp, cp.err = pl.Member(strconv.FormatInt(p.node, 10))
+	return cp
 }
 
 // failover moves each of mp's relay groups between its relays (plan.Failover) on the
@@ -216,18 +233,21 @@ func relayName(relays []string, current string) string {
 	return current
 }
 
-// normalize makes two specs comparable (JSON round trip: nil and empty agree).
-func normalize(s nodeapi.NRSpec) string {
-	for i := range s.Peers {
-		if len(s.Peers[i].AllowedIPs) == 0 {
-			s.Peers[i].AllowedIPs = nil
+// sameSpec reports whether networkd's spec already is s: field by field, nil and
+// empty lists agreeing (no JSON round trip: with 1,000 peers it ran on every pass).
+func sameSpec(a, b nodeapi.NRSpec) bool {
+	if a.NetworkID != b.NetworkID || a.Name != b.Name || a.IPRange != b.IPRange || a.Subnet != b.Subnet ||
+		a.ListenPort != b.ListenPort || len(a.Peers) != len(b.Peers) {
+		return false
+	}
+	for i, p := range a.Peers {
+		q := b.Peers[i]
+		if p.PublicKey != q.PublicKey || p.Endpoint != q.Endpoint || p.PersistentKeepalive != q.PersistentKeepalive ||
+			!slices.Equal(p.AllowedIPs, q.AllowedIPs) {
+			return false
 		}
 	}
-	if len(s.Peers) == 0 {
-		s.Peers = nil
-	}
-	b, _ := json.Marshal(s)
-	return string(b)
+	return true
 }
 
 // probe (re)starts the NR's prober and points it at every other member's gateway.
@@ -245,19 +265,29 @@ func (p *Provisioner) probe(n gridapi.DesiredNetwork, st *netState, cur nodeapi.
 			p.log.Warn("overlay probe", "network", n.ID, "err", err)
 			return
 		}
-		st.probe, st.probeSrc = pr, src.String()
+		st.probe, st.probeSrc, st.probeFor = pr, src.String(), planKey{}
 	}
-	targets := map[netip.Addr]int64{}
+	if st.plan == nil || st.probeFor != st.plan.key { // the members changed (or may have)
+		st.probe.SetTargets(probeTargets(n, p.node))
+		if st.plan != nil {
+			st.probeFor = st.plan.key
+		}
+	}
+	st.probe.Send()
+}
+
+// probeTargets maps every other member's gateway to its node id.
+func probeTargets(n gridapi.DesiredNetwork, self int64) map[netip.Addr]int64 {
+	targets := make(map[netip.Addr]int64, len(n.Peers))
 	for _, m := range n.Peers {
-		if m.NodeID == p.node {
+		if m.NodeID == self {
 			continue
 		}
 		if sub, err := netip.ParsePrefix(m.Subnet); err == nil {
 			targets[gatewayOf(sub)] = m.NodeID
 		}
 	}
-	st.probe.SetTargets(targets)
-	st.probe.Send()
+	return targets
 }
 
 // report sends the NR's report when it differs from the last one, or every 15 s so that

@@ -68,6 +68,16 @@ func (s *sqlStore) Desired(ctx context.Context, node int64) (gridapi.Desired, er
 	return d, err
 }
 
+// DesiredRevision implements Store.
+func (s *sqlStore) DesiredRevision(ctx context.Context, node int64) (int64, error) {
+	var rev int64
+	err := s.db.QueryRowContext(ctx, s.d.q("SELECT desired_rev FROM nodes WHERE id = ?"), node).Scan(&rev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, notFound("node", node)
+	}
+	return rev, err
+}
+
 // NetworkStatus implements Store.
 func (s *sqlStore) NetworkStatus(ctx context.Context, id string) (gridapi.DesiredNetwork, error) {
 	tx, err := s.db.BeginTx(ctx, s.d.readOpts)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +45,7 @@ type ServeOptions struct {
 	Burst                       int
 	MaxBody                     int64
 	MaxInflight                 int               // requests in the store at once before 503 + Retry-After
+	Pprof                       string            // loopback address serving net/http/pprof ("": off)
 	Ready                       func(addr string) // called with the bound address (tests)
 }
 
@@ -61,6 +63,7 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&o.Burst, "burst", 400, "request burst per client address")
 	fs.Int64Var(&o.MaxBody, "max-body", 1<<20, "largest request body in bytes")
 	fs.IntVar(&o.MaxInflight, "max-inflight", 64, "requests working in the database at once; beyond, 503 with Retry-After")
+	fs.StringVar(&o.Pprof, "pprof", "", "serve Go profiles (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060 (off when empty)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: registry [flags]            serve the grid database\n"+
 			"       registry ca init --dir DIR   make a CA (ca.crt is the bundle clients trust)\n"+
@@ -109,6 +112,15 @@ func Serve(ctx context.Context, o ServeOptions, log *slog.Logger) error {
 	}
 	if !tlsOn && !o.InsecureHTTP {
 		return errors.New("usage: give --tls-cert and --tls-key, or --insecure-http to serve plain HTTP")
+	}
+	if o.Pprof != "" {
+		pl, err := listenPprof(o.Pprof)
+		if err != nil {
+			return err
+		}
+		defer pl.Close()
+		go http.Serve(pl, pprofMux())
+		log.Info("profiles served", "addr", pl.Addr().String()+"/debug/pprof/")
 	}
 	st, err := Open(ctx, o.DB, log)
 	if err != nil {
@@ -187,4 +199,32 @@ func caMain(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	return fmt.Errorf("usage: unknown ca command %q (init, issue)", args[0])
+}
+
+// listenPprof listens on addr for the profiles; only loopback addresses are accepted
+// (the profiles are unauthenticated and show the registry's memory).
+func listenPprof(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("usage: --pprof %q: %v (want host:port, e.g. 127.0.0.1:6060)", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("usage: --pprof %q: only a loopback address (127.0.0.1, ::1, localhost): profiles are unauthenticated", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof: %w", err)
+	}
+	return ln, nil
+}
+
+// pprofMux serves net/http/pprof's index and profiles under /debug/pprof/.
+func pprofMux() *http.ServeMux {
+	m := http.NewServeMux()
+	m.HandleFunc("/debug/pprof/", pprof.Index)
+	m.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return m
 }

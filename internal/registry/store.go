@@ -65,6 +65,9 @@ type Store interface {
 
 	// Desired is what node must run, with its revision.
 	Desired(ctx context.Context, node int64) (gridapi.Desired, error)
+	// DesiredRevision is the revision Desired would return now (one row read: a
+	// long-poll checks it before reading the whole state).
+	DesiredRevision(ctx context.Context, node int64) (int64, error)
 	// Revision is the latest revision of anything.
 	Revision(ctx context.Context) (int64, error)
 	// Subscribe delivers every change (from this process or, on PostgreSQL, any
