@@ -3,6 +3,7 @@ package lab
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -202,22 +203,53 @@ func TestDefaultSpec(t *testing.T) {
 	}
 }
 
-func TestFarm20Spec(t *testing.T) {
-	s, err := LoadSpec("specs/farm20.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(s.Nodes) != 20 {
-		t.Fatalf("%d nodes, want 20", len(s.Nodes))
-	}
-	macs := map[string]bool{}
-	for _, n := range s.Nodes {
-		for _, c := range n.NICs {
-			if macs[c.MAC] {
-				t.Errorf("MAC %s used twice", c.MAC)
+// TestFarmSpecs checks the benchmark farms: node count, the mix of two-NIC (public),
+// OOB-only and home nodes, and that no MAC is used twice.
+func TestFarmSpecs(t *testing.T) {
+	for _, tc := range []struct {
+		file                     string
+		nodes, twoNIC, oob, home int
+	}{
+		{"specs/farm20.yaml", 20, 10, 6, 4},
+		{"specs/farm50.yaml", 50, 20, 14, 16},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			s, err := LoadSpec(tc.file)
+			if err != nil {
+				t.Fatal(err)
 			}
-			macs[c.MAC] = true
-		}
+			if len(s.Nodes) != tc.nodes {
+				t.Fatalf("%d nodes, want %d", len(s.Nodes), tc.nodes)
+			}
+			macs := map[string]bool{}
+			kinds := map[string]int{}
+			for _, n := range s.Nodes {
+				switch {
+				case len(n.NICs) == 2:
+					kinds["two-nic"]++
+				case n.NICs[0].Segment == "oob":
+					kinds["oob"]++
+				default:
+					kinds["home"]++
+				}
+				for _, c := range n.NICs {
+					if macs[c.MAC] {
+						t.Errorf("MAC %s used twice", c.MAC)
+					}
+					macs[c.MAC] = true
+				}
+			}
+			if tc.nodes == 50 {
+				for _, n := range s.Nodes {
+					if !slices.Equal(n.Boot, []string{"netinit", "networkd", "provisiond"}) {
+						t.Errorf("node %s boots %v, want the whole OS", n.Name, n.Boot)
+					}
+				}
+			}
+			if kinds["two-nic"] != tc.twoNIC || kinds["oob"] != tc.oob || kinds["home"] != tc.home {
+				t.Errorf("node kinds %v, want two-nic %d, oob %d, home %d", kinds, tc.twoNIC, tc.oob, tc.home)
+			}
+		})
 	}
 }
 

@@ -121,6 +121,13 @@ type Config struct {
 	// hidden, is relayed to (punch.go; kernel command line zosnet.punch=on). Public
 	// members report their hidden peers' observed endpoints either way.
 	Punch bool
+
+	// Settle coalesces a burst of desired states (150 ms): a delivery that comes less
+	// than Settle after the previous one waits until none has come for Settle (at most
+	// MaxSettle, 600 ms, since the wake-up) before the pass, so a member that hears the
+	// keys of 20 members within a second applies them in one or two networkd calls,
+	// not 20. A delivery after a quiet spell is applied at once. Negative: no settling.
+	Settle, MaxSettle time.Duration
 	// Conn is the registry connection shared with the agent (nil: a new one). Its
 	// state is reported to networkd (shown by `zosnet node status`), and the loop runs
 	// a pass as soon as the registry is back, so pending reports flush at once.
@@ -144,6 +151,9 @@ type Provisioner struct {
 	mu      sync.Mutex
 	desired *gridapi.Desired
 	gen     uint64 // counts desired states heard; plans are cached by it (netState.plan)
+	// desiredAt and prevAt are when the newest and the one before it were delivered
+	// (for settle).
+	desiredAt, prevAt time.Time
 
 	public  *gridapi.PublicConfig // last applied; nil: none
 	pubDone bool
@@ -218,6 +228,10 @@ func New(cfg Config) *Provisioner {
 	def(&cfg.DownAfter, plan.DefaultDownAfter)
 	def(&cfg.Hold, plan.DefaultHold)
 	def(&cfg.Fresh, plan.Fresh)
+	if cfg.Settle == 0 {
+		cfg.Settle = 150 * time.Millisecond
+	}
+	def(&cfg.MaxSettle, 600*time.Millisecond)
 	if cfg.NetnsDir == "" {
 		cfg.NetnsDir = "/run/netns"
 	}
@@ -282,6 +296,7 @@ func (p *Provisioner) Run(ctx context.Context) error {
 			w := &nodeagent.Watcher{Client: p.cfg.Registry, NodeID: p.node, Log: p.log, Apply: p.setDesired, Conn: p.cfg.Conn}
 			go w.Run(ctx)
 		case <-p.wake:
+			p.settle(ctx)
 		case <-t.C:
 		case <-rt.C:
 			ticks++
@@ -326,16 +341,42 @@ func truncate(s string, n int) string {
 
 // setDesired is the watcher's Apply: it keeps the newest state and wakes the loop.
 func (p *Provisioner) setDesired(_ context.Context, d gridapi.Desired) error {
-	p.trace.desired(p.node, d, time.Now())
+	now := time.Now()
+	p.trace.desired(p.node, d, now)
 	p.mu.Lock()
 	p.desired = &d
 	p.gen++
+	p.prevAt, p.desiredAt = p.desiredAt, now
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
 	return nil
+}
+
+// settle waits while desired states come in a burst (Config.Settle): it returns at once
+// when the newest came after a quiet spell (the leading edge of a burst is applied
+// without delay), else once none has come for Settle, or MaxSettle after it started.
+func (p *Provisioner) settle(ctx context.Context) {
+	if p.cfg.Settle < 0 {
+		return
+	}
+	start := time.Now()
+	for {
+		p.mu.Lock()
+		last, prev := p.desiredAt, p.prevAt
+		p.mu.Unlock()
+		quiet, waited := time.Since(last), time.Since(start)
+		if last.Sub(prev) >= p.cfg.Settle || quiet >= p.cfg.Settle || waited >= p.cfg.MaxSettle {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(min(p.cfg.Settle-quiet, p.cfg.MaxSettle-waited)):
+		}
+	}
 }
 
 func (p *Provisioner) closeProbes() {

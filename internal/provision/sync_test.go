@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -416,4 +417,92 @@ func waitUntil(t *testing.T, ok func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestSettleBurst: the keys of the other members arrive one revision at a time, 10 ms
+// apart (members reporting one after another). With settling, the first revision is
+// applied at once and the rest of the burst waits until the revisions stop and goes to
+// networkd in one call that holds every peer. Without settling (each revision waited
+// for, so the count is exact) every revision that changes the spec is its own call.
+func TestSettleBurst(t *testing.T) {
+	full := gridLab(t)
+	revs := burstOf(t, full)
+	var specs []map[string]string // node 2's peers after each revision, applied alone
+	changes := 0
+	for i, n := range revs {
+		specs = append(specs, peersOf(t, specAfter(t, n)))
+		if i == 0 || !reflect.DeepEqual(specs[i], specs[i-1]) {
+			changes++
+		}
+	}
+	if changes < 3 {
+		t.Fatalf("only %d of %d revisions change node 2's peers: the burst proves nothing", changes, len(revs))
+	}
+	for _, tc := range []struct {
+		name     string
+		settle   time.Duration
+		min, max int // networkd calls: the create, then the peers
+	}{
+		{"settle", 500 * time.Millisecond, 2, 3},
+		{"no settle", -1, 1 + changes, 1 + changes},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeNodeWith(Config{Interval: time.Hour, Settle: tc.settle, MaxSettle: 5 * time.Second})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- f.p.Run(ctx) }()
+			applied := func(i int) func() bool {
+				return func() bool { nr, _ := f.nd.nr("net1"); return reflect.DeepEqual(peersOf(t, nr.Spec), specs[i]) }
+			}
+			for i, n := range revs {
+				f.reg.desired <- gridapi.Desired{NodeID: 2, Revision: int64(i + 1), Networks: []gridapi.DesiredNetwork{n}}
+				if i == 0 || tc.settle < 0 {
+					waitUntil(t, applied(i))
+				} else {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			waitUntil(t, applied(len(revs)-1))
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			f.nd.mu.Lock()
+			puts := f.nd.puts
+			f.nd.mu.Unlock()
+			if puts < tc.min || puts > tc.max {
+				t.Errorf("%d networkd calls for %d revisions, want %d to %d", puts, len(revs), tc.min, tc.max)
+			}
+		})
+	}
+}
+
+// burstOf returns the revisions a member (node 2) sees while the others report: the
+// k-th has the keys of the first k other members.
+func burstOf(t *testing.T, full gridapi.DesiredNetwork) []gridapi.DesiredNetwork {
+	t.Helper()
+	var revs []gridapi.DesiredNetwork
+	var others []int
+	for i, m := range full.Peers {
+		if m.NodeID != 2 && m.NR != nil {
+			others = append(others, i)
+		}
+	}
+	for k := 1; k <= len(others); k++ {
+		n := gridLab(t)
+		for _, i := range others[k:] {
+			n.Peers[i].NR = nil
+		}
+		revs = append(revs, n)
+	}
+	return revs
+}
+
+// specAfter is the spec node 2 applies for n in one pass.
+func specAfter(t *testing.T, n gridapi.DesiredNetwork) nodeapi.NRSpec {
+	t.Helper()
+	f := newFakeNode()
+	f.pass(t, gridapi.Desired{NodeID: 2, Revision: 1, Networks: []gridapi.DesiredNetwork{n}})
+	nr, _ := f.nd.nr("net1")
+	return nr.Spec
 }

@@ -107,18 +107,36 @@ type Workload struct {
 
 // AddWorkloads attaches workload "<network id>-<node>" to the network on each node (in parallel).
 func (m *Mesh) AddWorkloads(ctx context.Context, networkID string, nodes []string) ([]Workload, error) {
+	return m.addWorkloads(ctx, networkID, nodes, 0)
+}
+
+// AddWorkloadsWhenReady is AddWorkloads right after the network was created: each node
+// tries again every 200 ms, up to within, until its network resource exists and the
+// workload is attached (nodes do not wait for each other).
+func (m *Mesh) AddWorkloadsWhenReady(ctx context.Context, networkID string, nodes []string, within time.Duration) ([]Workload, error) {
+	return m.addWorkloads(ctx, networkID, nodes, within)
+}
+
+func (m *Mesh) addWorkloads(ctx context.Context, networkID string, nodes []string, within time.Duration) ([]Workload, error) {
 	out := make([]Workload, len(nodes))
 	errs := make([]error, len(nodes))
+	deadline := time.Now().Add(within)
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b, err := m.Run(ctx, n, m.ZosnetPath(), "node", "workload", "add", networkID, networkID+"-"+n, "--json")
-			if err == nil {
-				err = json.Unmarshal(b, &out[i].Workload)
+			for {
+				b, err := m.Run(ctx, n, m.ZosnetPath(), "node", "workload", "add", networkID, networkID+"-"+n, "--json")
+				if err == nil {
+					err = json.Unmarshal(b, &out[i].Workload)
+				}
+				out[i].Node, errs[i] = n, err
+				if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+					return
+				}
+				time.Sleep(200 * time.Millisecond)
 			}
-			out[i].Node, errs[i] = n, err
 		}()
 	}
 	wg.Wait()
@@ -144,80 +162,6 @@ func (m *Mesh) pingFirst(ctx context.Context, w Workload, to netip.Addr, within 
 	secs := max(1, int((within+time.Second-1)/time.Second))
 	_, err := m.Run(ctx, w.Node, "ip", "netns", "exec", w.Netns, "ping", "-n", "-q", "-c", "1", "-i", "0.2", "-w", fmt.Sprint(secs), to.String())
 	return err
-}
-
-// Cell is one entry of the reachability matrix.
-type Cell struct {
-	From, To string
-	OK       bool
-	Err      error
-}
-
-// Matrix pings every ordered pair of workloads (a few pairs at a time; each until its
-// first answer, for at most tries × 200 ms + 1 s) and returns the results in
-// from-major order.
-func (m *Mesh) Matrix(ctx context.Context, ws []Workload, tries int) []Cell {
-	return m.matrixOf(ctx, ws, tries, func(string, string) bool { return true })
-}
-
-// matrixOf pings the pairs want selects; the others are returned not OK and not pinged.
-func (m *Mesh) matrixOf(ctx context.Context, ws []Workload, tries int, want func(from, to string) bool) []Cell {
-	var cells []Cell
-	for _, a := range ws {
-		for _, b := range ws {
-			if a.Node != b.Node {
-				cells = append(cells, Cell{From: a.Node, To: b.Node})
-			}
-		}
-	}
-	byNode := map[string]Workload{}
-	for _, w := range ws {
-		byNode[w.Node] = w
-	}
-	sem := make(chan struct{}, 6)
-	var wg sync.WaitGroup
-	for i := range cells {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			c := &cells[i]
-			if !want(c.From, c.To) {
-				return
-			}
-			c.Err = m.pingFirst(ctx, byNode[c.From], byNode[c.To].IPv4.Addr(), time.Duration(tries)*200*time.Millisecond+time.Second)
-			c.OK = c.Err == nil
-		}()
-	}
-	wg.Wait()
-	return cells
-}
-
-// WaitMatrix pings every pair until each has answered at least once (a pair that
-// answered is not pinged again), or timeout; it returns the cells and the time each
-// round ended. Every OK cell is proof that packets crossed the overlay both ways.
-func (m *Mesh) WaitMatrix(ctx context.Context, ws []Workload, timeout time.Duration) ([]Cell, error) {
-	var cells []Cell
-	done := map[[2]string]bool{}
-	err := Poll(ctx, timeout, func() error {
-		round := m.matrixOf(ctx, ws, 3, func(from, to string) bool { return !done[[2]string{from, to}] })
-		var bad []string
-		cells = cells[:0]
-		for _, c := range round {
-			k := [2]string{c.From, c.To}
-			if c.OK || done[k] {
-				done[k], c.OK, c.Err = true, true, nil
-			} else {
-				bad = append(bad, c.From+"→"+c.To)
-			}
-			cells = append(cells, c)
-		}
-		if len(bad) > 0 {
-			return fmt.Errorf("%d pairs do not answer: %s", len(bad), strings.Join(bad, " "))
-		}
-		return nil
-	})
-	return cells, err
 }
 
 // Device is an external device brought in with wg-quick on the user host.

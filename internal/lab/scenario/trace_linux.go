@@ -3,6 +3,7 @@ package scenario
 import (
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/zosnet/zosnet/internal/lab"
 )
@@ -29,4 +30,27 @@ func (m *Mesh) Trace(network string) ([]TraceEvent, error) {
 		out = append(out, ev...)
 	}
 	return out, nil
+}
+
+// NRUpdates counts provisiond's networkd calls that changed network's resource after
+// its creation ("network resource updated" log lines), over all nodes: the re-apply
+// churn of a convergence.
+func (m *Mesh) NRUpdates(network string) (int, error) {
+	logs, err := filepath.Glob(filepath.Join(lab.StateRoot, m.Lab.Name(), "nodes", "*", "state", "log", "provisiond.log"))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range logs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return 0, err
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "network resource updated") && strings.Contains(l, "network="+network) {
+				n++
+			}
+		}
+	}
+	return n, nil
 }
