@@ -46,17 +46,36 @@ func (f *flags) ensureKeeper(log *slog.Logger) error {
 		return fmt.Errorf("start lease keeper: %w", err)
 	}
 	pid := cmd.Process.Pid
-	cmd.Process.Release()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	// Reap it if it dies early (then the error says so at once); once it holds the lock
+	// it outlives netinit, which leaves it to init.
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// A loaded machine (VMs under TCG beside it) may take seconds to start a process:
+	// wait for the lock up to keeperStart, but not past the keeper's exit.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(keeperStart)
+	defer deadline.Stop()
+	for {
 		if held, _ := lockHeld(lock); held {
 			log.Info("lease keeper started", "pid", pid, "log", logf.Name())
 			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case err := <-exited:
+			if held, _ := lockHeld(lock); held { // another keeper won the race
+				return nil
+			}
+			return fmt.Errorf("lease keeper (pid %d) exited before holding its lock (%v): see %s", pid, err, logf.Name())
+		case <-deadline.C:
+			return fmt.Errorf("lease keeper (pid %d) did not start within %v: see %s", pid, keeperStart, logf.Name())
+		case <-tick.C:
+		}
 	}
-	return fmt.Errorf("lease keeper (pid %d) did not start within 5 s: see %s", pid, logf.Name())
 }
+
+// keeperStart bounds how long netinit waits for a new lease keeper to hold its lock.
+const keeperStart = 30 * time.Second
 
 // lockHeld reports whether another process holds the flock on path.
 func lockHeld(path string) (bool, error) {

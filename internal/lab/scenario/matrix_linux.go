@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -89,15 +90,16 @@ func (m *Mesh) WaitMatrix(ctx context.Context, ws []Workload, timeout time.Durat
 			}
 		}
 	}()
-	for i, w := range ws {
-		s, err := m.openEcho(w, uint16(0x5a00+i))
-		if err != nil {
-			return cells, err
-		}
-		socks[i] = s
-	}
+	// A workload's namespace or address may not exist yet (a node just rebooted, its
+	// NR being restored): its socket is opened when it can be, until the deadline.
+	openErr := make([]error, len(ws))
 	deadline := time.Now().Add(timeout)
 	for seq := uint16(1); ; seq++ {
+		for i, w := range ws {
+			if socks[i] == nil {
+				socks[i], openErr[i] = m.openEcho(w, uint16(0x5a00+i))
+			}
+		}
 		pending := collect(cells, ws, socks)
 		if pending == 0 {
 			return cells, nil
@@ -109,9 +111,13 @@ func (m *Mesh) WaitMatrix(ctx context.Context, ws []Workload, timeout time.Durat
 					bad = append(bad, c.From+"→"+c.To)
 				}
 			}
-			return cells, fmt.Errorf("after %s: %d pairs do not answer: %s", timeout, len(bad), strings.Join(bad, " "))
+			err := fmt.Errorf("after %s: %d pairs do not answer: %s", timeout, len(bad), strings.Join(bad, " "))
+			return cells, errors.Join(append([]error{err}, openErr...)...)
 		}
 		for i, s := range socks {
+			if s == nil {
+				continue
+			}
 			var dsts []netip.Addr
 			for j, c := range rowOf(cells, len(ws), i) {
 				if !c.OK {
@@ -148,6 +154,10 @@ func collect(cells []Cell, ws []Workload, socks []*echoSocket) int {
 		row := rowOf(cells, len(ws), i)
 		for j := range row {
 			if row[j].OK {
+				continue
+			}
+			if s == nil { // not open yet
+				pending++
 				continue
 			}
 			if at := s.answered(ws[other(i, j)].IPv4.Addr()); !at.IsZero() {
