@@ -67,6 +67,10 @@ func upMeshOpts(t testing.TB, spec *lab.Spec, o lab.Options) *scenario.Mesh {
 				dumpLogs(t, name)
 			}
 		}
+		if t.Failed() && os.Getenv(keepLabEnv) != "" && !testkit.InCI() {
+			t.Logf("%s: lab %s kept for a look; remove it with `bin/zoslab down --name %s`", keepLabEnv, name, name)
+			return
+		}
 		if err := lab.Down(ctx, name); err != nil {
 			t.Errorf("lab down: %v", err)
 		}
@@ -80,6 +84,10 @@ func upMeshOpts(t testing.TB, spec *lab.Spec, o lab.Options) *scenario.Mesh {
 	m.Lab = l
 	return m
 }
+
+// keepLabEnv, set outside CI, keeps a failed test's lab up for a look (zoslab exec,
+// the nodes' logs under /run/zoslab/NAME); the developer removes it.
+const keepLabEnv = "ZOSNET_KEEP_LAB"
 
 func dumpLogs(t testing.TB, name string) {
 	logs, _ := filepath.Glob(filepath.Join(lab.StateRoot, name, "nodes", "*", "state", "log", "provisiond.log"))

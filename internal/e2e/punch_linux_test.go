@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,7 +211,7 @@ func punchStatusWhy(tb testing.TB, m *scenario.Mesh, netID string) {
 // status and by answered pings.
 func punchBreak(tb testing.TB, m *scenario.Mesh, netID string, wl map[string]scenario.Workload) time.Duration {
 	ctx := context.Background()
-	rules := "table inet punchbrk {\n chain fwd {\n type filter hook forward priority -20; policy accept;\n" +
+	rules := "table inet punchbrk {\n chain udpdrop {\n type filter hook forward priority -20; policy accept;\n" +
 		" ip saddr 198.51.100.11 meta l4proto udp drop\n ip daddr 198.51.100.11 meta l4proto udp drop\n }\n}\n"
 	ping := bgPing(ctx, m, wl["full"], wl["easy1"])
 	time.Sleep(2 * time.Second) // pings flowing over the punched path first
@@ -253,17 +253,22 @@ func punchBreak(tb testing.TB, m *scenario.Mesh, netID string, wl map[string]sce
 // bgPing pings b from a 10 times a second in the background; the returned function
 // stops it and returns how many were sent and answered.
 func bgPing(ctx context.Context, m *scenario.Mesh, a, b scenario.Workload) func() (sent, got int) {
-	cmd, err := m.Lab.Command(ctx, a.Node, "ip", "netns", "exec", a.Netns, "ping", "-n", "-q", "-i", "0.1", "-W", "1", b.IPv4.Addr().String())
+	// -w: never outlives the test by long, even if nobody stops it
+	cmd, err := m.Lab.Command(ctx, a.Node, "ip", "netns", "exec", a.Netns, "ping", "-n", "-q", "-i", "0.1", "-W", "1", "-w", "600", b.IPv4.Addr().String())
 	if err != nil {
 		return func() (int, int) { return 0, 0 }
 	}
 	var out strings.Builder
 	cmd.Stdout = &out
+	// nsenter dies of SIGINT without passing it on, leaving ping running with the
+	// output pipe open (Wait would block): signal ping through its process group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		return func() (int, int) { return 0, 0 }
 	}
 	return func() (int, int) {
-		cmd.Process.Signal(os.Interrupt)
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 		cmd.Wait()
 		mm := regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`).FindStringSubmatch(out.String())
 		if mm == nil {
