@@ -61,8 +61,7 @@ type Config struct {
 	// which counts as 1.
 	RelayWeight int
 	// Punch is zosnet.punch=on|off: whether this node, when hidden, tries direct
-	// (punched) paths to the other hidden members it is relayed to; off when absent
-	// (until the grid test has passed in the lab, see docs/farmers.md).
+	// (punched) paths to the other hidden members it is relayed to; on when absent.
 	Punch bool
 }
 
@@ -87,7 +86,7 @@ func ReadFile(path string) (Config, error) {
 
 // Parse parses a kernel command line.
 func Parse(s string) (Config, error) {
-	var c Config
+	c := Config{Punch: true}
 	for _, f := range Fields(s) {
 		key, val, hasVal := strings.Cut(f, "=")
 		p := parsers[key]

@@ -179,7 +179,7 @@ func TestDefaultSpec(t *testing.T) {
 		if len(n.NICs) != want[n.Name] {
 			t.Errorf("node %s has %d NICs, want %d", n.Name, len(n.NICs), want[n.Name])
 		}
-		if n.Cmdline != "farmer_id=1 zosnet.registry=https://198.51.100.10:8443 zosnet.acme=https://198.51.100.11:14000/dir" {
+		if n.Cmdline != "farmer_id=1 zosnet.registry=https://198.51.100.10:8443 zosnet.acme=https://198.51.100.11:14000/dir zosnet.punch=off" {
 			t.Errorf("node %s cmdline %q", n.Name, n.Cmdline)
 		}
 	}

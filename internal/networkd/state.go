@@ -2,6 +2,7 @@ package networkd
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"sort"
 
@@ -91,6 +92,10 @@ func (d *Daemon) load() error {
 	if err != nil {
 		return err
 	}
+	// new NRs' ports start at a random point of the range: nodes behind one NAT
+	// then rarely share a port, so the NAT keeps each port (issue 14's punching);
+	// an NR keeps its port (restored below).
+	ports.Spread(rand.Uint64())
 	assign := map[string]uint16{}
 	for id, s := range d.state.NRs {
 		assign[id] = s.ListenPort

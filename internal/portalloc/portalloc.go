@@ -26,6 +26,7 @@ type Probe func(port uint16) bool
 // Allocator assigns ports in [Min, Max] to owners (network ids).
 type Allocator struct {
 	min, max uint16
+	start    uint16 // where the search for a free port begins (min unless Spread)
 	probe    Probe
 	mu       sync.Mutex
 	byOwner  map[string]uint16
@@ -37,7 +38,7 @@ func New(min, max uint16, probe Probe) (*Allocator, error) {
 	if min == 0 || max < min {
 		return nil, fmt.Errorf("port range %d-%d: want 1 ≤ min ≤ max", min, max)
 	}
-	return &Allocator{min: min, max: max, probe: probe,
+	return &Allocator{min: min, max: max, start: min, probe: probe,
 		byOwner: map[string]uint16{}, byPort: map[uint16]string{}}, nil
 }
 
@@ -61,8 +62,19 @@ func (a *Allocator) Restore(assign map[string]uint16) error {
 	return nil
 }
 
+// Spread makes the search for a free port begin at a point of the range chosen by seed
+// (and wrap), instead of at its lowest port. Two nodes behind one NAT then rarely listen
+// on the same port: a NAT keeps a source port only while no other inside host holds
+// it towards the same destination, so with equal ports the mapping seen from outside
+// depends on who sent first, and looks endpoint-dependent (issue 14).
+func (a *Allocator) Spread(seed uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.start = a.min + uint16(seed%(uint64(a.max-a.min)+1))
+}
+
 // Allocate returns owner's port. want 0 keeps the owner's current port, or picks the
-// lowest free one; a non-zero want is given if free (the old port is released) and is
+// first free one from the start of the search (the lowest unless Spread); a non-zero want is given if free (the old port is released) and is
 // ErrTaken otherwise. Calling it again with the same arguments is a no-op.
 func (a *Allocator) Allocate(owner string, want uint16) (uint16, error) {
 	a.mu.Lock()
@@ -81,7 +93,9 @@ func (a *Allocator) Allocate(owner string, want uint16) (uint16, error) {
 		a.set(owner, want)
 		return want, nil
 	}
-	for p := int(a.min); p <= int(a.max); p++ {
+	size := int(a.max) - int(a.min) + 1
+	for i := range size {
+		p := int(a.min) + (int(a.start)-int(a.min)+i)%size
 		if _, ok := a.byPort[uint16(p)]; ok {
 			continue
 		}

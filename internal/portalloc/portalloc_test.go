@@ -82,3 +82,29 @@ func TestRestore(t *testing.T) {
 		t.Fatal("New(0,10) accepted")
 	}
 }
+
+// TestSpread: the search starts at the seed's point of the range and wraps; the same
+// seed gives the same ports, so two allocators behind one NAT differ only by seed.
+func TestSpread(t *testing.T) {
+	cases := []struct {
+		seed uint64
+		want []uint16 // ports of owners a, b, c, d in order
+	}{
+		{0, []uint16{100, 101, 102, 103}},
+		{3, []uint16{103, 104, 100, 101}},
+		{4, []uint16{104, 100, 101, 102}},
+		{5 + 2, []uint16{102, 103, 104, 100}}, // modulo the range's size
+	}
+	for _, c := range cases {
+		a, err := New(100, 104, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Spread(c.seed)
+		for i, o := range []string{"a", "b", "c", "d"} {
+			if p, err := a.Allocate(o, 0); err != nil || p != c.want[i] {
+				t.Errorf("seed %d: owner %s got %d, %v; want %d", c.seed, o, p, err, c.want[i])
+			}
+		}
+	}
+}

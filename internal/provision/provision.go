@@ -118,7 +118,7 @@ type Config struct {
 	// Fresh is how recent a probe answer must be to report a member as seen (plan.Fresh).
 	Fresh time.Duration
 	// Punch turns on direct (punched) paths to the other hidden members this node, when
-	// hidden, is relayed to (punch.go; kernel command line zosnet.punch=on). Public
+	// hidden, is relayed to (punch.go; kernel command line zosnet.punch, on unless =off). Public
 	// members report their hidden peers' observed endpoints either way.
 	Punch bool
 

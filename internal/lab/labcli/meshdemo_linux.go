@@ -264,7 +264,10 @@ func explainPaths(w io.Writer, st plan.NetworkStatus) {
 		"            between them: relay "+relays+". Each hidden node has its own two home relays,",
 		"            spread over the public nodes; a pair goes through those of one of its ends. If a",
 		"            relay stops answering, its pairs move to their second relay by themselves, and back",
-		"            when it returns.")
+		"            when it returns. Hidden nodes behind different NATs also punch a direct path",
+		"            (`punched`) where their NATs allow it, keeping the relay as fallback; this farm",
+		"            turns that off (zosnet.punch=off) to show the relays: `zoslab up --spec",
+		"            internal/lab/specs/nat.yaml` puts a hidden node behind every kind of NAT.")
 }
 
 func say(w io.Writer, lines ...string) {
