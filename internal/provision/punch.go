@@ -295,8 +295,21 @@ func (p *Provisioner) punchWatch(ctx context.Context, netID string, ps *punchSta
 		}
 		ps.mu.Lock()
 		n, targets, nsPath, src, id := len(ps.pairs), ps.targets(), ps.nsPath, ps.src, ps.id
+		live := ps.live()
 		ps.mu.Unlock()
 		if n == 0 {
+			continue
+		}
+		if !live {
+			// only held or given-up pairs: nothing to read from networkd or probe,
+			// only the hold-downs' ends to notice
+			if pr != nil {
+				pr.Close()
+				pr = nil
+			}
+			if ps.step(nil, nil, time.Now(), log) {
+				p.kick()
+			}
 			continue
 		}
 		if pr == nil && len(targets) > 0 {
@@ -325,6 +338,17 @@ func (p *Provisioner) punchWatch(ctx context.Context, netID string, ps *punchSta
 			ps.mu.Unlock()
 		}
 	}
+}
+
+// live reports whether a pair has a direct entry (trying or punched): only then do
+// handshakes and probes matter. Call with mu held.
+func (ps *punchState) live() bool {
+	for _, pp := range ps.pairs {
+		if pp.state.DirectPeer() {
+			return true
+		}
+	}
+	return false
 }
 
 // targets are the punched members' gateways. Call with mu held.

@@ -173,3 +173,27 @@ func last(t *testing.T, f *fakeNode) gridapi.NRReport {
 	}
 	return reps[len(reps)-1]
 }
+
+// TestPunchIdleWatch: with only held or given-up pairs the watcher has nothing to read
+// (live is false, so it neither asks networkd nor probes); stepping without peer status
+// or probes still ends a hold-down on time, which must re-add the direct entry.
+func TestPunchIdleWatch(t *testing.T) {
+	now := time.Now()
+	log := slog.New(slog.DiscardHandler)
+	ps := &punchState{pairs: map[int64]*punchPair{
+		3: {name: "held", state: nat.State{Phase: nat.PhaseHeld, Since: now, HoldUntil: now.Add(10 * time.Second), Failures: 1}},
+		5: {name: "gave-up", state: nat.State{Phase: nat.PhaseGaveUp, Since: now, Reason: "both symmetric"}},
+	}}
+	if ps.live() {
+		t.Fatal("live with only held and given-up pairs")
+	}
+	if ps.step(nil, nil, now.Add(5*time.Second), log) {
+		t.Error("a change reported before the hold-down ended")
+	}
+	if !ps.step(nil, nil, now.Add(10*time.Second), log) {
+		t.Error("no change reported when the hold-down ended")
+	}
+	if ps.pairs[3].state.Phase != nat.PhaseTrying || ps.pairs[5].state.Phase != nat.PhaseGaveUp || !ps.live() {
+		t.Errorf("after the hold-down: %s, %s, live %v; want trying, gave-up, live", ps.pairs[3].state.Phase, ps.pairs[5].state.Phase, ps.live())
+	}
+}
