@@ -26,7 +26,7 @@ var punchTypes = map[string]nat.Type{"easy1": nat.Easy, "easy2": nat.Easy, "full
 // punchFigures are what one run of the punch scenario measured.
 type punchFigures struct {
 	firstPunched  time.Duration // network create → the first pair punched both ways
-	allPunched    time.Duration // network create → every punchable pair punched both ways
+	allOnPath     time.Duration // network create → every hidden pair on its expected path
 	direct, pairs int           // hidden pairs direct (punched or LAN) of all hidden pairs
 	promoLost     int           // pings lost (of 10/s) on easy1→full across its promotion
 	demotion      time.Duration // ping loss (10/s) on full→easy1 after its direct path broke
@@ -51,27 +51,40 @@ func TestPunchGrid(t *testing.T) {
 	punchScenario(t, false)
 }
 
-// BenchmarkPunch runs TestPunchGrid's scenario once per iteration and reports: the
-// share of hidden pairs direct, network create → first punched pair and → all
-// punched, the demotion time (ping loss at 10/s after the direct path broke), and TCP
+// BenchmarkPunch runs TestPunchGrid's scenario once per iteration, each on a fresh
+// lab, and reports medians over the iterations: the share of hidden pairs direct,
+// network create → first pair punched both ways and → every pair on its expected
+// path, the demotion time (ping loss at 10/s after the direct path broke), the
+// undone break → punched again and the pings lost across that promotion, and TCP
 // throughput of full→easy1 punched and relayed (iperf3, 3 s, 3 runs each, medians)
 // with their ratio.
 func BenchmarkPunch(b *testing.B) {
-	for range b.N {
-		f := punchScenario(b, true)
-		b.ReportMetric(float64(f.direct)/float64(f.pairs), "direct-share")
-		b.ReportMetric(f.firstPunched.Seconds(), "s-first-punched")
-		b.ReportMetric(f.allPunched.Seconds(), "s-all-punched")
-		b.ReportMetric(f.demotion.Seconds(), "s-demotion")
-		p, r := medianF(f.punchedMbit), medianF(f.relayedMbit)
-		b.ReportMetric(p, "Mbit/s-punched")
-		b.ReportMetric(r, "Mbit/s-relayed")
-		if r > 0 {
-			b.ReportMetric(p/r, "punched/relayed")
+	m := map[string][]float64{}
+	add := func(unit string, v float64) { m[unit] = append(m[unit], v) }
+	for i := range b.N {
+		f, mesh := punchScenario(b, true)
+		// one lab at a time: a benchmark's cleanups run only after all its runs
+		if err := lab.Down(context.Background(), mesh.Lab.Name()); err != nil {
+			b.Fatal(err)
 		}
-		b.ReportMetric(f.repunched.Seconds(), "s-repunched")
-		b.ReportMetric(float64(f.repunchLost), "pings-lost-repunch")
-		b.Logf("punched %v Mbit/s, relayed %v Mbit/s, %d pings lost across the first promotion, %d across the second", f.punchedMbit, f.relayedMbit, f.promoLost, f.repunchLost)
+		p, r := medianF(f.punchedMbit), medianF(f.relayedMbit)
+		add("direct-share", float64(f.direct)/float64(f.pairs))
+		add("s-first-punched", f.firstPunched.Seconds())
+		add("s-all-on-path", f.allOnPath.Seconds())
+		add("s-demotion", f.demotion.Seconds())
+		add("s-repunched", f.repunched.Seconds())
+		add("pings-lost-repunch", float64(f.repunchLost))
+		add("Mbit/s-punched", p)
+		add("Mbit/s-relayed", r)
+		if r > 0 {
+			add("punched/relayed", p/r)
+		}
+		b.Logf("run %d: first punched %s, all on their path %s, demotion %s, punched again %s (%d pings lost), %.0f / %.0f Mbit/s punched / relayed (%v / %v), %d pings lost across the first promotion",
+			i+1, f.firstPunched.Round(10*time.Millisecond), f.allOnPath.Round(10*time.Millisecond), f.demotion, f.repunched,
+			f.repunchLost, p, r, f.punchedMbit, f.relayedMbit, f.promoLost)
+	}
+	for unit, v := range m { // medians over the runs
+		b.ReportMetric(medianF(v), unit)
 	}
 }
 
@@ -90,7 +103,7 @@ func expectedPath(t testing.TB, a, b string) plan.Path {
 	return plan.PathRelayed
 }
 
-func punchScenario(tb testing.TB, measure bool) punchFigures {
+func punchScenario(tb testing.TB, measure bool) (punchFigures, *scenario.Mesh) {
 	m := upMeshOpts(tb, lab.NATSpec(), lab.Options{PublicConfigs: true})
 	ctx := context.Background()
 	nodes := scenario.Names(m.Lab.Spec())
@@ -106,6 +119,40 @@ func punchScenario(tb testing.TB, measure bool) punchFigures {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// status watched from create on (every 200 ms), beside booting the workloads:
+	// when the first punchable pair is punched both ways, and when every pair is on
+	// its expected path
+	wctx, stopWatch := context.WithTimeout(ctx, 180*time.Second)
+	defer stopWatch()
+	onPath := make(chan error, 1)
+	go func() {
+		onPath <- scenario.Poll(wctx, 180*time.Second, func() error {
+			st, err := m.Status(wctx, n.ID)
+			if err != nil {
+				return err
+			}
+			var wrong []string
+			for _, p := range st.Pairs {
+				if punchTypes[p.From] == "" || punchTypes[p.To] == "" {
+					continue
+				}
+				want := expectedPath(tb, p.From, p.To)
+				if want == plan.PathPunched && p.Path == plan.PathPunched && f.firstPunched == 0 {
+					if q, ok := pairOf(st, p.To, p.From); ok && q.Path == plan.PathPunched {
+						f.firstPunched = time.Since(start)
+					}
+				}
+				if p.Path != want {
+					wrong = append(wrong, fmt.Sprintf("%s→%s %s (want %s; %s)", p.From, p.To, p.Path, want, p.NotPunched))
+				}
+			}
+			if len(wrong) > 0 {
+				return fmt.Errorf("%d pairs not on their path yet: %s", len(wrong), strings.Join(wrong, "; "))
+			}
+			f.allOnPath = time.Since(start)
+			return nil
+		})
+	}()
 	if _, err := m.WaitUp(ctx, n.ID, len(nodes), 120*time.Second); err != nil {
 		tb.Fatalf("network did not come up: %v", err)
 	}
@@ -117,44 +164,20 @@ func punchScenario(tb testing.TB, measure bool) punchFigures {
 	for _, w := range ws {
 		wl[w.Node] = w
 	}
-	// traffic across easy1→full's promotion: 10 pings a second until it is punched
+	// traffic across easy1→full's promotion, if it is not punched yet: 10 pings a
+	// second until every pair is on its path
 	promo := bgPing(ctx, m, wl["easy1"], wl["full"])
-	err = scenario.Poll(ctx, 180*time.Second, func() error {
-		st, err := m.Status(ctx, n.ID)
-		if err != nil {
-			return err
-		}
-		var wrong []string
-		for _, p := range st.Pairs {
-			if punchTypes[p.From] == "" || punchTypes[p.To] == "" {
-				continue
-			}
-			want := expectedPath(tb, p.From, p.To)
-			if want == plan.PathPunched && p.Path == plan.PathPunched && f.firstPunched == 0 {
-				if q, ok := pairOf(st, p.To, p.From); ok && q.Path == plan.PathPunched {
-					f.firstPunched = time.Since(start)
-				}
-			}
-			if p.Path != want {
-				wrong = append(wrong, fmt.Sprintf("%s→%s %s (want %s; %s)", p.From, p.To, p.Path, want, p.NotPunched))
-			}
-		}
-		if len(wrong) > 0 {
-			return fmt.Errorf("%d pairs not on their path yet: %s", len(wrong), strings.Join(wrong, "; "))
-		}
-		return nil
-	})
-	if err != nil {
+	if err := <-onPath; err != nil {
 		tb.Fatalf("path classes: %v", err)
 	}
-	f.allPunched = time.Since(start)
+	time.Sleep(time.Second) // a few pings over the paths as they are now
 	sent, got := promo()
 	f.promoLost = sent - got
 	if got == 0 {
 		tb.Errorf("easy1→full: none of %d pings across the promotion answered", sent)
 	}
 	tb.Logf("every pair on its expected path %s after create (first punched %s); easy1→full lost %d of %d pings meanwhile",
-		since(start), f.firstPunched, f.promoLost, sent)
+		f.allOnPath.Round(10*time.Millisecond), f.firstPunched.Round(10*time.Millisecond), f.promoLost, sent)
 	f.pairs, f.direct = punchRelayCheck(tb, m, n.ID, hidden, wl)
 	punchStatusWhy(tb, m, n.ID)
 	if measure {
@@ -165,7 +188,7 @@ func punchScenario(tb testing.TB, measure bool) punchFigures {
 		f.relayedMbit = punchIperf(tb, m, wl["full"], wl["easy1"], 3)
 	}
 	f.repunched, f.repunchLost = punchHeal(tb, m, n.ID, wl)
-	return f
+	return f, m
 }
 
 // punchRelayCheck sends big pings over every hidden pair and checks, on the relays'

@@ -1,7 +1,6 @@
 package provision
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +8,9 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
 
 	"github.com/zosnet/zosnet/internal/netns"
 )
@@ -117,8 +119,8 @@ func (p *icmpProber) read() {
 			}
 			continue
 		}
-		if n < 8 || buf[0] != 0 || binary.BigEndian.Uint16(buf[4:]) != p.id {
-			continue // not an echo reply to us
+		if !echoReplyTo(buf[:n], p.id) {
+			continue
 		}
 		a, ok := netip.AddrFromSlice(from.IP)
 		if !ok {
@@ -135,27 +137,19 @@ func (p *icmpProber) read() {
 // Close implements Prober.
 func (p *icmpProber) Close() error { return p.conn.Close() }
 
-// echo builds an ICMP echo request with its checksum.
+// echo builds an ICMP echo request (golang.org/x/net/icmp computes the checksum).
 func echo(id, seq uint16) []byte {
-	b := make([]byte, 16)
-	b[0] = 8 // echo request
-	binary.BigEndian.PutUint16(b[4:], id)
-	binary.BigEndian.PutUint16(b[6:], seq)
-	copy(b[8:], "zosprobe")
-	binary.BigEndian.PutUint16(b[2:], checksum(b))
-	return b
+	b, _ := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: int(id), Seq: int(seq), Data: []byte("zosprobe")}}).Marshal(nil)
+	return b // Marshal fails only on a message type it does not know
 }
 
-func checksum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(binary.BigEndian.Uint16(b[i:]))
+// echoReplyTo reports whether b (an ICMP message, as a raw ip4:icmp socket reads it)
+// is an echo reply to the echo id id.
+func echoReplyTo(b []byte, id uint16) bool {
+	m, err := icmp.ParseMessage(ipv4.ICMPTypeEcho.Protocol(), b)
+	if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+		return false
 	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return ^uint16(s)
+	e, ok := m.Body.(*icmp.Echo)
+	return ok && e.ID == int(id)
 }

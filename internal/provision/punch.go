@@ -74,6 +74,7 @@ type punchPair struct {
 	name     string
 	key      string
 	endpoint netip.AddrPort // where to send: its mapped endpoint as a public member saw it
+	observed netip.AddrPort // the latest such endpoint (endpoint follows it unless punched)
 	subnet   netip.Prefix
 	verdict  nat.Verdict
 	state    nat.State
@@ -207,12 +208,25 @@ func (p *Provisioner) updatePairs(n gridapi.DesiredNetwork, ps *punchState, mp p
 		keep[m.NodeID] = true
 		pp := &punchPair{name: m.Name, key: m.NR.PublicKey, subnet: sub, verdict: self.Verdict(d)}
 		pp.endpoint, pp.notSeen = punchEndpoint(self, d)
+		pp.observed = pp.endpoint
 		if pp.notSeen != "" {
 			pp.verdict = nat.Verdict{Reason: pp.notSeen}
 		}
 		old := ps.pairs[m.NodeID]
-		if old != nil && old.key == pp.key && old.endpoint == pp.endpoint && old.verdict.Possible == pp.verdict.Possible {
+		if old != nil && old.key == pp.key && old.verdict.Possible == pp.verdict.Possible &&
+			(old.endpoint == pp.endpoint || old.state.Phase != nat.PhaseGaveUp) {
+			// A moved endpoint does not restart a pair being tried, punched or held:
+			// a restart would wait for a handshake newer than itself on an entry
+			// whose session goes on (WireGuard re-handshakes only every 2 minutes),
+			// so the try failed and waited out a hold-down. It happens all the time
+			// with an endpoint-dependent side, whose first observed endpoint changes
+			// as public members report. A punched pair keeps the endpoint WireGuard
+			// roamed to (the spec's stays); the others try the new one.
 			old.name, old.subnet, old.verdict = pp.name, pp.subnet, pp.verdict
+			old.observed = pp.endpoint
+			if !old.state.Direct() {
+				old.endpoint = pp.endpoint
+			}
 			continue
 		}
 		pp.state = punchConfig.Start(pp.verdict, now)
@@ -295,8 +309,21 @@ func (p *Provisioner) punchWatch(ctx context.Context, netID string, ps *punchSta
 		}
 		ps.mu.Lock()
 		n, targets, nsPath, src, id := len(ps.pairs), ps.targets(), ps.nsPath, ps.src, ps.id
+		live := ps.live()
 		ps.mu.Unlock()
 		if n == 0 {
+			continue
+		}
+		if !live {
+			// only held or given-up pairs: nothing to read from networkd or probe,
+			// only the hold-downs' ends to notice
+			if pr != nil {
+				pr.Close()
+				pr = nil
+			}
+			if ps.step(nil, nil, time.Now(), log) {
+				p.kick()
+			}
 			continue
 		}
 		if pr == nil && len(targets) > 0 {
@@ -325,6 +352,17 @@ func (p *Provisioner) punchWatch(ctx context.Context, netID string, ps *punchSta
 			ps.mu.Unlock()
 		}
 	}
+}
+
+// live reports whether a pair has a direct entry (trying or punched): only then do
+// handshakes and probes matter. Call with mu held.
+func (ps *punchState) live() bool {
+	for _, pp := range ps.pairs {
+		if pp.state.DirectPeer() {
+			return true
+		}
+	}
+	return false
 }
 
 // targets are the punched members' gateways. Call with mu held.
@@ -363,6 +401,9 @@ func (ps *punchState) step(peers []nodeapi.PeerStatus, seen map[int64]time.Time,
 			}
 		}
 		next := punchConfig.Next(pp.state, in)
+		if !next.Direct() {
+			pp.endpoint = pp.observed // a demoted pair tries where it is seen now
+		}
 		if next.Phase != pp.state.Phase {
 			log.Info("direct path", "peer", pp.name, "from", pp.state.Phase, "to", next.Phase, "reason", next.Reason, "endpoint", pp.endpoint)
 			changed = changed || next.DirectPeer() != pp.state.DirectPeer() || next.Direct() != pp.state.Direct()

@@ -173,3 +173,77 @@ func last(t *testing.T, f *fakeNode) gridapi.NRReport {
 	}
 	return reps[len(reps)-1]
 }
+
+// TestPunchIdleWatch: with only held or given-up pairs the watcher has nothing to read
+// (live is false, so it neither asks networkd nor probes); stepping without peer status
+// or probes still ends a hold-down on time, which must re-add the direct entry.
+func TestPunchIdleWatch(t *testing.T) {
+	now := time.Now()
+	log := slog.New(slog.DiscardHandler)
+	ps := &punchState{pairs: map[int64]*punchPair{
+		3: {name: "held", state: nat.State{Phase: nat.PhaseHeld, Since: now, HoldUntil: now.Add(10 * time.Second), Failures: 1}},
+		5: {name: "gave-up", state: nat.State{Phase: nat.PhaseGaveUp, Since: now, Reason: "both symmetric"}},
+	}}
+	if ps.live() {
+		t.Fatal("live with only held and given-up pairs")
+	}
+	if ps.step(nil, nil, now.Add(5*time.Second), log) {
+		t.Error("a change reported before the hold-down ended")
+	}
+	if !ps.step(nil, nil, now.Add(10*time.Second), log) {
+		t.Error("no change reported when the hold-down ended")
+	}
+	if ps.pairs[3].state.Phase != nat.PhaseTrying || ps.pairs[5].state.Phase != nat.PhaseGaveUp || !ps.live() {
+		t.Errorf("after the hold-down: %s, %s, live %v; want trying, gave-up, live", ps.pairs[3].state.Phase, ps.pairs[5].state.Phase, ps.live())
+	}
+}
+
+// TestPunchEndpointMoves: a moved observed endpoint does not restart a pair. Being
+// tried, it keeps its start (a restart would wait for a handshake newer than itself on
+// a session that goes on) and tries the new endpoint; punched, its entry keeps the
+// endpoint WireGuard roamed to; demoted, it tries where the member is seen now.
+func TestPunchEndpointMoves(t *testing.T) {
+	f := newFakeNodeWith(Config{Punch: true})
+	d := punchLab(t)
+	k6 := d.Networks[0].Peers[3].NR.PublicKey
+	f.pass(t, d)
+	ps := f.p.nets["net1"].punch
+	pair := func() punchPair {
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
+		return *ps.pairs[4]
+	}
+	entry := func() string {
+		nr, _ := f.nd.nr("net1")
+		return peersOf(t, nr.Spec)[k6]
+	}
+	moveTo := func(ep string) {
+		d.Revision++
+		d.Networks[0].Peers[0].NR.Observed[1].Endpoint = ep
+		f.pass(t, d)
+	}
+	since := pair().state.Since
+	moveTo("198.51.100.4:3999")
+	if p := pair(); p.state.Phase != nat.PhaseTrying || !p.state.Since.Equal(since) || entry() != "198.51.100.4:3999 " {
+		t.Fatalf("moved while trying: %s since %v (was %v), entry %q; want still trying since the start, at the new endpoint", p.state.Phase, p.state.Since, since, entry())
+	}
+	log := slog.New(slog.DiscardHandler)
+	now := time.Now()
+	hs := now.Add(time.Second)
+	ps.step([]nodeapi.PeerStatus{{PublicKey: k6, LatestHandshake: &hs}}, nil, now.Add(time.Second), log)
+	f.pass(t, d)
+	moveTo("198.51.100.4:3555")
+	if p := pair(); p.state.Phase != nat.PhasePunched || entry() != "198.51.100.4:3999 10.100.3.0/24" {
+		t.Fatalf("moved while punched: %s, entry %q; want punched at the endpoint it had", p.state.Phase, entry())
+	}
+	for i := range PunchMissed {
+		at := now.Add(time.Duration(2+i) * time.Second)
+		ps.mu.Lock()
+		ps.sent = at
+		ps.mu.Unlock()
+		ps.step([]nodeapi.PeerStatus{{PublicKey: k6, LatestHandshake: &hs}}, nil, at.Add(PunchTick), log)
+	}
+	if p := pair(); p.state.Phase != nat.PhaseHeld || p.endpoint != netip.MustParseAddrPort("198.51.100.4:3555") {
+		t.Fatalf("demoted: %s at %s; want held, to try 198.51.100.4:3555 next", p.state.Phase, p.endpoint)
+	}
+}

@@ -1,7 +1,6 @@
 package scenario
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +9,9 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
 
 	"github.com/zosnet/zosnet/internal/netns"
 )
@@ -94,7 +96,9 @@ func (s *echoSocket) read() {
 			}
 			continue
 		}
-		if n < 8 || buf[0] != 0 || binary.BigEndian.Uint16(buf[4:]) != s.id {
+		if m, err := icmp.ParseMessage(ipv4.ICMPTypeEcho.Protocol(), buf[:n]); err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+			continue
+		} else if e, ok := m.Body.(*icmp.Echo); !ok || e.ID != int(s.id) {
 			continue // not an echo reply to us
 		}
 		a, ok := netip.AddrFromSlice(from.IP)
@@ -112,29 +116,10 @@ func (s *echoSocket) read() {
 
 func (s *echoSocket) close() { s.conn.Close() }
 
-// echoRequest builds an ICMP echo request with its checksum.
+// echoRequest builds an ICMP echo request (golang.org/x/net/icmp computes the checksum).
 func echoRequest(id, seq uint16) []byte {
-	b := make([]byte, 16)
-	b[0] = 8 // echo request
-	binary.BigEndian.PutUint16(b[4:], id)
-	binary.BigEndian.PutUint16(b[6:], seq)
-	copy(b[8:], "zosmatrx")
-	binary.BigEndian.PutUint16(b[2:], icmpChecksum(b))
-	return b
-}
-
-func icmpChecksum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return ^uint16(s)
+	b, _ := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: int(id), Seq: int(seq), Data: []byte("zosmatrx")}}).Marshal(nil)
+	return b // Marshal fails only on a message type it does not know
 }
 
 // echoInterval is how often each pending pair is pinged: every 200 ms, slower when
