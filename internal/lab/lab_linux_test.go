@@ -149,7 +149,7 @@ func TestNodeIsolation(t *testing.T) {
 	l := upLab(t, nil, Options{})
 	for _, node := range []string{"farm1", "farm3"} {
 		got := run(t, l, node, "sh", "-c", "cat /proc/cmdline; hostname; ls /sys/class/net | tr '\\n' ' '; cat /run/zoslab-node; echo $$")
-		want := "farmer_id=1 zosnet.registry=https://198.51.100.10:8443 zosnet.acme=https://198.51.100.11:14000/dir\n" + node + "\n"
+		want := DefaultSpec().node(node).Cmdline + "\n" + node + "\n"
 		if !strings.HasPrefix(got, want) {
 			t.Errorf("%s: got %q, want prefix %q", node, got, want)
 		}
