@@ -13,7 +13,7 @@ import (
 func demoCmd() *command {
 	var stay, classes bool
 	return &command{
-		name: "demo", usage: "[--stay] [--classes]", summary: "the whole OS on the default farm: an encrypted network over every node, all-pairs pings, a laptop joining with wg-quick (--classes: the bare farm's connectivity classes instead)",
+		name: "demo", usage: "[--stay] [--classes]", summary: "the whole OS on the default farm: an encrypted network over every node, all-pairs pings, a laptop joining with wg-quick, then the NAT grid punching direct paths (--classes: the bare farm's connectivity classes instead)",
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&stay, "stay", false, "leave the lab up afterwards")
 			fs.BoolVar(&classes, "classes", false, "check the bare farm's connectivity classes (no node services)")

@@ -43,22 +43,37 @@ func meshDemo(ctx context.Context, e *env, stay bool) (err error) {
 		return err
 	}
 	m := &scenario.Mesh{Lab: l, BinDir: bin}
-	if !stay {
-		defer func() {
-			m.RemoveDevice(context.Background())
-			derr := lab.Down(context.Background(), e.name)
-			if derr == nil {
-				fmt.Fprintf(w, "\nlab %s down: nothing is left running\n", e.name)
-			}
-			err = errors.Join(err, derr)
-		}()
+	down := func() error {
+		m.RemoveDevice(context.Background())
+		derr := lab.Down(context.Background(), e.name)
+		if derr == nil {
+			fmt.Fprintf(w, "\nlab %s down\n", e.name)
+		}
+		return derr
 	}
+	up := true
+	defer func() {
+		if up && !stay {
+			err = errors.Join(err, down())
+		}
+	}()
 	fmt.Fprintf(w, "farm up and booted as lab %q in %s\n\n", e.name, time.Since(t).Round(time.Millisecond))
 	if err := demoSteps(ctx, w, m); err != nil {
 		return err
 	}
 	if stay {
 		fmt.Fprintf(w, "\nlab %s stays up: zoslab exec --name %s user -- zosnet network status demo; zoslab down --name %s\n", e.name, e.name, e.name)
+	} else {
+		up = false
+		if err := down(); err != nil { // the farm goes before the NAT grid comes
+			return err
+		}
+	}
+	if err := demoPunch(ctx, w, e, bin); err != nil {
+		return err
+	}
+	if !stay {
+		fmt.Fprintln(w, "nothing is left running")
 	}
 	return nil
 }
@@ -266,8 +281,8 @@ func explainPaths(w io.Writer, st plan.NetworkStatus) {
 		"            relay stops answering, its pairs move to their second relay by themselves, and back",
 		"            when it returns. Hidden nodes behind different NATs also punch a direct path",
 		"            (`punched`) where their NATs allow it, keeping the relay as fallback; this farm",
-		"            turns that off (zosnet.punch=off) to show the relays: `zoslab up --spec",
-		"            internal/lab/specs/nat.yaml` puts a hidden node behind every kind of NAT.")
+		"            turns that off (zosnet.punch=off) to show the relays; the demo's last part shows",
+		"            it on a lab with a hidden node behind every kind of NAT.")
 }
 
 func say(w io.Writer, lines ...string) {
