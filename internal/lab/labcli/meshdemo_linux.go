@@ -239,7 +239,7 @@ func printMatrix(w io.Writer, nodes []string, cells []scenario.Cell, st plan.Net
 			path[[2]string{p.From, p.To}] = "via " + p.Via
 		}
 	}
-	fmt.Fprintln(w, "\n  the path of each pair (`zosnet network status demo`):")
+	fmt.Fprintf(w, "\n  the path of each pair (`zosnet network status %s`):\n", st.Name)
 	fmt.Fprintf(w, "  %-8s", "from\\to")
 	for _, n := range nodes {
 		fmt.Fprintf(w, "%-11s", n)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/zosnet/zosnet/internal/lab"
 	"github.com/zosnet/zosnet/internal/lab/scenario"
+	"github.com/zosnet/zosnet/internal/nat"
 	"github.com/zosnet/zosnet/internal/plan"
 )
 
@@ -64,16 +65,19 @@ func demoPunch(ctx context.Context, w io.Writer, e *env, bin string) (err error)
 		return err
 	}
 	if settled {
-		fmt.Fprintf(w, "\nEvery pair answers; every pair of hidden nodes that can go direct did, %s after create:\n\n",
+		fmt.Fprintf(w, "\nEvery pair answers; every pair of hidden nodes went direct or tried and failed, %s after create:\n\n",
 			time.Since(t).Round(100*time.Millisecond))
 	} else {
 		fmt.Fprintf(w, "\nEvery pair answers; some pairs were still trying direct paths %s after create:\n\n",
 			time.Since(t).Round(100*time.Millisecond))
 	}
 	printMatrix(w, nodes, cells, st)
-	say(w, "", "Why the relayed pairs of hidden nodes are relayed (`zosnet network status nat`):")
+	say(w, "", "Why the relayed pairs of hidden nodes are relayed (`zosnet network status nat`, one",
+		"direction of each pair):")
+	said := map[[2]string]bool{}
 	for _, p := range st.Pairs {
-		if p.Path == plan.PathRelayed && p.NotPunched != "" {
+		if p.Path == plan.PathRelayed && p.NotPunched != "" && !said[[2]string{p.To, p.From}] {
+			said[[2]string{p.From, p.To}] = true
 			fmt.Fprintf(w, "  %s → %s: %s\n", p.From, p.To, p.NotPunched)
 		}
 	}
@@ -88,8 +92,8 @@ func demoPunch(ctx context.Context, w io.Writer, e *env, bin string) (err error)
 }
 
 // punchSettled polls the network's status until every relayed pair of hidden members
-// is relayed because a NAT maps endpoint-dependently (the pairs that can go direct
-// did), up to within; settled says whether it got there.
+// has tried a direct path and failed (held until its next try, or given up), up to
+// within; settled says whether it got there.
 func punchSettled(ctx context.Context, m *scenario.Mesh, netID string, within time.Duration) (plan.NetworkStatus, bool, error) {
 	deadline := time.Now().Add(within)
 	for {
@@ -99,8 +103,9 @@ func punchSettled(ctx context.Context, m *scenario.Mesh, netID string, within ti
 		}
 		settled := true
 		for _, p := range st.Pairs {
-			if p.Path == plan.PathRelayed && !strings.Contains(p.NotPunched, "endpoint-dependent") {
-				settled = false
+			if p.Path == plan.PathRelayed && !strings.HasPrefix(p.NotPunched, string(nat.PhaseHeld)) &&
+				!strings.HasPrefix(p.NotPunched, string(nat.PhaseGaveUp)) {
+				settled = false // not tried yet, or still trying
 			}
 		}
 		if settled || time.Now().After(deadline) {
