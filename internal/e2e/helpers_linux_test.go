@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -202,3 +203,16 @@ func signalService(t testing.TB, labName, node, svc string, sig syscall.Signal) 
 
 // since formats a duration for logs.
 func since(t time.Time) time.Duration { return time.Since(t).Round(10 * time.Millisecond) }
+
+// iperfMbit is the receiver's Mbit/s in iperf3's JSON report (-J).
+func iperfMbit(out []byte) (float64, error) {
+	var res struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	err := json.Unmarshal(out, &res)
+	return res.End.SumReceived.BitsPerSecond / 1e6, err
+}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -372,24 +371,19 @@ func punchIperf(tb testing.TB, m *scenario.Mesh, a, b scenario.Workload, runs in
 		if _, err := m.Run(ctx, b.Node, "ip", "netns", "exec", b.Netns, "iperf3", "-s", "-1", "-D", "-p", "5302"); err != nil {
 			tb.Fatalf("iperf3 server: %v", err)
 		}
-		var res struct {
-			End struct {
-				SumReceived struct {
-					BitsPerSecond float64 `json:"bits_per_second"`
-				} `json:"sum_received"`
-			} `json:"end"`
-		}
+		var mbit float64
 		err := scenario.Poll(ctx, 20*time.Second, func() error {
 			b, err := m.Run(ctx, a.Node, "ip", "netns", "exec", a.Netns, "iperf3", "-c", b.IPv4.Addr().String(), "-p", "5302", "-t", "3", "--connect-timeout", "2000", "-J")
 			if err != nil {
 				return err
 			}
-			return json.Unmarshal(b, &res)
+			mbit, err = iperfMbit(b)
+			return err
 		})
 		if err != nil {
 			tb.Fatalf("iperf3 %s→%s: %v", a.Node, b.Node, err)
 		}
-		out = append(out, res.End.SumReceived.BitsPerSecond/1e6)
+		out = append(out, mbit)
 	}
 	return out
 }

@@ -195,15 +195,10 @@ func vmIperf(b *testing.B, m *scenario.Mesh, cli, cliNS, srv, srvNS string, dst 
 			}
 		}
 		out, err := m.Run(ctx, cli, in(cliNS, "iperf3", "-c", dst.String(), "-p", "5301", "-t", "5", "--connect-timeout", "3000", "-J")...)
-		var res struct {
-			End struct {
-				SumReceived struct {
-					BitsPerSecond float64 `json:"bits_per_second"`
-				} `json:"sum_received"`
-			} `json:"end"`
-		}
-		if err == nil && json.Unmarshal(out, &res) == nil && res.End.SumReceived.BitsPerSecond > 0 {
-			return res.End.SumReceived.BitsPerSecond / 1e6
+		if err == nil {
+			if mbit, perr := iperfMbit(out); perr == nil && mbit > 0 {
+				return mbit
+			}
 		}
 		if time.Now().After(deadline) {
 			b.Fatalf("iperf3 %s→%s (%s): %v: %s", cli, srv, dst, err, out)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -258,7 +259,7 @@ func punchEndpoint(self, other nat.Discovery) (netip.AddrPort, string) {
 // apply adds the direct entries and moves punched pairs' allowed IPs. Call with mu held.
 func (ps *punchState) apply(netID string, peers []plan.Peer) []plan.Peer {
 	out := slices.Clone(peers)
-	for _, id := range sortedKeys(ps.pairs) {
+	for _, id := range slices.Sorted(maps.Keys(ps.pairs)) {
 		pp := ps.pairs[id]
 		if !pp.state.DirectPeer() {
 			continue
@@ -275,15 +276,6 @@ func (ps *punchState) apply(netID string, peers []plan.Peer) []plan.Peer {
 		out = append(out, pe)
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[int64]V) []int64 {
-	ks := make([]int64, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }
 
 // punchWatch reads the direct entries' handshakes every PunchTick, probes the punched
@@ -388,7 +380,7 @@ func (ps *punchState) step(peers []nodeapi.PeerStatus, seen map[int64]time.Time,
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	changed := false
-	for _, id := range sortedKeys(ps.pairs) {
+	for _, id := range slices.Sorted(maps.Keys(ps.pairs)) {
 		pp := ps.pairs[id]
 		in := nat.Input{Now: now}
 		if pe, ok := byKey[pp.key]; ok && pp.state.DirectPeer() && pe.LatestHandshake != nil {
@@ -421,7 +413,7 @@ func (ps *punchState) report() (*gridapi.NATSeen, []gridapi.PunchState) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var out []gridapi.PunchState
-	for _, id := range sortedKeys(ps.pairs) {
+	for _, id := range slices.Sorted(maps.Keys(ps.pairs)) {
 		s := ps.pairs[id].state
 		out = append(out, gridapi.PunchState{NodeID: id, Phase: string(cmpPhase(s.Phase)), Reason: truncate(s.Reason, 512)})
 	}
