@@ -44,19 +44,22 @@ const relayChecks = 5
 func (p *Provisioner) probeRelays(send bool) bool {
 	now := time.Now()
 	change := false
+	fo := p.failoverRule()
 	for _, st := range p.nets {
 		if st.probe == nil || len(st.groups) == 0 {
 			continue
 		}
-		seen := p.seenOf(st)
+		answers := relayAnswers(st, p.seenOf(st))
 		var nodes []int64
 		for _, gs := range st.groups {
-			for _, id := range append(slices.Clone(gs.group.Relays), gs.group.Members...) {
-				if n, err := strconv.ParseInt(id, 10, 64); err == nil {
-					nodes = append(nodes, n)
+			if send {
+				for _, id := range append(slices.Clone(gs.group.Relays), gs.group.Members...) {
+					if n, err := strconv.ParseInt(id, 10, 64); err == nil {
+						nodes = append(nodes, n)
+					}
 				}
 			}
-			next := p.failoverRule().Next(gs.group.Relays, gs.relay, relayAnswers(st, seen), now)
+			next := fo.Next(gs.group.Relays, gs.relay, answers, now)
 			change = change || relayName(gs.group.Relays, next.Current) != relayName(gs.group.Relays, gs.relay.Current)
 		}
 		if send {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 
@@ -85,9 +84,16 @@ func (p *icmpProber) send(nodes []int64) {
 	p.mu.Lock()
 	p.seq++
 	seq := p.seq
+	var want map[int64]bool
+	if nodes != nil {
+		want = make(map[int64]bool, len(nodes))
+		for _, n := range nodes {
+			want[n] = true
+		}
+	}
 	var dsts []netip.Addr
 	for a, n := range p.targets {
-		if nodes == nil || slices.Contains(nodes, n) {
+		if want == nil || want[n] {
 			dsts = append(dsts, a)
 		}
 	}

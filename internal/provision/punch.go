@@ -3,11 +3,9 @@ package provision
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"maps"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -17,7 +15,6 @@ import (
 	"github.com/zosnet/zosnet/internal/nat"
 	"github.com/zosnet/zosnet/internal/nodeapi"
 	"github.com/zosnet/zosnet/internal/plan"
-	"github.com/zosnet/zosnet/internal/resource"
 	"github.com/zosnet/zosnet/internal/ula"
 )
 
@@ -178,10 +175,8 @@ func (p *Provisioner) punchPeers(n gridapi.DesiredNetwork, st *netState, cur nod
 	ps := st.punch
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	ps.nsPath, ps.src = filepath.Join(p.cfg.NetnsDir, resource.NamesOf(n.ID).NS), cur.Spec.Gateway()
-	h := fnv.New32a()
-	h.Write([]byte(n.ID))
-	ps.id = uint16(h.Sum32()) + 1 // the member prober's id + 1
+	nsPath, id := p.proberAt(n.ID)
+	ps.nsPath, ps.src, ps.id = nsPath, cur.Spec.Gateway(), id+1 // the member prober's id + 1
 	p.updatePairs(n, ps, mp, now)
 	return ps.apply(n.ID, peers)
 }

@@ -201,6 +201,14 @@ func sameSpec(a, b nodeapi.NRSpec) bool {
 	return true
 }
 
+// proberAt is where a network's member prober sends from (the NR's namespace) and its
+// ICMP echo id (the punch watcher's is the next one).
+func (p *Provisioner) proberAt(netID string) (nsPath string, id uint16) {
+	h := fnv.New32a()
+	h.Write([]byte(netID))
+	return filepath.Join(p.cfg.NetnsDir, resource.NamesOf(netID).NS), uint16(h.Sum32())
+}
+
 // probe (re)starts the NR's prober and points it at every other member's gateway.
 func (p *Provisioner) probe(n gridapi.DesiredNetwork, st *netState, cur nodeapi.NR, mp plan.MemberPlan) {
 	src := cur.Spec.Gateway()
@@ -209,9 +217,8 @@ func (p *Provisioner) probe(n gridapi.DesiredNetwork, st *netState, cur nodeapi.
 			st.probe.Close()
 			st.probe = nil
 		}
-		h := fnv.New32a()
-		h.Write([]byte(n.ID))
-		pr, err := p.cfg.OpenProber(filepath.Join(p.cfg.NetnsDir, resource.NamesOf(n.ID).NS), src, uint16(h.Sum32()))
+		nsPath, id := p.proberAt(n.ID)
+		pr, err := p.cfg.OpenProber(nsPath, src, id)
 		if err != nil {
 			p.log.Warn("overlay probe", "network", n.ID, "err", err)
 			return
