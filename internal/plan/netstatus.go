@@ -183,7 +183,7 @@ func StatusOf(n gridapi.DesiredNetwork, now time.Time, fresh time.Duration) Netw
 		if t, ok := last[[2]string{ps.From, ps.To}]; ok {
 			p.LastReply = &t
 		}
-		if t, ok := movedAt[[2]string{ps.From, RelayGroup{Relays: ps.Relays}.Key()}]; ok && len(ps.Relays) > 0 && ps.Via != ps.Relays[0] {
+		if t, ok := movedAt[[2]string{ps.From, RelayGroup{Relays: ps.Relays}.Key()}]; ok && ps.Path == PathRelayed && len(ps.Relays) > 0 && ps.Via != ps.Relays[0] {
 			p.FailedOverSince = &t
 		}
 		p.From, p.To = name(ps.From), name(ps.To)

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,5 +45,24 @@ func TestStatusOfPunched(t *testing.T) {
 	}
 	if st.Members[3].NAT == nil || st.Members[3].NAT.Mapping != "endpoint-dependent" {
 		t.Errorf("home6's NAT: %+v", st.Members[3].NAT)
+	}
+	// home1's relay group for the pair moved off its primary: the punched pair uses no
+	// relay, so it is not failed over
+	ids := map[string]string{}
+	for _, m := range dn.Peers {
+		ids[m.Name] = strconv.FormatInt(m.NodeID, 10)
+	}
+	var rs []string
+	for _, r := range got["home1→home6"].Relays {
+		rs = append(rs, ids[r])
+	}
+	if len(rs) == 0 {
+		t.Fatalf("home1→home6 has no planned relays: %+v", got["home1→home6"])
+	}
+	dn.Peers[1].NR.RelayGroups = []gridapi.RelayGroupUse{{Relays: rs, Current: rs[len(rs)-1], Since: now.Add(-time.Minute)}}
+	for _, p := range StatusOf(dn, now, Fresh).Pairs {
+		if p.From == "home1" && p.To == "home6" && (p.Path != PathPunched || p.FailedOverSince != nil) {
+			t.Errorf("home1→home6 after its group moved: %s, failed over since %v; want punched, not failed over", p.Path, p.FailedOverSince)
+		}
 	}
 }

@@ -116,7 +116,8 @@ func (s *sqlStore) Heartbeat(ctx context.Context, actor string, node int64, src 
 // node and its peers.
 func (s *sqlStore) heartbeatSlow(ctx context.Context, actor string, node int64, src string, at int64) error {
 	var key, old string
-	err := s.db.QueryRowContext(ctx, s.d.q("SELECT key, source_addr FROM nodes WHERE id = ?"), node).Scan(&key, &old)
+	var seen int64
+	err := s.db.QueryRowContext(ctx, s.d.q("SELECT key, source_addr, COALESCE(last_seen, 0) FROM nodes WHERE id = ?"), node).Scan(&key, &old, &seen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return notFound("node", node)
 	}
@@ -132,6 +133,12 @@ func (s *sqlStore) heartbeatSlow(ctx context.Context, actor string, node int64, 
 		return nil
 	}
 	s.beats.forget(node)
+	if at < seen {
+		// a held heartbeat older than what another registry wrote since: its
+		// source is stale, and writing it would move last_seen back
+		s.beats.learn(node, key, old)
+		return nil
+	}
 	err = s.write(ctx, func(tx *sql.Tx, _ int64) ([]int64, error) {
 		if _, err := s.exec(ctx, tx, "UPDATE nodes SET last_seen = ?, source_addr = ? WHERE id = ?", at, src, node); err != nil {
 			return nil, err

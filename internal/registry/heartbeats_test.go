@@ -167,6 +167,19 @@ func TestHeldHeartbeatSharedDatabase(t *testing.T) {
 			if n.SourceAddr != "198.51.100.7" || rev2 <= rev {
 				t.Fatalf("after the flush: source %q, revision %d → %d; want the held source with a new revision", n.SourceAddr, rev, rev2)
 			}
+			// a held heartbeat older than the other registry's latest loses: its source
+			// is stale and last_seen never moves back
+			mustOK(t, st.Heartbeat(ctx, key, id, "198.51.100.7")) // held
+			time.Sleep(time.Millisecond)
+			mustOK(t, s2.Heartbeat(ctx, key, id, "203.0.113.45"))
+			n, err = s2.Node(ctx, itoa(id))
+			mustOK(t, err)
+			st.flushBeats(ctx)
+			after, err := s2.Node(ctx, itoa(id))
+			mustOK(t, err)
+			if after.SourceAddr != "203.0.113.45" || after.LastSeen.Before(n.LastSeen) {
+				t.Fatalf("an older held heartbeat flushed over a newer one: source %q, last seen %v (was %v)", after.SourceAddr, after.LastSeen, n.LastSeen)
+			}
 		})
 	}
 }
