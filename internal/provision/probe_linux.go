@@ -98,7 +98,7 @@ func (p *icmpProber) send(nodes []int64) {
 		}
 	}
 	p.mu.Unlock()
-	msg := echo(p.id, seq)
+	msg := EchoRequest(p.id, seq)
 	for _, a := range dsts {
 		p.conn.WriteToIP(msg, &net.IPAddr{IP: a.AsSlice()})
 	}
@@ -125,7 +125,7 @@ func (p *icmpProber) read() {
 			}
 			continue
 		}
-		if !echoReplyTo(buf[:n], p.id) {
+		if !EchoReplyTo(buf[:n], p.id) {
 			continue
 		}
 		a, ok := netip.AddrFromSlice(from.IP)
@@ -143,15 +143,16 @@ func (p *icmpProber) read() {
 // Close implements Prober.
 func (p *icmpProber) Close() error { return p.conn.Close() }
 
-// echo builds an ICMP echo request (golang.org/x/net/icmp computes the checksum).
-func echo(id, seq uint16) []byte {
+// EchoRequest builds an ICMP echo request (golang.org/x/net/icmp computes the
+// checksum). The lab's echo sockets use it too.
+func EchoRequest(id, seq uint16) []byte {
 	b, _ := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: int(id), Seq: int(seq), Data: []byte("zosprobe")}}).Marshal(nil)
 	return b // Marshal fails only on a message type it does not know
 }
 
-// echoReplyTo reports whether b (an ICMP message, as a raw ip4:icmp socket reads it)
+// EchoReplyTo reports whether b (an ICMP message, as a raw ip4:icmp socket reads it)
 // is an echo reply to the echo id id.
-func echoReplyTo(b []byte, id uint16) bool {
+func EchoReplyTo(b []byte, id uint16) bool {
 	m, err := icmp.ParseMessage(ipv4.ICMPTypeEcho.Protocol(), b)
 	if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
 		return false

@@ -14,7 +14,7 @@ import (
 // TestEcho: the request carries the id and sequence; only an echo reply with our id
 // counts. (That the checksum is right is proven where a kernel answers: TestProbeLoopback.)
 func TestEcho(t *testing.T) {
-	b := echo(0x1234, 7)
+	b := EchoRequest(0x1234, 7)
 	if b[0] != 8 || b[4] != 0x12 || b[5] != 0x34 || b[7] != 7 || b[2]|b[3] == 0 {
 		t.Errorf("header % x", b[:8])
 	}
@@ -35,8 +35,8 @@ func TestEcho(t *testing.T) {
 		{"a request", reply(0x1234, ipv4.ICMPTypeEcho), false},
 		{"short", []byte{0, 0, 0}, false},
 	} {
-		if got := echoReplyTo(c.b, 0x1234); got != c.want {
-			t.Errorf("%s: echoReplyTo = %v, want %v", c.name, got, c.want)
+		if got := EchoReplyTo(c.b, 0x1234); got != c.want {
+			t.Errorf("%s: EchoReplyTo = %v, want %v", c.name, got, c.want)
 		}
 	}
 }

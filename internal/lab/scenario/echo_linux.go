@@ -10,10 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/icmp"
-	"golang.org/x/net/ipv4"
-
 	"github.com/zosnet/zosnet/internal/netns"
+	"github.com/zosnet/zosnet/internal/provision"
 )
 
 // EchoRate bounds the echo requests WaitMatrix sends per second over all pairs; each
@@ -73,7 +71,7 @@ func openEchoAt(path string, src netip.Addr, id uint16) (*echoSocket, error) {
 
 // send sends one echo request to each of dsts.
 func (s *echoSocket) send(seq uint16, dsts []netip.Addr) {
-	msg := echoRequest(s.id, seq)
+	msg := provision.EchoRequest(s.id, seq)
 	for _, a := range dsts {
 		s.conn.WriteToIP(msg, &net.IPAddr{IP: a.AsSlice()})
 	}
@@ -96,10 +94,8 @@ func (s *echoSocket) read() {
 			}
 			continue
 		}
-		if m, err := icmp.ParseMessage(ipv4.ICMPTypeEcho.Protocol(), buf[:n]); err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+		if !provision.EchoReplyTo(buf[:n], s.id) {
 			continue
-		} else if e, ok := m.Body.(*icmp.Echo); !ok || e.ID != int(s.id) {
-			continue // not an echo reply to us
 		}
 		a, ok := netip.AddrFromSlice(from.IP)
 		if !ok {
@@ -115,12 +111,6 @@ func (s *echoSocket) read() {
 }
 
 func (s *echoSocket) close() { s.conn.Close() }
-
-// echoRequest builds an ICMP echo request (golang.org/x/net/icmp computes the checksum).
-func echoRequest(id, seq uint16) []byte {
-	b, _ := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: int(id), Seq: int(seq), Data: []byte("zosmatrx")}}).Marshal(nil)
-	return b // Marshal fails only on a message type it does not know
-}
 
 // echoInterval is how often each pending pair is pinged: every 200 ms, slower when
 // pending pairs × 5/s would exceed EchoRate.

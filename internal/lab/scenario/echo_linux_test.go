@@ -42,15 +42,6 @@ func TestEchoInterval(t *testing.T) {
 	}
 }
 
-// TestEchoRequest: type, id and sequence in place (TestEchoSocket proves the checksum:
-// the kernel answers only a right one).
-func TestEchoRequest(t *testing.T) {
-	b := echoRequest(0x5a01, 7)
-	if b[0] != 8 || b[4] != 0x5a || b[5] != 0x01 || b[7] != 7 {
-		t.Fatalf("echo request %x: header % x", b, b[:8])
-	}
-}
-
 // TestEchoSocket pings the loopback address of a throwaway namespace through an echo
 // socket opened in it, and is refused the host's namespace.
 func TestEchoSocket(t *testing.T) {
