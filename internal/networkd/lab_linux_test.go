@@ -195,7 +195,7 @@ func TestLabTwoNodesAndHiddenPeer(t *testing.T) {
 
 	// kill -9 farm1's networkd: its userspace tunnel dies with it; a restart re-applies
 	// the persisted state (same key and port), and traffic flows again.
-	killTree(f1.cmd)
+	killTreeWait(t, f1.cmd)
 	if err := wlPing(l, "farm2", "wl-w2", w["w1"].IPv4.Addr()); err == nil {
 		t.Fatal("ping passed with farm1's networkd killed")
 	}
@@ -433,7 +433,7 @@ func TestLabRestart50(t *testing.T) {
 		}
 	}
 	allLabPass(10 * time.Second)
-	killTree(f1.cmd)
+	killTreeWait(t, f1.cmd) // gone before the restart, as zinit restarts it: 50 TUNs close slowly
 	start := time.Now()
 	f1.start(t, l)
 	up := time.Since(start)
@@ -463,7 +463,7 @@ func TestLabCrashLoop(t *testing.T) {
 		seed := rng.Uint64()
 		go func() { churn(ctx, &node{cl: f1.cl}, seed, told); close(done) }()
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond) // the random moment of the crash
-		killTree(f1.cmd)
+		killTreeWait(t, f1.cmd)
 		cancel()
 		<-done
 	}
