@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -500,5 +501,19 @@ func TestReboot(t *testing.T) {
 	}
 	if o2, err := Open(l.Name()); err != nil || o2.NodePID("n1") != l.NodePID("n1") {
 		t.Errorf("state after reboot: %v", err)
+	}
+	// A dead node whose namespace the kernel has not torn down yet (here: pinned by an
+	// open handle, as a slow teardown on a busy machine leaves it) still reboots: its
+	// switch ports are unplugged after portGrace, and the new node gets a lease.
+	pin, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", l.NodePID("n1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pin.Close()
+	if err := l.Reboot(ctx, "n1", o); err != nil {
+		t.Fatalf("reboot with the old namespace pinned: %v", err)
+	}
+	if _, _, err := l.Lease(ctx, "n1", "eth0", 10*time.Second); err != nil {
+		t.Fatalf("lease after a reboot with the old namespace pinned: %v", err)
 	}
 }

@@ -58,7 +58,10 @@ func (l *Lab) powerOff(ctx context.Context, node string) error {
 }
 
 // waitPortsGone waits until the switch ports of a node's NICs are gone (the node died),
-// so that they can be made again.
+// so that they can be made again. Every process of the node is gone by then, but the
+// kernel tears a dead namespace down in the background, one at a time machine-wide, and
+// on a busy machine that can take longer than a power cycle should: a port still there
+// after portGrace is unplugged (deleting the switch end takes the node's end with it).
 func (l *Lab) waitPortsGone(ctx context.Context, n *Node) error {
 	for i, c := range n.NICs {
 		sw, err := openNSH(switchNS(l.name, c.Segment), l.switchPath(c.Segment))
@@ -66,10 +69,16 @@ func (l *Lab) waitPortsGone(ctx context.Context, n *Node) error {
 			return err
 		}
 		port := nodePort(n.Name, i)
-		err = poll(ctx, 10*time.Second, func() bool {
+		gone := func() bool {
 			_, err := sw.h.LinkByName(port)
 			return errors.As(err, new(netlink.LinkNotFoundError))
-		})
+		}
+		if poll(ctx, portGrace, gone) != nil {
+			if lk, err := sw.h.LinkByName(port); err == nil {
+				sw.h.LinkDel(lk) // unplugged; gone is checked below either way
+			}
+			err = poll(ctx, 10*time.Second, gone)
+		}
 		sw.close()
 		if err != nil {
 			return fmt.Errorf("switch port %s stays after the node died: %w", port, err)
@@ -77,6 +86,10 @@ func (l *Lab) waitPortsGone(ctx context.Context, n *Node) error {
 	}
 	return nil
 }
+
+// portGrace is how long a dead node's switch ports may take to vanish by themselves
+// before waitPortsGone unplugs them.
+const portGrace = 2 * time.Second
 
 // powerOn starts a fresh holder for the node and plugs its NICs in again.
 func (l *Lab) powerOn(n *Node) error {
