@@ -59,6 +59,9 @@ func TestMesh(t *testing.T) {
 			if err != nil {
 				return err
 			}
+			if want := len(nodes) * (len(nodes) - 1); len(st.Pairs) < want {
+				return fmt.Errorf("status: %d pairs, want %d (members that did not report have none)", len(st.Pairs), want)
+			}
 			for _, p := range st.Pairs {
 				if !p.Reachable {
 					return fmt.Errorf("status: %s→%s not reachable", p.From, p.To)

@@ -26,13 +26,17 @@ type punchFigures struct {
 	firstPunched  time.Duration // network create → the first pair punched both ways
 	allOnPath     time.Duration // network create → every hidden pair on its expected path
 	direct, pairs int           // hidden pairs direct (punched or LAN) of all hidden pairs
-	promoLost     int           // pings lost (of 10/s) on easy1→full across its promotion
+	promoGap      time.Duration // pings lost on easy1→full across its promotion × promoEvery
 	demotion      time.Duration // ping loss (10/s) on full→easy1 after its direct path broke
 	punchedMbit   []float64     // iperf3 full→easy1 while punched
 	relayedMbit   []float64     // the same pair once back on the relay
 	repunched     time.Duration // the break undone → full↔easy1 punched again both ways
-	repunchLost   int           // pings lost (of 10/s) on full→easy1 across that promotion
+	repunchGap    time.Duration // pings lost on full→easy1 across that promotion × promoEvery
 }
+
+// promoEvery is the ping interval across promotions: the gap a promotion leaves (the two
+// sides move the allowed IPs at their own moments) is a few tens of milliseconds.
+const promoEvery = 20 * time.Millisecond
 
 // TestPunchGrid boots the NAT grid (internal/lab/specs/nat.yaml: a hidden node behind
 // each NAT type, two public relays; every node with the default zosnet.punch) and
@@ -71,15 +75,16 @@ func BenchmarkPunch(b *testing.B) {
 		add("s-all-on-path", f.allOnPath.Seconds())
 		add("s-demotion", f.demotion.Seconds())
 		add("s-repunched", f.repunched.Seconds())
-		add("pings-lost-repunch", float64(f.repunchLost))
+		add("ms-lost-repunch", float64(f.repunchGap.Milliseconds()))
+		add("ms-lost-first-promotion", float64(f.promoGap.Milliseconds()))
 		add("Mbit/s-punched", p)
 		add("Mbit/s-relayed", r)
 		if r > 0 {
 			add("punched/relayed", p/r)
 		}
-		b.Logf("run %d: first punched %s, all on their path %s, demotion %s, punched again %s (%d pings lost), %.0f / %.0f Mbit/s punched / relayed (%v / %v), %d pings lost across the first promotion",
+		b.Logf("run %d: first punched %s, all on their path %s, demotion %s, punched again %s (%s of pings lost), %.0f / %.0f Mbit/s punched / relayed (%v / %v), %s of pings lost across the first promotion",
 			i+1, f.firstPunched.Round(10*time.Millisecond), f.allOnPath.Round(10*time.Millisecond), f.demotion, f.repunched,
-			f.repunchLost, p, r, f.punchedMbit, f.relayedMbit, f.promoLost)
+			f.repunchGap, p, r, f.punchedMbit, f.relayedMbit, f.promoGap)
 	}
 	for unit, v := range m { // medians over the runs
 		b.ReportMetric(medianF(v), unit)
@@ -127,10 +132,12 @@ func punchScenario(tb testing.TB, measure bool) (punchFigures, *scenario.Mesh) {
 				return err
 			}
 			var wrong []string
+			seen := 0 // status lists only members that reported: none right after create
 			for _, p := range st.Pairs {
 				if punchTypes[p.From] == "" || punchTypes[p.To] == "" {
 					continue
 				}
+				seen++
 				want, err := expectedPath(p.From, p.To)
 				if err != nil {
 					return err // not tb.Fatal: this is not the test's goroutine
@@ -147,6 +154,9 @@ func punchScenario(tb testing.TB, measure bool) (punchFigures, *scenario.Mesh) {
 			if len(wrong) > 0 {
 				return fmt.Errorf("%d pairs not on their path yet: %s", len(wrong), strings.Join(wrong, "; "))
 			}
+			if want := len(hidden) * (len(hidden) - 1); seen != want {
+				return fmt.Errorf("%d of the %d ordered pairs of hidden members in status yet", seen, want)
+			}
 			f.allOnPath = time.Since(start)
 			return nil
 		})
@@ -162,20 +172,20 @@ func punchScenario(tb testing.TB, measure bool) (punchFigures, *scenario.Mesh) {
 	for _, w := range ws {
 		wl[w.Node] = w
 	}
-	// traffic across easy1→full's promotion, if it is not punched yet: 10 pings a
-	// second until every pair is on its path
-	promo := bgPing(ctx, m, wl["easy1"], wl["full"])
+	// traffic across easy1→full's promotion, if it is not punched yet: a ping every
+	// promoEvery until every pair is on its path
+	promo := bgPing(ctx, m, wl["easy1"], wl["full"], promoEvery)
 	if err := <-onPath; err != nil {
 		tb.Fatalf("path classes: %v", err)
 	}
 	time.Sleep(time.Second) // a few pings over the paths as they are now
 	sent, got := promo()
-	f.promoLost = sent - got
+	f.promoGap = time.Duration(sent-got) * promoEvery
 	if got == 0 {
 		tb.Errorf("easy1→full: none of %d pings across the promotion answered", sent)
 	}
-	tb.Logf("every pair on its expected path %s after create (first punched %s); easy1→full lost %d of %d pings meanwhile",
-		f.allOnPath.Round(10*time.Millisecond), f.firstPunched.Round(10*time.Millisecond), f.promoLost, sent)
+	tb.Logf("every pair on its expected path %s after create (first punched %s); easy1→full lost %d of %d pings (every %s) meanwhile",
+		f.allOnPath.Round(10*time.Millisecond), f.firstPunched.Round(10*time.Millisecond), sent-got, sent, promoEvery)
 	f.pairs, f.direct = punchRelayCheck(tb, m, n.ID, hidden, wl)
 	punchStatusWhy(tb, m, n.ID)
 	if measure {
@@ -185,7 +195,7 @@ func punchScenario(tb testing.TB, measure bool) (punchFigures, *scenario.Mesh) {
 	if measure {
 		f.relayedMbit = punchIperf(tb, m, wl["full"], wl["easy1"], 3)
 	}
-	f.repunched, f.repunchLost = punchHeal(tb, m, n.ID, wl)
+	f.repunched, f.repunchGap = punchHeal(tb, m, n.ID, wl)
 	return f, m
 }
 
@@ -247,7 +257,7 @@ func punchBreak(tb testing.TB, m *scenario.Mesh, netID string, wl map[string]sce
 	ctx := context.Background()
 	rules := "table inet punchbrk {\n chain udpdrop {\n type filter hook forward priority -20; policy accept;\n" +
 		" ip saddr 198.51.100.11 meta l4proto udp drop\n ip daddr 198.51.100.11 meta l4proto udp drop\n }\n}\n"
-	ping := bgPing(ctx, m, wl["full"], wl["easy1"])
+	ping := bgPing(ctx, m, wl["full"], wl["easy1"], 100*time.Millisecond)
 	time.Sleep(2 * time.Second) // pings flowing over the punched path first
 	cmd, err := m.Lab.Command(ctx, "fullgw", "nft", "-f", "-")
 	if err != nil {
@@ -284,14 +294,14 @@ func punchBreak(tb testing.TB, m *scenario.Mesh, netID string, wl map[string]sce
 	return time.Duration(lost) * 100 * time.Millisecond
 }
 
-// punchHeal undoes punchBreak while full pings easy1 10 times a second, waits until
+// punchHeal undoes punchBreak while full pings easy1 every promoEvery, waits until
 // full↔easy1 is punched again both ways (after its hold-down) and returns how long
-// that took and how many pings were lost across the promotion (none may be lost
+// that took and the pings lost across the promotion × promoEvery (none may be lost
 // beyond a hiccup: the relay carries the pair until the direct path has a fresh
 // handshake). Big pings then cross no relay.
-func punchHeal(tb testing.TB, m *scenario.Mesh, netID string, wl map[string]scenario.Workload) (time.Duration, int) {
+func punchHeal(tb testing.TB, m *scenario.Mesh, netID string, wl map[string]scenario.Workload) (time.Duration, time.Duration) {
 	ctx := context.Background()
-	ping := bgPing(ctx, m, wl["full"], wl["easy1"])
+	ping := bgPing(ctx, m, wl["full"], wl["easy1"], promoEvery)
 	time.Sleep(time.Second) // pings flowing over the relay first
 	if _, err := m.Run(ctx, "fullgw", "nft", "delete", "table", "inet", "punchbrk"); err != nil {
 		tb.Fatalf("fullgw: undo the break: %v", err)
@@ -314,9 +324,9 @@ func punchHeal(tb testing.TB, m *scenario.Mesh, netID string, wl map[string]scen
 	sent, got := ping()
 	if err != nil {
 		tb.Errorf("full↔easy1 not punched again after the break was undone: %v", err)
-		return took, sent - got
+		return took, time.Duration(sent-got) * promoEvery
 	}
-	tb.Logf("break undone: full↔easy1 punched again %s later; %d of %d pings lost meanwhile", took, sent-got, sent)
+	tb.Logf("break undone: full↔easy1 punched again %s later; %d of %d pings (every %s) lost meanwhile", took, sent-got, sent, promoEvery)
 	if got < sent/2 {
 		tb.Errorf("full→easy1: only %d of %d pings answered across the second promotion", got, sent)
 	}
@@ -331,14 +341,15 @@ func punchHeal(tb testing.TB, m *scenario.Mesh, netID string, wl map[string]scen
 	if relayed := c1() + c2() - before; relayed != 0 {
 		tb.Errorf("full↔easy1 punched again, but the relays forwarded %d big packets", relayed)
 	}
-	return took, sent - got
+	return took, time.Duration(sent-got) * promoEvery
 }
 
-// bgPing pings b from a 10 times a second in the background; the returned function
-// stops it and returns how many were sent and answered.
-func bgPing(ctx context.Context, m *scenario.Mesh, a, b scenario.Workload) func() (sent, got int) {
+// bgPing pings b from a every interval in the background; the returned function stops
+// it and returns how many were sent and answered.
+func bgPing(ctx context.Context, m *scenario.Mesh, a, b scenario.Workload, every time.Duration) func() (sent, got int) {
 	// -w: never outlives the test by long, even if nobody stops it
-	cmd, err := m.Lab.Command(ctx, a.Node, "ip", "netns", "exec", a.Netns, "ping", "-n", "-q", "-i", "0.1", "-W", "1", "-w", "600", b.IPv4.Addr().String())
+	cmd, err := m.Lab.Command(ctx, a.Node, "ip", "netns", "exec", a.Netns, "ping", "-n", "-q", "-i", strconv.FormatFloat(every.Seconds(), 'f', 3, 64),
+		"-W", "1", "-w", "600", b.IPv4.Addr().String())
 	if err != nil {
 		return func() (int, int) { return 0, 0 }
 	}

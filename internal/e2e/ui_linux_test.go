@@ -41,6 +41,9 @@ func TestUI(t *testing.T) {
 		if err != nil {
 			return err
 		}
+		if want := len(nodes) * (len(nodes) - 1); len(st.Pairs) < want {
+			return fmt.Errorf("%d pairs in status, want %d", len(st.Pairs), want)
+		}
 		for _, p := range st.Pairs {
 			if !p.Reachable {
 				return fmt.Errorf("%s→%s not reachable", p.From, p.To)
