@@ -37,8 +37,15 @@ const (
 	// tried or punched: both NATs open at once, and a live path receives at least one
 	// packet a second.
 	PunchKeepalive = 1
-	// PunchTick is how often the watcher reads the direct entries.
+	// PunchTick is how often the watcher reads the direct entries and probes the
+	// punched members.
 	PunchTick = 500 * time.Millisecond
+	// PunchFastTick is how often the watcher reads the direct entries' handshakes while
+	// a pair is trying. Both sides promote on the same handshake, each at its own next
+	// read, and between the two moves the side still on the relay drops what the other
+	// already sends directly (WireGuard accepts a source only from the peer that holds
+	// it): the reads are frequent while a promotion is pending, so that gap is short.
+	PunchFastTick = 100 * time.Millisecond
 	// PunchMissed is how many probes in a row over a punched path must go unanswered
 	// to demote it: 4 × 500 ms, so the pair is back on the relay within about 2.5 s.
 	PunchMissed = 4
@@ -273,14 +280,17 @@ func (ps *punchState) apply(netID string, peers []plan.Peer) []plan.Peer {
 	return out
 }
 
-// punchWatch reads the direct entries' handshakes every PunchTick, probes the punched
-// members' gateways over their direct entries (ICMP echo, its own prober: WireGuard's
-// persistent keepalive is suppressed on a side that keeps receiving, so the receive
-// counter cannot tell a dead path from a quiet peer), steps each pair's state machine
-// and wakes the loop when an entry must be added, removed or get the allowed IPs.
+// punchWatch reads the direct entries' handshakes every PunchTick (every PunchFastTick
+// while a pair is trying), probes the punched members' gateways over their direct
+// entries every PunchTick (ICMP echo, its own prober: WireGuard's persistent keepalive
+// is suppressed on a side that keeps receiving, so the receive counter cannot tell a
+// dead path from a quiet peer), steps each pair's state machine and wakes the loop when
+// an entry must be added, removed or get the allowed IPs.
 func (p *Provisioner) punchWatch(ctx context.Context, netID string, ps *punchState) {
-	t := time.NewTicker(PunchTick)
+	period := PunchTick
+	t := time.NewTicker(period)
 	defer t.Stop()
+	var probed time.Time // the last probe tick
 	var pr Prober
 	defer func() {
 		if pr != nil {
@@ -296,10 +306,23 @@ func (p *Provisioner) punchWatch(ctx context.Context, netID string, ps *punchSta
 		}
 		ps.mu.Lock()
 		n, targets, nsPath, src, id := len(ps.pairs), ps.targets(), ps.nsPath, ps.src, ps.id
-		live := ps.live()
+		live, trying := ps.live(), ps.trying()
 		ps.mu.Unlock()
-		if n == 0 {
+		want := PunchTick
+		if trying {
+			want = PunchFastTick
+		}
+		if want != period {
+			period = want
+			t.Reset(period)
+		}
+		now := time.Now()
+		probeTick := now.Sub(probed) >= PunchTick-PunchFastTick/2
+		if n == 0 || !probeTick && !trying {
 			continue
+		}
+		if probeTick {
+			probed = now
 		}
 		if !live {
 			// only held or given-up pairs: nothing to read from networkd or probe,
@@ -308,7 +331,7 @@ func (p *Provisioner) punchWatch(ctx context.Context, netID string, ps *punchSta
 				pr.Close()
 				pr = nil
 			}
-			if ps.step(nil, nil, time.Now(), log) {
+			if ps.step(nil, nil, false, now, log) {
 				p.kick()
 			}
 			continue
@@ -321,17 +344,17 @@ func (p *Provisioner) punchWatch(ctx context.Context, netID string, ps *punchSta
 			}
 		}
 		var seen map[int64]time.Time
-		if pr != nil {
+		if pr != nil && probeTick {
 			seen = pr.Seen()
 		}
 		nr, err := p.cfg.Networkd.GetNR(ctx, netID)
 		if err != nil {
 			continue
 		}
-		if ps.step(nr.Status.Peers, seen, time.Now(), log) {
+		if ps.step(nr.Status.Peers, seen, probeTick, time.Now(), log) {
 			p.kick()
 		}
-		if pr != nil {
+		if pr != nil && probeTick {
 			pr.SetTargets(targets)
 			pr.Send()
 			ps.mu.Lock()
@@ -352,6 +375,17 @@ func (ps *punchState) live() bool {
 	return false
 }
 
+// trying reports whether a pair waits for its first handshake on the direct entry.
+// Call with mu held.
+func (ps *punchState) trying() bool {
+	for _, pp := range ps.pairs {
+		if pp.state.Phase == nat.PhaseTrying {
+			return true
+		}
+	}
+	return false
+}
+
 // targets are the punched members' gateways. Call with mu held.
 func (ps *punchState) targets() map[netip.Addr]int64 {
 	t := map[netip.Addr]int64{}
@@ -363,11 +397,11 @@ func (ps *punchState) targets() map[netip.Addr]int64 {
 	return t
 }
 
-// step feeds every pair what its direct entry shows (its latest handshake) and, for a
-// punched pair, whether the probe sent at the previous check got its answer (seen: the
-// last answer per member); it reports whether any pair changed what the network
-// resource must hold.
-func (ps *punchState) step(peers []nodeapi.PeerStatus, seen map[int64]time.Time, now time.Time, log *slog.Logger) bool {
+// step feeds every pair what its direct entry shows (its latest handshake) and, when
+// probes is set (a probe tick), for a punched pair whether the probe sent at the
+// previous probe tick got its answer (seen: the last answer per member); it reports
+// whether any pair changed what the network resource must hold.
+func (ps *punchState) step(peers []nodeapi.PeerStatus, seen map[int64]time.Time, probes bool, now time.Time, log *slog.Logger) bool {
 	byKey := make(map[string]nodeapi.PeerStatus, len(peers))
 	for _, pe := range peers {
 		byKey[pe.PublicKey] = pe
@@ -381,7 +415,7 @@ func (ps *punchState) step(peers []nodeapi.PeerStatus, seen map[int64]time.Time,
 		if pe, ok := byKey[pp.key]; ok && pp.state.DirectPeer() && pe.LatestHandshake != nil {
 			in.Handshake = *pe.LatestHandshake
 		}
-		if pp.state.Direct() && !ps.sent.IsZero() && ps.sent.After(pp.state.Since) {
+		if probes && pp.state.Direct() && !ps.sent.IsZero() && ps.sent.After(pp.state.Since) {
 			in.Probe = nat.ProbeMissed
 			if !seen[id].Before(ps.sent) {
 				in.Probe = nat.ProbeOK

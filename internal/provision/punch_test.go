@@ -53,7 +53,7 @@ func TestPunchPromoteDemote(t *testing.T) {
 	ps := f.p.nets["net1"].punch
 	now := time.Now()
 	hs := now.Add(time.Second)
-	if !ps.step([]nodeapi.PeerStatus{{PublicKey: k6, LatestHandshake: &hs}}, nil, now.Add(time.Second), slog.New(slog.DiscardHandler)) {
+	if !ps.step([]nodeapi.PeerStatus{{PublicKey: k6, LatestHandshake: &hs}}, nil, false, now.Add(time.Second), slog.New(slog.DiscardHandler)) {
 		t.Fatal("a fresh handshake did not change the entries")
 	}
 	puts := f.nd.puts
@@ -76,10 +76,24 @@ func TestPunchPromoteDemote(t *testing.T) {
 		if answered {
 			seen[4] = at.Add(time.Millisecond)
 		}
-		return ps.step([]nodeapi.PeerStatus{{PublicKey: k6, LatestHandshake: &hs}}, seen, at.Add(PunchTick), slog.New(slog.DiscardHandler))
+		return ps.step([]nodeapi.PeerStatus{{PublicKey: k6, LatestHandshake: &hs}}, seen, true, at.Add(PunchTick), slog.New(slog.DiscardHandler))
 	}
 	if probe(now.Add(2*time.Second), true) {
 		t.Fatal("an answered probe changed the entries")
+	}
+	// reads between two probe ticks (the fast reads while another pair tries) judge no
+	// probe: the one in flight is not missed, however many come before its tick
+	ps.mu.Lock()
+	ps.sent = now.Add(2500 * time.Millisecond)
+	ps.mu.Unlock()
+	for i := range 2 * PunchMissed {
+		ps.step([]nodeapi.PeerStatus{{PublicKey: k6, LatestHandshake: &hs}}, nil, false, now.Add(2500*time.Millisecond+time.Duration(i+1)*PunchFastTick), slog.New(slog.DiscardHandler))
+	}
+	ps.mu.Lock()
+	phase := ps.pairs[4].state.Phase
+	ps.mu.Unlock()
+	if phase != nat.PhasePunched {
+		t.Fatalf("after %d reads without a probe tick: %s, want still punched", 2*PunchMissed, phase)
 	}
 	checks := 0
 	for ; checks < 2*PunchMissed; checks++ {
@@ -187,10 +201,10 @@ func TestPunchIdleWatch(t *testing.T) {
 	if ps.live() {
 		t.Fatal("live with only held and given-up pairs")
 	}
-	if ps.step(nil, nil, now.Add(5*time.Second), log) {
+	if ps.step(nil, nil, false, now.Add(5*time.Second), log) {
 		t.Error("a change reported before the hold-down ended")
 	}
-	if !ps.step(nil, nil, now.Add(10*time.Second), log) {
+	if !ps.step(nil, nil, false, now.Add(10*time.Second), log) {
 		t.Error("no change reported when the hold-down ended")
 	}
 	if ps.pairs[3].state.Phase != nat.PhaseTrying || ps.pairs[5].state.Phase != nat.PhaseGaveUp || !ps.live() {
@@ -230,7 +244,7 @@ func TestPunchEndpointMoves(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	now := time.Now()
 	hs := now.Add(time.Second)
-	ps.step([]nodeapi.PeerStatus{{PublicKey: k6, LatestHandshake: &hs}}, nil, now.Add(time.Second), log)
+	ps.step([]nodeapi.PeerStatus{{PublicKey: k6, LatestHandshake: &hs}}, nil, false, now.Add(time.Second), log)
 	f.pass(t, d)
 	moveTo("198.51.100.4:3555")
 	if p := pair(); p.state.Phase != nat.PhasePunched || entry() != "198.51.100.4:3999 10.100.3.0/24" {
@@ -241,7 +255,7 @@ func TestPunchEndpointMoves(t *testing.T) {
 		ps.mu.Lock()
 		ps.sent = at
 		ps.mu.Unlock()
-		ps.step([]nodeapi.PeerStatus{{PublicKey: k6, LatestHandshake: &hs}}, nil, at.Add(PunchTick), log)
+		ps.step([]nodeapi.PeerStatus{{PublicKey: k6, LatestHandshake: &hs}}, nil, true, at.Add(PunchTick), log)
 	}
 	if p := pair(); p.state.Phase != nat.PhaseHeld || p.endpoint != netip.MustParseAddrPort("198.51.100.4:3555") {
 		t.Fatalf("demoted: %s at %s; want held, to try 198.51.100.4:3555 next", p.state.Phase, p.endpoint)
