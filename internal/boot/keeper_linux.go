@@ -94,6 +94,32 @@ func lockHeld(path string) (bool, error) {
 	return false, nil // closing the fd releases the lock
 }
 
+// keeperYield is how long a starting keeper waits for a busy lock before it concludes
+// that another keeper holds it: netinit's lockHeld takes the lock for an instant to see
+// whether it is free, and a keeper starting in that instant must not give up.
+const keeperYield = 500 * time.Millisecond
+
+// takeLock opens path and takes its flock, retrying while it is busy for up to yield;
+// a lock still busy then fails with EWOULDBLOCK. On success the fd holds the lock.
+func takeLock(path string, yield time.Duration) (int, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return -1, err
+	}
+	deadline := time.Now().Add(yield)
+	for {
+		err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return fd, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			unix.Close(fd)
+			return -1, err
+		}
+		time.Sleep(5 * time.Millisecond) // a probe holds it for microseconds; bounded by yield
+	}
+}
+
 func readPID(path string) int {
 	b, _ := os.ReadFile(path)
 	n, _ := strconv.Atoi(string(b))
@@ -107,10 +133,7 @@ func keepMain(args []string, stderr io.Writer, log *slog.Logger) int {
 	if err != nil {
 		return 2
 	}
-	fd, err := unix.Open(filepath.Join(f.runDir, KeeperLock), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
-	if err == nil {
-		err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
-	}
+	fd, err := takeLock(filepath.Join(f.runDir, KeeperLock), keeperYield) // held until exit
 	if errors.Is(err, unix.EWOULDBLOCK) {
 		log.Info("another lease keeper is running")
 		return 0
@@ -119,6 +142,7 @@ func keepMain(args []string, stderr io.Writer, log *slog.Logger) int {
 		log.Error("lease keeper lock", "err", err)
 		return 1
 	}
+	defer unix.Close(fd)
 	pidFile := filepath.Join(f.runDir, KeeperPID)
 	os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())), 0o644)
 	defer os.Remove(pidFile)
