@@ -77,21 +77,19 @@ func (f *flags) ensureKeeper(log *slog.Logger) error {
 // keeperStart bounds how long netinit waits for a new lease keeper to hold its lock.
 const keeperStart = 30 * time.Second
 
-// lockHeld reports whether another process holds the flock on path.
+// lockHeld reports whether another process holds the flock on path. It takes the lock
+// for an instant to see (flock has no test-only operation), which is why a starting
+// keeper yields a little (takeLock).
 func lockHeld(path string) (bool, error) {
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
-	if err != nil {
-		return false, fmt.Errorf("keeper lock %s: %w", path, err)
-	}
-	defer unix.Close(fd)
-	err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+	fd, err := takeLock(path, 0)
 	if errors.Is(err, unix.EWOULDBLOCK) {
 		return true, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("keeper lock %s: %w", path, err)
 	}
-	return false, nil // closing the fd releases the lock
+	unix.Close(fd) // releases the lock
+	return false, nil
 }
 
 // keeperYield is how long a starting keeper waits for a busy lock before it concludes
@@ -112,7 +110,7 @@ func takeLock(path string, yield time.Duration) (int, error) {
 		if err == nil {
 			return fd, nil
 		}
-		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+		if !errors.Is(err, unix.EWOULDBLOCK) || !time.Now().Before(deadline) {
 			unix.Close(fd)
 			return -1, err
 		}
