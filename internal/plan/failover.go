@@ -11,7 +11,7 @@ import (
 // returned state.
 //
 // Rules: a relay is up when it answered within DownAfter (the member probes its relays
-// every 500 ms, so the default 2 s is four probes in a row without an answer); it is
+// every 250 ms, so the default 2 s is eight probes in a row without an answer); it is
 // down when its last answer is older than DownAfter, or, when it never answered, once
 // StartGrace has passed since the group first appeared (a new group's first
 // handshakes take a moment, and both ends of a pair must start on the same relay). A

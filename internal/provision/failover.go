@@ -27,7 +27,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		moved: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zosnet_relay_groups_failed_over",
 			Help: "Relay groups of this node's network resources carried by their second relay now."}),
 		probes: prometheus.NewCounter(prometheus.CounterOpts{Name: "zosnet_relay_probe_rounds_total",
-			Help: "Rounds of overlay probes sent to the relays and the members behind them."}),
+			Help: "Rounds of overlay probes sent to the relays (two per relay probe interval) and the members behind them (one per interval)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.moves, m.moved, m.probes)
@@ -35,13 +35,38 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// relayChecks is how many times per Config.RelayProbe failover is evaluated.
-const relayChecks = 5
+// relayChecks is how many times per Config.RelayProbe failover is evaluated. The relays
+// themselves are probed every relayChecks/2 ticks (twice per RelayProbe), the members
+// behind them every relayChecks ticks: a relay that loses a quarter of its packets at
+// random then misses DownAfter (eight probes to it in a row) about once in 65,000
+// windows instead of once in 256.
+const relayChecks = 4
+
+// relayProbes is what one relay tick sends.
+type relayProbes int
+
+const (
+	sendNone   relayProbes = iota // evaluate failover only
+	sendRelays                    // probe the relays
+	sendAll                       // probe the relays and the members behind them
+)
+
+// relayTick is what tick number n (from 1) of the relay ticker probes.
+func relayTick(n int) relayProbes {
+	switch {
+	case n%relayChecks == 0:
+		return sendAll
+	case n%(relayChecks/2) == 0:
+		return sendRelays
+	}
+	return sendNone
+}
 
 // probeRelays says whether some relay group's relay would change now (the caller then
-// runs a pass, which moves it) and, when send is set, probes the relays and the members
-// behind them in every network with relay groups. It runs on the loop's goroutine.
-func (p *Provisioner) probeRelays(send bool) bool {
+// runs a pass, which moves it) and sends what send says: nothing, an echo to every
+// relay, or one to every relay and every member behind them, in every network with
+// relay groups. It runs on the loop's goroutine.
+func (p *Provisioner) probeRelays(send relayProbes) bool {
 	now := time.Now()
 	change := false
 	fo := p.failoverRule()
@@ -52,8 +77,12 @@ func (p *Provisioner) probeRelays(send bool) bool {
 		answers := relayAnswers(st, p.seenOf(st))
 		var nodes []int64
 		for _, gs := range st.groups {
-			if send {
-				for _, id := range append(slices.Clone(gs.group.Relays), gs.group.Members...) {
+			if send != sendNone {
+				ids := slices.Clone(gs.group.Relays)
+				if send == sendAll {
+					ids = append(ids, gs.group.Members...)
+				}
+				for _, id := range ids {
 					if n, err := strconv.ParseInt(id, 10, 64); err == nil {
 						nodes = append(nodes, n)
 					}
@@ -62,12 +91,12 @@ func (p *Provisioner) probeRelays(send bool) bool {
 			next := fo.Next(gs.group.Relays, gs.relay, answers, now)
 			change = change || relayName(gs.group.Relays, next.Current) != relayName(gs.group.Relays, gs.relay.Current)
 		}
-		if send {
+		if send != sendNone {
 			slices.Sort(nodes)
 			st.probe.SendTo(slices.Compact(nodes))
 		}
 	}
-	if send {
+	if send != sendNone {
 		p.metrics.probes.Inc()
 	}
 	return change

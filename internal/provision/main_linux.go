@@ -41,8 +41,8 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	sock := fs.String("socket", localapi.DefaultSocket, "networkd's local API socket")
 	var cfg Config
 	fs.DurationVar(&cfg.Interval, "probe-interval", 0, "overlay probe and failover period (default 2s)")
-	fs.DurationVar(&cfg.RelayProbe, "relay-probe-interval", 0, "how often the relays and the members behind them are probed (default 500ms)")
-	fs.DurationVar(&cfg.DownAfter, "relay-down-after", 0, "relay silence before its relay groups fail over (default 2s: four probes)")
+	fs.DurationVar(&cfg.RelayProbe, "relay-probe-interval", 0, "how often the members behind the relays are probed; the relays twice as often (default 500ms)")
+	fs.DurationVar(&cfg.DownAfter, "relay-down-after", 0, "relay silence before its relay groups fail over (default 2s: eight probes to the relay)")
 	fs.DurationVar(&cfg.Hold, "relay-hold", 0, "primary relay health needed before moving back (default 20s, doubled per flap up to 5m)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics (the gateway's, relay failover) on this TCP address; empty: none")
 	fs.StringVar(&cfg.NetnsDir, "netns-dir", "", "where networkd's namespaces are (default /run/netns)")

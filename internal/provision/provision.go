@@ -11,11 +11,11 @@
 // the node's revision).
 //
 // Relay failover: each node probes every other member's gateway over the overlay
-// (ICMP echo from its own gateway) every Config.Interval, and its relays and the
-// members behind them every Config.RelayProbe (500 ms); a relayed member's destinations
+// (ICMP echo from its own gateway) every Config.Interval, its relays twice and the
+// members behind them once every Config.RelayProbe (500 ms); a relayed member's destinations
 // are in relay groups (plan.RelayGroup), each with a primary and a second relay. A
 // relay counts as answering when it or a member reached through it answers; when a
-// group's relay has not answered for Config.DownAfter (2 s: four probes in a row), the
+// group's relay has not answered for Config.DownAfter (2 s: eight probes in a row), the
 // member moves that group to its second relay at once (plan.Failover), and back once
 // the primary has answered for Config.Hold (20 s, doubled for each flap). Every group
 // fails over on its own: a relay's loss moves only the groups it is the primary of.
@@ -103,8 +103,9 @@ type Config struct {
 	// Interval is how often overlay probes go to every member and the loop runs a
 	// pass (2 s).
 	Interval time.Duration
-	// RelayProbe is how often the relays of the node's relay groups and the members
-	// behind them are probed and failover is evaluated (500 ms).
+	// RelayProbe is how often the members behind the node's relays are probed (500 ms);
+	// the relays themselves are probed twice and failover is evaluated four times per
+	// RelayProbe.
 	RelayProbe time.Duration
 	// DownAfter is how long a relay may not answer before the groups it carries move
 	// to their other relay (2 s); Hold is how long the primary must answer again before
@@ -300,7 +301,7 @@ func (p *Provisioner) Run(ctx context.Context) error {
 		case <-t.C:
 		case <-rt.C:
 			ticks++
-			if p.node == 0 || !p.probeRelays(ticks%relayChecks == 0) {
+			if p.node == 0 || !p.probeRelays(relayTick(ticks)) {
 				continue // no relay changed: no pass
 			}
 		}

@@ -250,6 +250,18 @@ func TestPassFailover(t *testing.T) {
 	}
 }
 
+// TestRelayTick: of every four relay ticks (125 ms each at the default 500 ms), the
+// second probes the relays, the fourth the relays and the members behind them, the
+// others only evaluate failover: relays get two probes per interval, members one.
+func TestRelayTick(t *testing.T) {
+	want := []relayProbes{sendNone, sendRelays, sendNone, sendAll, sendNone, sendRelays, sendNone, sendAll}
+	for i, w := range want {
+		if got := relayTick(i + 1); got != w {
+			t.Errorf("relayTick(%d) = %d, want %d", i+1, got, w)
+		}
+	}
+}
+
 // TestProbeRelays: between passes the relays and the members behind them are probed;
 // an answer from a member behind the primary keeps the primary up though the primary
 // itself is silent (a slow or lossy relay still relays); a primary silent for DownAfter
@@ -260,13 +272,13 @@ func TestProbeRelays(t *testing.T) {
 	f, d, g, _ := twoRelays(t, Config{DownAfter: 100 * time.Millisecond, StartGrace: 100 * time.Millisecond, Hold: 200 * time.Millisecond, Metrics: reg})
 	primary, second := g.Relays[0], g.Relays[1]
 	f.pass(t, d)
-	if f.p.probeRelays(false) {
+	if f.p.probeRelays(sendNone) {
 		t.Fatal("a change asked for right after the first pass")
 	}
 	if f.probes[0].sentTo != nil {
 		t.Fatalf("relay probes sent on an evaluation-only tick: %v", f.probes[0].sentTo)
 	}
-	if f.p.probeRelays(true) {
+	if f.p.probeRelays(sendAll) {
 		t.Fatal("a change asked for right after the first pass")
 	}
 	f.probes[0].mu.Lock()
@@ -281,17 +293,32 @@ func TestProbeRelays(t *testing.T) {
 	if len(sent) != 1 || !slices.Equal(sent[0], slices.Compact(want)) {
 		t.Fatalf("relay probes went to %v, want %v (relays and members behind them)", sent, want)
 	}
+	if f.p.probeRelays(sendRelays) {
+		t.Fatal("a change asked for right after the first pass")
+	}
+	f.probes[0].mu.Lock()
+	sent = f.probes[0].sentTo
+	f.probes[0].mu.Unlock()
+	relays := []int64{}
+	for _, id := range g.Relays {
+		n, _ := strconv.ParseInt(id, 10, 64)
+		relays = append(relays, n)
+	}
+	slices.Sort(relays)
+	if len(sent) != 2 || !slices.Equal(sent[1], relays) {
+		t.Fatalf("relay-only probes went to %v, want %v (the relays alone)", sent, relays)
+	}
 	// the primary is silent for 3 × DownAfter, home6 behind it answers all along
 	for range 6 {
 		time.Sleep(50 * time.Millisecond)
 		f.answered(map[string]time.Time{second: time.Now(), "4": time.Now(), primary: time.Now().Add(-time.Hour)})
-		if f.p.probeRelays(true) {
+		if f.p.probeRelays(sendAll) {
 			t.Fatal("failover asked for while answers from behind the primary kept crossing it")
 		}
 	}
 	// nothing crosses the primary any more
 	f.answered(map[string]time.Time{second: time.Now(), "4": time.Now().Add(-time.Hour), primary: time.Now().Add(-time.Hour)})
-	if !f.p.probeRelays(true) {
+	if !f.p.probeRelays(sendAll) {
 		t.Fatal("no failover asked for with nothing crossing the primary for an hour")
 	}
 	f.pass(t, d)
@@ -312,7 +339,7 @@ func TestProbeRelays(t *testing.T) {
 	}
 	waitUntil(t, func() bool {
 		f.answered(map[string]time.Time{second: time.Now(), primary: time.Now()})
-		return f.p.probeRelays(true)
+		return f.p.probeRelays(sendAll)
 	})
 	f.pass(t, d)
 	if cur := f.p.nets["net1"].groups[g.Key()].relay.Current; cur != primary {
