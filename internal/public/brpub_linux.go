@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"sort"
+	"strconv"
 	"time"
 
+	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
 	"github.com/zosnet/zosnet/internal/link"
@@ -102,8 +106,9 @@ func pickNIC(ctx context.Context, h *netlink.Handle, host *netns.NS, br netlink.
 	return Uplink{Mode: "zos", Reason: fmt.Sprintf("no free NIC with carrier hears a router advertisement (%d probed)", len(cands))}, nil
 }
 
-// hearsRA brings l up with RA acceptance but no autoconfiguration and waits up to
-// timeout for a route the kernel learned from an RA on it.
+// hearsRA brings l up with RA acceptance but no autoconfiguration, solicits router
+// advertisements on it (solicit) and waits up to timeout for a route the kernel learned
+// from an RA on it.
 func hearsRA(ctx context.Context, h *netlink.Handle, host *netns.NS, l netlink.Link, timeout time.Duration) (bool, string) {
 	name := l.Attrs().Name
 	if err := link.Set(host, link.IPv6(name, link.Sysctls{"disable_ipv6": "0", "accept_ra": "2", "autoconf": "0", "accept_dad": "0"})); err != nil {
@@ -114,6 +119,12 @@ func hearsRA(ctx context.Context, h *netlink.Handle, host *netns.NS, l netlink.L
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	solicited := make(chan struct{})
+	go func() {
+		defer close(solicited)
+		solicit(ctx, host, l.Attrs().Index)
+	}()
+	defer func() { cancel(); <-solicited }()
 	for {
 		if fresh, err := h.LinkByIndex(l.Attrs().Index); err == nil && fresh.Attrs().OperState == netlink.OperUp {
 			rs, _ := h.RouteList(fresh, netlink.FAMILY_V6)
@@ -127,6 +138,51 @@ func hearsRA(ctx context.Context, h *netlink.Handle, host *netns.NS, l netlink.L
 		case <-ctx.Done():
 			return false, "no router advertisement on " + name
 		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// solicitEvery is how often solicit sends a router solicitation while a NIC is probed.
+const solicitEvery = time.Second
+
+// solicit sends a router solicitation to all routers (ff02::2) on the link with index
+// ifindex in host at once and every solicitEvery until ctx ends. Without it the probe
+// waits on the kernel's own solicitations, which go only when the link comes up (after
+// up to 1 s, then 4 s apart, and not at all on a NIC already up with router_solicitations
+// spent or 0), or on the router's next unsolicited RA, minutes apart on a real LAN. The
+// kernel processes the answer (accept_ra). A send that fails (the link has no
+// link-local address for a moment) is retried on the next tick; a socket that cannot be
+// opened leaves the kernel's solicitations.
+func solicit(ctx context.Context, host *netns.NS, ifindex int) {
+	var c *ndp.Conn
+	err := host.Do(func() error {
+		ifi, err := net.InterfaceByIndex(ifindex)
+		if err != nil {
+			return err
+		}
+		// the index as the zone's name: ndp names the interface as the zone it
+		// sends to, resolved in whatever namespace the sending thread is in
+		byIndex := *ifi
+		byIndex.Name = strconv.Itoa(ifi.Index)
+		c, _, err = ndp.Listen(&byIndex, ndp.Unspecified)
+		return err
+	})
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	var f ipv6.ICMPFilter
+	f.SetAll(true) // send only: the kernel reads the answers
+	_ = c.SetICMPFilter(&f)
+	routers := netip.MustParseAddr("ff02::2")
+	t := time.NewTicker(solicitEvery)
+	defer t.Stop()
+	for {
+		_ = c.WriteTo(&ndp.RouterSolicitation{}, nil, routers)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

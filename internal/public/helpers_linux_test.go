@@ -88,7 +88,7 @@ func bootNode(t testing.TB, l *lab.Lab, name string) *labNode {
 	n.zos = p
 	n.app = &resource.Applier{Host: n.ns, SockNS: n.ns, NetnsDir: n.dir, WGKind: wg.Userspace}
 	n.att = &workload.Attacher{Host: n.ns, NetnsDir: n.dir}
-	n.up = &public.Uplinks{Host: n.ns, NetnsDir: n.dir, App: n.app, Probe: 4 * time.Second}
+	n.up = &public.Uplinks{Host: n.ns, NetnsDir: n.dir, App: n.app} // the default probe, as networkd
 	t.Cleanup(func() {
 		n.app.Close()
 		if err := n.app.GC(nil); err != nil {

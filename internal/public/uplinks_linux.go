@@ -31,7 +31,8 @@ type Uplinks struct {
 	// App is networkd's NR applier, whose sockets move; nil when there are no NRs.
 	App *resource.Applier
 	// Probe bounds how long a free NIC is listened to for router advertisements
-	// (0 = 5 s; radvd answers a solicitation at once).
+	// (0 = 5 s); it sends a router solicitation every second meanwhile, which a router
+	// answers within its minimum delay between RAs (3 s on radvd).
 	Probe time.Duration
 	// Log receives progress; nil discards.
 	Log *slog.Logger
