@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -133,31 +134,11 @@ func punchScenario(tb testing.TB, measure bool) (punchFigures, *scenario.Mesh) {
 			if err != nil {
 				return err
 			}
-			var wrong []string
-			seen := 0 // status lists only members that reported: none right after create
-			for _, p := range st.Pairs {
-				if punchTypes[p.From] == "" || punchTypes[p.To] == "" {
-					continue
-				}
-				seen++
-				want, err := expectedPath(p.From, p.To)
-				if err != nil {
-					return err // not tb.Fatal: this is not the test's goroutine
-				}
-				if want == plan.PathPunched && p.Path == plan.PathPunched && f.firstPunched == 0 {
-					if q, ok := pairOf(st, p.To, p.From); ok && q.Path == plan.PathPunched {
-						f.firstPunched = time.Since(start)
-					}
-				}
-				if p.Path != want {
-					wrong = append(wrong, fmt.Sprintf("%s→%s %s (want %s; %s)", p.From, p.To, p.Path, want, p.NotPunched))
-				}
+			if f.firstPunched == 0 && firstPunchedBothWays(st) {
+				f.firstPunched = time.Since(start)
 			}
-			if len(wrong) > 0 {
-				return fmt.Errorf("%d pairs not on their path yet: %s", len(wrong), strings.Join(wrong, "; "))
-			}
-			if want := len(hidden) * (len(hidden) - 1); seen != want {
-				return fmt.Errorf("%d of the %d ordered pairs of hidden members in status yet", seen, want)
+			if err := offPath(st, len(hidden)); err != nil {
+				return err
 			}
 			f.allOnPath = time.Since(start)
 			return nil
@@ -197,8 +178,7 @@ func punchScenario(tb testing.TB, measure bool) (punchFigures, *scenario.Mesh) {
 	}
 	tb.Logf("every pair on its expected path %s after create (first punched %s); easy1→full lost %d of %d pings (every %s) meanwhile (punched before they began: %v)",
 		f.allOnPath.Round(10*time.Millisecond), f.firstPunched.Round(10*time.Millisecond), sent-got, sent, promoEvery, early)
-	f.pairs, f.direct = punchRelayCheck(tb, m, n.ID, hidden, wl)
-	punchStatusWhy(tb, m, n.ID)
+	f.pairs, f.direct = punchPathChecks(tb, m, n.ID, hidden, wl)
 	if measure {
 		f.punchedMbit = punchIperf(tb, m, wl["full"], wl["easy1"], 3)
 	}
@@ -210,9 +190,109 @@ func punchScenario(tb testing.TB, measure bool) (punchFigures, *scenario.Mesh) {
 	return f, m
 }
 
+// firstPunchedBothWays reports whether a pair expected punched is punched both ways.
+func firstPunchedBothWays(st plan.NetworkStatus) bool {
+	for _, p := range st.Pairs {
+		if want, err := expectedPath(p.From, p.To); err != nil || want != plan.PathPunched || p.Path != plan.PathPunched ||
+			punchTypes[p.From] == "" || punchTypes[p.To] == "" {
+			continue
+		}
+		if q, ok := pairOf(st, p.To, p.From); ok && q.Path == plan.PathPunched {
+			return true
+		}
+	}
+	return false
+}
+
+// offPath says which ordered pairs of hidden members st has off their expected path,
+// or that st does not list all of them yet (right after create, status lists only
+// members that reported); nil when every pair is on its path.
+func offPath(st plan.NetworkStatus, hidden int) error {
+	var wrong []string
+	seen := 0
+	for _, p := range st.Pairs {
+		if punchTypes[p.From] == "" || punchTypes[p.To] == "" {
+			continue
+		}
+		seen++
+		want, err := expectedPath(p.From, p.To)
+		if err != nil {
+			return err
+		}
+		if p.Path != want {
+			wrong = append(wrong, fmt.Sprintf("%s→%s %s (want %s; %s)", p.From, p.To, p.Path, want, p.NotPunched))
+		}
+	}
+	if len(wrong) > 0 {
+		return fmt.Errorf("%d pairs not on their path: %s", len(wrong), strings.Join(wrong, "; "))
+	}
+	if want := hidden * (hidden - 1); seen != want {
+		return fmt.Errorf("%d of the %d ordered pairs of hidden members in status yet", seen, want)
+	}
+	return nil
+}
+
+// punchPathChecks checks where the hidden pairs' packets go (punchRelayCheck) and
+// what status says of the relayed ones (punchStatusWhy), while it watches status
+// (every 500 ms) for a pair that leaves its path after every pair reached it. Such a
+// pair is the product at work, not a fault: a direct path that stops answering goes
+// back on the relay and is tried again after its hold-down (CI saw it once, a freshly
+// punched easy1↔addr that never answered a probe; both sides demoted it 2.5 s later
+// and punched it again 11 s after that). Then, and only then, a failed check is
+// repeated once after every pair is back on its path (within 60 s); the pairs that
+// left and why are logged. It returns the hidden pairs and those direct.
+func punchPathChecks(tb testing.TB, m *scenario.Mesh, netID string, hidden []string, wl map[string]scenario.Workload) (pairs, direct int) {
+	ctx := context.Background()
+	wctx, stop := context.WithCancel(ctx)
+	left := make(chan []string, 1)
+	go func() {
+		var seen []string
+		for wctx.Err() == nil {
+			if st, err := m.Status(wctx, netID); err == nil {
+				if err := offPath(st, len(hidden)); err != nil && !slices.Contains(seen, err.Error()) {
+					seen = append(seen, err.Error())
+				}
+			}
+			select {
+			case <-wctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+		left <- seen
+	}()
+	pairs, direct, problems := punchRelayCheck(tb, m, netID, hidden, wl)
+	problems = append(problems, punchStatusWhy(tb, m, netID, len(hidden))...)
+	stop()
+	if seen := <-left; len(problems) > 0 && len(seen) > 0 {
+		tb.Logf("path checks failed (%s) while pairs left their path after reaching it (%s): checking again once every pair is back on its path",
+			strings.Join(problems, "; "), strings.Join(seen, " | "))
+		back := time.Now()
+		err := scenario.Poll(ctx, 60*time.Second, func() error {
+			st, err := m.Status(ctx, netID)
+			if err != nil {
+				return err
+			}
+			return offPath(st, len(hidden))
+		})
+		if err != nil {
+			tb.Fatalf("pairs did not come back on their path: %v", err)
+		}
+		tb.Logf("every pair back on its path %s later", since(back))
+		pairs, direct, problems = punchRelayCheck(tb, m, netID, hidden, wl)
+		problems = append(problems, punchStatusWhy(tb, m, netID, len(hidden))...)
+	} else if len(seen) > 0 {
+		tb.Logf("pairs left their path after reaching it, the path checks passed regardless: %s", strings.Join(seen, " | "))
+	}
+	for _, p := range problems {
+		tb.Error(p)
+	}
+	return pairs, direct
+}
+
 // punchRelayCheck sends big pings over every hidden pair and checks, on the relays'
-// forward counters, that punched and LAN pairs cross no relay and relayed ones do.
-func punchRelayCheck(tb testing.TB, m *scenario.Mesh, netID string, hidden []string, wl map[string]scenario.Workload) (pairs, direct int) {
+// forward counters, that punched and LAN pairs cross no relay and relayed ones do; it
+// returns what it found wrong.
+func punchRelayCheck(tb testing.TB, m *scenario.Mesh, netID string, hidden []string, wl map[string]scenario.Workload) (pairs, direct int, problems []string) {
 	ns := resource.NamesOf(netID)
 	match := fmt.Sprintf(`iifname %q oifname %q meta length > 1000`, ns.WG, ns.WG)
 	c1, c2 := nftCounter(tb, m, "farm1", ns.NS, match), nftCounter(tb, m, "farm2", ns.NS, match)
@@ -227,37 +307,43 @@ func punchRelayCheck(tb testing.TB, m *scenario.Mesh, netID string, hidden []str
 			before := c1() + c2()
 			okN, err := bigPings(ctx, m, wl[a], wl[b], 10)
 			if err != nil {
-				tb.Errorf("%s→%s: %v", a, b, err)
+				problems = append(problems, fmt.Sprintf("%s→%s: %v", a, b, err))
 				continue
 			}
 			relayed := c1() + c2() - before
 			switch {
 			case want == plan.PathRelayed && relayed < 2*okN:
-				tb.Errorf("%s↔%s (%s × %s) is relayed, but the relays forwarded %d big packets of %d answered pings", a, b, punchTypes[a], punchTypes[b], relayed, okN)
+				problems = append(problems, fmt.Sprintf("%s↔%s (%s × %s) is relayed, but the relays forwarded %d big packets of %d answered pings", a, b, punchTypes[a], punchTypes[b], relayed, okN))
 			case want != plan.PathRelayed && relayed != 0:
-				tb.Errorf("%s↔%s (%s × %s) is %s, but the relays forwarded %d big packets", a, b, punchTypes[a], punchTypes[b], want, relayed)
+				problems = append(problems, fmt.Sprintf("%s↔%s (%s × %s) is %s, but the relays forwarded %d big packets", a, b, punchTypes[a], punchTypes[b], want, relayed))
 			}
 			if want != plan.PathRelayed {
 				direct++
 			}
 		}
 	}
-	return pairs, direct
+	return pairs, direct, problems
 }
 
-// punchStatusWhy: every relayed hidden pair says why it is not punched, naming the
-// symmetric side's mapping.
-func punchStatusWhy(tb testing.TB, m *scenario.Mesh, netID string) {
+// punchStatusWhy: every hidden pair is on its path in status, and every relayed one
+// says why it is not punched, naming the symmetric side's mapping; it returns what it
+// found wrong.
+func punchStatusWhy(tb testing.TB, m *scenario.Mesh, netID string, hidden int) []string {
 	st, err := m.Status(context.Background(), netID)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	var problems []string
+	if err := offPath(st, hidden); err != nil {
+		problems = append(problems, err.Error())
+	}
 	for _, p := range st.Pairs {
 		if p.Path == plan.PathRelayed && punchTypes[p.From] != "" && punchTypes[p.To] != "" &&
 			!strings.Contains(p.NotPunched, "endpoint-dependent") {
-			tb.Errorf("%s→%s relayed, why: %q; want the NAT seen (hard's endpoint-dependent mapping)", p.From, p.To, p.NotPunched)
+			problems = append(problems, fmt.Sprintf("%s→%s relayed, why: %q; want the NAT seen (hard's endpoint-dependent mapping)", p.From, p.To, p.NotPunched))
 		}
 	}
+	return problems
 }
 
 // punchBreak drops UDP between fullgw and easygw (the full↔easy1 direct path; the
