@@ -78,6 +78,10 @@ type State struct {
 	Failures int `json:"failures,omitempty"`
 	// Missed counts unanswered probes in a row while punched.
 	Missed int `json:"missed,omitempty"`
+	// Answered: a probe over the direct path was answered since it was punched. A
+	// demotion says whether the path never carried a probe (something between the two
+	// NATs dropped the traffic from the start, though the handshake crossed) or stopped.
+	Answered bool `json:"answered,omitempty"`
 	// HoldUntil ends PhaseHeld.
 	HoldUntil time.Time `json:"hold_until,omitzero"`
 	// Reason says why the pair is held or gave up (empty otherwise).
@@ -123,12 +127,15 @@ func (c Config) Next(s State, in Input) State {
 	case PhasePunched:
 		switch in.Probe {
 		case ProbeOK:
-			s.Missed = 0
+			s.Missed, s.Answered = 0, true
 		case ProbeMissed:
 			s.Missed++
 		}
-		if s.Missed >= c.missed() {
+		if s.Missed >= c.missed() && s.Answered {
 			return c.fail(s, in.Now, fmt.Sprintf("direct path stopped answering (%d probes missed)", s.Missed))
+		}
+		if s.Missed >= c.missed() {
+			return c.fail(s, in.Now, fmt.Sprintf("direct path never answered a probe since it was punched (%d probes missed)", s.Missed))
 		}
 		if s.Failures > 0 && in.Now.Sub(s.Since) >= c.stable() {
 			s.Failures = 0

@@ -46,11 +46,32 @@ func TestNextTransitions(t *testing.T) {
 			}},
 		{name: "punched, two misses stay", st: State{Phase: PhasePunched, Since: at(0), Missed: 1},
 			in: Input{Now: at(3), Probe: ProbeMissed}, phase: PhasePunched},
-		{name: "punched, third miss demotes", st: State{Phase: PhasePunched, Since: at(0), Missed: 2},
+		{name: "punched, third miss demotes", st: State{Phase: PhasePunched, Since: at(0), Missed: 2, Answered: true},
 			in: Input{Now: at(3), Probe: ProbeMissed}, phase: PhaseHeld,
 			check: func(t *testing.T, s State) {
-				if s.Direct() || s.DirectPeer() || !strings.Contains(s.Reason, "3 probes missed") {
+				if s.Direct() || s.DirectPeer() || !strings.Contains(s.Reason, "stopped answering (3 probes missed)") {
 					t.Errorf("got %+v", s)
+				}
+			}},
+		{name: "punched, never answered, third miss says so", st: State{Phase: PhasePunched, Since: at(0), Missed: 2},
+			in: Input{Now: at(3), Probe: ProbeMissed}, phase: PhaseHeld,
+			check: func(t *testing.T, s State) {
+				if !strings.Contains(s.Reason, "never answered a probe since it was punched (3 probes missed)") {
+					t.Errorf("got %+v", s)
+				}
+			}},
+		{name: "punched, an answer is remembered", st: State{Phase: PhasePunched, Since: at(0)},
+			in: Input{Now: at(1), Probe: ProbeOK}, phase: PhasePunched,
+			check: func(t *testing.T, s State) {
+				if !s.Answered {
+					t.Errorf("got %+v: want answered", s)
+				}
+			}},
+		{name: "promotion forgets earlier answers", st: State{Phase: PhaseTrying, Since: at(0), Answered: true},
+			in: Input{Now: at(2), Handshake: at(1)}, phase: PhasePunched,
+			check: func(t *testing.T, s State) {
+				if s.Answered {
+					t.Errorf("got %+v: want not answered yet", s)
 				}
 			}},
 		{name: "hold-down doubles per failure in a row", st: State{Phase: PhasePunched, Since: at(0), Missed: 2, Failures: 3},
