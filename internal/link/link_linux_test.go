@@ -1,12 +1,16 @@
 package link_test
 
 import (
+	"net"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/net/ipv6"
 
 	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
@@ -156,5 +160,95 @@ func TestSet(t *testing.T) {
 	err = link.Set(ns, link.IPv6("nope0", link.Sysctls{"accept_ra": "2"}))
 	if err == nil || !strings.Contains(err.Error(), "net.ipv6.conf.nope0.accept_ra=2") {
 		t.Errorf("missing interface: %v", err)
+	}
+}
+
+// TestListenNDP: an NDP socket that ListenNDP opened in one namespace sends from a
+// thread in another namespace holding a different interface of the same name (as an
+// NR's leg and the host's bridge are): the message leaves on the socket's own
+// interface and the far end reads it. With the interface's name as the zone, the
+// name resolves to the other interface's index in the sending thread's namespace.
+func TestListenNDP(t *testing.T) {
+	testkit.RequireRoot(t)
+	testkit.LeakCheck(t)
+	a, b := testkit.NewNS(t), testkit.NewNS(t)
+	ha, hb := testkit.Handle(t, a), testkit.Handle(t, b)
+	for _, ns := range []*netns.NS{a, b} { // link-local addresses usable at once
+		if err := link.Set(ns, link.Sysctls{"net/ipv6/conf/default/accept_dad": "0", "net/ipv6/conf/default/disable_ipv6": "0"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a bridge first (no dummy module here), so b's "lg" gets another index than a's
+	if err := hb.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "d0"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ha.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "lg"}, PeerName: "lg", PeerNamespace: netlink.NsFd(b.Fd())}); err != nil {
+		t.Fatal(err)
+	}
+	la, err := ha.LinkByName("lg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, err := hb.LinkByName("lg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if la.Attrs().Index == lb.Attrs().Index {
+		t.Fatalf("both legs have index %d: the test needs them to differ", la.Attrs().Index)
+	}
+	for _, x := range []struct {
+		h *netlink.Handle
+		l netlink.Link
+	}{{ha, la}, {hb, lb}} {
+		if err := x.h.LinkSetUp(x.l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := func(ns *netns.NS) *ndp.Conn {
+		t.Helper()
+		var c *ndp.Conn
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			err := ns.Do(func() error {
+				ifi, err := net.InterfaceByName("lg")
+				if err != nil {
+					return err
+				}
+				c, err = link.ListenNDP(ifi, ndp.LinkLocal)
+				return err
+			})
+			if err == nil {
+				t.Cleanup(func() { c.Close() })
+				return c
+			}
+			if time.Now().After(deadline) { // the link-local address comes with the carrier
+				t.Fatalf("ndp socket in %s: %v", ns.Path(), err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	ca, cb := open(a), open(b)
+	routers := netip.MustParseAddr("ff02::2")
+	if err := cb.JoinGroup(routers); err != nil {
+		t.Fatal(err)
+	}
+	var f ipv6.ICMPFilter
+	f.SetAll(true)
+	f.Accept(ipv6.ICMPTypeRouterSolicitation)
+	if err := cb.SetICMPFilter(&f); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Do(func() error { return ca.WriteTo(&ndp.RouterSolicitation{}, nil, routers) }); err != nil {
+		t.Fatalf("send from a thread in the other namespace: %v", err)
+	}
+	if err := cb.SetReadDeadline(time.Now().Add(3 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	m, _, from, err := cb.ReadFrom()
+	if err != nil {
+		t.Fatalf("the far end read nothing: %v", err)
+	}
+	if _, ok := m.(*ndp.RouterSolicitation); !ok || !from.IsLinkLocalUnicast() {
+		t.Fatalf("the far end read %T from %s, want a router solicitation from a link-local address", m, from)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/mdlayher/ndp"
@@ -118,7 +117,6 @@ func hearsRA(ctx context.Context, h *netlink.Handle, host *netns.NS, l netlink.L
 		return false, err.Error()
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	solicited := make(chan struct{})
 	go func() {
 		defer close(solicited)
@@ -160,11 +158,7 @@ func solicit(ctx context.Context, host *netns.NS, ifindex int) {
 		if err != nil {
 			return err
 		}
-		// the index as the zone's name: ndp names the interface as the zone it
-		// sends to, resolved in whatever namespace the sending thread is in
-		byIndex := *ifi
-		byIndex.Name = strconv.Itoa(ifi.Index)
-		c, _, err = ndp.Listen(&byIndex, ndp.Unspecified)
+		c, err = link.ListenNDP(ifi, ndp.Unspecified)
 		return err
 	})
 	if err != nil {

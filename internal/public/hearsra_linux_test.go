@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,9 +91,7 @@ func answerRS(ctx context.Context, t *testing.T, ns *netns.NS, ifname string, an
 			if err != nil {
 				return err
 			}
-			byIndex := *ifi
-			byIndex.Name = strconv.Itoa(ifi.Index)
-			c, _, err = ndp.Listen(&byIndex, ndp.LinkLocal)
+			c, err = link.ListenNDP(ifi, ndp.LinkLocal)
 			return err
 		})
 		if err == nil {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/ipv6"
 
+	"github.com/zosnet/zosnet/internal/link"
 	"github.com/zosnet/zosnet/internal/netns"
 )
 
@@ -57,14 +57,8 @@ func Start(ns *netns.NS, ifname string, cfg Config, leases []Lease, log *slog.Lo
 		if conn, err = server4.NewIPv4UDPConn(ifname, nil); err != nil {
 			return fmt.Errorf("dhcp socket on %s: %w", ifname, err)
 		}
-		// ndp names the interface as the zone of every address it sends to, and Go
-		// resolves a zone name in whatever namespace the sending thread is in: the
-		// NR's leg has the name of the host's bridge, so the name would resolve to
-		// the bridge's index there (sendmsg: EINVAL). The index as the name is
-		// resolved as itself.
-		byIndex := *ifi
-		byIndex.Name = strconv.Itoa(ifi.Index)
-		if s.ra, _, err = ndp.Listen(&byIndex, ndp.LinkLocal); err != nil {
+		// the NR's leg has the name of the host's bridge (see link.ListenNDP)
+		if s.ra, err = link.ListenNDP(ifi, ndp.LinkLocal); err != nil {
 			conn.Close()
 			return fmt.Errorf("icmpv6 socket on %s: %w", ifname, err)
 		}
