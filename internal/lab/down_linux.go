@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,9 +74,13 @@ func hasNodeMarker(pid int, name string) bool {
 }
 
 // killLab SIGKILLs the lab's processes (a holder takes its whole node with it) and waits
-// until they are gone.
+// until they are gone. A process that is exiting has lost its environment and root
+// (the marks labPIDs finds it by) while it is not gone yet: a holder, as its node's PID
+// 1, waits in its exit for every process of the node to go. So it also waits, by PID and
+// start time, until every process it killed is gone or a zombie.
 func killLab(ctx context.Context, name string) error {
 	deadline := time.Now().Add(10 * time.Second)
+	killed := map[int]string{} // pid → start time
 	for empty := 0; empty < 2; {
 		// Two empty passes in a row: a process caught in execve has an unreadable
 		// environment for an instant and would slip through one pass.
@@ -86,18 +91,88 @@ func killLab(ctx context.Context, name string) error {
 			empty = 0
 		}
 		for _, pid := range pids {
+			if _, ok := killed[pid]; !ok {
+				if st, ok := procStart(pid); ok {
+					killed[pid] = st
+				}
+			}
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("lab %s: processes still alive after SIGKILL: %v", name, pids)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("lab %s: waiting for processes to exit: %w", name, ctx.Err())
-		case <-time.After(10 * time.Millisecond):
+		if err := sleepCtx(ctx, name); err != nil {
+			return err
 		}
 	}
-	return nil
+	for {
+		var exiting []int
+		for pid, st := range killed {
+			if !goneSince(pid, st) {
+				exiting = append(exiting, pid)
+			}
+		}
+		if len(exiting) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			slices.Sort(exiting)
+			return fmt.Errorf("lab %s: processes still exiting 10 s after SIGKILL: %v", name, exiting)
+		}
+		if err := sleepCtx(ctx, name); err != nil {
+			return err
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, name string) error {
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("lab %s: waiting for processes to exit: %w", name, ctx.Err())
+	case <-time.After(10 * time.Millisecond):
+		return nil
+	}
+}
+
+// procStart returns pid's state and start time (in clock ticks since boot, the 22nd
+// field of /proc/PID/stat) as "start"; false if it has no such process.
+func procStart(pid int) (string, bool) {
+	state, start, ok := procStat(pid)
+	if !ok || state == "Z" || state == "X" {
+		return "", false
+	}
+	return start, true
+}
+
+// goneSince reports whether the process pid that started at start is gone: no such
+// process, a zombie, or another process that got its PID since.
+func goneSince(pid int, start string) bool {
+	state, st, ok := procStat(pid)
+	return !ok || st != start || state == "Z" || state == "X"
+}
+
+// procStat reads pid's state and start time from /proc/PID/stat.
+func procStat(pid int) (state, start string, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", "", false
+	}
+	return parseStat(string(b))
+}
+
+// parseStat picks the state and start time out of a /proc/PID/stat line: "pid (comm)
+// state ppid ..." with the start time the 20th field after the comm (which may hold
+// spaces and parentheses).
+func parseStat(s string) (state, start string, ok bool) {
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return "", "", false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return "", "", false
+	}
+	return f[0], f[19], true
 }
 
 func deleteNamespaces(name string) error {

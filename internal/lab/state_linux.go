@@ -154,13 +154,8 @@ func hasEnv(environ []byte, kv string) bool {
 }
 
 func isZombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(f) == 0 || f[0] == "Z" || f[0] == "X"
+	state, _, ok := procStat(pid)
+	return !ok || state == "Z" || state == "X"
 }
 
 // lockRoot takes an exclusive lock on StateRoot (creating it) for changes that more than

@@ -111,7 +111,7 @@ func LeakCheck(t testing.TB) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		for _, a := range added {
-			t.Errorf("leaked %s", a)
+			t.Errorf("leaked %s%s", a, describe(a))
 		}
 	})
 }
@@ -164,6 +164,42 @@ func dirEntries(dir string) []string {
 		out = append(out, filepath.Join(dir, e.Name()))
 	}
 	return out
+}
+
+// describe says more of a leaked "process PID comm": its state, parent, where it
+// sleeps, the lab role and node it was started for (a lab re-executes the test binary
+// as node holders and helpers, all named like it), and its command line.
+func describe(leak string) string {
+	var pid int
+	if _, err := fmt.Sscanf(leak, "process %d", &pid); err != nil {
+		return ""
+	}
+	dir := filepath.Join("/proc", strconv.Itoa(pid))
+	b, err := os.ReadFile(filepath.Join(dir, "stat"))
+	if err != nil {
+		return " (gone since)"
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 2 {
+		return ""
+	}
+	var parts []string
+	parent, _ := os.ReadFile(filepath.Join("/proc", f[1], "comm"))
+	parts = append(parts, "state "+f[0], "parent "+f[1]+" "+strings.TrimSpace(string(parent)))
+	if w, err := os.ReadFile(filepath.Join(dir, "wchan")); err == nil && len(w) > 0 && string(w) != "0" {
+		parts = append(parts, "wchan "+string(w))
+	}
+	env, _ := os.ReadFile(filepath.Join(dir, "environ"))
+	for _, kv := range strings.Split(string(env), "\x00") {
+		if strings.HasPrefix(kv, "ZOSLAB_") || strings.HasPrefix(kv, "ZOSNET_TEST_") {
+			parts = append(parts, kv)
+		}
+	}
+	if argv, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil {
+		parts = append(parts, "argv "+strings.Join(strings.Split(strings.TrimRight(string(argv), "\x00"), "\x00"), " "))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // descendants lists every process below root, found in one pass over /proc.
