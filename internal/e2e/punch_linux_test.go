@@ -45,7 +45,8 @@ const promoEvery = 20 * time.Millisecond
 // class nat.Punchable expects for its NAT types — punched where the NATs allow it,
 // same-lan for easy1/easy2, relayed otherwise (hard with easy and cgnat) — in status,
 // and by where packets really go: big pings of a punched or LAN pair cross no relay
-// (the relays' forward counters do not move), those of a relayed pair cross one. Pings
+// (the relays' forward counters do not move), those of a relayed pair cross one (a
+// pair that leaves its path meanwhile must come back; see punchPathChecks). Pings
 // kept running across the promotion of easy1↔full still get through. Then UDP between
 // fullgw and easygw is dropped: full↔easy1 goes back on the relay (pings answered
 // again, status relayed and says why); undone, the pair is punched again after its
