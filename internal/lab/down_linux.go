@@ -134,8 +134,8 @@ func sleepCtx(ctx context.Context, name string) error {
 	}
 }
 
-// procStart returns pid's state and start time (in clock ticks since boot, the 22nd
-// field of /proc/PID/stat) as "start"; false if it has no such process.
+// procStart returns pid's start time (in clock ticks since boot, the 22nd field of
+// /proc/PID/stat); false if it has no such process or it is a zombie.
 func procStart(pid int) (string, bool) {
 	state, start, ok := procStat(pid)
 	if !ok || state == "Z" || state == "X" {

@@ -131,11 +131,12 @@ func (c Config) Next(s State, in Input) State {
 		case ProbeMissed:
 			s.Missed++
 		}
-		if s.Missed >= c.missed() && s.Answered {
-			return c.fail(s, in.Now, fmt.Sprintf("direct path stopped answering (%d probes missed)", s.Missed))
-		}
 		if s.Missed >= c.missed() {
-			return c.fail(s, in.Now, fmt.Sprintf("direct path never answered a probe since it was punched (%d probes missed)", s.Missed))
+			why := "stopped answering"
+			if !s.Answered {
+				why = "never answered a probe since it was punched"
+			}
+			return c.fail(s, in.Now, fmt.Sprintf("direct path %s (%d probes missed)", why, s.Missed))
 		}
 		if s.Failures > 0 && in.Now.Sub(s.Since) >= c.stable() {
 			s.Failures = 0
